@@ -1,0 +1,20 @@
+"""mplint: finds the multiprocessing pitfalls that break and slow down Python ML code.
+
+Linting never imports or runs the code it reads.
+"""
+
+from __future__ import annotations
+
+from mplint.config import Config
+from mplint.findings import Finding, Fix
+
+__version__ = "0.1.0"
+__all__ = ["Config", "Finding", "Fix", "__version__", "lint_source"]
+
+
+def lint_source(source: str | bytes, path: str = "<string>", config: Config | None = None) -> list[Finding]:
+    """Lint one module's source and return its findings, sorted by position."""
+    from mplint.engine import Engine
+
+    data = source.encode("utf-8") if isinstance(source, str) else source
+    return Engine(config).lint_bytes(data, path)

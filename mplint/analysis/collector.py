@@ -1,0 +1,291 @@
+"""The one traversal of a module: scopes, bindings, calls and the main-guard region."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+import libcst.matchers as m
+
+from mplint.analysis.scopes import Binding, BindingKind, Scope, ScopeKind
+
+_MAIN = m.SimpleString(value=m.MatchIfTrue(lambda v: v.strip("\"'") == "__main__"))
+_NAME = m.Name("__name__")
+_GUARD = m.Comparison(left=_NAME, comparisons=[m.ComparisonTarget(m.Equal(), _MAIN)]) | m.Comparison(
+    left=_MAIN, comparisons=[m.ComparisonTarget(m.Equal(), _NAME)]
+)
+_NOT_GUARD = m.Comparison(
+    left=_NAME, comparisons=[m.ComparisonTarget(m.NotEqual(), _MAIN)]
+) | m.Comparison(left=_MAIN, comparisons=[m.ComparisonTarget(m.NotEqual(), _NAME)])
+
+
+@dataclass(frozen=True, eq=False)
+class CallSite:
+    """A call expression and where it runs."""
+
+    node: cst.Call
+    scope: Scope
+    order: int
+    import_time: bool  # runs when the module is imported: module level, outside the guard
+    guarded: bool  # inside ``if __name__ == "__main__":``
+    suites: tuple[cst.CSTNode, ...]  # enclosing statement blocks, outermost first
+
+
+@dataclass(eq=False)
+class ModuleRecord:
+    """Everything the traversal saw, for the analysis to query."""
+
+    module: cst.Module
+    name: str  # dotted module name, "" when unknown (stdin)
+    scope: Scope
+    calls: list[CallSite] = field(default_factory=list)
+    imported: set[str] = field(default_factory=set)  # every module named by an import
+    main_guard: cst.If | None = None
+    scopes: dict[int, Scope] = field(default_factory=dict)  # id(node) -> the scope it opens
+
+
+class Collector(cst.CSTVisitor):
+    """Records scopes, bindings and calls in one pass over the tree."""
+
+    def __init__(self, module: cst.Module, module_name: str) -> None:
+        super().__init__()
+        scope = Scope(ScopeKind.MODULE, module, None)
+        self.record = ModuleRecord(module, module_name, scope)
+        self._scope = scope
+        self._order = 0
+        self._function_depth = 0
+        self._guard_depth = 0
+        self._suites: list[cst.CSTNode] = []
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _next(self) -> int:
+        self._order += 1
+        return self._order
+
+    def _bind(self, name: str, kind: BindingKind, **kw: object) -> None:
+        scope = self._scope
+        if name in scope.global_names:
+            scope = scope.module()
+        binding = Binding(name, kind, self._next(), scope, guarded=self._guard_depth > 0, **kw)  # type: ignore[arg-type]
+        scope.bind(binding)
+
+    def _push(self, kind: ScopeKind, node: cst.CSTNode) -> None:
+        self._scope = Scope(kind, node, self._scope)
+        self.record.scopes[id(node)] = self._scope
+
+    def _pop(self) -> None:
+        assert self._scope.parent is not None
+        self._scope = self._scope.parent
+
+    def _bind_target(self, target: cst.BaseExpression, value: cst.BaseExpression | None,
+                     kind: BindingKind = BindingKind.ASSIGN) -> None:
+        if isinstance(target, cst.Name):
+            self._bind(target.value, kind, value=value)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            values = value.elements if isinstance(value, (cst.Tuple, cst.List)) else None
+            same_shape = values is not None and len(values) == len(target.elements)
+            for i, element in enumerate(target.elements):
+                inner = values[i].value if same_shape and values is not None else None
+                self._bind_target(element.value, inner, kind if inner is not None else BindingKind.OTHER)
+        elif isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name):
+            self._bind_attribute(target.value.value, target.attr.value, value)
+        elif isinstance(target, cst.StarredElement):
+            self._bind_target(target.value, None, BindingKind.OTHER)
+
+    def _bind_attribute(self, owner: str, attr: str, value: cst.BaseExpression | None) -> None:
+        """``self.attr = value`` inside a method is recorded on the class."""
+        cls = self._scope.enclosing_class()
+        func = self._scope.node
+        if cls is None or not isinstance(func, cst.FunctionDef) or not func.params.params:
+            return
+        if func.params.params[0].name.value != owner:
+            return
+        binding = Binding(attr, BindingKind.ASSIGN, self._next(), self._scope, value=value)
+        cls.attributes.setdefault(attr, []).append(binding)
+
+    def _bind_params(self, params: cst.Parameters) -> None:
+        every = [*params.posonly_params, *params.params, *params.kwonly_params]
+        if isinstance(params.star_arg, cst.Param):
+            every.append(params.star_arg)
+        if params.star_kwarg is not None:
+            every.append(params.star_kwarg)
+        for param in every:
+            self._bind(param.name.value, BindingKind.PARAM, node=param)
+
+    # -- imports -------------------------------------------------------------------------------
+    def visit_Import(self, node: cst.Import) -> None:
+        for alias in node.names:
+            full = _dotted(alias.name)
+            self.record.imported.add(full)
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                self._bind(alias.asname.name.value, BindingKind.IMPORT, qualname=full, node=node)
+            else:
+                top = full.partition(".")[0]
+                self._bind(top, BindingKind.IMPORT, qualname=top, node=node)
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        module = _dotted(node.module) if node.module is not None else ""
+        module = _absolute(module, len(node.relative), self.record.name)
+        self.record.imported.add(module)
+        if isinstance(node.names, cst.ImportStar):
+            return
+        for alias in node.names:
+            name = _dotted(alias.name)
+            local = name
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                local = alias.asname.name.value
+            self.record.imported.add(f"{module}.{name}")
+            self._bind(local, BindingKind.IMPORT, qualname=f"{module}.{name}", node=node)
+
+    # -- definitions ---------------------------------------------------------------------------
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self._bind(node.name.value, BindingKind.FUNCTION, node=node)
+        self._push(ScopeKind.FUNCTION, node)
+        self._function_depth += 1
+        self._bind_params(node.params)
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self._function_depth -= 1
+        self._pop()
+
+    def visit_Lambda(self, node: cst.Lambda) -> None:
+        self._push(ScopeKind.LAMBDA, node)
+        self._function_depth += 1
+        self._bind_params(node.params)
+
+    def leave_Lambda(self, original_node: cst.Lambda) -> None:
+        self._function_depth -= 1
+        self._pop()
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self._bind(node.name.value, BindingKind.CLASS, node=node)
+        self._push(ScopeKind.CLASS, node)
+
+    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+        self._pop()
+
+    def visit_Global(self, node: cst.Global) -> None:
+        self._scope.global_names.update(item.name.value for item in node.names)
+
+    # -- comprehensions ------------------------------------------------------------------------
+    def _enter_comprehension(self, node: cst.BaseComp) -> None:
+        self._push(ScopeKind.COMPREHENSION, node)
+        comp_for: cst.CompFor | None = node.for_in
+        while comp_for is not None:
+            self._bind_target(comp_for.target, comp_for.iter, BindingKind.LOOP)
+            comp_for = comp_for.inner_for_in
+
+    def visit_ListComp(self, node: cst.ListComp) -> None:
+        self._enter_comprehension(node)
+
+    def leave_ListComp(self, original_node: cst.ListComp) -> None:
+        self._pop()
+
+    def visit_SetComp(self, node: cst.SetComp) -> None:
+        self._enter_comprehension(node)
+
+    def leave_SetComp(self, original_node: cst.SetComp) -> None:
+        self._pop()
+
+    def visit_GeneratorExp(self, node: cst.GeneratorExp) -> None:
+        self._enter_comprehension(node)
+
+    def leave_GeneratorExp(self, original_node: cst.GeneratorExp) -> None:
+        self._pop()
+
+    def visit_DictComp(self, node: cst.DictComp) -> None:
+        self._enter_comprehension(node)
+
+    def leave_DictComp(self, original_node: cst.DictComp) -> None:
+        self._pop()
+
+    # -- assignments ---------------------------------------------------------------------------
+    def leave_Assign(self, original_node: cst.Assign) -> None:
+        for target in original_node.targets:
+            self._bind_target(target.target, original_node.value)
+
+    def leave_AnnAssign(self, original_node: cst.AnnAssign) -> None:
+        if original_node.value is not None:
+            self._bind_target(original_node.target, original_node.value)
+
+    def leave_AugAssign(self, original_node: cst.AugAssign) -> None:
+        if isinstance(original_node.target, cst.Name):
+            self._bind(original_node.target.value, BindingKind.OTHER)
+
+    def leave_NamedExpr(self, original_node: cst.NamedExpr) -> None:
+        self._bind_target(original_node.target, original_node.value)
+
+    def visit_For_body(self, node: cst.For) -> None:
+        self._bind_target(node.target, node.iter, BindingKind.LOOP)
+
+    def leave_WithItem(self, original_node: cst.WithItem) -> None:
+        if original_node.asname is not None:
+            self._bind_target(original_node.asname.name, original_node.item)
+
+    def visit_ExceptHandler(self, node: cst.ExceptHandler) -> None:
+        if node.name is not None and isinstance(node.name.name, cst.Name):
+            self._bind(node.name.name.value, BindingKind.OTHER)
+
+    # -- the main guard and statement blocks ---------------------------------------------------
+    def visit_If_body(self, node: cst.If) -> None:
+        if self._is_guard(node, _GUARD):
+            self._guard_depth += 1
+            self.record.main_guard = self.record.main_guard or node
+
+    def leave_If_body(self, node: cst.If) -> None:
+        if self._is_guard(node, _GUARD):
+            self._guard_depth -= 1
+
+    def visit_If_orelse(self, node: cst.If) -> None:
+        if self._is_guard(node, _NOT_GUARD):
+            self._guard_depth += 1
+            self.record.main_guard = self.record.main_guard or node
+
+    def leave_If_orelse(self, node: cst.If) -> None:
+        if self._is_guard(node, _NOT_GUARD):
+            self._guard_depth -= 1
+
+    def _is_guard(self, node: cst.If, pattern: m.BaseMatcherNode) -> bool:
+        return self._scope.kind is ScopeKind.MODULE and m.matches(node.test, pattern)
+
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        self._suites.append(node)
+
+    def leave_IndentedBlock(self, original_node: cst.IndentedBlock) -> None:
+        self._suites.pop()
+
+    def visit_SimpleStatementSuite(self, node: cst.SimpleStatementSuite) -> None:
+        self._suites.append(node)
+
+    def leave_SimpleStatementSuite(self, original_node: cst.SimpleStatementSuite) -> None:
+        self._suites.pop()
+
+    # -- calls ---------------------------------------------------------------------------------
+    def visit_Call(self, node: cst.Call) -> None:
+        import_time = self._function_depth == 0 and self._guard_depth == 0
+        self.record.calls.append(
+            CallSite(node, self._scope, self._next(), import_time, self._guard_depth > 0,
+                     tuple(self._suites))
+        )
+
+
+def _dotted(node: cst.BaseExpression) -> str:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return f"{_dotted(node.value)}.{node.attr.value}"
+    return ""
+
+
+def _absolute(module: str, level: int, current: str) -> str:
+    """Resolve ``from ..pkg import x`` against the importing module's dotted name."""
+    if level == 0:
+        return module
+    base = current.split(".")[:-level] if current else []
+    return ".".join([*base, module] if module else base)
+
+
+def collect(module: cst.Module, module_name: str = "") -> ModuleRecord:
+    collector = Collector(module, module_name)
+    module.visit(collector)
+    return collector.record

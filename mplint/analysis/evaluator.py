@@ -1,0 +1,362 @@
+"""Evaluates expressions to abstract values through imports, assignments, calls and modules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+from mplint import knowledge
+from mplint.analysis.collector import ModuleRecord
+from mplint.analysis.scopes import Binding, BindingKind, Scope, ScopeKind
+from mplint.analysis.values import (
+    UNKNOWN,
+    Bound,
+    Context,
+    ContextMember,
+    Func,
+    Instance,
+    Items,
+    Klass,
+    LambdaValue,
+    Model,
+    Partial,
+    ProcessObject,
+    Qual,
+    Tup,
+    Unknown,
+    Value,
+    item_of,
+)
+from mplint.knowledge import ApiKind, ModelPattern
+
+if TYPE_CHECKING:
+    from mplint.analysis.project import ProjectIndex
+
+_LATEST = 1 << 60  # read "after everything": how a function body sees module globals
+_MAX_DEPTH = 40
+
+
+class Evaluator:
+    """Answers "what is this expression?" for one module, memoised."""
+
+    def __init__(self, record: ModuleRecord, project: ProjectIndex | None,
+                 extra_models: tuple[ModelPattern, ...] = (),
+                 extra_bases: dict[str, str] | None = None) -> None:
+        self.record = record
+        self.project = project
+        self.extra_models = extra_models
+        self.model_bases = {**knowledge.MODEL_BASES, **(extra_bases or {})}
+        self._memo: dict[tuple[int, int, int], Value] = {}
+        self._active: set[tuple[int, int, int]] = set()
+        self._class_labels: dict[int, str | None] = {}
+        self._returns: dict[int, Value] = {}
+
+    # -- public --------------------------------------------------------------------------------
+    def value(self, expr: cst.BaseExpression, scope: Scope, order: int = _LATEST) -> Value:
+        key = (id(expr), id(scope), order)
+        if key in self._memo:
+            return self._memo[key]
+        if key in self._active or len(self._active) > _MAX_DEPTH:
+            return UNKNOWN
+        self._active.add(key)
+        try:
+            result = self._evaluate(expr, scope, order)
+        finally:
+            self._active.discard(key)
+        self._memo[key] = result
+        return result
+
+    def name(self, name: str, scope: Scope, order: int = _LATEST) -> Value:
+        """The value of reading ``name`` in ``scope`` at traversal position ``order``."""
+        owner = scope.lookup_scope(name)
+        if owner is None:
+            return Qual(name)  # a builtin such as zip
+        bindings = owner.bindings[name]
+        if owner is scope:
+            before = [b for b in bindings if b.order < order]
+            chosen = [before[-1]] if before else []
+        else:
+            chosen = [b for b in bindings if not _is_none(b.value)]
+        values = [self._binding_value(b) for b in chosen]
+        if len(values) == 1 or (values and all(v == values[0] for v in values)):
+            return _named(values[0], name)
+        return UNKNOWN
+
+    def class_label(self, klass: Klass) -> str | None:
+        """The model kind a class builds when it subclasses a model base class, else None."""
+        key = id(klass.node)
+        if key not in self._class_labels:
+            self._class_labels[key] = None  # cycles in bases end here
+            self._class_labels[key] = self._compute_class_label(klass)
+        return self._class_labels[key]
+
+    def returns(self, func: Func) -> Value:
+        """What a local function returns, when every ``return`` agrees."""
+        key = id(func.node)
+        if key not in self._returns:
+            self._returns[key] = UNKNOWN
+            self._returns[key] = self._compute_returns(func)
+        return self._returns[key]
+
+    def function_scope(self, func: cst.FunctionDef | cst.Lambda) -> Scope | None:
+        return self.record.scopes.get(id(func))
+
+    # -- evaluation ----------------------------------------------------------------------------
+    def _evaluate(self, expr: cst.BaseExpression, scope: Scope, order: int) -> Value:
+        if isinstance(expr, cst.Name):
+            return self.name(expr.value, scope, order)
+        if isinstance(expr, cst.Attribute):
+            return self._attribute(expr, scope, order)
+        if isinstance(expr, cst.Call):
+            return self._call(expr, scope, order)
+        if isinstance(expr, (cst.Tuple, cst.List, cst.Set)):
+            return Tup(tuple(self._element(e, scope, order) for e in expr.elements))
+        if isinstance(expr, cst.Dict):
+            return Tup(tuple(self.value(e.value, scope, order) for e in expr.elements
+                             if isinstance(e, cst.DictElement)))
+        if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Multiply):
+            for side in (expr.left, expr.right):
+                if isinstance(side, (cst.List, cst.Tuple)):
+                    return self.value(side, scope, order)
+            return UNKNOWN
+        if isinstance(expr, (cst.ListComp, cst.SetComp, cst.GeneratorExp)):
+            inner = self.record.scopes.get(id(expr), scope)
+            return Items(self.value(expr.elt, inner, _LATEST))
+        if isinstance(expr, cst.Lambda):
+            lambda_scope = self.function_scope(expr)
+            return LambdaValue(expr, lambda_scope) if lambda_scope else UNKNOWN
+        return UNKNOWN
+
+    def _element(self, element: cst.BaseElement, scope: Scope, order: int) -> Value:
+        if isinstance(element, cst.StarredElement):
+            return UNKNOWN
+        return self.value(element.value, scope, order)
+
+    def _attribute(self, expr: cst.Attribute, scope: Scope, order: int) -> Value:
+        attr = expr.attr.value
+        if isinstance(expr.value, cst.Name) and self._is_self(expr.value.value, scope):
+            return self._self_attribute(attr, scope)
+        base = self.value(expr.value, scope, order)
+        if isinstance(base, Qual):
+            return Qual(f"{base.name}.{attr}")
+        if isinstance(base, Context):
+            return ContextMember(base.method, attr)
+        return UNKNOWN if isinstance(base, Unknown) else Bound(base, attr)
+
+    def _call(self, call: cst.Call, scope: Scope, order: int) -> Value:
+        func = self.value(call.func, scope, order)
+        if isinstance(func, Qual):
+            return self._call_qualified(func.name, call, scope, order)
+        if isinstance(func, ContextMember):
+            return self._call_context_member(func, call)
+        if isinstance(func, Klass):
+            label = func.evaluator.class_label(func)
+            return Model(f"{func.node.name.value}, a {label} subclass") if label else Instance(func)
+        if isinstance(func, Func):
+            result = func.evaluator.returns(func)
+            return Model(result.label) if isinstance(result, Model) else UNKNOWN
+        if isinstance(func, Bound):
+            return self._call_bound(func, call)
+        return UNKNOWN
+
+    def _call_qualified(self, qualname: str, call: cst.Call, scope: Scope, order: int) -> Value:
+        kind = knowledge.PROCESS_APIS.get(qualname)
+        if kind is ApiKind.GET_CONTEXT:
+            return Context(_start_method_argument(call))
+        if kind in (ApiKind.POOL, ApiKind.EXECUTOR, ApiKind.PROCESS, ApiKind.MANAGER):
+            return ProcessObject(kind, qualname, self._keyword_context(call, scope, order), call)
+        if kind is ApiKind.SPAWN:
+            return ProcessObject(kind, qualname, _spawn_method(call), call)
+        args = [a for a in call.args if a.star == ""]
+        if qualname in knowledge.FUNCTOOLS_PARTIAL and args:
+            values = tuple(self.value(a.value, scope, order) for a in args)
+            return Partial(values[0], values[1:])
+        if qualname in knowledge.ITERTOOLS_REPEAT and args:
+            return Items(self.value(args[0].value, scope, order))
+        if qualname == knowledge.BUILTIN_ZIP:
+            return Items(Tup(tuple(item_of(self.value(a.value, scope, order)) for a in args)))
+        if qualname in knowledge.BUILTIN_WRAPPERS and len(args) == 1:
+            return self.value(args[0].value, scope, order)
+        label = knowledge.model_label(qualname, self.extra_models)
+        if label is not None:
+            return Model(label)
+        return self._call_project(qualname, call)
+
+    def _call_project(self, qualname: str, call: cst.Call) -> Value:
+        """A class or function imported from another module of the linted tree."""
+        if self.project is None:
+            return UNKNOWN
+        target = self.project.resolve(qualname, self.record.name)
+        if isinstance(target, Klass | Func):
+            return target.evaluator._call_resolved(target)
+        return UNKNOWN
+
+    def _call_resolved(self, target: Klass | Func) -> Value:
+        if isinstance(target, Klass):
+            label = self.class_label(target)
+            return Model(f"{target.node.name.value}, a {label} subclass") if label else Instance(target)
+        result = self.returns(target)
+        return Model(result.label) if isinstance(result, Model) else UNKNOWN
+
+    def _call_context_member(self, member: ContextMember, call: cst.Call) -> Value:
+        kind = knowledge.CONTEXT_MEMBERS.get(member.member)
+        if kind in (ApiKind.POOL, ApiKind.PROCESS, ApiKind.MANAGER):
+            api = f"multiprocessing.get_context({member.method!r}).{member.member}"
+            return ProcessObject(kind, api, member.method or None, call)
+        return UNKNOWN
+
+    def _call_bound(self, bound: Bound, call: cst.Call) -> Value:
+        obj = bound.obj
+        if isinstance(obj, Model):
+            keep = knowledge.SELF_RETURNING_METHODS[""] | knowledge.SELF_RETURNING_METHODS.get(
+                obj.label, frozenset())
+            return Model(obj.label) if bound.attr in keep else UNKNOWN
+        if isinstance(obj, Qual | Klass) and bound.attr == "from_pretrained":
+            if isinstance(obj, Klass) and obj.evaluator.class_label(obj):
+                return Model(f"{obj.node.name.value}, a {obj.evaluator.class_label(obj)} subclass")
+        return UNKNOWN
+
+    def _keyword_context(self, call: cst.Call, scope: Scope, order: int) -> str | None:
+        for arg in call.args:
+            if arg.keyword is not None and arg.keyword.value in knowledge.CONTEXT_KEYWORDS:
+                chosen = self.value(arg.value, scope, order)
+                return chosen.method if isinstance(chosen, Context) and chosen.method else "dynamic"
+        return None
+
+    # -- bindings ------------------------------------------------------------------------------
+    def _binding_value(self, binding: Binding) -> Value:
+        if binding.kind is BindingKind.IMPORT and binding.qualname:
+            return self._imported(binding.qualname)
+        if binding.kind is BindingKind.FUNCTION and isinstance(binding.node, cst.FunctionDef):
+            return Func(binding.node, binding.scope, binding.guarded, self)
+        if binding.kind is BindingKind.CLASS and isinstance(binding.node, cst.ClassDef):
+            return Klass(binding.node, binding.scope, self)
+        if binding.kind is BindingKind.ASSIGN and binding.value is not None:
+            return self.value(binding.value, binding.scope, binding.order)
+        if binding.kind is BindingKind.LOOP and binding.value is not None:
+            outer = binding.scope.parent if binding.scope.kind is ScopeKind.COMPREHENSION else None
+            return item_of(self.value(binding.value, outer or binding.scope, binding.order))
+        return UNKNOWN
+
+    def _imported(self, qualname: str) -> Value:
+        """``from .models import Net`` may name a class or function of the linted tree."""
+        if self.project is not None and not knowledge.is_known_library(qualname):
+            target = self.project.resolve(qualname, self.record.name)
+            if target is not None:
+                return target
+        return Qual(qualname)
+
+    def _is_self(self, name: str, scope: Scope) -> bool:
+        func = scope.node
+        if scope.enclosing_class() is None or not isinstance(func, cst.FunctionDef):
+            return False
+        params = func.params.params
+        return bool(params) and params[0].name.value == name
+
+    def _self_attribute(self, attr: str, scope: Scope) -> Value:
+        cls = scope.enclosing_class()
+        bindings = cls.attributes.get(attr, []) if cls else []
+        values = [self._binding_value(b) for b in bindings if not _is_none(b.value)]
+        if values and all(v == values[0] for v in values):
+            return values[0]
+        return UNKNOWN
+
+    # -- classes and functions -----------------------------------------------------------------
+    def _compute_class_label(self, klass: Klass) -> str | None:
+        for base in klass.node.bases:
+            value = self.value(base.value, klass.scope)
+            if isinstance(value, Qual):
+                label = self.model_bases.get(value.name)
+                if label:
+                    return label
+            if isinstance(value, Klass):
+                label = value.evaluator.class_label(value)
+                if label:
+                    return label
+        return None
+
+    def _compute_returns(self, func: Func) -> Value:
+        body_scope = self.function_scope(func.node)
+        if body_scope is None:
+            return UNKNOWN
+        values = [self.value(r.value, body_scope) for r in _returns(func.node) if r.value is not None]
+        if values and all(isinstance(v, Model) for v in values):
+            return Model(values[0].label)  # type: ignore[union-attr]
+        return UNKNOWN
+
+
+def _named(value: Value, name: str) -> Value:
+    return Model(value.label, name) if isinstance(value, Model) else value
+
+
+def _is_none(expr: cst.BaseExpression | None) -> bool:
+    return isinstance(expr, cst.Name) and expr.value == "None"
+
+
+def _string(expr: cst.BaseExpression) -> str | None:
+    if isinstance(expr, cst.SimpleString):
+        value = expr.evaluated_value
+        return value if isinstance(value, str) else None
+    return None
+
+
+def _start_method_argument(call: cst.Call) -> str | None:
+    """``get_context("spawn")`` -> "spawn"; a non-literal argument -> "dynamic"; none -> None."""
+    for arg in call.args:
+        if arg.keyword is None or arg.keyword.value == "method":
+            return _string(arg.value) or "dynamic"
+    return None
+
+
+def _spawn_method(call: cst.Call) -> str:
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == knowledge.SPAWN_METHOD_KEYWORD:
+            return _string(arg.value) or "dynamic"
+    return "spawn"
+
+
+def _returns(node: cst.FunctionDef) -> Iterator[cst.Return]:
+    """The ``return`` statements of ``node`` itself, not of functions nested in it."""
+    stack: list[cst.CSTNode] = [node.body]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Return):
+            yield current
+        elif not isinstance(current, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            stack.extend(current.children)
+
+
+class _NameReads(cst.CSTVisitor):
+    """Names read in a body: attribute names and keyword names are not reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[str] = []
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.append(node.value)
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        node.value.visit(self)
+        return False
+
+    def visit_Arg(self, node: cst.Arg) -> bool:
+        node.value.visit(self)
+        return False
+
+
+def captured(evaluator: Evaluator, scope: Scope) -> list[tuple[str, Value]]:
+    """The values a function or lambda body closes over from enclosing function scopes."""
+    reads = _NameReads()
+    body = scope.node.body if isinstance(scope.node, cst.FunctionDef | cst.Lambda) else scope.node
+    body.visit(reads)
+    found: list[tuple[str, Value]] = []
+    for name in dict.fromkeys(reads.names):
+        owner = scope.lookup_scope(name)
+        if owner is None or owner is scope or owner.kind is ScopeKind.MODULE:
+            continue
+        if owner.inside_function():
+            found.append((name, evaluator.name(name, owner)))
+    return found

@@ -1,0 +1,150 @@
+"""Abstract values: what the analysis knows an expression evaluates to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Union
+
+import libcst as cst
+
+from mplint.analysis.scopes import Scope
+from mplint.knowledge import ApiKind
+
+if TYPE_CHECKING:
+    from mplint.analysis.evaluator import Evaluator
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """Nothing is known about the value: rules stay silent about it."""
+
+
+@dataclass(frozen=True)
+class Qual:
+    """A module, function or class known by its qualified name (``torch.nn.Linear``)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Context:
+    """A multiprocessing context; ``method`` None is the platform default."""
+
+    method: str | None
+
+
+@dataclass(frozen=True)
+class ContextMember:
+    """An attribute of a context object, such as ``ctx.Pool``."""
+
+    method: str | None
+    member: str
+
+
+@dataclass(frozen=True, eq=False)
+class ProcessObject:
+    """A pool, executor, process or manager created by a known process API."""
+
+    kind: ApiKind
+    api: str  # display name, e.g. "multiprocessing.Pool"
+    method: str | None  # start method chosen for it; None = the platform default
+    call: cst.Call
+
+
+@dataclass(frozen=True)
+class Model:
+    """A model object; ``name`` is the variable it was last read through, if any."""
+
+    label: str
+    name: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Func:
+    """A function defined in the linted code."""
+
+    node: cst.FunctionDef
+    scope: Scope  # the scope the ``def`` statement is in
+    guarded: bool  # defined under the main guard
+    evaluator: Evaluator = field(repr=False)
+
+
+@dataclass(frozen=True, eq=False)
+class Klass:
+    """A class defined in the linted code."""
+
+    node: cst.ClassDef
+    scope: Scope
+    evaluator: Evaluator = field(repr=False)
+
+
+@dataclass(frozen=True, eq=False)
+class Instance:
+    klass: Klass
+
+
+@dataclass(frozen=True, eq=False)
+class LambdaValue:
+    node: cst.Lambda
+    scope: Scope  # the lambda's own scope
+
+
+@dataclass(frozen=True)
+class Bound:
+    """``obj.attr`` where ``obj`` is known: a bound method, or an attribute to call."""
+
+    obj: Value
+    attr: str
+
+
+@dataclass(frozen=True)
+class Partial:
+    """``functools.partial(func, *args)``."""
+
+    func: Value
+    args: tuple[Value, ...]
+
+
+@dataclass(frozen=True)
+class Items:
+    """An iterable whose every item is ``element`` (comprehension, ``repeat``, ``zip``)."""
+
+    element: Value
+
+
+@dataclass(frozen=True)
+class Tup:
+    """A literal tuple, list or dict whose items are known one by one."""
+
+    items: tuple[Value, ...]
+
+
+Value = Union[
+    Unknown, Qual, Context, ContextMember, ProcessObject, Model, Func, Klass, Instance,
+    LambdaValue, Bound, Partial, Items, Tup,
+]
+
+UNKNOWN = Unknown()
+
+
+def item_of(value: Value) -> Value:
+    """The value of one item when iterating over ``value``."""
+    if isinstance(value, Items):
+        return value.element
+    if isinstance(value, Tup) and value.items:
+        first = value.items[0]
+        return first if all(item == first for item in value.items) else Tup(value.items)
+    return UNKNOWN
+
+
+def models_in(value: Value) -> list[Model]:
+    """Every model object that pickling ``value`` would pickle, as far as it is known."""
+    if isinstance(value, Model):
+        return [value]
+    if isinstance(value, Tup):
+        return [model for item in value.items for model in models_in(item)]
+    if isinstance(value, Items):
+        return models_in(value.element)
+    if isinstance(value, Partial):
+        return models_in(Tup(value.args))
+    return []

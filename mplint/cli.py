@@ -1,0 +1,113 @@
+"""The ``mplint`` command: argument parsing and output. No analysis happens here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from mplint import __version__
+from mplint.config import ConfigError, find_pyproject, load
+from mplint.engine import Engine, default_jobs, lint_paths
+from mplint.findings import Finding
+from mplint.sources import discover
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+_FORMATS = ("text", "json", "github", "sarif")
+
+
+def _codes(value: str) -> list[str]:
+    return [code.strip().upper() for code in value.split(",") if code.strip()]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mplint",
+        description="Find multiprocessing pitfalls in Python ML code. "
+                    "Subcommands: `mplint rules` lists the rules, `mplint rule CODE` shows one.",
+    )
+    parser.add_argument("paths", nargs="*", type=Path, default=None,
+                        help="files or directories to lint (default: .); - reads stdin")
+    parser.add_argument("--select", type=_codes, help="codes or prefixes to report (MPL2 = MPL2xx)")
+    parser.add_argument("--ignore", type=_codes, help="codes or prefixes not to report")
+    parser.add_argument("--extend-ignore", type=_codes, default=[], help="add to the ignore list")
+    parser.add_argument("--format", choices=_FORMATS, default="text")
+    parser.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings")
+    parser.add_argument("--show-source", action="store_true", help="show each finding's line")
+    parser.add_argument("--statistics", action="store_true", help="count findings per code")
+    parser.add_argument("-j", "--jobs", type=int, default=None,
+                        help="parallel processes (default: number of cores)")
+    parser.add_argument("--config", type=Path, help="pyproject.toml to read [tool.mplint] from")
+    parser.add_argument("--stdin-filename", default=None,
+                        help="the path stdin's findings carry (for editors)")
+    parser.add_argument("--version", action="version", version=f"mplint {__version__}")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["rules"]:
+        return _list_rules()
+    if args[:1] == ["rule"]:
+        return _show_rule(args[1:])
+    try:
+        return _lint(_parser().parse_args(args))
+    except ConfigError as problem:
+        print(f"mplint: {problem}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_CLEAN
+
+
+def _lint(options: argparse.Namespace) -> int:
+    paths: list[Path] = options.paths or [Path(".")]
+    config_path = options.config or find_pyproject(paths[0] if paths[0] != Path("-") else Path("."))
+    config = load(config_path).with_overrides(options.select, options.ignore, options.extend_ignore)
+    jobs = options.jobs if options.jobs and options.jobs > 0 else default_jobs()
+    findings: list[Finding] = []
+    if Path("-") in paths:
+        shown = options.stdin_filename or "-"
+        findings += Engine(config).lint_bytes(sys.stdin.buffer.read(), shown,
+                                              Path(shown) if options.stdin_filename else None)
+    findings += lint_paths(discover([p for p in paths if p != Path("-")], config.exclude),
+                           config, jobs)
+    _print(findings, options)
+    if not findings or options.exit_zero and not any(f.is_error for f in findings):
+        return EXIT_CLEAN
+    return EXIT_FINDINGS
+
+
+def _print(findings: list[Finding], options: argparse.Namespace) -> None:
+    from mplint.output import FORMATTERS, text
+
+    if options.format == "text" and options.show_source:
+        sys.stdout.write(text.render_with_source(findings, {}))
+    else:
+        sys.stdout.write(FORMATTERS[options.format](findings))
+    if options.statistics:
+        stream = sys.stdout if options.format == "text" else sys.stderr
+        stream.write(text.statistics(findings))
+
+
+def _list_rules() -> int:
+    from mplint.rules import all_rules
+
+    for rule in all_rules():
+        print(f"{rule.code}  {rule.name:<24} {rule.summary}")
+    return EXIT_CLEAN
+
+
+def _show_rule(args: list[str]) -> int:
+    from mplint.rules import rule_by_code
+
+    rules = rule_by_code()
+    if len(args) != 1 or args[0].upper() not in rules:
+        known = ", ".join(rules)
+        print(f"mplint: usage: mplint rule CODE (one of {known})", file=sys.stderr)
+        return EXIT_ERROR
+    sys.stdout.write(rules[args[0].upper()].docs())
+    return EXIT_CLEAN
+

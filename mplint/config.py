@@ -1,0 +1,156 @@
+"""Settings from ``[tool.mplint]`` in pyproject.toml, code selection, and ``# noqa`` comments."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
+from pathlib import Path, PurePath
+from typing import Any
+
+from mplint.knowledge import ModelPattern
+
+
+class ConfigError(Exception):
+    """A setting that cannot be used; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Config:
+    select: tuple[str, ...] = ("MPL",)
+    ignore: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    model_loaders: tuple[str, ...] = ()  # qualified names (``*`` allowed) whose calls build models
+    model_base_classes: tuple[str, ...] = ()
+    root: Path | None = None  # the folder of the pyproject.toml it came from
+    source: str = ""  # that file, for messages
+
+    def extra_models(self) -> tuple[ModelPattern, ...]:
+        return tuple(ModelPattern(name, f"configured loader {name}") for name in self.model_loaders)
+
+    def extra_bases(self) -> dict[str, str]:
+        return {name: name for name in self.model_base_classes}
+
+    def enabled(self, code: str, path: str | None = None) -> bool:
+        """Whether ``code`` is reported, for ``path`` when given (per-file-ignores)."""
+        ignored = list(self.ignore)
+        if path is not None:
+            for pattern, codes in self.per_file_ignores:
+                if _path_matches(path, pattern, self.root):
+                    ignored.extend(codes)
+        return _specificity(code, self.select) > _specificity(code, ignored)
+
+    def with_overrides(self, select: Sequence[str] | None, ignore: Sequence[str] | None,
+                       extend_ignore: Sequence[str] = ()) -> Config:
+        return replace(self, select=tuple(select) if select else self.select,
+                       ignore=(tuple(ignore) if ignore is not None else self.ignore)
+                       + tuple(extend_ignore))
+
+
+def _specificity(code: str, prefixes: Iterable[str]) -> int:
+    """Length of the longest prefix in ``prefixes`` that selects ``code`` (0 = none does)."""
+    return max((len(p) for p in prefixes if code.startswith(p.upper())), default=0)
+
+
+def _path_matches(path: str, pattern: str, root: Path | None) -> bool:
+    pure = PurePath(path)
+    candidates = [pure.as_posix(), pure.name]
+    if root is not None:
+        try:
+            candidates.append(Path(path).resolve().relative_to(root.resolve()).as_posix())
+        except ValueError:
+            pass
+    return any(fnmatchcase(c, pattern) for c in candidates)
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The nearest pyproject.toml at or above ``start`` that has a ``[tool.mplint]`` table."""
+    current = start.resolve()
+    if current.is_file():
+        current = current.parent
+    for folder in (current, *current.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file() and b"[tool.mplint" in candidate.read_bytes():
+            return candidate
+    return None
+
+
+def load(path: Path | None) -> Config:
+    """Read ``[tool.mplint]`` from ``path``; no path gives the defaults."""
+    if path is None:
+        return Config()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read configuration: {error}") from None
+    table = data.get("tool", {}).get("mplint", {})
+    return _from_table(table, path)
+
+
+_KEYS = {"select", "ignore", "extend-ignore", "exclude", "per-file-ignores", "model-loaders",
+         "model-base-classes"}
+
+
+def _from_table(table: Mapping[str, Any], path: Path) -> Config:
+    unknown = sorted(set(table) - _KEYS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key in [tool.mplint]: {', '.join(unknown)}")
+    per_file = table.get("per-file-ignores", {})
+    if not isinstance(per_file, dict):
+        raise ConfigError(f"{path}: [tool.mplint] per-file-ignores must be a table")
+    return Config(
+        select=_strings(table, "select", path) or ("MPL",),
+        ignore=_strings(table, "ignore", path) + _strings(table, "extend-ignore", path),
+        exclude=_strings(table, "exclude", path),
+        per_file_ignores=tuple((pattern, _string_list(codes, f"per-file-ignores.{pattern}", path))
+                               for pattern, codes in per_file.items()),
+        model_loaders=_strings(table, "model-loaders", path),
+        model_base_classes=_strings(table, "model-base-classes", path),
+        root=path.parent,
+        source=str(path),
+    )
+
+
+def _strings(table: Mapping[str, Any], key: str, path: Path) -> tuple[str, ...]:
+    return _string_list(table.get(key, []), key, path)
+
+
+def _string_list(value: Any, key: str, path: Path) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{path}: [tool.mplint] {key} must be a list of strings")
+    return tuple(value)
+
+
+# flake8's syntax: "# noqa" silences every code on the line, "# noqa: MPL201,E501" those listed.
+_NOQA = re.compile(r"#\s*noqa(?::[\s]?(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.I)
+_CODE = re.compile(r"[A-Z]+[0-9]+", re.I)
+
+
+@dataclass(frozen=True)
+class Noqa:
+    """The ``# noqa`` comments of one file: line -> codes (empty set = every code)."""
+
+    lines: Mapping[int, frozenset[str]] = field(default_factory=dict)
+
+    @classmethod
+    def scan(cls, source: str) -> Noqa:
+        if "noqa" not in source and "NOQA" not in source:
+            return cls()
+        found: dict[int, frozenset[str]] = {}
+        for number, line in enumerate(source.splitlines(), start=1):
+            match = _NOQA.search(line)
+            if match:
+                codes = match.group("codes")
+                found[number] = frozenset(c.upper() for c in _CODE.findall(codes or ""))
+        return cls(found)
+
+    def suppresses(self, line: int, code: str) -> bool:
+        codes = self.lines.get(line)
+        if codes is None:
+            return False
+        return not codes or any(code.startswith(c) for c in codes)

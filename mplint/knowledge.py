@@ -1,0 +1,221 @@
+"""Library knowledge as data: process APIs, model constructors and loaders, ML frameworks.
+
+Every rule and every analysis step asks this table; none of them spells a library name itself.
+Qualified names are the names a value has after resolving the module's imports
+(``import torch.nn as nn`` makes ``nn.Linear`` the qualified name ``torch.nn.Linear``).
+"""
+
+from __future__ import annotations
+
+import enum
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+
+class ApiKind(enum.Enum):
+    """What a call to a process-related API does."""
+
+    POOL = "pool"  # creates a worker pool that pickles functions and items into workers
+    EXECUTOR = "executor"  # concurrent.futures.ProcessPoolExecutor
+    PROCESS = "process"  # one Process(target=..., args=...)
+    MANAGER = "manager"  # starts a server process
+    SPAWN = "spawn"  # torch.multiprocessing.spawn / start_processes: always start method spawn
+    GET_CONTEXT = "get_context"
+    SET_START_METHOD = "set_start_method"
+    FIXES_DEFAULT = "fixes_default"  # calls that freeze the default context (Queue, get_start_method)
+
+
+_MP_MODULES = ("multiprocessing", "torch.multiprocessing")
+
+PROCESS_APIS: dict[str, ApiKind] = {
+    **{f"{m}.Pool": ApiKind.POOL for m in _MP_MODULES},
+    "multiprocessing.pool.Pool": ApiKind.POOL,
+    **{f"{m}.Process": ApiKind.PROCESS for m in _MP_MODULES},
+    "multiprocessing.process.BaseProcess": ApiKind.PROCESS,
+    **{f"{m}.Manager": ApiKind.MANAGER for m in _MP_MODULES},
+    "concurrent.futures.ProcessPoolExecutor": ApiKind.EXECUTOR,
+    "concurrent.futures.process.ProcessPoolExecutor": ApiKind.EXECUTOR,
+    "torch.multiprocessing.spawn": ApiKind.SPAWN,
+    "torch.multiprocessing.start_processes": ApiKind.SPAWN,
+    **{f"{m}.get_context": ApiKind.GET_CONTEXT for m in _MP_MODULES},
+    **{f"{m}.set_start_method": ApiKind.SET_START_METHOD for m in _MP_MODULES},
+    **{f"{m}.{name}": ApiKind.FIXES_DEFAULT for m in _MP_MODULES
+       for name in ("Queue", "SimpleQueue", "JoinableQueue", "get_start_method")},
+}
+
+# Members of a context object (``ctx = multiprocessing.get_context("spawn")``) and what they do.
+CONTEXT_MEMBERS: dict[str, ApiKind] = {
+    "Pool": ApiKind.POOL,
+    "Process": ApiKind.PROCESS,
+    "Manager": ApiKind.MANAGER,
+    "set_start_method": ApiKind.SET_START_METHOD,
+    "Queue": ApiKind.FIXES_DEFAULT,
+    "SimpleQueue": ApiKind.FIXES_DEFAULT,
+    "JoinableQueue": ApiKind.FIXES_DEFAULT,
+}
+
+# Words a file must contain for any process API to be reachable from it: every qualified name
+# above goes through a module whose import spells one of them. tests/test_knowledge.py checks it.
+PREFILTER_WORDS: tuple[bytes, ...] = (b"multiprocessing", b"concurrent")
+PREFILTER_TEXT: tuple[str, ...] = tuple(word.decode() for word in PREFILTER_WORDS)
+
+
+@dataclass(frozen=True)
+class TaskMethod:
+    """How a method of a pool or executor receives its function and its work items."""
+
+    func_index: int  # positional index of the callable
+    func_keyword: str
+    shape: str  # "map": each item is one call's argument; "starmap": each item is an args tuple;
+    #             "args": positional args/kwargs follow the callable; "apply": args=/kwds= tuples
+
+
+POOL_METHODS: dict[str, TaskMethod] = {
+    "map": TaskMethod(0, "func", "map"),
+    "map_async": TaskMethod(0, "func", "map"),
+    "imap": TaskMethod(0, "func", "map"),
+    "imap_unordered": TaskMethod(0, "func", "map"),
+    "starmap": TaskMethod(0, "func", "starmap"),
+    "starmap_async": TaskMethod(0, "func", "starmap"),
+    "apply": TaskMethod(0, "func", "apply"),
+    "apply_async": TaskMethod(0, "func", "apply"),
+}
+
+EXECUTOR_METHODS: dict[str, TaskMethod] = {
+    "submit": TaskMethod(0, "fn", "args"),
+    "map": TaskMethod(0, "fn", "map_zip"),  # executor.map(fn, *iterables) zips its iterables
+}
+
+# Keyword arguments that choose a start method when a pool or executor is created.
+CONTEXT_KEYWORDS: frozenset[str] = frozenset({"mp_context", "context"})
+
+# Keyword a start of kind SPAWN uses to choose its method; it defaults to "spawn".
+SPAWN_METHOD_KEYWORD = "start_method"
+
+# Importing one of these makes a script an "ML entry script" for MPL103: each runs threads or
+# initialises CUDA, so forking after it is unsafe.
+THREADED_FRAMEWORKS: frozenset[str] = frozenset({
+    "torch", "tensorflow", "keras", "jax", "transformers", "sentence_transformers",
+    "onnxruntime", "mxnet",
+})
+
+
+@dataclass(frozen=True)
+class ModelPattern:
+    """A family of calls whose result is a model object."""
+
+    pattern: str  # qualified name, ``*`` matches within and across dots
+    label: str  # how messages name the model's kind
+    capitalized: bool = False  # only names whose last part starts upper-case (classes)
+    exclude: tuple[str, ...] = ()
+
+    def matches(self, qualname: str) -> bool:
+        if not fnmatchcase(qualname, self.pattern):
+            return False
+        if self.capitalized and not qualname.rpartition(".")[2][:1].isupper():
+            return False
+        return not any(fnmatchcase(qualname, ex) for ex in self.exclude)
+
+
+_KERAS_ROOTS = ("keras", "tensorflow.keras", "tf_keras")
+_SKLEARN_NON_ESTIMATORS = (
+    "sklearn.utils.*", "sklearn.metrics.*", "sklearn.datasets.*", "sklearn.exceptions.*",
+    "sklearn.base.*", "sklearn.model_selection.*Fold", "sklearn.model_selection.*Split",
+    "sklearn.model_selection.LeaveOneOut", "sklearn.model_selection.LeavePOut",
+    "sklearn.model_selection.LeaveOneGroupOut", "sklearn.model_selection.LeavePGroupsOut",
+    "sklearn.model_selection.PredefinedSplit",
+)
+_HF_NON_MODELS = ("*Tokenizer*", "*Config*", "*Processor*", "*FeatureExtractor*")
+
+MODEL_FACTORIES: tuple[ModelPattern, ...] = (
+    ModelPattern("torch.nn.*", "torch.nn.Module", capitalized=True,
+                 exclude=("torch.nn.Parameter", "torch.nn.Buffer", "torch.nn.Uninitialized*",
+                          "torch.nn.utils.*", "torch.nn.init.*", "torch.nn.functional.*")),
+    ModelPattern("torch.load", "loaded by torch.load"),
+    ModelPattern("torch.jit.load", "TorchScript module"),
+    ModelPattern("torch.jit.script", "TorchScript module"),
+    ModelPattern("torch.jit.trace", "TorchScript module"),
+    ModelPattern("torch.hub.load", "loaded by torch.hub.load"),
+    *(ModelPattern(f"{root}.{name}", "Keras model")
+      for root in _KERAS_ROOTS
+      for name in ("Model", "Sequential", "models.Model", "models.Sequential")),
+    *(ModelPattern(f"{root}.applications.*", "Keras model", capitalized=True)
+      for root in _KERAS_ROOTS),
+    *(ModelPattern(f"{root}.models.load_model", "Keras model") for root in _KERAS_ROOTS),
+    *(ModelPattern(f"{root}.saving.load_model", "Keras model") for root in _KERAS_ROOTS),
+    ModelPattern("tensorflow.saved_model.load", "TensorFlow SavedModel"),
+    ModelPattern("sklearn.*", "scikit-learn estimator", capitalized=True,
+                 exclude=_SKLEARN_NON_ESTIMATORS),
+    ModelPattern("joblib.load", "loaded by joblib.load"),
+    ModelPattern("pickle.load", "loaded by pickle.load"),
+    ModelPattern("transformers.pipeline", "transformers pipeline"),
+    *(ModelPattern(f"{pkg}.*.from_pretrained", "transformers model", exclude=_HF_NON_MODELS)
+      for pkg in ("transformers", "diffusers", "peft", "sentence_transformers")),
+    ModelPattern("sentence_transformers.SentenceTransformer", "SentenceTransformer"),
+    ModelPattern("sentence_transformers.CrossEncoder", "SentenceTransformer"),
+    ModelPattern("onnxruntime.InferenceSession", "onnxruntime.InferenceSession"),
+)
+
+# A class that subclasses one of these (directly or through classes of the linted tree) builds
+# model objects.
+MODEL_BASES: dict[str, str] = {
+    "torch.nn.Module": "torch.nn.Module",
+    "torch.nn.modules.module.Module": "torch.nn.Module",
+    "pytorch_lightning.LightningModule": "torch.nn.Module",
+    "lightning.LightningModule": "torch.nn.Module",
+    "lightning.pytorch.LightningModule": "torch.nn.Module",
+    "transformers.PreTrainedModel": "transformers model",
+    "tensorflow.Module": "tf.Module",
+    **{f"{root}.{name}": "Keras model" for root in _KERAS_ROOTS
+       for name in ("Model", "Sequential", "models.Model", "models.Sequential")},
+    "sklearn.base.BaseEstimator": "scikit-learn estimator",
+}
+
+# Methods that return the model they are called on, per model label prefix ("" = every model).
+SELF_RETURNING_METHODS: dict[str, frozenset[str]] = {
+    "": frozenset({"to", "cuda", "cpu", "eval", "train", "half", "float", "double", "bfloat16",
+                   "share_memory", "requires_grad_", "to_empty"}),
+    "scikit-learn estimator": frozenset({"fit", "set_params"}),
+}
+
+# Calling one of these on a model puts its weights in shared memory on purpose (Hogwild-style
+# training), so passing that model to processes is intended.
+SHARED_MEMORY_METHODS: frozenset[str] = frozenset({"share_memory"})
+
+FUNCTOOLS_PARTIAL: frozenset[str] = frozenset({"functools.partial"})
+ITERTOOLS_REPEAT: frozenset[str] = frozenset({"itertools.repeat"})
+BUILTIN_ZIP = "zip"
+BUILTIN_WRAPPERS: frozenset[str] = frozenset({"list", "tuple", "iter"})  # keep their items
+
+
+def _roots(names: Iterable[str]) -> frozenset[str]:
+    return frozenset(name.partition(".")[0] for name in names)
+
+
+# Top-level packages whose names are never looked up among the linted tree's own modules.
+KNOWN_LIBRARIES: frozenset[str] = (
+    frozenset(sys.stdlib_module_names)
+    | _roots(PROCESS_APIS)
+    | _roots(p.pattern for p in MODEL_FACTORIES)
+    | _roots(MODEL_BASES)
+    | THREADED_FRAMEWORKS
+    | {"numpy", "pandas", "scipy", "cv2", "PIL", "matplotlib"}
+)
+
+
+def is_known_library(qualname: str) -> bool:
+    return qualname.partition(".")[0] in KNOWN_LIBRARIES
+
+
+def model_label(qualname: str, extra: tuple[ModelPattern, ...] = ()) -> str | None:
+    """Return how a call to ``qualname`` is described when it builds a model, else None."""
+    for pattern in (*MODEL_FACTORIES, *extra):
+        if pattern.matches(qualname):
+            return pattern.label
+    return None
+
+
+def is_ml_framework(module: str) -> bool:
+    return module.partition(".")[0] in THREADED_FRAMEWORKS

@@ -1,0 +1,64 @@
+"""SARIF 2.1.0, for code-scanning dashboards."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mplint.findings import ERROR_CODE, ERROR_NAME, Finding
+
+_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+
+def _rules() -> list[dict[str, Any]]:
+    from mplint.rules import all_rules
+
+    described = [{
+        "id": ERROR_CODE, "name": ERROR_NAME,
+        "shortDescription": {"text": "file could not be read, decoded or parsed"},
+        "defaultConfiguration": {"level": "error"},
+    }]
+    for rule in all_rules():
+        described.append({
+            "id": rule.code,
+            "name": rule.name,
+            "shortDescription": {"text": rule.summary},
+            "fullDescription": {"text": rule.what},
+            "help": {"text": rule.why, "markdown": rule.docs()},
+            "defaultConfiguration": {"level": "warning"},
+        })
+    return described
+
+
+def _uri(path: str) -> str:
+    pure = Path(path)
+    return pure.as_posix() if not pure.is_absolute() else pure.as_uri()
+
+
+def render(findings: Sequence[Finding]) -> str:
+    from mplint import __version__
+
+    rules = _rules()
+    index = {rule["id"]: i for i, rule in enumerate(rules)}
+    results = [{
+        "ruleId": f.code,
+        "ruleIndex": index.get(f.code, 0),
+        "level": "error" if f.is_error else "warning",
+        "message": {"text": f.message},
+        "locations": [{"physicalLocation": {
+            "artifactLocation": {"uri": _uri(f.path)},
+            "region": {"startLine": f.line, "startColumn": f.column,
+                       "endLine": f.end_line, "endColumn": f.end_column},
+        }}],
+    } for f in findings]
+    log = {
+        "$schema": _SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "mplint", "version": __version__, "rules": rules}},
+            "results": results,
+        }],
+    }
+    return json.dumps(log, indent=2) + "\n"

@@ -1,0 +1,41 @@
+"""``path:line:col: CODE message``, optionally with the source line and a caret."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from mplint.findings import Finding
+
+
+def render(findings: Sequence[Finding]) -> str:
+    return "".join(f"{f.path}:{f.line}:{f.column}: {f.code} {f.message}\n" for f in findings)
+
+
+def render_with_source(findings: Sequence[Finding], sources: dict[str, list[str]]) -> str:
+    """Each finding followed by its source line and a caret under the column."""
+    out: list[str] = []
+    for finding in findings:
+        out.append(f"{finding.path}:{finding.line}:{finding.column}: {finding.code} "
+                   f"{finding.message}\n")
+        lines = sources.get(finding.path) or _read_lines(finding.path)
+        sources[finding.path] = lines
+        if 0 < finding.line <= len(lines):
+            source_line = lines[finding.line - 1].rstrip("\r\n")
+            out.append(f"    {source_line}\n    {' ' * (finding.column - 1)}^\n")
+    return "".join(out)
+
+
+def statistics(findings: Sequence[Finding]) -> str:
+    """One line per code: count, code, name; most frequent first."""
+    counts = Counter((f.code, f.name) for f in findings)
+    rows = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return "".join(f"{count:<6} {code} {name}\n" for (code, name), count in rows)
+
+
+def _read_lines(path: str) -> list[str]:
+    try:
+        return Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []

@@ -1,0 +1,86 @@
+"""What a rule is: its identity, docs, examples and a check over the module's facts."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import ClassVar
+
+import libcst as cst
+
+from mplint.analysis.facts import ModuleFacts
+
+
+@dataclass(frozen=True)
+class Report:
+    """A rule's finding before the engine turns the node into a position."""
+
+    node: cst.CSTNode
+    message: str
+
+
+@dataclass(frozen=True)
+class Expected:
+    line: int
+    column: int
+    message: str
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """Code the rule must flag, with every finding it must report (1-based line and column)."""
+
+    code: str
+    expected: tuple[Expected, ...]
+
+    def __init__(self, code: str, *expected: tuple[int, int, str]) -> None:
+        object.__setattr__(self, "code", textwrap.dedent(code).lstrip("\n"))
+        object.__setattr__(self, "expected", tuple(Expected(*e) for e in expected))
+
+
+@dataclass(frozen=True)
+class Valid:
+    """Code the rule must leave alone; ``why`` says what makes it correct."""
+
+    code: str
+    why: str
+
+    def __init__(self, code: str, why: str) -> None:
+        object.__setattr__(self, "code", textwrap.dedent(code).lstrip("\n"))
+        object.__setattr__(self, "why", why)
+
+
+class Rule:
+    """Base class: a rule module defines one subclass, and that class is the rule's spec.
+
+    ``VALID[0]`` and ``INVALID[0]`` are the "Use instead" and "Example" of its docs.
+    """
+
+    code: ClassVar[str]
+    name: ClassVar[str]
+    summary: ClassVar[str]  # one line, for ``mplint rules`` and SARIF
+    what: ClassVar[str]
+    why: ClassVar[str]
+    fix_safety: ClassVar[str]
+    references: ClassVar[tuple[str, ...]] = ()
+    VALID: ClassVar[tuple[Valid, ...]]
+    INVALID: ClassVar[tuple[Invalid, ...]]
+
+    def check(self, facts: ModuleFacts) -> Iterator[Report]:
+        raise NotImplementedError
+
+    @classmethod
+    def docs(cls) -> str:
+        """The rule's reference page, in Markdown."""
+        parts = [
+            f"# {cls.code} {cls.name}",
+            f"## What it does\n{cls.what}",
+            f"## Why is this bad?\n{cls.why}",
+            f"## Example\n```python\n{cls.INVALID[0].code}```",
+            f"## Use instead\n```python\n{cls.VALID[0].code}```",
+            f"## Fix safety\n{cls.fix_safety}",
+        ]
+        if cls.references:
+            parts.append("## References\n" + "\n".join(f"- {ref}" for ref in cls.references))
+        return "\n\n".join(parts) + "\n"

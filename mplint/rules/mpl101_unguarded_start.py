@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import libcst as cst
+
+from mplint.analysis.facts import ModuleFacts, function_of
+from mplint.rules.base import Invalid, Report, Rule, Valid
+
+_GUARD = '`if __name__ == "__main__":`'
+
+
+class UnguardedStart(Rule):
+    code = "MPL101"
+    name = "unguarded-start"
+    summary = "process started when the module is imported, without a main guard"
+    what = (
+        "Flags a process start (a `Pool`, `ProcessPoolExecutor`, `Process`, `Manager` or "
+        "`torch.multiprocessing.spawn`) that runs when the module is imported: at module level, "
+        "or inside a function that module-level code calls, with no "
+        '`if __name__ == "__main__":` guard around it.'
+    )
+    why = (
+        "Under the spawn and forkserver start methods (Windows, macOS, and Linux from Python "
+        "3.14) every child process imports the main module again. An unguarded start then runs "
+        "in each child, which raises `RuntimeError: An attempt has been made to start a new "
+        "process before the current process has finished its bootstrapping phase`, or keeps "
+        "creating processes. Under fork the same script works, so the bug stays hidden on a "
+        "Linux laptop."
+    )
+    fix_safety = (
+        "No automatic fix yet. Wrap the script part in the guard and leave imports, functions, "
+        "classes and constants at module level so children can import them."
+    )
+    references = (
+        "https://docs.python.org/3/library/multiprocessing.html#the-spawn-and-forkserver-start-methods",
+    )
+
+    VALID = (
+        Valid(
+            """
+            import multiprocessing
+
+            def square(x):
+                return x * x
+
+            if __name__ == "__main__":
+                with multiprocessing.Pool(2) as pool:
+                    print(pool.map(square, range(8)))
+            """,
+            "the pool is created only when the file runs as a script",
+        ),
+        Valid(
+            """
+            from concurrent.futures import ProcessPoolExecutor
+
+            def work(x):
+                return x + 1
+
+            def main():
+                with ProcessPoolExecutor() as ex:
+                    return list(ex.map(work, range(4)))
+
+            if __name__ == "__main__":
+                main()
+            """,
+            "main() starts processes, but only the guard calls it",
+        ),
+        Valid(
+            """
+            from multiprocessing.dummy import Pool
+
+            def fetch(url):
+                return len(url)
+
+            with Pool(4) as pool:
+                sizes = pool.map(fetch, ["a", "bb"])
+            """,
+            "multiprocessing.dummy.Pool runs threads, not processes: nothing is re-imported",
+        ),
+        Valid(
+            """
+            import multiprocessing as mp
+
+            def run_all(fn, items):
+                with mp.Pool() as pool:
+                    return pool.map(fn, items)
+            """,
+            "a library function that starts processes only when a caller calls it",
+        ),
+    )
+    INVALID = (
+        Invalid(
+            """
+            import multiprocessing
+
+            def square(x):
+                return x * x
+
+            with multiprocessing.Pool(2) as pool:
+                print(pool.map(square, range(8)))
+            """,
+            (6, 6, "multiprocessing.Pool starts processes when the module is imported, outside "
+                   f"{_GUARD}; under spawn or forkserver every child re-imports the module and "
+                   "fails in its bootstrapping phase"),
+        ),
+        Invalid(
+            """
+            from concurrent.futures import ProcessPoolExecutor as Executor
+
+            def work(x):
+                return x + 1
+
+            def main():
+                with Executor() as ex:
+                    return list(ex.map(work, range(4)))
+
+            main()
+            """,
+            (10, 1, "`main()` starts processes (concurrent.futures.ProcessPoolExecutor in "
+                   f"`main`) when the module is imported, outside {_GUARD}; under spawn or "
+                   "forkserver every child re-imports the module and fails in its "
+                   "bootstrapping phase"),
+        ),
+        Invalid(
+            """
+            import torch.multiprocessing as tmp
+
+            def train(rank):
+                print(rank)
+
+            tmp.spawn(train, nprocs=2)
+            """,
+            (6, 1, "torch.multiprocessing.spawn starts processes when the module is imported, "
+                   f"outside {_GUARD}; under spawn or forkserver every child re-imports the "
+                   "module and fails in its bootstrapping phase"),
+        ),
+    )
+
+    def check(self, facts: ModuleFacts) -> Iterator[Report]:
+        reported: set[int] = set()
+        for start in facts.starts:
+            root = facts.import_time_root(start.site)
+            if root is None or id(root.node) in reported:
+                continue
+            reported.add(id(root.node))
+            if root is start.site:
+                subject = f"{start.obj.api} starts processes"
+            else:
+                subject = (f"`{_call_text(root.node)}` starts processes ({start.obj.api} in "
+                           f"`{_function_name(function_of(start.site.scope))}`)")
+            yield Report(root.node, f"{subject} when the module is imported, outside {_GUARD}; "
+                                    "under spawn or forkserver every child re-imports the module "
+                                    "and fails in its bootstrapping phase")
+
+
+def _call_text(call: cst.Call) -> str:
+    text = cst.Module([]).code_for_node(call.func)
+    return f"{text}()" if len(text) < 40 else "call"
+
+
+def _function_name(node: cst.CSTNode | None) -> str:
+    return node.name.value if isinstance(node, cst.FunctionDef) else "a function"

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from mplint.analysis.facts import ModuleFacts
+from mplint.knowledge import ApiKind
+from mplint.rules.base import Invalid, Report, Rule, Valid
+
+_DEFAULT_CONTEXT_KINDS = frozenset({ApiKind.POOL, ApiKind.EXECUTOR, ApiKind.PROCESS, ApiKind.MANAGER})
+
+
+class ImplicitStartMethod(Rule):
+    code = "MPL103"
+    name = "implicit-start-method"
+    summary = "ML script starts processes with the platform's default start method"
+    what = (
+        "Flags an ML entry script (it has a main guard or starts processes at module level, and "
+        "imports a framework that runs threads or CUDA: torch, tensorflow, keras, jax, "
+        "transformers, sentence_transformers, onnxruntime, mxnet) that starts processes through "
+        "`multiprocessing`, `torch.multiprocessing` or `ProcessPoolExecutor` and never chooses a "
+        "start method. Reported once per module, at the first start that uses the default. "
+        "Library modules (no entry point) are not reported."
+    )
+    why = (
+        "The default differs by platform and version: fork on Linux up to Python 3.13, "
+        "forkserver on Linux from 3.14, spawn on Windows and macOS. Forking after a framework "
+        "has started threads or CUDA is unsafe (CUDA cannot be re-initialised in the child, "
+        "TensorFlow is not fork-safe, Python 3.12+ warns about forking a multi-threaded "
+        "process), and fork hides every spawn bug on the developer's own machine."
+    )
+    fix_safety = (
+        'No automatic fix yet. Call `multiprocessing.set_start_method("spawn")` as the first '
+        'statement of the main guard, or create the pool from `get_context("spawn")`.'
+    )
+    references = ("https://docs.python.org/3/library/multiprocessing.html#contexts-and-start-methods",)
+
+    VALID = (
+        Valid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            def infer(x):
+                return x * 2
+
+            if __name__ == "__main__":
+                mp.set_start_method("spawn")
+                with mp.Pool(2) as pool:
+                    print(pool.map(infer, range(4)))
+            """,
+            "the script chooses spawn before it starts anything",
+        ),
+        Valid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            def infer(x):
+                return x * 2
+
+            if __name__ == "__main__":
+                ctx = mp.get_context("forkserver")
+                with ctx.Pool(2) as pool:
+                    print(pool.map(infer, range(4)))
+            """,
+            "the pool comes from an explicit context",
+        ),
+        Valid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            def shard(items):
+                with mp.Pool() as pool:
+                    return pool.map(len, items)
+            """,
+            "a library module: the application that imports it chooses the start method",
+        ),
+        Valid(
+            """
+            import multiprocessing as mp
+            import numpy as np
+
+            if __name__ == "__main__":
+                with mp.Pool() as pool:
+                    print(pool.map(np.sqrt, range(4)))
+            """,
+            "no threaded ML framework is imported, so the default is harmless",
+        ),
+    )
+    INVALID = (
+        Invalid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            def infer(x):
+                return x * 2
+
+            if __name__ == "__main__":
+                with mp.Pool(2) as pool:
+                    print(pool.map(infer, range(4)))
+            """,
+            (8, 10, "multiprocessing.Pool uses the platform's default start method (fork on "
+                    "Linux up to Python 3.13, forkserver from 3.14, spawn on Windows and macOS) "
+                    "in a script that imports torch; choose one, e.g. "
+                    'multiprocessing.set_start_method("spawn") first thing under the main guard'),
+        ),
+        Invalid(
+            """
+            from concurrent.futures import ProcessPoolExecutor
+            import tensorflow as tf
+
+            def score(path):
+                return len(path)
+
+            def main():
+                with ProcessPoolExecutor(4) as ex:
+                    print(list(ex.map(score, ["a", "b"])))
+
+            if __name__ == "__main__":
+                main()
+            """,
+            (8, 10, "concurrent.futures.ProcessPoolExecutor uses the platform's default start "
+                    "method (fork on Linux up to Python 3.13, forkserver from 3.14, spawn on "
+                    "Windows and macOS) in a script that imports tensorflow; choose one, e.g. "
+                    'multiprocessing.set_start_method("spawn") first thing under the main guard'),
+        ),
+    )
+
+    def check(self, facts: ModuleFacts) -> Iterator[Report]:
+        if facts.framework is None or facts.start_method_calls or not facts.is_entry_script:
+            return
+        for start in facts.starts:
+            if start.obj.kind in _DEFAULT_CONTEXT_KINDS and start.obj.method is None:
+                yield Report(start.site.node, (
+                    f"{start.obj.api} uses the platform's default start method (fork on Linux up "
+                    "to Python 3.13, forkserver from 3.14, spawn on Windows and macOS) in a "
+                    f"script that imports {facts.framework}; choose one, e.g. "
+                    'multiprocessing.set_start_method("spawn") first thing under the main guard'))
+                return

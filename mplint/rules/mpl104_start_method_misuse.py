@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from mplint.analysis.collector import CallSite
+from mplint.analysis.facts import ModuleFacts, StartMethodCall, function_of
+from mplint.knowledge import ApiKind
+from mplint.rules.base import Invalid, Report, Rule, Valid
+
+_ALREADY_SET = 'raises RuntimeError "context has already been set"'
+# Creating these with the default context fixes it, so a later set_start_method fails.
+_FIXING_KINDS = frozenset({ApiKind.POOL, ApiKind.EXECUTOR, ApiKind.MANAGER})
+
+
+class StartMethodMisuse(Rule):
+    code = "MPL104"
+    name = "start-method-misuse"
+    summary = "set_start_method() at import time, twice, or after the default context was used"
+    what = (
+        "Flags `multiprocessing.set_start_method()` (or torch's) when it runs on import (module "
+        "level outside the main guard, which includes library code), when it is called a second "
+        "time without `force=True`, or when it comes after a pool, executor, manager, queue or "
+        "`get_start_method()` has already fixed the default context."
+    )
+    why = (
+        "The start method can be set once per process. A module-level call runs again in every "
+        "spawned child, which re-imports the main module, and raises RuntimeError \"context has "
+        "already been set\"; in library code it silently changes the start method of every "
+        "application that imports it. After the default context is in use, the call raises too."
+    )
+    fix_safety = (
+        'No automatic fix yet. Call it once, first thing under `if __name__ == "__main__":`; '
+        'libraries use `multiprocessing.get_context("spawn")` and leave the global alone.'
+    )
+    references = ("https://docs.python.org/3/library/multiprocessing.html#multiprocessing.set_start_method",)
+
+    VALID = (
+        Valid(
+            """
+            import multiprocessing as mp
+
+            def work(x):
+                return -x
+
+            if __name__ == "__main__":
+                mp.set_start_method("spawn")
+                with mp.Pool(2) as pool:
+                    print(pool.map(work, range(3)))
+            """,
+            "set once, under the guard, before any pool exists",
+        ),
+        Valid(
+            """
+            import multiprocessing as mp
+
+            _ctx = mp.get_context("spawn")
+
+            def run(fn, items):
+                with _ctx.Pool() as pool:
+                    return pool.map(fn, items)
+            """,
+            "library code takes a context instead of changing the global start method",
+        ),
+        Valid(
+            """
+            import multiprocessing as mp
+
+            if __name__ == "__main__":
+                try:
+                    mp.set_start_method("spawn")
+                except RuntimeError:
+                    mp.set_start_method("spawn", force=True)
+            """,
+            "the second call is in the except branch and uses force=True",
+        ),
+    )
+    INVALID = (
+        Invalid(
+            """
+            import multiprocessing as mp
+
+            mp.set_start_method("spawn")
+
+            def work(x):
+                return -x
+
+            if __name__ == "__main__":
+                with mp.Pool(2) as pool:
+                    print(pool.map(work, range(3)))
+            """,
+            (3, 1, "multiprocessing.set_start_method() runs when the module is imported, so it "
+                   "runs again in every spawned child and in every importer (RuntimeError "
+                   '"context has already been set"); call it under the main guard or use '
+                   "get_context()"),
+        ),
+        Invalid(
+            """
+            import multiprocessing as mp
+
+            if __name__ == "__main__":
+                pool = mp.Pool(2)
+                mp.set_start_method("spawn")
+                mp.set_start_method("forkserver")
+            """,
+            (5, 5, "multiprocessing.set_start_method() after multiprocessing.Pool(...) has fixed "
+                   f"the default context {_ALREADY_SET}"),
+            (6, 5, "second multiprocessing.set_start_method() without force=True "
+                   f"{_ALREADY_SET}"),
+        ),
+    )
+
+    def check(self, facts: ModuleFacts) -> Iterator[Report]:
+        calls = facts.start_method_calls
+        fixers = [(s.site, f"{s.obj.api}(...)") for s in facts.starts
+                  if s.obj.kind in _FIXING_KINDS and s.obj.method is None]
+        fixers += [(site, f"{api}()") for site, api in facts.default_fixers]
+        for call in calls:
+            if facts.import_time_root(call.site) is not None:
+                yield Report(call.site.node, (
+                    f"{call.api}() runs when the module is imported, so it runs again in every "
+                    'spawned child and in every importer (RuntimeError "context has already '
+                    'been set"); call it under the main guard or use get_context()'))
+            elif not call.force:
+                yield from self._repeated(call, calls, fixers)
+
+    def _repeated(self, call: StartMethodCall, calls: list[StartMethodCall],
+                  fixers: list[tuple[CallSite, str]]) -> Iterator[Report]:
+        if any(_runs_before(other.site, call.site) for other in calls if other is not call):
+            yield Report(call.site.node, f"second {call.api}() without force=True {_ALREADY_SET}")
+            return
+        for site, what in fixers:
+            if _runs_before(site, call.site):
+                yield Report(call.site.node, (f"{call.api}() after {what} has fixed the default "
+                                              f"context {_ALREADY_SET}"))
+                return
+
+
+def _runs_before(first: CallSite, then: CallSite) -> bool:
+    """``first`` surely runs before ``then``: same function, earlier, in an enclosing block."""
+    if function_of(first.scope) is not function_of(then.scope) or first.order >= then.order:
+        return False
+    prefix = then.suites[: len(first.suites)]
+    return len(prefix) == len(first.suites) and all(a is b for a, b in zip(prefix, first.suites))

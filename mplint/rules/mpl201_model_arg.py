@@ -1,0 +1,227 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from mplint.analysis.evaluator import captured
+from mplint.analysis.facts import ModuleFacts, PayloadMode, WorkSite
+from mplint.analysis.values import (
+    Bound,
+    Func,
+    LambdaValue,
+    Model,
+    Partial,
+    Tup,
+    Value,
+    item_of,
+    models_in,
+)
+from mplint.rules.base import Invalid, Report, Rule, Valid
+
+
+class ModelArg(Rule):
+    code = "MPL201"
+    name = "model-arg"
+    summary = "model object pickled into worker processes"
+    what = (
+        "Flags a model object (built by a known constructor or loader, or an instance of a class "
+        "that subclasses `nn.Module`, `keras.Model` or another model base, in this module or "
+        "another module of the linted tree) that is sent to other processes: in `args=` or "
+        "`kwargs=` of a `Process`, in the iterable of `map`/`starmap` (tuples, comprehensions, "
+        "`itertools.repeat`, `zip`), in `submit` or `apply` arguments, through "
+        "`functools.partial`, as a bound method (`pool.map(model.predict, xs)`), or captured by "
+        "a lambda or nested function used as the task."
+    )
+    why = (
+        "Pools and executors pickle every task: the whole model is serialised and rebuilt for "
+        "each item or chunk, which can cost more than the work itself, and models holding C, "
+        "CUDA or graph handles fail to pickle at all. Under spawn a `Process` pickles its "
+        "arguments as well. Models that call `share_memory()` on purpose (Hogwild-style "
+        "training) are not reported."
+    )
+    fix_safety = (
+        "No automatic fix yet. Load the model once per worker: `Pool(initializer=load, "
+        "initargs=(path,))` stores it in a module global that the task function reads."
+    )
+    references = ("https://docs.python.org/3/library/multiprocessing.html#multiprocessing.pool.Pool",)
+
+    VALID = (
+        Valid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            _model = None
+
+            def load(path):
+                global _model
+                _model = torch.load(path)
+
+            def predict(x):
+                return _model(x)
+
+            if __name__ == "__main__":
+                with mp.Pool(2, initializer=load, initargs=("net.pt",)) as pool:
+                    print(pool.map(predict, range(4)))
+            """,
+            "each worker loads the model once; only the path and the items are pickled",
+        ),
+        Valid(
+            """
+            import threading
+            import torch
+
+            def run(model, x):
+                print(model(x))
+
+            model = torch.nn.Linear(4, 2)
+            threading.Thread(target=run, args=(model, torch.ones(4))).start()
+            """,
+            "threads share memory: nothing is pickled",
+        ),
+        Valid(
+            """
+            import torch
+            import torch.multiprocessing as mp
+
+            def train(model):
+                model.train()
+
+            if __name__ == "__main__":
+                model = torch.nn.Linear(4, 2)
+                model.share_memory()
+                procs = [mp.Process(target=train, args=(model,)) for _ in range(2)]
+            """,
+            "the weights are moved to shared memory on purpose (Hogwild-style training)",
+        ),
+        Valid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            def predict(path, x):
+                return torch.load(path)(x)
+
+            if __name__ == "__main__":
+                with mp.Pool(2) as pool:
+                    pool.starmap(predict, [("net.pt", x) for x in range(4)])
+            """,
+            "only the path crosses the process boundary (loading per task is MPL301's concern)",
+        ),
+    )
+    INVALID = (
+        Invalid(
+            """
+            import multiprocessing
+            import torch
+
+            def make_model():
+                return torch.nn.Linear(10, 1)
+
+            def run(model, data):
+                return model(data).detach()
+
+            if __name__ == "__main__":
+                model = make_model()
+                inputs = [torch.randn(10) for _ in range(4)]
+                with multiprocessing.Pool(4) as pool:
+                    out = pool.starmap(run, [(model, d) for d in inputs])
+            """,
+            (14, 15, "model `model` (torch.nn.Module) is pickled with every task of "
+                     "Pool.starmap; load it once per worker with initializer= instead"),
+        ),
+        Invalid(
+            """
+            from multiprocessing import Process
+            from tensorflow import keras
+
+            def serve(model, port):
+                model.summary()
+
+            if __name__ == "__main__":
+                net = keras.models.load_model("m.keras")
+                p = Process(target=serve, args=(net, 8080))
+                p.start()
+            """,
+            (9, 9, "model `net` (Keras model) is pickled into each child started by Process; "
+                   "build or load it in the child instead"),
+        ),
+        Invalid(
+            """
+            import functools
+            import itertools
+            from concurrent.futures import ProcessPoolExecutor
+            from sklearn.ensemble import RandomForestClassifier
+
+            def score(clf, row):
+                return clf.predict([row])
+
+            if __name__ == "__main__":
+                clf = RandomForestClassifier().fit([[0], [1]], [0, 1])
+                rows = [[0], [1]]
+                with ProcessPoolExecutor() as ex:
+                    ex.map(score, itertools.repeat(clf), rows)
+                    ex.map(functools.partial(score, clf), rows)
+                    ex.map(clf.predict, rows)
+                    ex.submit(score, clf, rows[0])
+            """,
+            (13, 9, "model `clf` (scikit-learn estimator) is pickled with every task of "
+                    "ProcessPoolExecutor.map; load it once per worker with initializer= instead"),
+            (14, 9, "model `clf` (scikit-learn estimator) is pickled with every task of "
+                    "ProcessPoolExecutor.map through functools.partial; load it once per worker "
+                    "with initializer= instead"),
+            (15, 9, "model `clf` (scikit-learn estimator) is pickled with every task of "
+                    "ProcessPoolExecutor.map through its bound method `clf.predict`; load it "
+                    "once per worker with initializer= instead"),
+            (16, 9, "model `clf` (scikit-learn estimator) is pickled with every task of "
+                    "ProcessPoolExecutor.submit; load it once per worker with initializer= "
+                    "instead"),
+        ),
+    )
+
+    def check(self, facts: ModuleFacts) -> Iterator[Report]:
+        for work in facts.work:
+            seen: set[tuple[str | None, str]] = set()
+            for model, how in self._models(facts, work):
+                if facts.shares_memory(model) or (model.name, model.label) in seen:
+                    continue
+                seen.add((model.name, model.label))
+                subject = f"model `{model.name}` ({model.label})" if model.name else (
+                    f"a model ({model.label})")
+                if work.per_task:
+                    message = (f"{subject} is pickled with every task of {work.api}{how}; "
+                               "load it once per worker with initializer= instead")
+                else:
+                    message = (f"{subject} is pickled into each child started by {work.api}{how}"
+                               "; build or load it in the child instead")
+                yield Report(work.site.node, message)
+
+    def _models(self, facts: ModuleFacts, work: WorkSite) -> Iterator[tuple[Model, str]]:
+        for payload in work.payload:
+            value = facts.value(payload.expr, work.site)
+            if payload.mode is PayloadMode.ITEMS:
+                value = item_of(value)
+            for model in models_in(value):
+                yield model, ""
+        if work.func is not None:
+            yield from _through_callable(facts, facts.value(work.func, work.site))
+
+
+def _through_callable(facts: ModuleFacts, func: Value) -> Iterator[tuple[Model, str]]:
+    if isinstance(func, Model):
+        yield func, " as the task function itself"
+    elif isinstance(func, Bound) and isinstance(func.obj, Model):
+        name = func.obj.name or "model"
+        yield func.obj, f" through its bound method `{name}.{func.attr}`"
+    elif isinstance(func, Partial):
+        for model in models_in(Tup(func.args)):
+            yield model, " through functools.partial"
+        yield from _through_callable(facts, func.func)
+    elif isinstance(func, LambdaValue | Func):
+        scope = func.scope if isinstance(func, LambdaValue) else (
+            func.evaluator.function_scope(func.node))
+        if scope is None:
+            return
+        what = "a lambda" if isinstance(func, LambdaValue) else f"nested function `{func.node.name.value}`"
+        for _, value in captured(facts.evaluator, scope):
+            for model in models_in(value):
+                yield model, f" through {what} that captures it"

@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from mplint.analysis.facts import ModuleFacts, WorkSite
+from mplint.analysis.values import Bound, Func, Instance, Klass, LambdaValue, Partial, Value
+from mplint.rules.base import Invalid, Report, Rule, Valid
+
+
+class UnpicklableCallable(Rule):
+    code = "MPL203"
+    name = "unpicklable-callable"
+    summary = "lambda, nested function or local class sent to a process"
+    what = (
+        "Flags a lambda, a function defined inside another function, a class defined inside a "
+        "function, a method of an instance of such a class, or a function defined under "
+        '`if __name__ == "__main__":`, used as a `Process` target, a pool or executor task, or '
+        "a `torch.multiprocessing.spawn` function (also through `functools.partial`)."
+    )
+    why = (
+        "Functions are pickled by reference: the child looks them up by module and name. "
+        "Local objects have no importable name, so pools and executors fail under every start "
+        "method with `Can't pickle local object`, and a `Process` fails under spawn and "
+        "forkserver. A function defined under the main guard does not exist in a spawned child, "
+        "which re-imports the module as `__mp_main__` without running the guard: "
+        "`Can't get attribute`."
+    )
+    fix_safety = (
+        "No automatic fix yet. Define the function at module level; pass what it closed over "
+        "as arguments or through `functools.partial`."
+    )
+    references = ("https://docs.python.org/3/library/pickle.html#what-can-be-pickled-and-unpickled",)
+
+    VALID = (
+        Valid(
+            """
+            import multiprocessing as mp
+
+            def double(x):
+                return 2 * x
+
+            if __name__ == "__main__":
+                with mp.Pool() as pool:
+                    print(pool.map(double, range(4)))
+            """,
+            "a module-level function is pickled by name and found by every child",
+        ),
+        Valid(
+            """
+            import multiprocessing as mp
+
+            if __name__ == "__main__":
+                ctx = mp.get_context("fork")
+                p = ctx.Process(target=lambda: print("hi"))
+                p.start()
+            """,
+            "an explicit fork context copies the process: the lambda is never pickled",
+        ),
+        Valid(
+            """
+            from multiprocessing.pool import ThreadPool
+
+            def main():
+                with ThreadPool() as pool:
+                    print(pool.map(lambda x: x + 1, range(4)))
+            """,
+            "a thread pool does not pickle its tasks",
+        ),
+    )
+    INVALID = (
+        Invalid(
+            """
+            import multiprocessing as mp
+
+            if __name__ == "__main__":
+                with mp.Pool() as pool:
+                    print(pool.map(lambda x: 2 * x, range(4)))
+            """,
+            (5, 15, "a lambda passed to Pool.map cannot be pickled under any start method "
+                    "(\"Can't pickle local object\"); define it at module level"),
+        ),
+        Invalid(
+            """
+            from concurrent.futures import ProcessPoolExecutor
+
+            def main(scale):
+                def scaled(x):
+                    return scale * x
+                with ProcessPoolExecutor() as ex:
+                    return list(ex.map(scaled, range(4)))
+            """,
+            (7, 21, "nested function `scaled` passed to ProcessPoolExecutor.map cannot be "
+                    "pickled under any start method (\"Can't pickle local object\"); define it "
+                    "at module level"),
+        ),
+        Invalid(
+            """
+            import multiprocessing as mp
+
+            if __name__ == "__main__":
+                def work(x):
+                    return x + 1
+
+                procs = [mp.Process(target=work, args=(i,)) for i in range(2)]
+            """,
+            (7, 14, "function `work` is defined under the main guard, so a child started by "
+                    "Process under spawn or forkserver cannot find it (\"Can't get attribute\"); "
+                    "define it at module level"),
+        ),
+    )
+
+    def check(self, facts: ModuleFacts) -> Iterator[Report]:
+        for work in facts.work:
+            if work.func is None or work.method == "fork":
+                continue
+            problem = _describe(facts.value(work.func, work.site))
+            if problem is None:
+                continue
+            local, what = problem
+            yield Report(work.site.node, _message(local, what, work))
+
+
+def _message(local: bool, what: str, work: WorkSite) -> str:
+    if not local:
+        return (f"{what} is defined under the main guard, so a child started by {work.api} under "
+                "spawn or forkserver cannot find it (\"Can't get attribute\"); define it at "
+                "module level")
+    when = "under any start method" if work.per_task else "under spawn or forkserver"
+    role = "passed to" if work.per_task else "as the target of"
+    return (f"{what} {role} {work.api} cannot be pickled {when} (\"Can't pickle local object\"); "
+            "define it at module level")
+
+
+def _describe(func: Value) -> tuple[bool, str] | None:
+    """(is a local object, how to name it) when ``func`` cannot be found by a child."""
+    if isinstance(func, LambdaValue):
+        return True, "a lambda"
+    if isinstance(func, Func):
+        name = func.node.name.value
+        if func.scope.inside_function():
+            return True, f"nested function `{name}`"
+        return (False, f"function `{name}`") if func.guarded else None
+    if isinstance(func, Klass) and func.scope.inside_function():
+        return True, f"local class `{func.node.name.value}`"
+    if isinstance(func, Bound) and isinstance(func.obj, Instance):
+        klass = func.obj.klass
+        if klass.scope.inside_function():
+            return True, f"method `{func.attr}` of local class `{klass.node.name.value}`"
+    if isinstance(func, Partial):
+        return _describe(func.func)
+    return None

@@ -1,0 +1,105 @@
+"""Finding the files to lint and turning their bytes into text, with one-line reasons on failure."""
+
+from __future__ import annotations
+
+import io
+import os
+import tokenize
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+MAX_BYTES = 8 * 1024 * 1024  # larger .py files are generated data, not code anyone reviews
+SKIPPED_DIRS = frozenset({"__pycache__", "node_modules", "site-packages"})
+
+
+class SourceError(Exception):
+    """A file that cannot be linted; ``str()`` is the reason, ``line`` where it was found."""
+
+    def __init__(self, reason: str, line: int = 1, column: int = 1) -> None:
+        super().__init__(reason)
+        self.line = line
+        self.column = column
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A path to lint, or the reason it cannot be listed."""
+
+    path: Path
+    error: str | None = None
+
+
+def decode(data: bytes, path: Path | str = "<stdin>") -> str:
+    """Decode Python source the way the interpreter does (BOM, coding cookie, else UTF-8)."""
+    if len(data) > MAX_BYTES:
+        raise SourceError(f"file too large ({len(data) / 2**20:.1f} MiB, limit "
+                          f"{MAX_BYTES // 2**20} MiB)")
+    if b"\0" in data:
+        raise SourceError("binary file (contains NUL bytes), not Python source")
+    try:
+        encoding, cookie_lines = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as error:
+        raise SourceError(f"bad coding cookie: {error.msg}") from None
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        declared = any(b"coding" in cookie for cookie in cookie_lines)
+        hint = "" if declared else " (no coding cookie, so UTF-8 was assumed)"
+        raise SourceError(f"cannot decode byte 0x{data[error.start]:02x} as {encoding}{hint}",
+                          line, column) from None
+
+
+def read(path: Path) -> bytes:
+    """Read a file, turning every OS failure into a SourceError with the reason."""
+    try:
+        if not path.is_file() and path.exists():
+            raise SourceError("not a regular file")
+        return path.read_bytes()
+    except OSError as error:
+        raise SourceError(f"cannot read: {error.strerror or error}") from None
+
+
+def discover(paths: Sequence[Path], exclude: Sequence[str] = ()) -> Iterator[Candidate]:
+    """Yield the Python files under ``paths``, sorted, skipping hidden, venv and excluded folders.
+
+    Paths named explicitly are always linted; exclusion applies to what a walk finds.
+    """
+    for given in paths:
+        if given.is_dir():
+            yield from _walk(given, exclude)
+        elif given.exists() or given.is_symlink():
+            yield Candidate(given)
+        else:
+            yield Candidate(given, "no such file or directory")
+
+
+def _walk(top: Path, exclude: Sequence[str]) -> Iterator[Candidate]:
+    try:
+        entries = sorted(os.scandir(top), key=lambda entry: entry.name)
+    except OSError as error:
+        yield Candidate(top, f"cannot list directory: {error.strerror or error}")
+        return
+    for entry in entries:
+        path = Path(entry.path)
+        if _excluded(path, exclude):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            if not _skipped_dir(path):
+                yield from _walk(path, exclude)
+        elif entry.name.endswith(".py") and not entry.name.startswith("."):
+            yield Candidate(path)
+
+
+def _skipped_dir(path: Path) -> bool:
+    name = path.name
+    return name.startswith(".") or name in SKIPPED_DIRS or (path / "pyvenv.cfg").exists()
+
+
+def _excluded(path: Path, patterns: Sequence[str]) -> bool:
+    text = path.as_posix()
+    return any(fnmatchcase(path.name, p) or fnmatchcase(text, p) or fnmatchcase(text, f"*/{p}")
+               for p in patterns)

@@ -1,0 +1,123 @@
+"""Files mplint cannot lint get one clear line each; the rest of the run goes on."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import run, write
+
+BAD = """\
+import multiprocessing as mp
+
+with mp.Pool() as pool:
+    pool.map(abs, [1, -2])
+"""
+
+
+def _lines(tmp_path: Path, *paths: str) -> tuple[int, list[str], str]:
+    result = run(*paths, cwd=tmp_path)
+    return result.returncode, result.stdout.splitlines(), result.stderr
+
+
+def test_syntax_error_is_one_line_and_the_run_goes_on(tmp_path: Path) -> None:
+    write(tmp_path, "a_broken.py", "import multiprocessing\ndef f(:\n    pass\n")
+    write(tmp_path, "b_bad.py", BAD)
+    code, lines, err = _lines(tmp_path, ".")
+    assert code == 1 and err == ""
+    assert lines[0] == "a_broken.py:2:7: MPL000 syntax error: invalid syntax"
+    assert lines[1].startswith("b_bad.py:3:6: MPL101 ")
+
+
+def test_non_utf8_without_cookie(tmp_path: Path) -> None:
+    write(tmp_path, "latin.py", "import multiprocessing\nname = 'caf\xe9'\n".encode("latin-1"))
+    code, lines, err = _lines(tmp_path, "latin.py")
+    assert code == 1 and err == ""
+    assert lines == ["latin.py:2:12: MPL000 cannot decode byte 0xe9 as utf-8 (no coding cookie, "
+                     "so UTF-8 was assumed)"]
+
+
+def test_non_utf8_with_a_coding_cookie_is_linted(tmp_path: Path) -> None:
+    source = "# -*- coding: latin-1 -*-\n# caf\xe9\n" + BAD
+    write(tmp_path, "latin.py", source.encode("latin-1"))
+    code, lines, _ = _lines(tmp_path, "latin.py")
+    assert code == 1
+    assert len(lines) == 1 and lines[0].startswith("latin.py:5:6: MPL101 ")
+
+
+def test_cookie_that_lies_about_the_encoding(tmp_path: Path) -> None:
+    write(tmp_path, "lies.py", b"# coding: ascii\nimport multiprocessing\nx = '\xc3\xa9'\n")
+    _, lines, _ = _lines(tmp_path, "lies.py")
+    assert lines == ["lies.py:3:6: MPL000 cannot decode byte 0xc3 as ascii"]
+
+
+def test_unknown_cookie(tmp_path: Path) -> None:
+    write(tmp_path, "odd.py", b"# coding: klingon\nimport multiprocessing\n")
+    _, lines, _ = _lines(tmp_path, "odd.py")
+    assert lines == ["odd.py:1:1: MPL000 bad coding cookie: unknown encoding: klingon"]
+
+
+def test_binary_file(tmp_path: Path) -> None:
+    write(tmp_path, "blob.py", b"\x7fELF\x02\x01\x01\x00\x00multiprocessing")
+    _, lines, _ = _lines(tmp_path, "blob.py")
+    assert lines == ["blob.py:1:1: MPL000 binary file (contains NUL bytes), not Python source"]
+
+
+def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
+    write(tmp_path, "bom.py", b"\xef\xbb\xbf" + BAD.encode())
+    _, lines, _ = _lines(tmp_path, "bom.py")
+    assert len(lines) == 1 and lines[0].startswith("bom.py:3:6: MPL101 ")
+
+
+def test_empty_file_is_clean(tmp_path: Path) -> None:
+    write(tmp_path, "empty.py", b"")
+    assert _lines(tmp_path, "empty.py") == (0, [], "")
+
+
+def test_huge_file(tmp_path: Path) -> None:
+    write(tmp_path, "huge.py", b"import multiprocessing\n" + b"x = 1\n" * 1_500_000)
+    _, lines, _ = _lines(tmp_path, "huge.py")
+    assert lines == ["huge.py:1:1: MPL000 file too large (8.6 MiB, limit 8 MiB)"]
+
+
+def test_missing_path(tmp_path: Path) -> None:
+    write(tmp_path, "bad.py", BAD)
+    code, lines, _ = _lines(tmp_path, "nope.py", "bad.py")
+    assert code == 1
+    assert lines[0].startswith("bad.py:3:6: MPL101")
+    assert lines[1] == "nope.py:1:1: MPL000 no such file or directory"
+
+
+def test_symlink_loop(tmp_path: Path) -> None:
+    os.symlink("loop.py", tmp_path / "loop.py")
+    write(tmp_path, "bad.py", BAD)
+    code, lines, err = _lines(tmp_path, ".")
+    assert code == 1 and err == ""
+    assert lines[1] == "loop.py:1:1: MPL000 cannot read: Too many levels of symbolic links"
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    locked = write(tmp_path, "locked.py", BAD)
+    write(tmp_path, "open.py", BAD)
+    locked.chmod(0o000)
+    try:
+        result = run(".", cwd=tmp_path, **_without_root_override())
+    finally:
+        locked.chmod(0o644)
+    lines = result.stdout.splitlines()
+    assert result.returncode == 1 and result.stderr == ""
+    assert lines[0] == "locked.py:1:1: MPL000 cannot read: Permission denied"
+    assert lines[1].startswith("open.py:3:6: MPL101")
+
+
+def _without_root_override() -> dict[str, object]:
+    """Root reads mode-000 files; drop the capabilities that let it, as setpriv does."""
+    if os.geteuid() != 0:
+        return {}
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: cannot make a file unreadable")
+    drop = "-dac_override,-dac_read_search"
+    return {"wrapper": [setpriv, "--bounding-set", drop]}

@@ -1,0 +1,48 @@
+"""Real flake8, with mplint installed as its plugin, reports what the CLI reports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from conftest import ROOT, run, tool, write
+
+
+def _flake8(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([tool("flake8"), "--isolated", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_flake8_reports_exactly_the_cli_findings_on_the_fixtures() -> None:
+    cli = json.loads(run("--format", "json", "fixtures", cwd=ROOT).stdout)
+    expected = sorted(f"{f['path']}:{f['line']}:{f['column']}: {f['code']} {f['message']}"
+                      for f in cli)
+    result = _flake8("--select", "MPL", "fixtures", cwd=ROOT)
+    assert result.returncode == 1, result.stderr
+    assert sorted(result.stdout.splitlines()) == expected
+    assert len(expected) >= 10
+
+
+def test_flake8_applies_its_own_noqa_and_select(tmp_path: Path) -> None:
+    write(tmp_path, "job.py", """\
+import multiprocessing as mp
+import torch
+
+with mp.Pool() as pool:  # noqa: MPL103
+    pool.map(abs, [1])
+""")
+    lines = _flake8("--select", "MPL", "job.py", cwd=tmp_path).stdout.splitlines()
+    assert [line.split()[1] for line in lines] == ["MPL101"]
+    assert _flake8("--select", "MPL2", "job.py", cwd=tmp_path).stdout == ""
+
+
+def test_flake8_on_a_file_without_process_starts_is_silent(tmp_path: Path) -> None:
+    write(tmp_path, "plain.py", "import torch\n\nmodel = torch.nn.Linear(2, 2)\n")
+    result = _flake8("--select", "MPL", "plain.py", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (0, "")
+
+
+def test_plugin_is_registered_with_flake8() -> None:
+    version = subprocess.run([tool("flake8"), "--version"], capture_output=True, text=True)
+    assert "mplint:" in version.stdout

@@ -1,0 +1,59 @@
+"""Real pre-commit runs the hook from .pre-commit-hooks.yaml in a throwaway git repository."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, tool, write
+
+GOOD = """\
+import multiprocessing as mp
+
+def square(x):
+    return x * x
+
+if __name__ == "__main__":
+    with mp.Pool() as pool:
+        print(pool.map(square, range(3)))
+"""
+BAD = GOOD.replace('if __name__ == "__main__":\n    ', "").replace("\n        ", "\n    ")
+
+
+def _git(*args: str, cwd: Path) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("user-repo")
+    _git("init", "-q", cwd=path)
+    _git("config", "user.email", "dev@example.com", cwd=path)
+    _git("config", "user.name", "Dev", cwd=path)
+    return path
+
+
+def _try_repo(repo: Path, *files: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PRE_COMMIT_HOME": str(repo.parent / "pre-commit-home")}
+    return subprocess.run(
+        [tool("pre-commit"), "try-repo", str(ROOT), "mplint", "--files", *files],
+        cwd=repo, capture_output=True, text=True, timeout=600, env=env)
+
+
+def test_hook_fails_on_a_bad_file(repo: Path) -> None:
+    write(repo, "bad.py", BAD)
+    _git("add", "bad.py", cwd=repo)
+    result = _try_repo(repo, "bad.py")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "mplint" in result.stdout and "Failed" in result.stdout
+    assert "bad.py:6:6: MPL101 multiprocessing.Pool starts processes" in result.stdout
+
+
+def test_hook_passes_on_a_good_file(repo: Path) -> None:
+    write(repo, "good.py", GOOD)
+    _git("add", "good.py", cwd=repo)
+    result = _try_repo(repo, "good.py")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Passed" in result.stdout

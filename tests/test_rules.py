@@ -1,0 +1,72 @@
+"""Every rule's VALID and INVALID examples, run as tests: exact codes, positions and messages."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from mplint import lint_source
+from mplint.rules import all_rules
+from mplint.rules.base import Invalid, Rule, Valid
+
+RULES = all_rules()
+
+
+def _cases(kind: str) -> list[tuple[type[Rule], Valid | Invalid]]:
+    return [(rule, example) for rule in RULES for example in getattr(rule, kind)]
+
+
+def _id(case: tuple[type[Rule], Valid | Invalid]) -> str:
+    rule, example = case
+    index = getattr(rule, "VALID" if isinstance(example, Valid) else "INVALID").index(example)
+    return f"{rule.code}-{index}"
+
+
+@pytest.mark.parametrize("case", _cases("VALID"), ids=_id)
+def test_valid_example_is_left_alone(case: tuple[type[Rule], Valid]) -> None:
+    rule, example = case
+    findings = [f for f in lint_source(example.code) if f.code == rule.code]
+    assert findings == [], example.why
+
+
+@pytest.mark.parametrize("case", _cases("INVALID"), ids=_id)
+def test_invalid_example_is_reported_exactly(case: tuple[type[Rule], Invalid]) -> None:
+    rule, example = case
+    found = [(f.line, f.column, f.message) for f in lint_source(example.code) if f.code == rule.code]
+    expected = [(e.line, e.column, e.message) for e in example.expected]
+    assert found == expected
+
+
+def test_codes_and_names_are_unique_and_well_formed() -> None:
+    codes = [rule.code for rule in RULES]
+    names = [rule.name for rule in RULES]
+    assert len(set(codes)) == len(codes)
+    assert len(set(names)) == len(names)
+    for rule in RULES:
+        assert re.fullmatch(r"MPL[1-3]\d\d", rule.code)
+        assert re.fullmatch(r"[a-z]+(-[a-z]+)*", rule.name)
+        assert not rule.name.startswith("no-")
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
+def test_every_rule_has_complete_docs_and_examples(rule: type[Rule]) -> None:
+    for section in (rule.summary, rule.what, rule.why, rule.fix_safety):
+        assert section.strip()
+    assert len(rule.VALID) >= 2 and len(rule.INVALID) >= 1
+    assert all(example.expected for example in rule.INVALID)
+    docs = rule.docs()
+    for heading in ("## What it does", "## Why is this bad?", "## Example", "## Use instead",
+                    "## Fix safety"):
+        assert heading in docs
+    assert rule.INVALID[0].code in docs and rule.VALID[0].code in docs
+
+
+def test_the_catalogue_of_this_release() -> None:
+    assert [(rule.code, rule.name) for rule in RULES] == [
+        ("MPL101", "unguarded-start"),
+        ("MPL103", "implicit-start-method"),
+        ("MPL104", "start-method-misuse"),
+        ("MPL201", "model-arg"),
+        ("MPL203", "unpicklable-callable"),
+    ]

@@ -12,7 +12,8 @@ __version__ = "0.1.0"
 __all__ = ["Config", "Finding", "Fix", "__version__", "lint_source"]
 
 
-def lint_source(source: str | bytes, path: str = "<string>", config: Config | None = None) -> list[Finding]:
+def lint_source(source: str | bytes, path: str = "<string>",
+                config: Config | None = None) -> list[Finding]:
     """Lint one module's source and return its findings, sorted by position."""
     from mplint.engine import Engine
 

@@ -75,7 +75,7 @@ def _lint(options: argparse.Namespace) -> int:
     findings += lint_paths(discover([p for p in paths if p != Path("-")], config.exclude),
                            config, jobs)
     _print(findings, options)
-    if not findings or options.exit_zero and not any(f.is_error for f in findings):
+    if not findings or (options.exit_zero and not any(f.is_error for f in findings)):
         return EXIT_CLEAN
     return EXIT_FINDINGS
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
@@ -59,10 +60,8 @@ def _path_matches(path: str, pattern: str, root: Path | None) -> bool:
     pure = PurePath(path)
     candidates = [pure.as_posix(), pure.name]
     if root is not None:
-        try:
+        with contextlib.suppress(ValueError):
             candidates.append(Path(path).resolve().relative_to(root.resolve()).as_posix())
-        except ValueError:
-            pass
     return any(fnmatchcase(c, pattern) for c in candidates)
 
 
@@ -126,7 +125,8 @@ def _string_list(value: Any, key: str, path: Path) -> tuple[str, ...]:
     return tuple(value)
 
 
-# flake8's syntax: "# noqa" silences every code on the line, "# noqa: MPL201,E501" those listed.
+# flake8's syntax: a bare noqa comment silences every code on its line, one with a colon
+# and codes silences those codes.
 _NOQA = re.compile(r"#\s*noqa(?::[\s]?(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.I)
 _CODE = re.compile(r"[A-Z]+[0-9]+", re.I)
 

@@ -102,16 +102,17 @@ class Engine:
         evaluator = Evaluator(collect(module, name), self.project, self.config.extra_models(),
                               self.config.extra_bases())
         facts = ModuleFacts(evaluator)
+        reports = [(rule, report) for rule in self.rules if self.config.enabled(rule.code, shown)
+                   for report in rule.check(facts)]
+        if not reports:
+            return []
+        # Positions cost a second pass over the tree: only files with findings pay for it.
         positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
         noqa = Noqa.scan(text)
         findings: list[Finding] = []
-        for rule in self.rules:
-            if not self.config.enabled(rule.code, shown):
-                continue
-            for report in rule.check(facts):
-                where = positions[report.node]
-                if noqa.suppresses(where.start.line, rule.code):
-                    continue
+        for rule, report in reports:
+            where = positions[report.node]
+            if not noqa.suppresses(where.start.line, rule.code):
                 findings.append(Finding(shown, where.start.line, where.start.column + 1,
                                         where.end.line, where.end.column + 1, rule.code,
                                         rule.name, report.message))

@@ -24,7 +24,7 @@ class ApiKind(enum.Enum):
     SPAWN = "spawn"  # torch.multiprocessing.spawn / start_processes: always start method spawn
     GET_CONTEXT = "get_context"
     SET_START_METHOD = "set_start_method"
-    FIXES_DEFAULT = "fixes_default"  # calls that freeze the default context (Queue, get_start_method)
+    FIXES_DEFAULT = "fixes_default"  # calls that freeze the default context (Queue, ...)
 
 
 _MP_MODULES = ("multiprocessing", "torch.multiprocessing")

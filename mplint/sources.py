@@ -41,7 +41,9 @@ def decode(data: bytes, path: Path | str = "<stdin>") -> str:
     try:
         encoding, cookie_lines = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError as error:
-        raise SourceError(f"bad coding cookie: {error.msg}") from None
+        if "invalid or missing encoding declaration" not in error.msg:
+            raise SourceError(f"bad coding cookie: {error.msg}") from None
+        encoding, cookie_lines = "utf-8", []  # undecodable first lines: say which byte
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as error:

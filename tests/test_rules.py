@@ -33,7 +33,8 @@ def test_valid_example_is_left_alone(case: tuple[type[Rule], Valid]) -> None:
 @pytest.mark.parametrize("case", _cases("INVALID"), ids=_id)
 def test_invalid_example_is_reported_exactly(case: tuple[type[Rule], Invalid]) -> None:
     rule, example = case
-    found = [(f.line, f.column, f.message) for f in lint_source(example.code) if f.code == rule.code]
+    found = [(f.line, f.column, f.message) for f in lint_source(example.code)
+             if f.code == rule.code]
     expected = [(e.line, e.column, e.message) for e in example.expected]
     assert found == expected
 

@@ -11,9 +11,9 @@ from mplint.analysis.scopes import Binding, BindingKind, Scope, ScopeKind
 
 _MAIN = m.SimpleString(value=m.MatchIfTrue(lambda v: v.strip("\"'") == "__main__"))
 _NAME = m.Name("__name__")
-_GUARD = m.Comparison(left=_NAME, comparisons=[m.ComparisonTarget(m.Equal(), _MAIN)]) | m.Comparison(
-    left=_MAIN, comparisons=[m.ComparisonTarget(m.Equal(), _NAME)]
-)
+_GUARD = m.Comparison(
+    left=_NAME, comparisons=[m.ComparisonTarget(m.Equal(), _MAIN)]
+) | m.Comparison(left=_MAIN, comparisons=[m.ComparisonTarget(m.Equal(), _NAME)])
 _NOT_GUARD = m.Comparison(
     left=_NAME, comparisons=[m.ComparisonTarget(m.NotEqual(), _MAIN)]
 ) | m.Comparison(left=_MAIN, comparisons=[m.ComparisonTarget(m.NotEqual(), _NAME)])
@@ -66,7 +66,8 @@ class Collector(cst.CSTVisitor):
         scope = self._scope
         if name in scope.global_names:
             scope = scope.module()
-        binding = Binding(name, kind, self._next(), scope, guarded=self._guard_depth > 0, **kw)  # type: ignore[arg-type]
+        guarded = self._guard_depth > 0
+        binding = Binding(name, kind, self._next(), scope, guarded=guarded, **kw)  # type: ignore[arg-type]
         scope.bind(binding)
 
     def _push(self, kind: ScopeKind, node: cst.CSTNode) -> None:
@@ -86,7 +87,8 @@ class Collector(cst.CSTVisitor):
             same_shape = values is not None and len(values) == len(target.elements)
             for i, element in enumerate(target.elements):
                 inner = values[i].value if same_shape and values is not None else None
-                self._bind_target(element.value, inner, kind if inner is not None else BindingKind.OTHER)
+                inner_kind = kind if inner is not None else BindingKind.OTHER
+                self._bind_target(element.value, inner, inner_kind)
         elif isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name):
             self._bind_attribute(target.value.value, target.attr.value, value)
         elif isinstance(target, cst.StarredElement):

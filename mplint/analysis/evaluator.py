@@ -151,12 +151,8 @@ class Evaluator:
             return self._call_qualified(func.name, call, scope, order)
         if isinstance(func, ContextMember):
             return self._call_context_member(func, call)
-        if isinstance(func, Klass):
-            label = func.evaluator.class_label(func)
-            return Model(f"{func.node.name.value}, a {label} subclass") if label else Instance(func)
-        if isinstance(func, Func):
-            result = func.evaluator.returns(func)
-            return Model(result.label) if isinstance(result, Model) else UNKNOWN
+        if isinstance(func, Klass | Func):
+            return func.evaluator.call_result(func)
         if isinstance(func, Bound):
             return self._call_bound(func, call)
         return UNKNOWN
@@ -182,21 +178,28 @@ class Evaluator:
         label = knowledge.model_label(qualname, self.extra_models)
         if label is not None:
             return Model(label)
-        return self._call_project(qualname, call)
+        return self._call_project(qualname)
 
-    def _call_project(self, qualname: str, call: cst.Call) -> Value:
+    def _call_project(self, qualname: str) -> Value:
         """A class or function imported from another module of the linted tree."""
-        if self.project is None:
-            return UNKNOWN
-        target = self.project.resolve(qualname, self.record.name)
-        if isinstance(target, Klass | Func):
-            return target.evaluator._call_resolved(target)
-        return UNKNOWN
+        target = self._in_project(qualname)
+        return target.evaluator.call_result(target) if target is not None else UNKNOWN
 
-    def _call_resolved(self, target: Klass | Func) -> Value:
+    def _in_project(self, qualname: str) -> Klass | Func | None:
+        """The class or function of the linted tree that ``qualname`` names, looked up only
+        when a rule needs to know: finding and parsing another module is the costly part."""
+        if self.project is None or knowledge.is_known_library(qualname):
+            return None
+        target = self.project.resolve(qualname, self.record.name)
+        return target if isinstance(target, Klass | Func) else None
+
+    def call_result(self, target: Klass | Func) -> Value:
+        """What calling a class or function of this module gives: a model, or an instance."""
         if isinstance(target, Klass):
             label = self.class_label(target)
-            return Model(f"{target.node.name.value}, a {label} subclass") if label else Instance(target)
+            if label is None:
+                return Instance(target)
+            return Model(f"{target.node.name.value}, a {label} subclass")
         result = self.returns(target)
         return Model(result.label) if isinstance(result, Model) else UNKNOWN
 
@@ -213,9 +216,9 @@ class Evaluator:
             keep = knowledge.SELF_RETURNING_METHODS[""] | knowledge.SELF_RETURNING_METHODS.get(
                 obj.label, frozenset())
             return Model(obj.label) if bound.attr in keep else UNKNOWN
-        if isinstance(obj, Qual | Klass) and bound.attr == "from_pretrained":
-            if isinstance(obj, Klass) and obj.evaluator.class_label(obj):
-                return Model(f"{obj.node.name.value}, a {obj.evaluator.class_label(obj)} subclass")
+        if isinstance(obj, Klass) and bound.attr == "from_pretrained":
+            loaded = obj.evaluator.call_result(obj)
+            return loaded if isinstance(loaded, Model) else UNKNOWN
         return UNKNOWN
 
     def _keyword_context(self, call: cst.Call, scope: Scope, order: int) -> str | None:
@@ -228,7 +231,7 @@ class Evaluator:
     # -- bindings ------------------------------------------------------------------------------
     def _binding_value(self, binding: Binding) -> Value:
         if binding.kind is BindingKind.IMPORT and binding.qualname:
-            return self._imported(binding.qualname)
+            return Qual(binding.qualname)
         if binding.kind is BindingKind.FUNCTION and isinstance(binding.node, cst.FunctionDef):
             return Func(binding.node, binding.scope, binding.guarded, self)
         if binding.kind is BindingKind.CLASS and isinstance(binding.node, cst.ClassDef):
@@ -239,14 +242,6 @@ class Evaluator:
             outer = binding.scope.parent if binding.scope.kind is ScopeKind.COMPREHENSION else None
             return item_of(self.value(binding.value, outer or binding.scope, binding.order))
         return UNKNOWN
-
-    def _imported(self, qualname: str) -> Value:
-        """``from .models import Net`` may name a class or function of the linted tree."""
-        if self.project is not None and not knowledge.is_known_library(qualname):
-            target = self.project.resolve(qualname, self.record.name)
-            if target is not None:
-                return target
-        return Qual(qualname)
 
     def _is_self(self, name: str, scope: Scope) -> bool:
         func = scope.node
@@ -271,6 +266,7 @@ class Evaluator:
                 label = self.model_bases.get(value.name)
                 if label:
                     return label
+                value = self._in_project(value.name) or value
             if isinstance(value, Klass):
                 label = value.evaluator.class_label(value)
                 if label:
@@ -281,7 +277,8 @@ class Evaluator:
         body_scope = self.function_scope(func.node)
         if body_scope is None:
             return UNKNOWN
-        values = [self.value(r.value, body_scope) for r in _returns(func.node) if r.value is not None]
+        values = [self.value(r.value, body_scope) for r in _returns(func.node)
+                  if r.value is not None]
         if values and all(isinstance(v, Model) for v in values):
             return Model(values[0].label)  # type: ignore[union-attr]
         return UNKNOWN

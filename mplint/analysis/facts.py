@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -135,22 +136,19 @@ class ModuleFacts:
             self._add_creation_work(site, obj)
         elif isinstance(func, Bound) and isinstance(func.obj, ProcessObject):
             self._add_method_work(site, func.obj, func.attr)
-        elif isinstance(func, Bound) and func.attr in knowledge.SHARED_MEMORY_METHODS:
-            if isinstance(func.obj, Model) and func.obj.name:
-                self._shared_models.add(func.obj.name)
+        elif (isinstance(func, Bound) and func.attr in knowledge.SHARED_MEMORY_METHODS
+              and isinstance(func.obj, Model) and func.obj.name):
+            self._shared_models.add(func.obj.name)
 
     def _add_creation_work(self, site: CallSite, obj: ProcessObject) -> None:
         call = site.node
         if obj.kind is ApiKind.PROCESS:
-            payload = [Payload(e, PayloadMode.VALUE) for e in
-                       (_argument(call, 3, "args"), _argument(call, 4, "kwargs")) if e is not None]
+            sent = (_argument(call, 3, "args"), _argument(call, 4, "kwargs"))
             self.work.append(WorkSite(site, _short(obj.api), _argument(call, 1, "target"),
-                                      tuple(payload), False, obj.method))
+                                      _values(sent), False, obj.method))
         elif obj.kind is ApiKind.SPAWN:
-            args = _argument(call, 1, "args")
-            payload = (Payload(args, PayloadMode.VALUE),) if args is not None else ()
-            self.work.append(WorkSite(site, obj.api, _argument(call, 0, "fn"), payload, False,
-                                      obj.method))
+            self.work.append(WorkSite(site, obj.api, _argument(call, 0, "fn"),
+                                      _values([_argument(call, 1, "args")]), False, obj.method))
 
     def _add_method_work(self, site: CallSite, obj: ProcessObject, method: str) -> None:
         table = {ApiKind.POOL: knowledge.POOL_METHODS,
@@ -167,6 +165,10 @@ _CREATORS = frozenset({ApiKind.POOL, ApiKind.EXECUTOR, ApiKind.PROCESS, ApiKind.
                        ApiKind.SPAWN})
 
 
+def _values(exprs: Sequence[cst.BaseExpression | None]) -> tuple[Payload, ...]:
+    return tuple(Payload(e, PayloadMode.VALUE) for e in exprs if e is not None)
+
+
 def _payload(call: cst.Call, spec: TaskMethod) -> tuple[Payload, ...]:
     positional = [a for a in call.args if a.keyword is None and a.star == ""]
     keywords = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
@@ -174,13 +176,11 @@ def _payload(call: cst.Call, spec: TaskMethod) -> tuple[Payload, ...]:
         iterable = _argument(call, 1, "iterable")
         return (Payload(iterable, PayloadMode.ITEMS),) if iterable is not None else ()
     if spec.shape == "apply":
-        found = (_argument(call, 1, "args"), _argument(call, 2, "kwds"))
-        return tuple(Payload(e, PayloadMode.VALUE) for e in found if e is not None)
+        return _values((_argument(call, 1, "args"), _argument(call, 2, "kwds")))
     if spec.shape == "map_zip":
         return tuple(Payload(a.value, PayloadMode.ITEMS) for a in positional[1:])
     rest = [a.value for a in positional[1:]]
-    rest += [v for k, v in keywords.items() if k != spec.func_keyword]
-    return tuple(Payload(e, PayloadMode.VALUE) for e in rest)
+    return _values(rest + [v for k, v in keywords.items() if k != spec.func_keyword])
 
 
 def _argument(call: cst.Call, index: int, keyword: str) -> cst.BaseExpression | None:

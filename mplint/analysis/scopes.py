@@ -61,9 +61,8 @@ class Scope:
 
     def enclosing_class(self) -> Scope | None:
         """The class whose method this scope is, if it is one."""
-        if self.kind is ScopeKind.FUNCTION and self.parent is not None:
-            if self.parent.kind is ScopeKind.CLASS:
-                return self.parent
+        if self.kind is ScopeKind.FUNCTION and self.parent and self.parent.kind is ScopeKind.CLASS:
+            return self.parent
         return None
 
     def module(self) -> Scope:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
@@ -119,10 +119,8 @@ class Tup:
     items: tuple[Value, ...]
 
 
-Value = Union[
-    Unknown, Qual, Context, ContextMember, ProcessObject, Model, Func, Klass, Instance,
-    LambdaValue, Bound, Partial, Items, Tup,
-]
+Value = (Unknown | Qual | Context | ContextMember | ProcessObject | Model | Func | Klass
+         | Instance | LambdaValue | Bound | Partial | Items | Tup)
 
 UNKNOWN = Unknown()
 

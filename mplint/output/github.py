@@ -14,8 +14,8 @@ def _escape(value: str, *, prop: bool = False) -> str:
 
 def render(findings: Sequence[Finding]) -> str:
     return "".join(
-        f"::error title={_escape(f'{f.code} {f.name}', prop=True)},file={_escape(f.path, prop=True)},"
-        f"line={f.line},col={f.column},endLine={f.end_line},endColumn={f.end_column}"
-        f"::{_escape(f'{f.code} {f.message}')}\n"
+        f"::error title={_escape(f'{f.code} {f.name}', prop=True)},"
+        f"file={_escape(f.path, prop=True)},line={f.line},col={f.column},"
+        f"endLine={f.end_line},endColumn={f.end_column}::{_escape(f'{f.code} {f.message}')}\n"
         for f in findings
     )

@@ -6,7 +6,8 @@ from mplint.analysis.facts import ModuleFacts
 from mplint.knowledge import ApiKind
 from mplint.rules.base import Invalid, Report, Rule, Valid
 
-_DEFAULT_CONTEXT_KINDS = frozenset({ApiKind.POOL, ApiKind.EXECUTOR, ApiKind.PROCESS, ApiKind.MANAGER})
+_DEFAULT_CONTEXT_KINDS = frozenset({ApiKind.POOL, ApiKind.EXECUTOR, ApiKind.PROCESS,
+                                    ApiKind.MANAGER})
 
 
 class ImplicitStartMethod(Rule):

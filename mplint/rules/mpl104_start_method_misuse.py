@@ -140,4 +140,6 @@ def _runs_before(first: CallSite, then: CallSite) -> bool:
     if function_of(first.scope) is not function_of(then.scope) or first.order >= then.order:
         return False
     prefix = then.suites[: len(first.suites)]
-    return len(prefix) == len(first.suites) and all(a is b for a, b in zip(prefix, first.suites))
+    if len(prefix) != len(first.suites):
+        return False
+    return all(a is b for a, b in zip(prefix, first.suites, strict=True))

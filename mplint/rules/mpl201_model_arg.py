@@ -221,7 +221,8 @@ def _through_callable(facts: ModuleFacts, func: Value) -> Iterator[tuple[Model, 
             func.evaluator.function_scope(func.node))
         if scope is None:
             return
-        what = "a lambda" if isinstance(func, LambdaValue) else f"nested function `{func.node.name.value}`"
+        what = ("a lambda" if isinstance(func, LambdaValue)
+                else f"nested function `{func.node.name.value}`")
         for _, value in captured(facts.evaluator, scope):
             for model in models_in(value):
                 yield model, f" through {what} that captures it"

@@ -1,0 +1,188 @@
+"""How names, models and process starts are resolved: (source, expected findings) pairs.
+
+Each LEFT_ALONE case says why it must stay silent: the analysis cannot tell, or it is correct.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from mplint import lint_source
+
+
+def codes(source: str) -> list[tuple[int, str]]:
+    return [(f.line, f.code) for f in lint_source(textwrap.dedent(source).lstrip("\n"))]
+
+
+FLAGGED = [
+    pytest.param("""
+        from multiprocessing import Pool as P
+        import torch.nn as nn
+        if __name__ == "__main__":
+            net = nn.Conv2d(1, 1, 3)
+            with P(2) as p:
+                p.map(abs, [net, net])
+        """, [(5, "MPL103"), (6, "MPL201")], id="aliased-pool-and-layer-in-list"),
+    pytest.param("""
+        import multiprocessing as mp
+        import torch
+        def work(m, x):
+            return x
+        if __name__ == "__main__":
+            mp.set_start_method("spawn")
+            model = torch.load("m.pt")
+            model = model.to("cpu").eval()
+            tasks = list(zip([model] * 3, range(3)))
+            pool = mp.Pool()
+            pool.starmap(work, tasks)
+        """, [(11, "MPL201")], id="model-through-reassignment-zip-and-list"),
+    pytest.param("""
+        import multiprocessing
+        import torch
+        class Runner:
+            def __init__(self):
+                self.model = torch.jit.load("m.pt")
+                self.pool = multiprocessing.get_context("spawn").Pool(2)
+            def run(self, xs):
+                return self.pool.map(self.model, xs)
+        """, [(8, "MPL201")], id="self-attributes-and-context-pool"),
+    pytest.param("""
+        from concurrent.futures import ProcessPoolExecutor
+        from transformers import AutoModel
+        def embed(model, text):
+            return text
+        def main(texts):
+            model = AutoModel.from_pretrained("bert-base-uncased")
+            with ProcessPoolExecutor() as ex:
+                return [ex.submit(embed, model=model, text=t) for t in texts]
+        """, [(8, "MPL201")], id="transformers-model-in-submit-kwargs"),
+    pytest.param("""
+        import multiprocessing as mp
+        import torch
+        def main():
+            model = torch.nn.Linear(2, 2)
+            def apply(x):
+                return model(x)
+            with mp.get_context("spawn").Pool() as pool:
+                pool.map(apply, [1, 2])
+        """, [(8, "MPL201"), (8, "MPL203")], id="nested-function-closing-over-model"),
+    pytest.param("""
+        import torch.multiprocessing as mp
+        import torch
+        def train(rank, model):
+            pass
+        if __name__ == "__main__":
+            model = torch.nn.Linear(2, 2)
+            mp.spawn(train, args=(model,), nprocs=2)
+        """, [(7, "MPL201")], id="torch-spawn-args"),
+    pytest.param("""
+        import multiprocessing as mp
+        def helper():
+            mp.set_start_method("spawn")
+        helper()
+        """, [(3, "MPL104")], id="set-start-method-in-function-called-on-import"),
+    pytest.param("""
+        import multiprocessing as mp
+        if __name__ == "__main__":
+            q = mp.Queue()
+            mp.set_start_method("spawn")
+        """, [(4, "MPL104")], id="set-start-method-after-queue"),
+    pytest.param("""
+        import multiprocessing as mp
+        class Local:
+            pass
+        def main():
+            class Job:
+                def run(self, x):
+                    return x
+            with mp.Pool() as pool:
+                pool.map(Job().run, [1])
+        """, [(9, "MPL203")], id="method-of-local-class-instance"),
+]
+
+
+LEFT_ALONE = [
+    pytest.param("""
+        import multiprocessing as mp
+        import torch
+        def run(sd, x):
+            return x
+        if __name__ == "__main__":
+            mp.set_start_method("spawn")
+            model = torch.nn.Linear(2, 2)
+            state = model.state_dict()
+            with mp.Pool() as pool:
+                pool.starmap(run, [(state, x) for x in range(3)])
+        """, id="state-dict-is-not-the-model"),
+    pytest.param("""
+        import multiprocessing as mp
+        import torch
+        def run(x):
+            return x
+        if __name__ == "__main__":
+            mp.set_start_method("spawn")
+            model = torch.nn.Linear(2, 2)
+            model = None
+            with mp.Pool() as pool:
+                pool.map(run, [model])
+        """, id="rebound-to-none-before-use"),
+    pytest.param("""
+        import multiprocessing as mp
+        def get(cond, m):
+            return m if cond else None
+        if __name__ == "__main__":
+            mp.set_start_method("spawn")
+            with mp.Pool() as pool:
+                pool.map(abs, get(True, 3))
+        """, id="unknown-values-are-not-guessed"),
+    pytest.param("""
+        from multiprocessing.pool import ThreadPool
+        import torch
+        model = torch.nn.Linear(2, 2)
+        with ThreadPool() as pool:
+            pool.map(model, [torch.ones(2)])
+        """, id="thread-pool-pickles-nothing"),
+    pytest.param("""
+        import torch
+        import mp_helpers as mp
+        if __name__ == "__main__":
+            mp.Pool().map(torch.nn.Linear(2, 2), [1])
+        """, id="a-name-spelled-mp-that-is-not-multiprocessing"),
+    pytest.param("""
+        import multiprocessing as mp
+        import torch
+        def worker(path):
+            return path
+        def main():
+            model = torch.nn.Linear(2, 2)
+            torch.save(model, "m.pt")
+            with mp.get_context("spawn").Pool() as pool:
+                pool.map(worker, ["m.pt"])
+        """, id="only-a-path-crosses"),
+    pytest.param("""
+        import multiprocessing as mp
+        if __name__ == "__main__":
+            if mp.get_start_method(allow_none=True) is None:
+                mp.set_start_method("spawn")
+        """, id="get-start-method-with-allow-none-does-not-fix-the-context"),
+    pytest.param("""
+        import multiprocessing as mp
+        if __name__ == "__main__":
+            if fast:
+                mp.set_start_method("fork")
+            else:
+                mp.set_start_method("spawn")
+        """, id="set-in-exclusive-branches"),
+]
+
+
+@pytest.mark.parametrize(("source", "expected"), FLAGGED)
+def test_flagged(source: str, expected: list[tuple[int, str]]) -> None:
+    assert codes(source) == expected
+
+
+@pytest.mark.parametrize("source", LEFT_ALONE)
+def test_left_alone(source: str) -> None:
+    assert codes(source) == []

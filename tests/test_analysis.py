@@ -175,6 +175,16 @@ LEFT_ALONE = [
             else:
                 mp.set_start_method("spawn")
         """, id="set-in-exclusive-branches"),
+    pytest.param("""
+        import multiprocessing as mp
+        import torch
+        def train(model):
+            pass
+        if __name__ == "__main__":
+            model = torch.nn.Linear(2, 2)
+            p = mp.get_context("fork").Process(target=train, args=(model,))
+            p.start()
+        """, id="explicit-fork-process-inherits-its-arguments"),
 ]
 
 

@@ -68,3 +68,22 @@ def test_import_cycle_and_broken_module_do_not_stop_the_run(tmp_path: Path) -> N
     write(tmp_path, "job.py", USE.format(import_line="from a import Net", call="Net()"))
     write(tmp_path, "job2.py", USE.format(import_line="from broken import Net", call="Net()"))
     assert _codes(tmp_path, "job.py", "job2.py") == []
+
+
+def test_start_method_chosen_by_a_helper_in_another_module(tmp_path: Path) -> None:
+    write(tmp_path, "mpsetup.py", "import multiprocessing\n\ndef use_spawn():\n"
+                                  "    multiprocessing.set_start_method('spawn')\n")
+    job = """\
+import multiprocessing as mp
+import torch
+{setup_import}
+
+if __name__ == "__main__":
+    {setup_call}
+    with mp.Pool() as pool:
+        pool.map(abs, [1, 2])
+"""
+    write(tmp_path, "job.py", job.format(setup_import="from mpsetup import use_spawn",
+                                         setup_call="use_spawn()"))
+    write(tmp_path, "job2.py", job.format(setup_import="import os", setup_call="os.getpid()"))
+    assert _codes(tmp_path, "job.py", "job2.py") == ["job2.py:7:10: MPL103"]

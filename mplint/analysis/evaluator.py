@@ -182,10 +182,10 @@ class Evaluator:
 
     def _call_project(self, qualname: str) -> Value:
         """A class or function imported from another module of the linted tree."""
-        target = self._in_project(qualname)
+        target = self.in_project(qualname)
         return target.evaluator.call_result(target) if target is not None else UNKNOWN
 
-    def _in_project(self, qualname: str) -> Klass | Func | None:
+    def in_project(self, qualname: str) -> Klass | Func | None:
         """The class or function of the linted tree that ``qualname`` names, looked up only
         when a rule needs to know: finding and parsing another module is the costly part."""
         if self.project is None or knowledge.is_known_library(qualname):
@@ -266,7 +266,7 @@ class Evaluator:
                 label = self.model_bases.get(value.name)
                 if label:
                     return label
-                value = self._in_project(value.name) or value
+                value = self.in_project(value.name) or value
             if isinstance(value, Klass):
                 label = value.evaluator.class_label(value)
                 if label:

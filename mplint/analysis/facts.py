@@ -88,6 +88,17 @@ class ModuleFacts:
         return model.name is not None and model.name in self._shared_models
 
     @cached_property
+    def delegates_start_method(self) -> bool:
+        """True when the module calls a function of another module that sets the start method
+        (``from mylib.mp import setup; setup()``)."""
+        for site in self.record.calls:
+            func = self.value(site.node.func, site)
+            target = self.evaluator.in_project(func.name) if isinstance(func, Qual) else None
+            if isinstance(target, Func) and _sets_start_method(target):
+                return True
+        return False
+
+    @cached_property
     def framework(self) -> str | None:
         """The first threaded ML framework the module imports (torch, tensorflow, ...)."""
         found = sorted(m for m in self.record.imported if knowledge.is_ml_framework(m))
@@ -159,6 +170,16 @@ class ModuleFacts:
         api = f"{_short(obj.api)}.{method}"
         func = _argument(site.node, spec.func_index, spec.func_keyword)
         self.work.append(WorkSite(site, api, func, _payload(site.node, spec), True, obj.method))
+
+
+def _sets_start_method(func: Func) -> bool:
+    record = func.evaluator.record
+    return any(
+        function_of(site.scope) is func.node
+        and _api_kind(func.evaluator.value(site.node.func, site.scope, site.order))
+        is ApiKind.SET_START_METHOD
+        for site in record.calls
+    )
 
 
 _CREATORS = frozenset({ApiKind.POOL, ApiKind.EXECUTOR, ApiKind.PROCESS, ApiKind.MANAGER,

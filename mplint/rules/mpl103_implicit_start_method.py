@@ -132,6 +132,8 @@ class ImplicitStartMethod(Rule):
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
         if facts.framework is None or facts.start_method_calls or not facts.is_entry_script:
             return
+        if facts.delegates_start_method:
+            return
         for start in facts.starts:
             if start.obj.kind in _DEFAULT_CONTEXT_KINDS and start.obj.method is None:
                 yield Report(start.site.node, (

@@ -180,6 +180,8 @@ class ModelArg(Rule):
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
         for work in facts.work:
+            if not work.per_task and work.method == "fork":
+                continue  # a forked child inherits its arguments: nothing is pickled
             seen: set[tuple[str | None, str]] = set()
             for model, how in self._models(facts, work):
                 if facts.shares_memory(model) or (model.name, model.label) in seen:

@@ -100,6 +100,15 @@ FLAGGED = [
             with mp.Pool() as pool:
                 pool.map(Job().run, [1])
         """, [(9, "MPL203")], id="method-of-local-class-instance"),
+    pytest.param("""
+        import multiprocessing
+        class Loader(multiprocessing.Process):
+            def run(self):
+                print("loading")
+        class ImageLoader(Loader):
+            pass
+        ImageLoader().start()
+        """, [(7, "MPL101")], id="process-subclass-started-on-import"),
 ]
 
 

@@ -50,7 +50,7 @@ class Evaluator:
         self.model_bases = {**knowledge.MODEL_BASES, **(extra_bases or {})}
         self._memo: dict[tuple[int, int, int], Value] = {}
         self._active: set[tuple[int, int, int]] = set()
-        self._class_labels: dict[int, str | None] = {}
+        self._class_bases: dict[int, tuple[str, ...]] = {}
         self._returns: dict[int, Value] = {}
 
     # -- public --------------------------------------------------------------------------------
@@ -86,11 +86,16 @@ class Evaluator:
 
     def class_label(self, klass: Klass) -> str | None:
         """The model kind a class builds when it subclasses a model base class, else None."""
+        return next((self.model_bases[b] for b in self.bases(klass) if b in self.model_bases), None)
+
+    def bases(self, klass: Klass) -> tuple[str, ...]:
+        """Qualified names of the library classes ``klass`` derives from, through the classes of
+        this module and of the linted tree."""
         key = id(klass.node)
-        if key not in self._class_labels:
-            self._class_labels[key] = None  # cycles in bases end here
-            self._class_labels[key] = self._compute_class_label(klass)
-        return self._class_labels[key]
+        if key not in self._class_bases:
+            self._class_bases[key] = ()  # cycles in bases end here
+            self._class_bases[key] = self._compute_bases(klass)
+        return self._class_bases[key]
 
     def returns(self, func: Func) -> Value:
         """What a local function returns, when every ``return`` agrees."""
@@ -162,9 +167,9 @@ class Evaluator:
         if kind is ApiKind.GET_CONTEXT:
             return Context(_start_method_argument(call))
         if kind in (ApiKind.POOL, ApiKind.EXECUTOR, ApiKind.PROCESS, ApiKind.MANAGER):
-            return ProcessObject(kind, qualname, self._keyword_context(call, scope, order), call)
+            return ProcessObject(kind, qualname, self._keyword_context(call, scope, order))
         if kind is ApiKind.SPAWN:
-            return ProcessObject(kind, qualname, _spawn_method(call), call)
+            return ProcessObject(kind, qualname, _spawn_method(call))
         args = [a for a in call.args if a.star == ""]
         if qualname in knowledge.FUNCTOOLS_PARTIAL and args:
             values = tuple(self.value(a.value, scope, order) for a in args)
@@ -197,9 +202,13 @@ class Evaluator:
         """What calling a class or function of this module gives: a model, or an instance."""
         if isinstance(target, Klass):
             label = self.class_label(target)
-            if label is None:
-                return Instance(target)
-            return Model(f"{target.node.name.value}, a {label} subclass")
+            if label is not None:
+                return Model(f"{target.node.name.value}, a {label} subclass")
+            for base in self.bases(target):
+                if knowledge.PROCESS_APIS.get(base) is ApiKind.PROCESS:
+                    return ProcessObject(ApiKind.PROCESS, f"{target.node.name.value} ({base} "
+                                                          "subclass)", None)
+            return Instance(target)
         result = self.returns(target)
         return Model(result.label) if isinstance(result, Model) else UNKNOWN
 
@@ -207,7 +216,7 @@ class Evaluator:
         kind = knowledge.CONTEXT_MEMBERS.get(member.member)
         if kind in (ApiKind.POOL, ApiKind.PROCESS, ApiKind.MANAGER):
             api = f"multiprocessing.get_context({member.method!r}).{member.member}"
-            return ProcessObject(kind, api, member.method or None, call)
+            return ProcessObject(kind, api, member.method or None)
         return UNKNOWN
 
     def _call_bound(self, bound: Bound, call: cst.Call) -> Value:
@@ -259,19 +268,16 @@ class Evaluator:
         return UNKNOWN
 
     # -- classes and functions -----------------------------------------------------------------
-    def _compute_class_label(self, klass: Klass) -> str | None:
+    def _compute_bases(self, klass: Klass) -> tuple[str, ...]:
+        found: list[str] = []
         for base in klass.node.bases:
             value = self.value(base.value, klass.scope)
             if isinstance(value, Qual):
-                label = self.model_bases.get(value.name)
-                if label:
-                    return label
+                found.append(value.name)
                 value = self.in_project(value.name) or value
             if isinstance(value, Klass):
-                label = value.evaluator.class_label(value)
-                if label:
-                    return label
-        return None
+                found.extend(value.evaluator.bases(value))
+        return tuple(found)
 
     def _compute_returns(self, func: Func) -> Value:
         body_scope = self.function_scope(func.node)

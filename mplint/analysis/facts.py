@@ -13,7 +13,16 @@ from mplint import knowledge
 from mplint.analysis.collector import CallSite, ModuleRecord
 from mplint.analysis.evaluator import Evaluator
 from mplint.analysis.scopes import Scope, ScopeKind
-from mplint.analysis.values import Bound, ContextMember, Func, Model, ProcessObject, Qual, Value
+from mplint.analysis.values import (
+    Bound,
+    ContextMember,
+    Func,
+    Klass,
+    Model,
+    ProcessObject,
+    Qual,
+    Value,
+)
 from mplint.knowledge import ApiKind, TaskMethod
 
 
@@ -141,7 +150,8 @@ class ModuleFacts:
             self.context_choices.append(site)
         elif kind in (ApiKind.GET_CONTEXT, ApiKind.FIXES_DEFAULT) and not _allows_none(site.node):
             self.default_fixers.append((site, _api_name(func)))
-        obj = self.value(site.node, site) if kind in _CREATORS else None
+        creates = kind in _CREATORS or isinstance(func, Klass)
+        obj = self.value(site.node, site) if creates else None
         if isinstance(obj, ProcessObject):
             self.starts.append(ProcessStart(site, obj))
             self._add_creation_work(site, obj)

@@ -48,7 +48,6 @@ class ProcessObject:
     kind: ApiKind
     api: str  # display name, e.g. "multiprocessing.Pool"
     method: str | None  # start method chosen for it; None = the platform default
-    call: cst.Call
 
 
 @dataclass(frozen=True)

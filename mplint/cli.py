@@ -25,7 +25,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mplint",
         description="Find multiprocessing pitfalls in Python ML code. "
-                    "Subcommands: `mplint rules` lists the rules, `mplint rule CODE` shows one.",
+                    "Subcommands: `mplint rules` lists the rules, `mplint rule CODE` shows one, "
+                    "`mplint verify SCRIPTS` runs scripts under each start method.",
     )
     parser.add_argument("paths", nargs="*", type=Path, default=None,
                         help="files or directories to lint (default: .); - reads stdin")
@@ -51,6 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _list_rules()
     if args[:1] == ["rule"]:
         return _show_rule(args[1:])
+    if args[:1] == ["verify"]:
+        from mplint.verify.cli import main as verify
+
+        return verify(args[1:])
     try:
         return _lint(_parser().parse_args(args))
     except ConfigError as problem:

@@ -25,7 +25,7 @@ def run(*args: str, cwd: Path | None = None, stdin: bytes | None = None,
         wrapper: list[str] | None = None, **kw: object) -> subprocess.CompletedProcess[str]:
     """Run the installed ``mplint`` (under ``wrapper`` when given) and capture its output."""
     argv = [*(wrapper or []), tool("mplint"), *args]
-    proc = subprocess.run(argv, cwd=cwd, input=stdin, capture_output=True, timeout=120,
+    proc = subprocess.run(argv, cwd=cwd, input=stdin, capture_output=True, timeout=1200,
                           **kw)  # type: ignore[call-overload]
     return subprocess.CompletedProcess(proc.args, proc.returncode,
                                        proc.stdout.decode(), proc.stderr.decode())

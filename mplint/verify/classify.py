@@ -1,0 +1,122 @@
+"""From what a child did to a verdict: ok, crash or hang, and the rule that predicts it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from mplint.verify.profile import Profile, summarise
+from mplint.verify.runner import Outcome
+
+# Failure text -> the rule whose finding predicts it. Searched in stderr and in the stacks.
+SIGNATURES: tuple[tuple[str, str], ...] = (
+    ("finished its bootstrapping phase", "MPL101"),
+    ("context has already been set", "MPL104"),
+    ("Cannot re-initialize CUDA in forked subprocess", "MPL105"),
+    ("autograd's threading in combination with fork-based multiprocessing", "MPL105"),
+    ("Can't pickle local object", "MPL203"),
+    ("Can't get local object", "MPL203"),
+    ("Can't get attribute", "MPL203"),
+    ("attribute lookup <lambda>", "MPL203"),
+    ("cannot pickle '_thread.lock' object", "MPL204"),
+    ("cannot pickle '_thread.RLock' object", "MPL204"),
+    ("cannot pickle '_io.", "MPL204"),
+    ("cannot pickle 'generator' object", "MPL204"),
+    ("Cowardly refusing to serialize non-leaf tensor", "MPL205"),
+)
+_HEADER = "Traceback (most recent call last):"
+_EXCEPTION = re.compile(r"^(?P<type>[A-Za-z_][\w.]*)(?::\s?(?P<message>.*))?$")
+# faulthandler frames of a parent stuck in Process.join() or in Queue.get()
+_IN_JOIN = re.compile(r'multiprocessing/process\.py", line \d+ in join$', re.M)
+_IN_GET = re.compile(r'multiprocessing/queues\.py", line \d+ in get$', re.M)
+HINT_JOIN = ("the parent is blocked in Process.join() while the child waits to flush its queue: "
+             "take everything off the queue before joining")
+HINT_GET = ("the parent waits on Queue.get() but no child put a result: a child exited first, "
+            "or its put() failed silently in the queue's feeder thread (an unpicklable object, "
+            "such as a tensor that requires grad)")
+
+
+@dataclass
+class Verdict:
+    """The classified result of one run."""
+
+    script: str
+    method: str  # requested default
+    status: str  # ok, crash, hang
+    exit_code: int | None
+    wall: float
+    methods_used: list[str]
+    exception: str | None = None
+    message: str | None = None
+    rules: list[str] = field(default_factory=list)
+    hint: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    leftovers: int = 0
+    stdout: str = ""
+    stderr: str = ""
+    stacks: dict[int, str] = field(default_factory=dict)
+    profile: Profile | None = None
+
+
+def classify(outcome: Outcome) -> Verdict:
+    profile = summarise(outcome.events, outcome.main_pid)
+    status = "hang" if outcome.timed_out else ("ok" if outcome.exit_code == 0 else "crash")
+    exception, message = last_exception(outcome.stderr)
+    if status == "crash" and exception is None:
+        exception, message = _exit_reason(outcome.exit_code)
+    evidence = outcome.stderr + "\n".join(outcome.stacks.values())
+    rules = sorted({rule for text, rule in SIGNATURES if text in evidence})
+    main_stack = outcome.stacks.get(outcome.main_pid, "")
+    hint = None
+    if status == "hang" and _IN_JOIN.search(main_stack):
+        rules, hint = sorted({*rules, "MPL303"}), HINT_JOIN
+    elif status == "hang" and _IN_GET.search(main_stack):
+        hint = HINT_GET
+    return Verdict(
+        script=str(outcome.run.script), method=outcome.run.method, status=status,
+        exit_code=outcome.exit_code, wall=round(outcome.wall, 2),
+        methods_used=profile.methods_used, exception=exception if status != "ok" else None,
+        message=message if status != "ok" else None, rules=rules if status != "ok" else [],
+        hint=hint,
+        warnings=_warnings(outcome.stderr), leftovers=outcome.leftovers,
+        stdout=outcome.stdout, stderr=outcome.stderr, stacks=outcome.stacks, profile=profile)
+
+
+def last_exception(stderr: str) -> tuple[str | None, str | None]:
+    """Type and message of the last traceback in ``stderr``."""
+    start = stderr.rfind(_HEADER)
+    if start < 0:
+        return None, None
+    lines = stderr[start + len(_HEADER):].splitlines()
+    for index, line in enumerate(lines):
+        if not line or line[0].isspace() or line.startswith("^"):
+            continue
+        match = _EXCEPTION.match(line)
+        if match:
+            message = (match.group("message") or "").strip() or _indented_after(lines, index)
+            return match.group("type"), message
+    return None, None
+
+
+def _indented_after(lines: list[str], index: int) -> str:
+    """A message that starts on the lines after ``Type:`` (multiprocessing's bootstrap error)."""
+    words: list[str] = []
+    for line in lines[index + 1:]:
+        if line and not line[0].isspace():
+            break
+        words.extend(line.split())
+        if len(words) > 30:
+            break
+    return " ".join(words)
+
+
+def _exit_reason(exit_code: int | None) -> tuple[str | None, str | None]:
+    if exit_code is not None and exit_code < 0:
+        import signal
+
+        return None, f"killed by {signal.Signals(-exit_code).name}"
+    return None, f"exit code {exit_code}"
+
+
+def _warnings(stderr: str) -> list[str]:
+    return sorted({line.strip() for line in stderr.splitlines() if "DeprecationWarning" in line})

@@ -1,0 +1,187 @@
+"""``mplint verify``: run scripts under spawn, forkserver and fork, and say what happened.
+
+Verification executes the code it is given, so it runs only when asked, each script in a fresh
+child with a temporary working directory; linting never does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from mplint.verify import manifest as manifests
+from mplint.verify.classify import Verdict, classify
+from mplint.verify.compare import difference
+from mplint.verify.report import pair_dict, render_pairs, render_verdicts, verdict_dict
+from mplint.verify.runner import START_METHODS, Run, execute
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _methods(value: str) -> list[str]:
+    methods = [m.strip() for m in value.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in START_METHODS]
+    if unknown or not methods:
+        raise argparse.ArgumentTypeError(f"start methods are {', '.join(START_METHODS)}")
+    return methods
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mplint verify",
+        description="Run scripts in fresh child processes under each start method, with a "
+                    "time limit, and report ok / crash / hang, the rule that predicts a "
+                    "failure, and what crossed the process boundary. This executes the scripts.")
+    parser.add_argument("paths", nargs="*", type=Path,
+                        help="scripts, or folders whose main-guarded modules are run")
+    parser.add_argument("--start-method", type=_methods, default=["spawn", "forkserver"],
+                        help="comma-separated: spawn, forkserver, fork (default: spawn,forkserver)")
+    parser.add_argument("--timeout", type=float, default=60.0,
+                        help="seconds before a run counts as a hang (default 60)")
+    parser.add_argument("--compare", type=Path, metavar="ORIGINAL",
+                        help="run ORIGINAL under fork and require the same output from each path")
+    parser.add_argument("--manifest", type=Path, help="check a suite of broken/fixed pairs")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("-j", "--jobs", type=int, default=None,
+                        help="scripts run at once (default: the number of cores)")
+    return parser
+
+
+def main(argv: Sequence[str]) -> int:
+    options = _parser().parse_args(list(argv))
+    jobs = options.jobs if options.jobs and options.jobs > 0 else (os.cpu_count() or 1)
+    if options.manifest is not None:
+        return _check_manifest(options, jobs)
+    if not options.paths:
+        print("mplint verify: give scripts to run, or --manifest", file=sys.stderr)
+        return EXIT_USAGE
+    scripts, problems = _scripts(options.paths)
+    runs = [Run(s, m, options.timeout) for s in scripts for m in options.start_method]
+    if options.compare is not None:
+        original, more = _scripts([options.compare])
+        problems += more
+        runs += [Run(s, "fork", options.timeout) for s in original]
+    verdicts = problems + run_all(runs, jobs, _progress(options, len(runs)))
+    failed = any(v.status != "ok" for v in verdicts)
+    compared: list[str] = []
+    if options.compare is not None:
+        compared = _compare(verdicts, options.compare)
+        failed = failed or bool(compared)
+    if options.format == "json":
+        print(json.dumps({"runs": [verdict_dict(v) for v in verdicts],
+                          "differences": compared}, indent=2))
+    else:
+        sys.stdout.write(render_verdicts(verdicts))
+        for text in compared:
+            print(text)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def run_all(runs: Sequence[Run], jobs: int,
+            progress: Callable[[Verdict], None] | None = None) -> list[Verdict]:
+    """Run every script, ``jobs`` at a time; verdicts come back in the order of ``runs``."""
+    def one(run: Run) -> Verdict:
+        verdict = classify(execute(run))
+        if progress is not None:
+            progress(verdict)
+        return verdict
+
+    with ThreadPoolExecutor(max(1, min(jobs, len(runs) or 1))) as pool:
+        return list(pool.map(one, runs))
+
+
+def _scripts(paths: Sequence[Path]) -> tuple[list[Path], list[Verdict]]:
+    """The scripts to run, and a ready verdict for each path that cannot run at all."""
+    scripts: list[Path] = []
+    problems: list[Verdict] = []
+    for path in paths:
+        candidates = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        for candidate in candidates:
+            problem = _cannot_run(candidate)
+            if problem:
+                problems.append(Verdict(str(candidate), "-", "error", None, 0.0, [],
+                                        message=problem))
+            elif not path.is_dir() or _has_main_guard(candidate):
+                scripts.append(candidate)
+    return scripts, problems
+
+
+def _cannot_run(path: Path) -> str | None:
+    if not path.is_file():
+        return "no such file"
+    try:
+        ast.parse(path.read_bytes(), str(path))
+    except SyntaxError as error:
+        return f"syntax error: {error.msg} (line {error.lineno})"
+    except (OSError, ValueError) as error:
+        return f"cannot read: {error}"
+    return None
+
+
+def _has_main_guard(path: Path) -> bool:
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return "__name__" in text and "__main__" in text
+
+
+def _compare(verdicts: list[Verdict], original: Path) -> list[str]:
+    base = next((v for v in verdicts if Path(v.script) == original and v.method == "fork"), None)
+    if base is None or base.status != "ok":
+        status = base.status if base else "missing"
+        return [f"the original {original} does not run under fork ({status}): nothing to compare"]
+    found = []
+    for verdict in verdicts:
+        if verdict is base or verdict.status == "error":
+            continue
+        diff = difference(base.stdout, verdict.stdout, base.exit_code, verdict.exit_code)
+        if diff:
+            found.append(f"{verdict.script} [{verdict.method}] differs from {original} [fork]:"
+                         f"\n{diff}")
+    return found
+
+
+def _check_manifest(options: argparse.Namespace, jobs: int) -> int:
+    try:
+        pairs = manifests.load(options.manifest)
+    except manifests.ManifestError as error:
+        print(f"mplint verify: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    cuda = any("cuda" in p.requires for p in pairs) and manifests.cuda_available()
+    skipped = {p.name: manifests.missing_requirement(p, cuda) for p in pairs}
+    runs = [run for p in pairs if not skipped[p.name]
+            for run in manifests.runs_for(p, options.timeout)]
+    verdicts = run_all(runs, jobs, _progress(options, len(runs)))
+    results = []
+    for pair in pairs:
+        reason = skipped[pair.name]
+        if reason:
+            results.append(manifests.PairResult(pair, "skip", [reason]))
+            continue
+        mine = [v for v in verdicts if Path(v.script) in (pair.broken, pair.fixed)]
+        results.append(manifests.judge(pair, mine))
+    if options.format == "json":
+        print(json.dumps([pair_dict(r) for r in results], indent=2))
+    else:
+        sys.stdout.write(render_pairs(results))
+    return EXIT_FAILED if any(r.status == "fail" for r in results) else EXIT_OK
+
+
+def _progress(options: argparse.Namespace, total: int) -> Callable[[Verdict], None] | None:
+    if not sys.stderr.isatty():
+        return None
+    done = [0]
+
+    def show(verdict: Verdict) -> None:
+        done[0] += 1
+        sys.stderr.write(f"\r[{done[0]}/{total}] {verdict.script} [{verdict.method}] "
+                         f"{verdict.status}\x1b[K")
+        if done[0] == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show

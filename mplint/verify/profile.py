@@ -1,0 +1,66 @@
+"""What crossed the process boundary and what was loaded where, from the per-process events."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Traffic:
+    messages: int = 0
+    bytes: int = 0
+    largest: int = 0
+
+    def add(self, size: int) -> None:
+        self.messages += 1
+        self.bytes += size
+        self.largest = max(self.largest, size)
+
+
+@dataclass
+class Profile:
+    """Pickling and model loading of one run; "main" is the script's own process."""
+
+    processes: int = 0
+    methods_used: list[str] = field(default_factory=list)
+    sent: Traffic = field(default_factory=Traffic)  # pickled by the main process
+    returned: Traffic = field(default_factory=Traffic)  # pickled by the other processes
+    loads_in_main: dict[str, int] = field(default_factory=dict)
+    loads_in_workers: dict[str, int] = field(default_factory=dict)
+    worker_processes_loading: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def bytes_per_message(self) -> int:
+        return self.sent.bytes // self.sent.messages if self.sent.messages else 0
+
+
+def summarise(lines: list[str], main_pid: int) -> Profile:
+    profile = Profile()
+    pids: set[int] = set()
+    methods: set[str] = set()
+    main: Counter[str] = Counter()
+    workers: Counter[str] = Counter()
+    loaders: dict[str, set[int]] = {}
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue  # a line cut short by a kill
+        pid, kind = event.get("pid"), event.get("kind")
+        pids.add(pid)
+        if kind == "pickle":
+            (profile.sent if pid == main_pid else profile.returned).add(int(event["bytes"]))
+        elif kind == "start":
+            methods.add(event["method"])
+        elif kind in ("load", "build"):
+            (main if pid == main_pid else workers)[event["name"]] += 1
+            if pid != main_pid:
+                loaders.setdefault(event["name"], set()).add(pid)
+    profile.processes = len(pids)
+    profile.methods_used = sorted(methods)
+    profile.loads_in_main = dict(sorted(main.items()))
+    profile.loads_in_workers = dict(sorted(workers.items()))
+    profile.worker_processes_loading = {name: len(p) for name, p in sorted(loaders.items())}
+    return profile

@@ -1,0 +1,160 @@
+"""Runs one script in a fresh Python child under a chosen start method, with a time limit.
+
+The child gets the instrumentation folder on PYTHONPATH, a temporary working directory and a
+token in its environment. Every process that inherits the token, pool workers and processes
+that left the session included, is found through /proc and killed when the run ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HOOK_DIR = Path(__file__).resolve().parent / "hook"
+START_METHODS = ("spawn", "forkserver", "fork")
+_STACK_GRACE = 1.0  # seconds the stuck processes get to write their stacks
+_EXIT_GRACE = 2.0  # seconds helpers get to exit on their own after the script ended
+
+
+@dataclass(frozen=True)
+class Run:
+    """One script under one start method."""
+
+    script: Path
+    method: str
+    timeout: float = 60.0
+
+
+@dataclass
+class Outcome:
+    """What the child did, before classification."""
+
+    run: Run
+    exit_code: int | None  # None: it was killed at the time limit
+    stdout: str
+    stderr: str
+    wall: float
+    main_pid: int
+    events: list[str] = field(default_factory=list)  # raw JSON lines from every process
+    stacks: dict[int, str] = field(default_factory=dict)  # pid -> faulthandler dump
+    leftovers: int = 0  # processes still running after the script ended (killed)
+    timed_out: bool = False
+
+
+def execute(run: Run) -> Outcome:
+    """Run the script to completion or to its time limit; never leaves a process behind."""
+    with tempfile.TemporaryDirectory(prefix="mplint-verify-") as tmp:
+        root = Path(tmp)
+        events, work = root / "events", root / "work"
+        events.mkdir()
+        work.mkdir()
+        token = uuid.uuid4().hex
+        with open(root / "stdout", "wb") as out, open(root / "stderr", "wb") as err:
+            started = time.monotonic()
+            proc = subprocess.Popen(
+                [sys.executable, str(run.script.resolve())], cwd=work, env=_env(run, events, token),
+                stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
+            timed_out = False
+            try:
+                exit_code: int | None = proc.wait(run.timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                _dump_stacks(token, proc.pid)
+                _kill_all(token, proc.pid)
+                proc.wait()
+                exit_code = None
+            wall = time.monotonic() - started
+            leftovers = 0 if timed_out else _kill_leftovers(token, proc.pid)
+        return Outcome(run, exit_code, _text(root / "stdout"), _text(root / "stderr"), wall,
+                       proc.pid, _lines(events, "events-*.jsonl"), _stacks(events), leftovers,
+                       timed_out)
+
+
+def _env(run: Run, events: Path, token: str) -> dict[str, str]:
+    env = dict(os.environ)
+    path = env.get("PYTHONPATH")
+    env.update(
+        PYTHONPATH=os.pathsep.join(filter(None, [str(HOOK_DIR), path])),
+        MPLINT_VERIFY_DIR=str(events),
+        MPLINT_VERIFY_METHOD=run.method,
+        MPLINT_VERIFY_RUN=token,
+        PYTHONWARNINGS="default::DeprecationWarning",  # fork-with-threads warnings
+        PYTHONFAULTHANDLER="1",
+        PYTHONUNBUFFERED="1",  # what was printed before a kill is kept
+    )
+    env.pop("PYTHONSTARTUP", None)
+    return env
+
+
+def processes_with(token: str) -> list[int]:
+    """Every live process whose environment carries ``token`` (Linux /proc)."""
+    marker = f"MPLINT_VERIFY_RUN={token}".encode()
+    found = []
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker in environ.split(b"\0") and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def _dump_stacks(token: str, main_pid: int) -> None:
+    for pid in {main_pid, *processes_with(token)}:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGUSR1)
+    time.sleep(_STACK_GRACE)
+
+
+def _kill_leftovers(token: str, main_pid: int) -> int:
+    """After the script ended: give helpers (the resource tracker) a moment to finish, then
+    kill what is still running and say how many that was."""
+    deadline = time.monotonic() + _EXIT_GRACE
+    while processes_with(token) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return _kill_all(token, main_pid)
+
+
+def _kill_all(token: str, main_pid: int) -> int:
+    """Kill the session and every process with the token; return how many were alive."""
+    alive = [pid for pid in processes_with(token) if pid != main_pid]
+    with contextlib.suppress(OSError):
+        os.killpg(main_pid, signal.SIGKILL)
+    for pid in alive:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while processes_with(token) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return len(alive)
+
+
+def _text(path: Path) -> str:
+    return path.read_bytes().decode("utf-8", errors="replace")
+
+
+def _lines(folder: Path, pattern: str) -> list[str]:
+    return [line for path in sorted(folder.glob(pattern))
+            for line in _text(path).splitlines() if line.strip()]
+
+
+def _stacks(folder: Path) -> dict[int, str]:
+    found = {}
+    for path in folder.glob("stacks-*.txt"):
+        text = _text(path).strip()
+        if text:
+            found[int(path.stem.split("-")[1])] = text
+    return found
+

@@ -1,0 +1,228 @@
+"""``mplint verify`` runs real scripts in real child processes (torch and TensorFlow included)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import FIXTURES, ROOT, run, write
+
+from mplint.verify.compare import normalise
+
+MANIFEST = FIXTURES / "pairs" / "manifest.toml"
+
+
+def _alive_running(path: Path) -> list[int]:
+    """Processes whose command line mentions ``path``: none may outlive a verify run."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if str(path).encode() in cmdline and state != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture(scope="module")
+def suite() -> dict[str, Any]:
+    """The whole fixture suite, verified once (two scripts at a time)."""
+    result = run("verify", "-j", "2", "--format", "json", "--manifest", str(MANIFEST), cwd=ROOT)
+    pairs = {p["name"]: p for p in json.loads(result.stdout)}
+    pairs["_exit"] = result.returncode  # type: ignore[assignment]
+    return pairs
+
+
+def _runs(pair: dict[str, Any], which: str) -> dict[str, dict[str, Any]]:
+    name = Path(pair[which]).name
+    return {r["method"]: r for r in pair["runs"] if Path(r["script"]).name == name}
+
+
+def test_every_pair_does_what_the_manifest_says(suite: dict[str, Any]) -> None:
+    manifest = tomllib.loads(MANIFEST.read_text())["pair"]
+    assert suite["_exit"] == 0
+    for entry in manifest:
+        pair = suite[entry["name"]]
+        if "cuda" in entry.get("requires", []) and pair["status"] == "skip":
+            continue  # proved on a GPU machine; CI has none
+        assert pair["status"] == "pass", (entry["name"], pair["problems"])
+        broken, fixed = _runs(pair, "broken"), _runs(pair, "fixed")
+        for method, want in entry["broken-results"].items():
+            status, _, text = want.partition(":")
+            got = broken[method]
+            assert got["status"] == status.strip(), (entry["name"], method)
+            assert text.strip() in f"{got['message']}\n{got['stderr']}", (entry["name"], method)
+        assert {m: r["status"] for m, r in fixed.items()} == {
+            "spawn": "ok", "forkserver": "ok", "fork": "ok"}, entry["name"]
+        if broken.get("fork", {}).get("status") == "ok":
+            for r in fixed.values():
+                assert normalise(r["stdout"]) == normalise(broken["fork"]["stdout"])
+                assert normalise(r["stdout"])  # something was printed and compared
+
+
+def test_failures_are_mapped_to_the_rules_that_predict_them(suite: dict[str, Any]) -> None:
+    def rules(name: str, method: str) -> list[str]:
+        return _runs(suite[name], "broken")[method]["rules"]
+
+    assert rules("unguarded-pool", "spawn") == ["MPL101"]
+    assert rules("module-level-start-method", "forkserver") == ["MPL104"]
+    assert rules("lambda-task", "fork") == ["MPL203"]
+    assert rules("seed-model-in-starmap", "spawn") == ["MPL205"]
+    assert rules("join-before-drain", "spawn") == ["MPL303"]
+    queue = _runs(suite["seed-grad-tensor-on-queue"], "broken")["spawn"]
+    assert queue["rules"] == [] and "Queue.get()" in queue["hint"]
+
+
+def test_the_start_method_really_used_is_reported(suite: dict[str, Any]) -> None:
+    broken = _runs(suite["module-level-start-method"], "broken")
+    assert broken["fork"]["profile"]["methods_used"] == ["spawn"]  # the script forces spawn
+    unguarded = _runs(suite["unguarded-pool"], "broken")
+    assert unguarded["fork"]["profile"]["methods_used"] == ["fork"]
+    assert unguarded["forkserver"]["profile"]["methods_used"] == ["forkserver"]
+
+
+def test_profile_shows_per_task_loading_and_the_load_per_worker_fix(suite: dict[str, Any]) -> None:
+    broken = _runs(suite["per-task-load"], "broken")
+    fixed = _runs(suite["per-task-load"], "fixed")
+    for method in ("spawn", "forkserver", "fork"):
+        assert broken[method]["profile"]["loads_in_workers"]["torch.load"] == 8  # once per item
+        # once per worker process that started before the 8 items were done (1 or 2 of them)
+        loads = fixed[method]["profile"]["loads_in_workers"]["torch.load"]
+        assert loads == fixed[method]["profile"]["worker_processes_loading"]["torch.load"]
+        assert 1 <= loads <= 2
+
+
+def test_profile_shows_the_model_pickled_with_every_task(suite: dict[str, Any]) -> None:
+    broken = _runs(suite["keras-model-submitted"], "broken")["spawn"]["profile"]["sent"]
+    fixed = _runs(suite["keras-model-submitted"], "fixed")["spawn"]["profile"]["sent"]
+    assert broken["largest"] > 10 * fixed["largest"]
+    assert broken["bytes"] > 3 * fixed["bytes"]
+
+
+def test_a_hang_is_cut_at_its_time_limit_and_leaves_no_process(suite: dict[str, Any]) -> None:
+    runs = _runs(suite["join-before-drain"], "broken")
+    for verdict in runs.values():
+        assert verdict["status"] == "hang"
+        assert 8 <= verdict["wall"] <= 8 + 5
+        assert verdict["stacks"], "faulthandler stacks of the stuck processes"
+    assert _alive_running(FIXTURES / "pairs") == []
+
+
+def test_bad_input_gets_a_clear_result(tmp_path: Path) -> None:
+    write(tmp_path, "broken_syntax.py", "def f(:\n")
+    write(tmp_path, "exits.py", "import sys\nprint('bye')\nsys.exit(3)\n")
+    result = run("verify", "--start-method", "spawn", "--format", "json", "missing.py",
+                 "broken_syntax.py", "exits.py", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    runs = {r["script"]: r for r in json.loads(result.stdout)["runs"]}
+    assert (runs["missing.py"]["status"], runs["missing.py"]["message"]) == (
+        "error", "no such file")
+    assert (runs["broken_syntax.py"]["status"], runs["broken_syntax.py"]["message"]) == (
+        "error", "syntax error: invalid syntax (line 1)")
+    exits = runs["exits.py"]
+    assert (exits["status"], exits["exit_code"], exits["message"]) == ("crash", 3, "exit code 3")
+    assert exits["stdout"] == "bye\n"
+
+
+def test_a_grandchild_that_outlives_the_script_is_reported_and_killed(tmp_path: Path) -> None:
+    script = write(tmp_path, "orphan.py", """\
+import os, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        time.sleep(300)
+    os._exit(0)
+print("parent done")
+""")
+    result = run("verify", "--start-method", "spawn", "--format", "json", str(script),
+                 cwd=tmp_path)
+    (verdict,) = json.loads(result.stdout)["runs"]
+    assert (verdict["status"], verdict["leftovers"]) == ("ok", 1)
+    assert _alive_running(script) == []
+
+
+def test_a_script_that_chooses_its_start_method_still_works(tmp_path: Path) -> None:
+    script = write(tmp_path, "chooser.py", """\
+import multiprocessing as mp
+
+def hello(n):
+    return n + 1
+
+if __name__ == "__main__":
+    print("default before:", mp.get_start_method(allow_none=True))
+    mp.set_start_method("spawn")
+    with mp.Pool(1) as pool:
+        print(pool.map(hello, [1]))
+""")
+    plain = write(tmp_path, "plain.py", """\
+import multiprocessing as mp
+if __name__ == "__main__":
+    print(mp.get_start_method())
+""")
+    result = run("verify", "--start-method", "forkserver,fork", "--format", "json",
+                 str(script), str(plain), cwd=tmp_path)
+    runs = json.loads(result.stdout)["runs"]
+    assert result.returncode == 0
+    chooser = [r for r in runs if r["script"].endswith("chooser.py")]
+    assert [r["stdout"] for r in chooser] == ["default before: None\n[2]\n"] * 2
+    assert [r["profile"]["methods_used"] for r in chooser] == [["spawn"], ["spawn"]]
+    assert [r["stdout"] for r in runs if r["script"].endswith("plain.py")] == [
+        "forkserver\n", "fork\n"]
+
+
+def test_compare_mode(tmp_path: Path) -> None:
+    original = write(tmp_path, "original.py", """\
+import multiprocessing as mp
+def square(x):
+    return x * x
+with mp.Pool(2) as pool:
+    print(pool.map(square, range(4)), "took 0.31s at", hex(id(pool)))
+""")
+    fixed = write(tmp_path, "fixed.py", """\
+import multiprocessing as mp
+def square(x):
+    return x * x
+if __name__ == "__main__":
+    with mp.Pool(2) as pool:
+        print(pool.map(square, range(4)), "took 1.2s at", hex(id(pool)))
+""")
+    wrong = write(tmp_path, "wrong.py", fixed.read_text().replace("x * x", "x + x"))
+    same = run("verify", "--compare", str(original), str(fixed), cwd=tmp_path)
+    assert same.returncode == 0, same.stdout
+    different = run("verify", "--compare", str(original), str(wrong), cwd=tmp_path)
+    assert different.returncode == 1
+    assert "-[0, 1, 4, 9] took <time> at 0x?" in different.stdout
+    assert "+[0, 2, 4, 6] took <time> at 0x?" in different.stdout
+
+
+def test_normalisation_is_what_the_docs_say() -> None:
+    text = "at 0x7f3a12 pid 4242 done in 12.5 ms  \n\n"
+    assert normalise(text) == "at 0x? pid <n> done in <time>"
+    assert normalise("took 3s, pid=17") == "took <time>, pid=<n>"
+
+
+def test_deprecation_warnings_are_shown(tmp_path: Path) -> None:
+    script = write(tmp_path, "warns.py", """\
+import warnings
+warnings.warn_explicit("old api", DeprecationWarning, "lib.py", 1, module="lib")
+""")
+    result = run("verify", "--start-method", "spawn", "--format", "json", str(script),
+                 cwd=tmp_path)
+    (verdict,) = json.loads(result.stdout)["runs"]
+    assert verdict["warnings"] == ["lib.py:1: DeprecationWarning: old api"]
+
+
+def test_linting_never_loads_the_verifier() -> None:
+    probe = ("import sys, mplint; mplint.lint_source('import multiprocessing\\n'); "
+             "print(any(m.startswith('mplint.verify') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"

@@ -89,7 +89,7 @@ def _print(findings: list[Finding], options: argparse.Namespace) -> None:
     from mplint.output import FORMATTERS, text
 
     if options.format == "text" and options.show_source:
-        sys.stdout.write(text.render_with_source(findings, {}))
+        sys.stdout.write(text.render_with_source(findings))
     else:
         sys.stdout.write(FORMATTERS[options.format](findings))
     if options.statistics:

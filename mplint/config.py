@@ -27,7 +27,6 @@ class Config:
     model_loaders: tuple[str, ...] = ()  # qualified names (``*`` allowed) whose calls build models
     model_base_classes: tuple[str, ...] = ()
     root: Path | None = None  # the folder of the pyproject.toml it came from
-    source: str = ""  # that file, for messages
 
     def extra_models(self) -> tuple[ModelPattern, ...]:
         return tuple(ModelPattern(name, f"configured loader {name}") for name in self.model_loaders)
@@ -109,7 +108,6 @@ def _from_table(table: Mapping[str, Any], path: Path) -> Config:
         model_loaders=_strings(table, "model-loaders", path),
         model_base_classes=_strings(table, "model-base-classes", path),
         root=path.parent,
-        source=str(path),
     )
 
 

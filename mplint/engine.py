@@ -86,8 +86,6 @@ class Engine:
         import libcst as cst
         from libcst.metadata import MetadataWrapper, PositionProvider
 
-        from mplint.analysis.collector import collect
-        from mplint.analysis.evaluator import Evaluator
         from mplint.analysis.facts import ModuleFacts
         from mplint.analysis.project import module_name
 
@@ -99,9 +97,7 @@ class Engine:
         if path is not None:
             root, name = module_name(path.absolute())
             self.project.add_root(root)
-        evaluator = Evaluator(collect(module, name), self.project, self.config.extra_models(),
-                              self.config.extra_bases())
-        facts = ModuleFacts(evaluator)
+        facts = ModuleFacts(self.project.evaluator(module, name))
         reports = [(rule, report) for rule in self.rules if self.config.enabled(rule.code, shown)
                    for report in rule.check(facts)]
         if not reports:

@@ -75,7 +75,6 @@ class ModuleFacts:
         self.start_method_calls: list[StartMethodCall] = []
         # calls that freeze the default context, with the API they call
         self.default_fixers: list[tuple[CallSite, str]] = []
-        self.context_choices: list[CallSite] = []  # get_context("...") with a method
         self._shared_models: set[str] = set()
         for site in self.record.calls:
             self._classify(site, self.value(site.node.func, site))
@@ -146,9 +145,7 @@ class ModuleFacts:
             force = any(arg.keyword is not None and arg.keyword.value == "force"
                         and not _is_false(arg.value) for arg in site.node.args)
             self.start_method_calls.append(StartMethodCall(site, _api_name(func), force))
-        elif kind is ApiKind.GET_CONTEXT and _has_positional_or(site.node, "method"):
-            self.context_choices.append(site)
-        elif kind in (ApiKind.GET_CONTEXT, ApiKind.FIXES_DEFAULT) and not _allows_none(site.node):
+        elif _fixes_default(kind, site.node):
             self.default_fixers.append((site, _api_name(func)))
         creates = kind in _CREATORS or isinstance(func, Klass)
         obj = self.value(site.node, site) if creates else None
@@ -255,6 +252,13 @@ def function_of(scope: Scope) -> cst.CSTNode | None:
             return None
         current = current.parent
     return None
+
+
+def _fixes_default(kind: ApiKind | None, call: cst.Call) -> bool:
+    """Queue(), get_start_method() and get_context() with no method fix the default context."""
+    if kind is ApiKind.GET_CONTEXT:
+        return not _has_positional_or(call, "method")
+    return kind is ApiKind.FIXES_DEFAULT and not _allows_none(call)
 
 
 def _has_positional_or(call: cst.Call, keyword: str) -> bool:

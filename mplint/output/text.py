@@ -13,8 +13,9 @@ def render(findings: Sequence[Finding]) -> str:
     return "".join(f"{f.path}:{f.line}:{f.column}: {f.code} {f.message}\n" for f in findings)
 
 
-def render_with_source(findings: Sequence[Finding], sources: dict[str, list[str]]) -> str:
+def render_with_source(findings: Sequence[Finding]) -> str:
     """Each finding followed by its source line and a caret under the column."""
+    sources: dict[str, list[str]] = {}
     out: list[str] = []
     for finding in findings:
         out.append(f"{finding.path}:{finding.line}:{finding.column}: {finding.code} "

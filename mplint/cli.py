@@ -8,9 +8,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mplint import __version__
+from mplint.cache import CACHE_DIR
 from mplint.config import ConfigError, find_pyproject, load
 from mplint.engine import Engine, default_jobs, lint_paths
 from mplint.findings import Finding
+from mplint.modules import Tree
 from mplint.sources import discover
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -39,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--statistics", action="store_true", help="count findings per code")
     parser.add_argument("-j", "--jobs", type=int, default=None,
                         help="parallel processes (default: number of cores)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help=f"neither read nor write {CACHE_DIR}/")
+    parser.add_argument("--no-prefilter", action="store_true",
+                        help="analyse every file, even those that cannot start processes "
+                             "(slow; for checking the prefilter)")
     parser.add_argument("--config", type=Path, help="pyproject.toml to read [tool.mplint] from")
     parser.add_argument("--stdin-filename", default=None,
                         help="the path stdin's findings carry (for editors)")
@@ -75,10 +82,20 @@ def _lint(options: argparse.Namespace) -> int:
     findings: list[Finding] = []
     if Path("-") in paths:
         shown = options.stdin_filename or "-"
-        findings += Engine(config).lint_bytes(sys.stdin.buffer.read(), shown,
-                                              Path(shown) if options.stdin_filename else None)
-    findings += lint_paths(discover([p for p in paths if p != Path("-")], config.exclude),
-                           config, jobs)
+        engine = Engine(config, Tree(config.search_roots()))
+        findings += engine.lint_bytes(sys.stdin.buffer.read(), shown,
+                                      Path(shown) if options.stdin_filename else None)
+    cache = None
+    if not options.no_cache and not options.no_prefilter:
+        from mplint.cache import Cache
+
+        cache = Cache((config.root or Path.cwd()) / CACHE_DIR, config)
+    tree = Tree(config.search_roots())
+    files = [p for p in paths if p != Path("-")]
+    for given in files:
+        tree.include(given)
+    findings += lint_paths(discover(files, config.exclude), config, jobs, cache,
+                           prefilter=not options.no_prefilter, tree=tree)
     _print(findings, options)
     if not findings or (options.exit_zero and not any(f.is_error for f in findings)):
         return EXIT_CLEAN

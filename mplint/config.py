@@ -28,6 +28,10 @@ class Config:
     model_base_classes: tuple[str, ...] = ()
     root: Path | None = None  # the folder of the pyproject.toml it came from
 
+    def search_roots(self) -> tuple[Path, ...]:
+        """Folders besides each module's own root where imports of the tree are looked up."""
+        return (self.root, self.root / "src") if self.root is not None else ()
+
     def extra_models(self) -> tuple[ModelPattern, ...]:
         return tuple(ModelPattern(name, f"configured loader {name}") for name in self.model_loaders)
 

@@ -1,6 +1,7 @@
 """files -> prefilter -> parse once -> facts -> every rule -> findings.
 
-The CLI, the flake8 plugin and the library API are thin adapters over :class:`Engine`.
+The CLI, the flake8 plugin and the library API are thin adapters over :class:`Engine`;
+:func:`lint_paths` adds the cache and the worker processes for whole trees.
 """
 
 from __future__ import annotations
@@ -8,37 +9,43 @@ from __future__ import annotations
 import ast
 import multiprocessing
 import os
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from mplint import knowledge
 from mplint.config import Config, Noqa
 from mplint.findings import Finding, error
-from mplint.sources import Candidate, SourceError, decode, read
+from mplint.modules import Tree
+from mplint.prefilter import ImportGraph, Scan, scan
+from mplint.sources import MAX_BYTES, Candidate, SourceError, decode, read
 
 if TYPE_CHECKING:
     from mplint.analysis.project import ProjectIndex
+    from mplint.cache import Cache
     from mplint.rules.base import Rule
 
-# Below this many files a worker pool costs more to start than it saves.
-_PARALLEL_THRESHOLD = 16
+# Below this many files to analyse a worker pool costs more to start than it saves.
+_PARALLEL_THRESHOLD = 4
 
 
-def may_start_processes(source: bytes | str) -> bool:
-    """Cheap substring test: False means no process API is reachable from this source."""
-    if isinstance(source, str):
-        return any(word in source for word in knowledge.PREFILTER_TEXT)
-    return any(word in source for word in knowledge.PREFILTER_WORDS)
+def _read_scan(path: Path) -> Scan | None:
+    """The prefilter's view of a module of the tree that is not itself being linted."""
+    try:
+        if path.stat().st_size > MAX_BYTES:
+            return None
+        return scan(path.read_bytes())
+    except OSError:
+        return None
 
 
 class Engine:
     """Lints sources with every enabled rule; one instance serves many files."""
 
-    def __init__(self, config: Config | None = None) -> None:
+    def __init__(self, config: Config | None = None, tree: Tree | None = None) -> None:
         self.config = config or Config()
+        self.tree = tree or Tree(self.config.search_roots())
 
     # libcst and the rules are imported only once a file needs them: most files never do.
     @cached_property
@@ -51,43 +58,60 @@ class Engine:
     def project(self) -> ProjectIndex:
         from mplint.analysis.project import ProjectIndex
 
-        project = ProjectIndex(self.config.extra_models(), self.config.extra_bases())
-        if self.config.root is not None:
-            project.add_root(self.config.root)
-            project.add_root(self.config.root / "src")
-        return project
+        return ProjectIndex(self.config.extra_models(), self.config.extra_bases(), self.tree)
 
-    def lint_file(self, path: Path) -> list[Finding]:
+    @cached_property
+    def graph(self) -> ImportGraph:
+        return ImportGraph(_read_scan, self.tree)
+
+    def needs_analysis(self, data: bytes, path: Path | None) -> bool:
+        """The prefilter: False means no rule can fire on this file."""
+        if path is not None:
+            self.tree.include(path)
+        return self.graph.needs_analysis(path.absolute() if path else None, scan(data))
+
+    def lint_file(self, path: Path, analysed: bool = False) -> list[Finding]:
+        """Lint one file; ``analysed`` skips the prefilter (the caller already applied it)."""
         shown = str(path)
         try:
             data = read(path)
         except SourceError as problem:
             return [error(shown, str(problem))]
-        return self.lint_bytes(data, shown, path)
+        return self.lint_bytes(data, shown, path, analysed)
 
-    def lint_bytes(self, data: bytes, shown: str, path: Path | None = None) -> list[Finding]:
+    def lint_bytes(self, data: bytes, shown: str, path: Path | None = None,
+                   analysed: bool = False) -> list[Finding]:
         """Lint one file's bytes; ``shown`` is the path findings carry."""
         try:
             text = decode(data, shown)
         except SourceError as problem:
             return [error(shown, str(problem), problem.line, problem.column)]
-        return self.lint_text(text, shown, path)
+        if not analysed and not self.needs_analysis(data, path):
+            return []
+        return self.analyse(text, shown, path)
 
     def lint_text(self, text: str, shown: str, path: Path | None = None) -> list[Finding]:
         """Lint one file's decoded source; ``path`` locates it among its package's modules."""
-        if not may_start_processes(text):
+        if not self.needs_analysis(text.encode("utf-8", "surrogatepass"), path):
             return []
+        return self.analyse(text, shown, path)
+
+    def analyse(self, text: str, shown: str, path: Path | None = None) -> list[Finding]:
+        """Parse and run every rule, with no prefilter."""
         try:
             return self._lint_text(text, shown, path)
         except RecursionError:
             return [error(shown, "too deeply nested to analyse")]
+        except Exception as bug:  # one file's analysis failing must not end the run
+            return [error(shown, f"internal error while analysing ({type(bug).__name__}: {bug});"
+                                 " please report it with this file")]
 
     def _lint_text(self, text: str, shown: str, path: Path | None) -> list[Finding]:
         import libcst as cst
         from libcst.metadata import MetadataWrapper, PositionProvider
 
         from mplint.analysis.facts import ModuleFacts
-        from mplint.analysis.project import module_name
+        from mplint.modules import module_name
 
         try:
             module = cst.parse_module(text)
@@ -95,9 +119,9 @@ class Engine:
             return [_syntax_error(text, shown, problem)]
         name = ""
         if path is not None:
-            root, name = module_name(path.absolute())
-            self.project.add_root(root)
-        facts = ModuleFacts(self.project.evaluator(module, name))
+            self.tree.include(path)
+            name = module_name(path.absolute())[1]
+        facts = ModuleFacts(self.project.evaluator(module, name, path))
         reports = [(rule, report) for rule in self.rules if self.config.enabled(rule.code, shown)
                    for report in rule.check(facts)]
         if not reports:
@@ -130,45 +154,192 @@ def _syntax_error(text: str, shown: str, problem: Exception) -> Finding:
     return error(shown, f"syntax error: {message}", line, column)
 
 
-def lint_paths(candidates: Iterable[Candidate], config: Config, jobs: int = 1) -> list[Finding]:
-    """Lint every candidate, in parallel when it pays off; findings come sorted."""
+def lint_paths(candidates: Iterable[Candidate], config: Config, jobs: int = 1,
+               cache: Cache | None = None, prefilter: bool = True,
+               tree: Tree | None = None) -> list[Finding]:
+    """Lint every candidate, from the cache where nothing changed, in parallel where it pays
+    off; findings come sorted. ``tree`` bounds cross-module lookups (default: the config's).
+
+    Files to analyse go to the worker processes as soon as the prefilter has found enough of
+    them, so reading the rest of the tree overlaps with parsing."""
+    tree = tree or Tree(config.search_roots())
+    run = _Run(config, cache, prefilter, tree)
     findings: list[Finding] = []
-    paths: list[Path] = []
-    for candidate in candidates:
-        if candidate.error is not None:
-            findings.append(error(str(candidate.path), candidate.error))
-        else:
-            paths.append(candidate.path)
-    if jobs > 1 and len(paths) >= _PARALLEL_THRESHOLD:
-        findings.extend(_lint_parallel(paths, config, jobs))
-    else:
-        engine = Engine(config)
-        for path in paths:
-            findings.extend(engine.lint_file(path))
+    pool: ProcessPoolExecutor | None = None
+    pending: list[tuple[Path, Future[list[Finding]]]] = []
+    try:
+        for candidate in candidates:
+            findings.extend(run.triage(candidate))
+            if pool is None and jobs > 1 and len(run.todo) >= _PARALLEL_THRESHOLD:
+                pool = _pool(config, tree, jobs)
+            if pool is not None:
+                pending.extend((path, pool.submit(_analyse_one, path)) for path in run.todo)
+                run.todo.clear()
+        results = [(path, future.result()) for path, future in pending]
+        results += [(path, run.engine.lint_file(path, analysed=True)) for path in run.todo]
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    for path, found in results:
+        run.store(path, found)
+        findings.extend(found)
+    if cache is not None:
+        cache.save()
     return sorted(findings)
 
 
-def _lint_parallel(paths: Sequence[Path], config: Config, jobs: int) -> Iterator[Finding]:
+class _Run:
+    """One run over a tree: stats, cache entries, the import graph, and what to analyse."""
+
+    def __init__(self, config: Config, cache: Cache | None, prefilter: bool, tree: Tree) -> None:
+        self.engine = Engine(config, tree)
+        self.cache = cache
+        self.prefilter = prefilter
+        self.todo: list[Path] = []
+        self._entries: dict[Path, dict[str, Any]] = {}  # this run's view, by absolute path
+        self._signatures: dict[Path, tuple[int, int] | None] = {}
+        self.graph = ImportGraph(self._scan_of, tree)
+
+    def triage(self, candidate: Candidate) -> list[Finding]:
+        """The findings known without analysis; files that need it go to ``todo``."""
+        from mplint.cache import finding_from_json
+
+        shown = str(candidate.path)
+        if candidate.error is not None:
+            return [error(shown, candidate.error)]
+        path = candidate.path.absolute()
+        try:
+            entry = self._entry(path, need_text=True)
+        except SourceError as problem:
+            return [error(shown, str(problem))]
+        if entry.get("error"):
+            line, column, reason = entry["error"]
+            return [error(shown, reason, line, column)]
+        if self.prefilter and not self.graph.needs_analysis(path, self._scan_of(path) or _EMPTY):
+            return []
+        if entry.get("shown") == shown and entry["findings"] is not None \
+                and self._dependencies_unchanged(path, entry):
+            try:
+                return [finding_from_json(shown, row) for row in entry["findings"]]
+            except (TypeError, ValueError, IndexError):
+                pass  # a damaged entry: analyse again
+        self.todo.append(candidate.path)
+        return []
+
+    def store(self, path: Path, findings: list[Finding]) -> None:
+        from mplint.cache import finding_to_json
+
+        if self.cache is None:
+            return
+        absolute = path.absolute()
+        entry = dict(self._entries[absolute])
+        entry["shown"] = str(path)
+        entry["findings"] = [finding_to_json(f) for f in findings]
+        entry["deps"] = [[str(dep), *(self._signature(dep) or (0, 0))]
+                         for dep in self.graph.dependencies(absolute)]
+        self.cache.put(str(absolute), entry)
+
+    # -- entries -------------------------------------------------------------------------------
+    def _signature(self, path: Path) -> tuple[int, int] | None:
+        from mplint.cache import signature
+
+        if path not in self._signatures:
+            try:
+                self._signatures[path] = signature(path.stat())
+            except OSError:
+                self._signatures[path] = None
+        return self._signatures[path]
+
+    def _entry(self, path: Path, need_text: bool) -> dict[str, Any]:
+        """The cache entry for ``path``, refreshed from the file when it changed.
+
+        Raises SourceError when the file cannot be read."""
+        from mplint.cache import content_hash
+
+        known = self._entries.get(path)
+        if known is not None and (known["checked"] or not need_text):
+            return known
+        sig = self._signature(path)
+        cached = known or (self.cache.get(str(path)) if self.cache is not None else None)
+        if cached is not None and not _valid(cached):
+            cached = None
+        if sig is not None and cached is not None and tuple(cached["sig"]) == sig \
+                and (cached["checked"] or not need_text):
+            self._entries[path] = cached
+            return cached
+        data = read(path)
+        digest = content_hash(data) if self.cache is not None else ""
+        if cached is not None and cached["sha"] == digest and (cached["checked"] or not need_text):
+            entry = {**cached, "sig": list(sig or (0, len(data)))}
+        else:
+            found = scan(data)
+            entry = {"sig": list(sig or (0, len(data))), "sha": digest, "checked": need_text,
+                     "scan": [found.direct, [list(i) for i in found.imports]],
+                     "error": None, "findings": None}
+            if need_text:
+                try:
+                    decode(data, path)
+                except SourceError as problem:
+                    entry["error"] = [problem.line, problem.column, str(problem)]
+        self._entries[path] = entry
+        if self.cache is not None:
+            self.cache.put(str(path), entry)
+        return entry
+
+    def _scan_of(self, path: Path) -> Scan | None:
+        try:
+            entry = self._entry(path, need_text=False)
+        except SourceError:
+            return None
+        direct, imports = entry["scan"]
+        return Scan(bool(direct), tuple((int(level), str(name)) for level, name in imports))
+
+    def _dependencies_unchanged(self, path: Path, entry: dict[str, Any]) -> bool:
+        recorded = entry.get("deps")
+        if not isinstance(recorded, list):
+            return False
+        current = self.graph.dependencies(path)
+        if [Path(row[0]) for row in recorded] != current:
+            return False
+        return all(self._signature(Path(dep)) == (mtime, size) for dep, mtime, size in recorded)
+
+
+_EMPTY = Scan(False, ())
+
+
+def _valid(entry: dict[str, Any]) -> bool:
+    """Whether a cache entry has the shape this version writes (anything else is ignored)."""
+    try:
+        direct, imports = entry["scan"]
+        mtime, size = entry["sig"]
+        return (isinstance(direct, bool) and isinstance(mtime, int) and isinstance(size, int)
+                and isinstance(entry["sha"], str) and isinstance(entry["checked"], bool)
+                and all(isinstance(level, int) and isinstance(name, str)
+                        for level, name in imports)
+                and (entry["error"] is None or len(entry["error"]) == 3)
+                and (entry["findings"] is None or isinstance(entry["findings"], list)))
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def _pool(config: Config, tree: Tree, jobs: int) -> ProcessPoolExecutor:
     # fork is cheapest where it is safe: the linter runs no threads and no accelerator.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    chunks = [list(paths[i::jobs * 4]) for i in range(jobs * 4)]
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method),
-                             initializer=_init_worker, initargs=(config,)) as pool:
-        for result in pool.map(_lint_chunk, chunks):
-            yield from result
+    return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method),
+                               initializer=_init_worker, initargs=(config, tree))
 
 
 _worker_engine: Engine | None = None
 
 
-def _init_worker(config: Config) -> None:
+def _init_worker(config: Config, tree: Tree) -> None:
     global _worker_engine
-    _worker_engine = Engine(config)
+    _worker_engine = Engine(config, tree)
 
 
-def _lint_chunk(paths: list[Path]) -> list[Finding]:
+def _analyse_one(path: Path) -> list[Finding]:
     assert _worker_engine is not None
-    return [finding for path in paths for finding in _worker_engine.lint_file(path)]
+    return _worker_engine.lint_file(path, analysed=True)
 
 
 def default_jobs() -> int:

@@ -1,7 +1,8 @@
 """flake8 adapter: the same engine, codes, lines, columns and messages as ``mplint``.
 
 flake8 applies its own ``--select``, ``--ignore`` and ``# noqa``; ``[tool.mplint]`` still supplies
-model loaders and base classes. Files that cannot start processes cost one byte search.
+model loaders and base classes. Files that cannot start processes cost a few byte searches
+(the same prefilter as ``mplint``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from mplint import __version__
 from mplint.config import Config, find_pyproject, load
-from mplint.engine import Engine, may_start_processes
+from mplint.engine import Engine
 
 _engines: dict[Path | None, Engine] = {}
 
@@ -39,10 +40,11 @@ class Flake8Checker:
 
     def run(self) -> Iterator[tuple[int, int, str, type[Any]]]:
         text = "".join(self.lines)
-        if not may_start_processes(text):
-            return
         path = Path(self.filename) if self.filename not in ("-", "stdin") else None
-        for finding in _engine_for(self.filename).lint_text(text, self.filename, path):
+        engine = _engine_for(self.filename)
+        if not engine.needs_analysis(text.encode("utf-8", "surrogatepass"), path):
+            return
+        for finding in engine.analyse(text, self.filename, path):
             if finding.is_error:
                 continue  # flake8 reports unparsable files itself (E999)
             yield finding.line, finding.column - 1, f"{finding.code} {finding.message}", type(self)

@@ -56,10 +56,21 @@ CONTEXT_MEMBERS: dict[str, ApiKind] = {
     "JoinableQueue": ApiKind.FIXES_DEFAULT,
 }
 
-# Words a file must contain for any process API to be reachable from it: every qualified name
-# above goes through a module whose import spells one of them. tests/test_knowledge.py checks it.
-PREFILTER_WORDS: tuple[bytes, ...] = (b"multiprocessing", b"concurrent")
-PREFILTER_TEXT: tuple[str, ...] = tuple(word.decode() for word in PREFILTER_WORDS)
+# The modules every process API above lives in: a file reaches one only through an import
+# statement that spells one of these words. tests/test_knowledge.py checks it.
+PREFILTER_MODULE_WORDS: tuple[str, ...] = ("multiprocessing", "concurrent")
+
+# The kinds of call whose presence lets a rule fire: a start, or a start-method choice.
+STARTING_KINDS = frozenset({ApiKind.POOL, ApiKind.EXECUTOR, ApiKind.PROCESS, ApiKind.MANAGER,
+                            ApiKind.SPAWN, ApiKind.SET_START_METHOD})
+
+
+# The last part of each starting API's name: a call to it spells that part as a whole
+# identifier, either as the imported name (``from multiprocessing import Pool as P``) or as an
+# attribute (``ctx.Pool``, ``mp.spawn``).
+PREFILTER_START_WORDS: tuple[str, ...] = tuple(sorted(
+    {name.rpartition(".")[2] for name, kind in PROCESS_APIS.items() if kind in STARTING_KINDS}
+    | {member for member, kind in CONTEXT_MEMBERS.items() if kind in STARTING_KINDS}))
 
 
 @dataclass(frozen=True)

@@ -81,24 +81,21 @@ def discover(paths: Sequence[Path], exclude: Sequence[str] = ()) -> Iterator[Can
 
 def _walk(top: Path, exclude: Sequence[str]) -> Iterator[Candidate]:
     try:
-        entries = sorted(os.scandir(top), key=lambda entry: entry.name)
+        with os.scandir(top) as listing:
+            entries = sorted(listing, key=lambda entry: entry.name)
     except OSError as error:
         yield Candidate(top, f"cannot list directory: {error.strerror or error}")
         return
     for entry in entries:
-        path = Path(entry.path)
-        if _excluded(path, exclude):
+        name = entry.name
+        if name.startswith(".") or (exclude and _excluded(Path(entry.path), exclude)):
             continue
         if entry.is_dir(follow_symlinks=False):
-            if not _skipped_dir(path):
-                yield from _walk(path, exclude)
-        elif entry.name.endswith(".py") and not entry.name.startswith("."):
-            yield Candidate(path)
-
-
-def _skipped_dir(path: Path) -> bool:
-    name = path.name
-    return name.startswith(".") or name in SKIPPED_DIRS or (path / "pyvenv.cfg").exists()
+            if name not in SKIPPED_DIRS and not os.path.exists(
+                    os.path.join(entry.path, "pyvenv.cfg")):
+                yield from _walk(Path(entry.path), exclude)
+        elif name.endswith(".py"):
+            yield Candidate(Path(entry.path))
 
 
 def _excluded(path: Path, patterns: Sequence[str]) -> bool:

@@ -23,7 +23,7 @@ def _lines(tmp_path: Path, *paths: str) -> tuple[int, list[str], str]:
 
 
 def test_syntax_error_is_one_line_and_the_run_goes_on(tmp_path: Path) -> None:
-    write(tmp_path, "a_broken.py", "import multiprocessing\ndef f(:\n    pass\n")
+    write(tmp_path, "a_broken.py", "import multiprocessing\ndef f(:\n    multiprocessing.Pool()\n")
     write(tmp_path, "b_bad.py", BAD)
     code, lines, err = _lines(tmp_path, ".")
     assert code == 1 and err == ""

@@ -46,3 +46,17 @@ def test_flake8_on_a_file_without_process_starts_is_silent(tmp_path: Path) -> No
 def test_plugin_is_registered_with_flake8() -> None:
     version = subprocess.run([tool("flake8"), "--version"], capture_output=True, text=True)
     assert "mplint:" in version.stdout
+
+
+def test_flake8_follows_imports_to_a_process_subclass_of_the_tree(tmp_path: Path) -> None:
+    """The plugin's prefilter is mplint's: a file that spells no process API is still
+    analysed when it imports a module of the tree that can start processes."""
+    write(tmp_path, "jobs.py", "import multiprocessing\n\n\nclass Worker(multiprocessing.Process):"
+                               "\n    pass\n")
+    write(tmp_path, "run.py", "from jobs import Worker\n\nWorker().start()\n")
+    write(tmp_path, "calm.py", "from os import path\n\nprint(path.sep)\n")
+    result = _flake8("--select", "MPL", "run.py", "calm.py", cwd=tmp_path)
+    assert result.stdout.splitlines() == [
+        'run.py:3:1: MPL101 Worker (multiprocessing.Process subclass) starts processes when the '
+        'module is imported, outside `if __name__ == "__main__":`; under spawn or forkserver '
+        'every child re-imports the module and fails in its bootstrapping phase']

@@ -5,18 +5,37 @@ from __future__ import annotations
 import pytest
 
 from mplint import knowledge
-from mplint.engine import may_start_processes
+from mplint.prefilter import scan
 
 
 def test_every_process_api_is_reachable_only_through_a_prefilter_word() -> None:
-    for qualname in knowledge.PROCESS_APIS:
-        assert any(word.decode() in qualname for word in knowledge.PREFILTER_WORDS), qualname
+    for qualname, kind in knowledge.PROCESS_APIS.items():
+        assert any(word in qualname for word in knowledge.PREFILTER_MODULE_WORDS), qualname
+        if kind in knowledge.STARTING_KINDS:
+            leaf = qualname.rpartition(".")[2]
+            assert leaf in knowledge.PREFILTER_START_WORDS, qualname
 
 
-def test_prefilter_skips_files_without_process_apis() -> None:
-    assert not may_start_processes(b"import torch\nmodel = torch.nn.Linear(2, 2)\n")
-    assert may_start_processes(b"from concurrent import futures\n")
-    assert may_start_processes("import torch.multiprocessing as mp\n")
+@pytest.mark.parametrize(("source", "direct"), [
+    (b"import torch\nmodel = torch.nn.Linear(2, 2)\n", False),
+    (b"import torch\n# torch.multiprocessing.Pool would be wrong here\n", False),
+    (b"from concurrent import futures\n", False),  # imported, never started
+    (b"from concurrent import futures\nfutures.ProcessPoolExecutor()\n", True),
+    (b"import torch.multiprocessing as mp\nmp.spawn(f, nprocs=2)\n", True),
+    (b"from torch import (\n    nn,\n    multiprocessing,\n)\nmultiprocessing.Pool(2)\n", True),
+    (b"import os, \\\n    multiprocessing as m\nm.set_start_method('spawn')\n", True),
+    (b"import multiprocessing; ctx = multiprocessing.get_context(); ctx.Process()\n", True),
+    (b"import torch.multiprocessing as mp\nfrom torch.distributed import ProcessGroup\n", False),
+])
+def test_prefilter_reads_process_imports_and_starting_names(source: bytes, direct: bool) -> None:
+    assert scan(source).direct is direct
+
+
+def test_prefilter_lists_the_modules_a_file_may_import_from_its_tree() -> None:
+    found = scan(b"import os\nimport numpy as np\nfrom .workers import Worker as W, Other\n"
+                 b"import pkg.sub\nfrom .. import (a,\n    b as c)\n")
+    assert found.imports == ((1, "workers"), (1, "workers.Worker"), (1, "workers.Other"),
+                             (0, "pkg"), (0, "pkg.sub"), (2, "a"), (2, "b"))
 
 
 @pytest.mark.parametrize(("qualname", "label"), [

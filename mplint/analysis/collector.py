@@ -8,6 +8,8 @@ import libcst as cst
 import libcst.matchers as m
 
 from mplint.analysis.scopes import Binding, BindingKind, Scope, ScopeKind
+from mplint.analysis.walk import walk
+from mplint.modules import absolute
 
 _MAIN = m.SimpleString(value=m.MatchIfTrue(lambda v: v.strip("\"'") == "__main__"))
 _NAME = m.Name("__name__")
@@ -127,7 +129,7 @@ class Collector(cst.CSTVisitor):
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
         module = _dotted(node.module) if node.module is not None else ""
-        module = _absolute(module, len(node.relative), self.record.name)
+        module = absolute(module, len(node.relative), self.record.name)
         self.record.imported.add(module)
         if isinstance(node.names, cst.ImportStar):
             return
@@ -279,15 +281,7 @@ def _dotted(node: cst.BaseExpression) -> str:
     return ""
 
 
-def _absolute(module: str, level: int, current: str) -> str:
-    """Resolve ``from ..pkg import x`` against the importing module's dotted name."""
-    if level == 0:
-        return module
-    base = current.split(".")[:-level] if current else []
-    return ".".join([*base, module] if module else base)
-
-
 def collect(module: cst.Module, module_name: str = "") -> ModuleRecord:
     collector = Collector(module, module_name)
-    module.visit(collector)
+    walk(module, collector)
     return collector.record

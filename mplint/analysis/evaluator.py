@@ -29,6 +29,7 @@ from mplint.analysis.values import (
     Value,
     item_of,
 )
+from mplint.analysis.walk import children, walk
 from mplint.knowledge import ApiKind, ModelPattern
 
 if TYPE_CHECKING:
@@ -43,9 +44,11 @@ class Evaluator:
 
     def __init__(self, record: ModuleRecord, project: ProjectIndex | None,
                  extra_models: tuple[ModelPattern, ...] = (),
-                 extra_bases: dict[str, str] | None = None) -> None:
+                 extra_bases: dict[str, str] | None = None,
+                 roots: tuple[str, ...] = ()) -> None:
         self.record = record
         self.project = project
+        self.roots = roots  # where this module's imports of the linted tree are found
         self.extra_models = extra_models
         self.model_bases = {**knowledge.MODEL_BASES, **(extra_bases or {})}
         self._memo: dict[tuple[int, int, int], Value] = {}
@@ -195,7 +198,7 @@ class Evaluator:
         when a rule needs to know: finding and parsing another module is the costly part."""
         if self.project is None or knowledge.is_known_library(qualname):
             return None
-        target = self.project.resolve(qualname, self.record.name)
+        target = self.project.resolve(qualname, self)
         return target if isinstance(target, Klass | Func) else None
 
     def call_result(self, target: Klass | Func) -> Value:
@@ -328,7 +331,7 @@ def _returns(node: cst.FunctionDef) -> Iterator[cst.Return]:
         if isinstance(current, cst.Return):
             yield current
         elif not isinstance(current, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-            stack.extend(current.children)
+            stack.extend(children(current))
 
 
 class _NameReads(cst.CSTVisitor):
@@ -342,11 +345,11 @@ class _NameReads(cst.CSTVisitor):
         self.names.append(node.value)
 
     def visit_Attribute(self, node: cst.Attribute) -> bool:
-        node.value.visit(self)
+        walk(node.value, self)
         return False
 
     def visit_Arg(self, node: cst.Arg) -> bool:
-        node.value.visit(self)
+        walk(node.value, self)
         return False
 
 
@@ -354,7 +357,7 @@ def captured(evaluator: Evaluator, scope: Scope) -> list[tuple[str, Value]]:
     """The values a function or lambda body closes over from enclosing function scopes."""
     reads = _NameReads()
     body = scope.node.body if isinstance(scope.node, cst.FunctionDef | cst.Lambda) else scope.node
-    body.visit(reads)
+    walk(body, reads)
     found: list[tuple[str, Value]] = []
     for name in dict.fromkeys(reads.names):
         owner = scope.lookup_scope(name)

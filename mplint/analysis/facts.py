@@ -147,6 +147,9 @@ class ModuleFacts:
             self.start_method_calls.append(StartMethodCall(site, _api_name(func), force))
         elif _fixes_default(kind, site.node):
             self.default_fixers.append((site, _api_name(func)))
+        if kind is None and isinstance(func, Qual):
+            # a class of another module of the tree: a Process subclass creates a process
+            func = self.evaluator.in_project(func.name) or func
         creates = kind in _CREATORS or isinstance(func, Klass)
         obj = self.value(site.node, site) if creates else None
         if isinstance(obj, ProcessObject):

@@ -74,7 +74,8 @@ class Scope:
     def lookup_scope(self, name: str) -> Scope | None:
         """The scope whose binding of ``name`` a read in this scope sees (Python's LEGB)."""
         if name in self.global_names:
-            return self.module()
+            module = self.module()
+            return module if name in module.bindings else None
         scope: Scope | None = self
         while scope is not None:
             if name in scope.bindings and (scope is self or scope.kind is not ScopeKind.CLASS):

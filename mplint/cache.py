@@ -1,0 +1,109 @@
+"""``.mplint_cache/``: results of earlier runs, so a re-run over an unchanged tree only stats.
+
+One JSON file per mplint version and effective configuration holds, per file (absolute path):
+its stat signature, content hash, prefilter scan, decoding error or findings, and the files of
+the tree its analysis read, each with their signature. A result is reused only when the file
+and every one of those files are unchanged (same signature, or same content hash). Writes go to
+a temporary file renamed into place, merged with what concurrent runs wrote meanwhile; an
+unreadable or malformed cache or entry is ignored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import astuple
+from pathlib import Path
+from typing import Any
+
+from mplint import __version__
+from mplint.config import Config
+from mplint.findings import Finding, Fix
+
+CACHE_DIR = ".mplint_cache"
+Signature = tuple[int, int]  # (mtime in ns, size)
+
+
+def signature(stat: os.stat_result) -> Signature:
+    return stat.st_mtime_ns, stat.st_size
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def config_key(config: Config) -> str:
+    """What a result depends on besides the files: the version and the effective settings."""
+    settings = (__version__, config.select, config.ignore, config.per_file_ignores,
+                config.model_loaders, config.model_base_classes, str(config.root))
+    return hashlib.blake2b(repr(settings).encode(), digest_size=8).hexdigest()
+
+
+def finding_to_json(finding: Finding) -> list[Any]:
+    fix = [finding.fix.safety, finding.fix.title] if finding.fix else None
+    return [*astuple(finding)[1:8], fix]
+
+
+def finding_from_json(path: str, row: list[Any]) -> Finding:
+    line, column, end_line, end_column, code, name, message, fix = row
+    return Finding(path, int(line), int(column), int(end_line), int(end_column), str(code),
+                   str(name), str(message), Fix(str(fix[0]), str(fix[1])) if fix else None)
+
+
+class Cache:
+    """The entries of one cache file, read once and written back once per run."""
+
+    def __init__(self, folder: Path, config: Config) -> None:
+        self.folder = folder
+        self.file = folder / f"{__version__}-{config_key(config)}.json"
+        self._entries: dict[str, dict[str, Any]] = self._read()
+        self._changed: dict[str, dict[str, Any]] = {}
+
+    def _read(self) -> dict[str, dict[str, Any]]:
+        try:
+            data = json.loads(self.file.read_bytes())
+        except (OSError, ValueError):
+            return {}
+        entries = data.get("files") if isinstance(data, dict) else None
+        if not isinstance(entries, dict):
+            return {}
+        return {k: v for k, v in entries.items() if isinstance(v, dict)}
+
+    def get(self, path: str) -> dict[str, Any] | None:
+        return self._entries.get(path)
+
+    def put(self, path: str, entry: dict[str, Any]) -> None:
+        self._entries[path] = entry
+        self._changed[path] = entry
+
+    def save(self) -> None:
+        """Write the entries this run changed, keeping what other runs wrote meanwhile."""
+        if not self._changed:
+            return
+        with contextlib.suppress(OSError):
+            self.folder.mkdir(parents=True, exist_ok=True)
+            _mark(self.folder)
+            merged = {**self._read(), **self._changed}
+            handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".json")
+            try:
+                with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                    json.dump({"version": __version__, "files": merged}, stream,
+                              separators=(",", ":"))
+                os.replace(temporary, self.file)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary)
+                raise
+
+
+def _mark(folder: Path) -> None:
+    """Keep the cache out of version control and out of backups, as other tools' caches are."""
+    for name, text in ((".gitignore", "# created by mplint\n*\n"),
+                       ("CACHEDIR.TAG", "Signature: 8a477f597d28d172789f06886806bc55\n"
+                                        "# This directory holds mplint's cache.\n")):
+        marker = folder / name
+        if not marker.exists():
+            marker.write_text(text, encoding="utf-8")

@@ -1,0 +1,160 @@
+"""``.mplint_cache/``: re-runs reuse results only while the file and what it imports are
+unchanged; a damaged cache is ignored; concurrent runs are safe."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from conftest import FIXTURES, run, tool, write
+
+POOL = """\
+import multiprocessing
+import torch
+
+{model_line}
+
+def infer(model, x):
+    return model(x)
+
+if __name__ == "__main__":
+    multiprocessing.set_start_method("spawn")
+    with multiprocessing.Pool(2) as pool:
+        pool.starmap(infer, [(model, x) for x in range(4)])
+"""
+
+
+def _project(tmp_path: Path) -> Path:
+    write(tmp_path, "pyproject.toml", "[tool.mplint]\nselect = ['MPL']\n")
+    write(tmp_path, "nets.py", "import torch\n\nclass Net(torch.nn.Module):\n    pass\n")
+    write(tmp_path, "train.py", POOL.format(model_line="from nets import Net\nmodel = Net()"))
+    write(tmp_path, "unguarded.py", "import multiprocessing\npool = multiprocessing.Pool(2)\n")
+    return tmp_path
+
+
+def _codes(tmp_path: Path, *args: str) -> list[str]:
+    result = run(*args, ".", cwd=tmp_path)
+    assert result.stderr == ""
+    return [line.split(" ")[0] + " " + line.split(" ")[1] for line in result.stdout.splitlines()]
+
+
+def _cache_files(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / ".mplint_cache").glob("*.json"))
+
+
+EXPECTED = ["train.py:13:9: MPL201", "unguarded.py:2:8: MPL101"]
+
+
+def test_warm_run_gives_the_same_findings_from_the_cache(tmp_path: Path) -> None:
+    _project(tmp_path)
+    assert _codes(tmp_path) == EXPECTED
+    folder = tmp_path / ".mplint_cache"
+    assert (folder / "CACHEDIR.TAG").read_text().startswith("Signature: 8a477f597d28d172")
+    assert (folder / ".gitignore").read_text().endswith("*\n")
+    [cache_file] = _cache_files(tmp_path)
+    entries = json.loads(cache_file.read_bytes())["files"]
+    assert str(tmp_path / "train.py") in entries
+    assert _codes(tmp_path) == EXPECTED
+
+
+def test_a_warm_run_only_stats_files(tmp_path: Path) -> None:
+    """Same size and modification time: the file is not read again (as with ruff and mypy);
+    the stale result proves it."""
+    project = _project(tmp_path)
+    assert _codes(project) == EXPECTED
+    target = project / "unguarded.py"
+    stat = target.stat()
+    target.write_text("import multiprocessing\nPOOL = multiprocessing.Pool   \n")  # same size
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert target.stat().st_size == stat.st_size
+    assert _codes(project) == EXPECTED
+    assert _codes(project, "--no-cache") == ["train.py:13:9: MPL201"]
+
+
+def test_an_edited_file_is_linted_again(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    assert _codes(project) == EXPECTED
+    write(project, "unguarded.py", "import multiprocessing\n\nif __name__ == '__main__':\n"
+                                   "    pool = multiprocessing.get_context('spawn').Pool(2)\n")
+    assert _codes(project) == ["train.py:13:9: MPL201"]
+
+
+def test_editing_an_imported_module_invalidates_its_importers(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    assert _codes(project) == EXPECTED
+    # Net stops being a model: train.py itself is unchanged, its finding must go
+    write(project, "nets.py", "class Net:\n    pass\n")
+    assert _codes(project) == ["unguarded.py:2:8: MPL101"]
+    write(project, "nets.py", "import torch\n\nclass Net(torch.nn.Module):\n    pass\n")
+    assert _codes(project) == EXPECTED
+
+
+def test_touching_without_changing_content_reuses_the_result(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    assert _codes(project) == EXPECTED
+    [cache_file] = _cache_files(project)
+    before = json.loads(cache_file.read_bytes())["files"][str(project / "train.py")]
+    os.utime(project / "train.py", ns=(1, 1))
+    assert _codes(project) == EXPECTED
+    after = json.loads(cache_file.read_bytes())["files"][str(project / "train.py")]
+    assert after["sha"] == before["sha"] and after["sig"] != before["sig"]
+    assert after["findings"] == before["findings"]
+
+
+def test_a_corrupt_cache_is_ignored_and_rewritten(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    assert _codes(project) == EXPECTED
+    [cache_file] = _cache_files(project)
+    cache_file.write_bytes(b"\x00{not json")
+    assert _codes(project) == EXPECTED
+    json.loads(cache_file.read_bytes())  # valid again
+
+
+def test_a_malformed_entry_is_ignored(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    assert _codes(project) == EXPECTED
+    [cache_file] = _cache_files(project)
+    data = json.loads(cache_file.read_bytes())
+    data["files"][str(project / "unguarded.py")]["findings"] = [["not", "a", "finding"]]
+    data["files"][str(project / "train.py")] = {"sig": "garbage"}
+    cache_file.write_text(json.dumps(data))
+    assert _codes(project) == EXPECTED
+
+
+def test_settings_and_no_cache(tmp_path: Path) -> None:
+    project = _project(tmp_path / "project")
+    assert _codes(project, "--select", "MPL1") == ["unguarded.py:2:8: MPL101"]
+    assert _codes(project) == EXPECTED
+    write(project, "pyproject.toml", "[tool.mplint]\nignore = ['MPL101']\n")
+    assert _codes(project) == ["train.py:13:9: MPL201"]
+    assert len(_cache_files(project)) == 3  # one per effective configuration
+    other = tmp_path / "other"
+    write(other, "unguarded.py", "import multiprocessing\npool = multiprocessing.Pool(2)\n")
+    assert _codes(other, "--no-cache") == ["unguarded.py:2:8: MPL101"]
+    assert not (other / ".mplint_cache").exists()
+
+
+def test_concurrent_runs_share_the_cache_safely(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    for number in range(30):
+        write(project, f"pkg/job_{number}.py",
+              "import multiprocessing\npool = multiprocessing.Pool(2)\n")
+    runs = [subprocess.Popen([tool("mplint"), "."], cwd=project, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE) for _ in range(4)]
+    outputs = [proc.communicate(timeout=300) for proc in runs]
+    assert all(err == b"" for _, err in outputs)
+    assert len({out for out, _ in outputs}) == 1
+    assert len(outputs[0][0].splitlines()) == 32
+    [cache_file] = _cache_files(project)
+    assert len(json.loads(cache_file.read_bytes())["files"]) >= 33
+    assert not list((project / ".mplint_cache").glob(".tmp-*"))
+
+
+def test_fixtures_warm_and_cold_agree(tmp_path: Path) -> None:
+    cold = run("--no-cache", "--format", "json", str(FIXTURES), cwd=tmp_path)
+    first = run("--format", "json", str(FIXTURES), cwd=tmp_path)
+    warm = run("--format", "json", str(FIXTURES), cwd=tmp_path)
+    assert cold.stdout == first.stdout == warm.stdout
+    assert len(json.loads(warm.stdout)) > 20

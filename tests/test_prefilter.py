@@ -1,0 +1,103 @@
+"""The prefilter decides from bytes which files can have findings; it must never lose one."""
+
+from __future__ import annotations
+
+import json
+import sysconfig
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES, run, write
+
+WORKER = """\
+import multiprocessing
+
+
+class Worker(multiprocessing.Process):
+    def run(self):
+        print("working")
+"""
+
+SCRIPT_WITHOUT_PROCESS_WORDS = """\
+from jobs import Worker
+
+worker = Worker()
+worker.start()
+worker.join()
+"""
+
+
+def _findings(*args: str, cwd: Path | None = None) -> list[dict[str, object]]:
+    result = run("--no-cache", "--format", "json", "--exit-zero", *args, cwd=cwd)
+    assert result.returncode in (0, 1), result.stderr  # 1: some file could not be linted
+    found: list[dict[str, object]] = json.loads(result.stdout)
+    return found
+
+
+def _rule_findings(findings: list[dict[str, object]]) -> list[tuple[object, ...]]:
+    return [(f["path"], f["line"], f["column"], f["code"], f["message"]) for f in findings
+            if f["code"] != "MPL000"]
+
+
+def test_same_findings_with_and_without_the_prefilter_on_the_fixtures() -> None:
+    with_prefilter = _findings(str(FIXTURES))
+    assert len(with_prefilter) > 20
+    assert with_prefilter == _findings("--no-prefilter", str(FIXTURES))
+
+
+def _large_trees() -> list[Path]:
+    trees = [Path(sysconfig.get_paths()["stdlib"])]
+    torch = pytest.importorskip("torch")
+    base = Path(torch.__file__).parent
+    trees += [base / "multiprocessing", base / "utils", base / "distributed"]
+    return trees
+
+
+def test_same_findings_with_and_without_the_prefilter_on_large_trees() -> None:
+    """CPython's Lib and torch's process code: every file parsed and analysed without the
+    prefilter. Only files the prefilter skips may differ, and only by syntax errors the rules
+    never needed (MPL000: lib2to3's Python 2 test data, for one)."""
+    trees = [str(tree) for tree in _large_trees()]
+    with_prefilter = _findings(*trees)
+    without = _findings("--no-prefilter", *trees)
+    assert _rule_findings(with_prefilter) == _rule_findings(without)
+    errors = [f for f in with_prefilter if f["code"] == "MPL000"]
+    assert all(f in without for f in errors)
+
+
+def test_a_file_without_process_words_starting_a_process_subclass_of_its_tree(
+        tmp_path: Path) -> None:
+    write(tmp_path, "jobs.py", WORKER)
+    write(tmp_path, "run.py", SCRIPT_WITHOUT_PROCESS_WORDS)
+    expected = ['run.py:3:10: MPL101 Worker (multiprocessing.Process subclass) starts processes '
+                'when the module is imported, outside `if __name__ == "__main__":`; under spawn '
+                'or forkserver every child re-imports the module and fails in its bootstrapping '
+                'phase']
+    for args in ([], ["--no-prefilter"]):
+        assert run("--no-cache", *args, ".", cwd=tmp_path).stdout.splitlines() == expected
+
+
+def test_imports_are_followed_through_re_exports_and_packages(tmp_path: Path) -> None:
+    write(tmp_path, "app/__init__.py", "")
+    write(tmp_path, "app/workers/__init__.py", "from .impl import Worker\n")
+    write(tmp_path, "app/workers/impl.py", WORKER)
+    write(tmp_path, "app/main.py", SCRIPT_WITHOUT_PROCESS_WORDS.replace(
+        "from jobs import Worker", "from app.workers import Worker"))
+    # only the script is named: its imports still lead the prefilter to the Process subclass
+    lines = run("--no-cache", "app/main.py", cwd=tmp_path).stdout.splitlines()
+    assert [line.split(" ")[:2] for line in lines] == [["app/main.py:3:10:", "MPL101"]]
+
+
+def test_files_that_cannot_start_processes_are_never_parsed(tmp_path: Path) -> None:
+    """A syntax error shows whether a file was parsed: only the file whose imports reach a
+    module that can start processes is."""
+    write(tmp_path, "jobs.py", WORKER)
+    write(tmp_path, "helpers.py", "import os\n\ndef cpus():\n    return os.cpu_count()\n")
+    write(tmp_path, "uses_jobs.py", "from jobs import Worker\nif True\n    pass\n")
+    write(tmp_path, "uses_helpers.py", "from helpers import cpus\nif True\n    pass\n")
+    write(tmp_path, "mentions.py", "# multiprocessing.Pool is not used here\nif True\n")
+    lines = run("--no-cache", ".", cwd=tmp_path).stdout.splitlines()
+    assert lines == ["uses_jobs.py:2:8: MPL000 syntax error: expected ':'"]
+    everything = run("--no-cache", "--no-prefilter", ".", cwd=tmp_path).stdout.splitlines()
+    assert [line.split(":")[0] for line in everything] == [
+        "mentions.py", "uses_helpers.py", "uses_jobs.py"]

@@ -9,7 +9,7 @@ from mplint.config import Config
 from mplint.findings import Finding, Fix
 
 __version__ = "0.1.0"
-__all__ = ["Config", "Finding", "Fix", "__version__", "lint_source"]
+__all__ = ["Config", "Finding", "Fix", "__version__", "fix_source", "lint_source"]
 
 
 def lint_source(source: str | bytes, path: str = "<string>",
@@ -19,3 +19,11 @@ def lint_source(source: str | bytes, path: str = "<string>",
 
     data = source.encode("utf-8") if isinstance(source, str) else source
     return Engine(config).lint_bytes(data, path)
+
+
+def fix_source(source: str, path: str = "<string>", config: Config | None = None,
+               unsafe: bool = False) -> str:
+    """The source with the offered fixes applied (safe ones; unsafe ones too when asked)."""
+    from mplint.engine import Engine
+
+    return Engine(config).fix_text(source, path, None, unsafe).text

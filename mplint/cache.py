@@ -14,14 +14,13 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
 from mplint import __version__
 from mplint.config import Config
-from mplint.findings import Finding, Fix
+from mplint.findings import Edit, Finding, Fix
 
 CACHE_DIR = ".mplint_cache"
 Signature = tuple[int, int]  # (mtime in ns, size)
@@ -35,30 +34,53 @@ def content_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def config_key(config: Config) -> str:
-    """What a result depends on besides the files: the version and the effective settings."""
-    settings = (__version__, config.select, config.ignore, config.per_file_ignores,
-                config.model_loaders, config.model_base_classes, str(config.root))
+def config_key(config: Config, edits: bool) -> str:
+    """What a result depends on besides the files: mplint itself and the effective settings."""
+    settings = (__version__, _code_stamp(), config.select, config.ignore,
+                config.per_file_ignores, config.model_loaders, config.model_base_classes,
+                str(config.root), edits)
     return hashlib.blake2b(repr(settings).encode(), digest_size=8).hexdigest()
 
 
 def finding_to_json(finding: Finding) -> list[Any]:
-    fix = [finding.fix.safety, finding.fix.title] if finding.fix else None
+    fix = None
+    if finding.fix is not None:
+        edit = finding.fix.edit
+        fix = [finding.fix.safety, finding.fix.title, list(astuple(edit)) if edit else None]
     return [*astuple(finding)[1:8], fix]
 
 
 def finding_from_json(path: str, row: list[Any]) -> Finding:
     line, column, end_line, end_column, code, name, message, fix = row
     return Finding(path, int(line), int(column), int(end_line), int(end_column), str(code),
-                   str(name), str(message), Fix(str(fix[0]), str(fix[1])) if fix else None)
+                   str(name), str(message), _fix_from_json(fix))
+
+
+def _fix_from_json(fix: list[Any] | None) -> Fix | None:
+    if not fix:
+        return None
+    safety, title, edit = fix
+    if edit is None:
+        return Fix(str(safety), str(title))
+    line, column, end_line, end_column, content = edit
+    return Fix(str(safety), str(title), Edit(int(line), int(column), int(end_line),
+                                             int(end_column), str(content)))
+
+
+def _code_stamp() -> tuple[int, int]:
+    """The newest modification time and the number of mplint's own modules: a changed or
+    reinstalled mplint (an editable install included) starts a new cache."""
+    package = Path(__file__).parent
+    times = [entry.stat().st_mtime_ns for entry in package.rglob("*.py")]
+    return max(times, default=0), len(times)
 
 
 class Cache:
     """The entries of one cache file, read once and written back once per run."""
 
-    def __init__(self, folder: Path, config: Config) -> None:
+    def __init__(self, folder: Path, config: Config, edits: bool = False) -> None:
         self.folder = folder
-        self.file = folder / f"{__version__}-{config_key(config)}.json"
+        self.file = folder / f"{__version__}-{config_key(config, edits)}.json"
         self._entries: dict[str, dict[str, Any]] = self._read()
         self._changed: dict[str, dict[str, Any]] = {}
 
@@ -83,6 +105,8 @@ class Cache:
         """Write the entries this run changed, keeping what other runs wrote meanwhile."""
         if not self._changed:
             return
+        import tempfile
+
         with contextlib.suppress(OSError):
             self.folder.mkdir(parents=True, exist_ok=True)
             _mark(self.folder)

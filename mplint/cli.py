@@ -6,14 +6,18 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from mplint import __version__
 from mplint.cache import CACHE_DIR
-from mplint.config import ConfigError, find_pyproject, load
+from mplint.config import Config, ConfigError, find_pyproject, load
 from mplint.engine import Engine, default_jobs, lint_paths
 from mplint.findings import Finding
 from mplint.modules import Tree
 from mplint.sources import discover
+
+if TYPE_CHECKING:
+    from mplint.fixing import FixRun
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 _FORMATS = ("text", "json", "github", "sarif")
@@ -41,6 +45,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--statistics", action="store_true", help="count findings per code")
     parser.add_argument("-j", "--jobs", type=int, default=None,
                         help="parallel processes (default: number of cores)")
+    parser.add_argument("--fix", action="store_true",
+                        help="apply safe fixes in place (with - : print the fixed source)")
+    parser.add_argument("--unsafe-fixes", action="store_true",
+                        help="also apply (with --fix, --diff) or mark unsafe fixes")
+    parser.add_argument("--diff", action="store_true",
+                        help="print the fixes as a unified diff and write nothing "
+                             "(exit 1 when there is a diff)")
+    parser.add_argument("--show-fixes", action="store_true",
+                        help="with --fix or --diff, list each fix applied and each refused")
     parser.add_argument("--no-cache", action="store_true",
                         help=f"neither read nor write {CACHE_DIR}/")
     parser.add_argument("--no-prefilter", action="store_true",
@@ -78,40 +91,98 @@ def _lint(options: argparse.Namespace) -> int:
     paths: list[Path] = options.paths or [Path(".")]
     config_path = options.config or find_pyproject(paths[0] if paths[0] != Path("-") else Path("."))
     config = load(config_path).with_overrides(options.select, options.ignore, options.extend_ignore)
+    tree = Tree(config.search_roots())
+    files = [p for p in paths if p != Path("-")]
+    for given in files:
+        tree.include(given)
+    if options.fix or options.diff:
+        return _fix(options, config, tree, files, Path("-") in paths)
     jobs = options.jobs if options.jobs and options.jobs > 0 else default_jobs()
+    edits = options.format in ("json", "sarif")
     findings: list[Finding] = []
     if Path("-") in paths:
         shown = options.stdin_filename or "-"
-        engine = Engine(config, Tree(config.search_roots()))
+        engine = Engine(config, Tree(config.search_roots()), edits)
         findings += engine.lint_bytes(sys.stdin.buffer.read(), shown,
                                       Path(shown) if options.stdin_filename else None)
     cache = None
     if not options.no_cache and not options.no_prefilter:
         from mplint.cache import Cache
 
-        cache = Cache((config.root or Path.cwd()) / CACHE_DIR, config)
-    tree = Tree(config.search_roots())
-    files = [p for p in paths if p != Path("-")]
-    for given in files:
-        tree.include(given)
+        cache = Cache((config.root or Path.cwd()) / CACHE_DIR, config, edits)
     findings += lint_paths(discover(files, config.exclude), config, jobs, cache,
-                           prefilter=not options.no_prefilter, tree=tree)
+                           prefilter=not options.no_prefilter, tree=tree, edits=edits)
     _print(findings, options)
+    return _exit_code(findings, options)
+
+
+def _exit_code(findings: list[Finding], options: argparse.Namespace) -> int:
     if not findings or (options.exit_zero and not any(f.is_error for f in findings)):
         return EXIT_CLEAN
     return EXIT_FINDINGS
 
 
-def _print(findings: list[Finding], options: argparse.Namespace) -> None:
+def _fix(options: argparse.Namespace, config: Config, tree: Tree, files: list[Path],
+         stdin: bool) -> int:
+    from mplint.fixing import FixRun, fix_paths, fix_source
+    from mplint.sources import SourceError, decode
+
+    engine = Engine(config, tree, edits=options.format in ("json", "sarif"))
+    run = FixRun()
+    fixed_stdin = None
+    if stdin:
+        shown = options.stdin_filename or "-"
+        data = sys.stdin.buffer.read()
+        try:
+            run, fixed_stdin = fix_source(engine, decode(data, shown), shown,
+                                          Path(shown) if options.stdin_filename else None,
+                                          options.unsafe_fixes)
+        except SourceError as problem:
+            print(f"mplint: {shown}: {problem}", file=sys.stderr)
+            return EXIT_ERROR
+    found = fix_paths(discover(files, config.exclude), engine, options.unsafe_fixes,
+                      write=options.fix and not options.diff)
+    for name in ("remaining", "fixed", "refused", "diff"):
+        getattr(run, name).extend(getattr(found, name))
+    run.files_changed += found.files_changed
+    report = sys.stderr if fixed_stdin is not None and not options.diff else sys.stdout
+    if options.diff:
+        sys.stdout.write("".join(run.diff))
+    elif fixed_stdin is not None:
+        sys.stdout.write(fixed_stdin)
+    if options.show_fixes:
+        _show_fixes(run, report)
+    if not options.diff:
+        _print(run.remaining, options, report)
+        if run.fixed:
+            print(f"mplint: fixed {len(run.fixed)} finding(s) in {run.files_changed} file(s)",
+                  file=sys.stderr)
+        return _exit_code(run.remaining, options)
+    return EXIT_FINDINGS if run.diff else EXIT_CLEAN
+
+
+def _show_fixes(run: FixRun, stream: TextIO) -> None:
+    for finding in run.fixed:
+        title = finding.fix.title if finding.fix else ""
+        stream.write(f"fixed {finding.path}:{finding.line}:{finding.column}: {finding.code} "
+                     f"{title}\n")
+    for finding, reason in run.refused:
+        stream.write(f"not fixed {finding.path}:{finding.line}:{finding.column}: "
+                     f"{finding.code}: {reason}\n")
+
+
+def _print(findings: list[Finding], options: argparse.Namespace,
+           stream: TextIO = sys.stdout) -> None:
     from mplint.output import FORMATTERS, text
 
     if options.format == "text" and options.show_source:
-        sys.stdout.write(text.render_with_source(findings))
+        stream.write(text.render_with_source(findings, options.unsafe_fixes))
+    elif options.format == "text":
+        stream.write(text.render(findings, options.unsafe_fixes))
     else:
-        sys.stdout.write(FORMATTERS[options.format](findings))
+        stream.write(FORMATTERS[options.format](findings))
     if options.statistics:
-        stream = sys.stdout if options.format == "text" else sys.stderr
-        stream.write(text.statistics(findings))
+        (stream if options.format == "text" else sys.stderr).write(text.statistics(findings))
 
 
 def _list_rules() -> int:

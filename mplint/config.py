@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
@@ -84,6 +83,8 @@ def load(path: Path | None) -> Config:
     """Read ``[tool.mplint]`` from ``path``; no path gives the defaults."""
     if path is None:
         return Config()
+    import tomllib  # only runs that have a configuration pay for the parser
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:

@@ -7,23 +7,28 @@ The CLI, the flake8 plugin and the library API are thin adapters over :class:`En
 from __future__ import annotations
 
 import ast
-import multiprocessing
 import os
+from collections import Counter
 from collections.abc import Iterable
-from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mplint.config import Config, Noqa
-from mplint.findings import Finding, error
+from mplint.findings import SAFE, Finding, Fix, edit_between, error
 from mplint.modules import Tree
 from mplint.prefilter import ImportGraph, Scan, scan
 from mplint.sources import MAX_BYTES, Candidate, SourceError, decode, read
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    import libcst as cst
+
     from mplint.analysis.project import ProjectIndex
     from mplint.cache import Cache
+    from mplint.fixers.base import Fixer
     from mplint.rules.base import Rule
 
 # Below this many files to analyse a worker pool costs more to start than it saves.
@@ -43,9 +48,11 @@ def _read_scan(path: Path) -> Scan | None:
 class Engine:
     """Lints sources with every enabled rule; one instance serves many files."""
 
-    def __init__(self, config: Config | None = None, tree: Tree | None = None) -> None:
+    def __init__(self, config: Config | None = None, tree: Tree | None = None,
+                 edits: bool = False) -> None:
         self.config = config or Config()
         self.tree = tree or Tree(self.config.search_roots())
+        self.edits = edits  # compute each fix's text edit (JSON and SARIF output)
 
     # libcst and the rules are imported only once a file needs them: most files never do.
     @cached_property
@@ -107,6 +114,16 @@ class Engine:
                                  " please report it with this file")]
 
     def _lint_text(self, text: str, shown: str, path: Path | None) -> list[Finding]:
+        analysis = self._analysis(text, shown, path)
+        if isinstance(analysis, Finding):
+            return [analysis]
+        if not self.edits:
+            return sorted(finding for finding, _ in analysis.items)
+        return sorted(_with_edit(finding, fixer, analysis.module, text)
+                      for finding, fixer in analysis.items)
+
+    def _analysis(self, text: str, shown: str, path: Path | None) -> _Analysis | Finding:
+        """Every finding with the fixer its rule offers; an error finding if it cannot parse."""
         import libcst as cst
         from libcst.metadata import MetadataWrapper, PositionProvider
 
@@ -116,7 +133,7 @@ class Engine:
         try:
             module = cst.parse_module(text)
         except cst.ParserSyntaxError as problem:
-            return [_syntax_error(text, shown, problem)]
+            return _syntax_error(text, shown, problem)
         name = ""
         if path is not None:
             self.tree.include(path)
@@ -125,18 +142,101 @@ class Engine:
         reports = [(rule, report) for rule in self.rules if self.config.enabled(rule.code, shown)
                    for report in rule.check(facts)]
         if not reports:
-            return []
+            return _Analysis(module, [])
         # Positions cost a second pass over the tree: only files with findings pay for it.
         positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
         noqa = Noqa.scan(text)
-        findings: list[Finding] = []
+        items: list[tuple[Finding, Fixer | None]] = []
         for rule, report in reports:
             where = positions[report.node]
-            if not noqa.suppresses(where.start.line, rule.code):
-                findings.append(Finding(shown, where.start.line, where.start.column + 1,
-                                        where.end.line, where.end.column + 1, rule.code,
-                                        rule.name, report.message))
-        return sorted(findings)
+            if noqa.suppresses(where.start.line, rule.code):
+                continue
+            fix = Fix(report.fix.safety, report.fix.title) if report.fix else None
+            items.append((Finding(shown, where.start.line, where.start.column + 1,
+                                  where.end.line, where.end.column + 1, rule.code, rule.name,
+                                  report.message, fix), report.fix))
+        return _Analysis(module, items)
+
+    def fix_text(self, text: str, shown: str, path: Path | None = None,
+                 unsafe: bool = False) -> FixResult:
+        """Apply the offered fixes one at a time (safe ones, and unsafe ones when asked),
+        re-parsing and re-linting after each; a fix whose result does not parse, keeps its
+        finding or adds another is refused and the text stays as it was."""
+        fixed: list[Finding] = []
+        refused: list[tuple[Finding, str]] = []
+        for _ in range(_MAX_FIX_ROUNDS):
+            analysis = self._analysis(text, shown, path)
+            if isinstance(analysis, Finding):
+                break
+            tried = {(f.code, f.message) for f, _ in refused}
+            chosen = next(((f, fixer) for f, fixer in sorted(analysis.items, key=lambda i: i[0])
+                           if fixer is not None and (unsafe or fixer.safety == SAFE)
+                           and (f.code, f.message) not in tried), None)
+            if chosen is None:
+                break
+            finding, fixer = chosen
+            outcome = self._attempt(analysis, finding, fixer, shown, path)
+            if isinstance(outcome, _Refusal):
+                refused.append((finding, outcome.reason))
+            else:
+                text = outcome
+                fixed.append(finding)
+        return FixResult(text, fixed, refused)
+
+    def _attempt(self, analysis: _Analysis, finding: Finding, fixer: Fixer, shown: str,
+                 path: Path | None) -> str | _Refusal:
+        try:
+            new_text = fixer.rewrite(analysis.module).code
+            compile(new_text, shown, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+        except (SyntaxError, ValueError) as problem:
+            return _Refusal(f"the fixed code does not parse ({problem})")
+        except Exception as bug:  # a fixer failing must leave the file alone, not end the run
+            return _Refusal(f"the fix failed ({type(bug).__name__}: {bug})")
+        after = self._analysis(new_text, shown, path)
+        if isinstance(after, Finding):
+            return _Refusal("libcst cannot parse the fixed code")
+        before_codes = Counter(f.code for f, _ in analysis.items)
+        after_codes = Counter(f.code for f, _ in after.items)
+        if after_codes[finding.code] >= before_codes[finding.code]:
+            return _Refusal("the finding is still there after the fix")
+        added = sorted(code for code in after_codes if after_codes[code] > before_codes[code])
+        if added:
+            return _Refusal(f"the fix would add {', '.join(added)}")
+        return new_text
+
+
+_MAX_FIX_ROUNDS = 32
+
+
+@dataclass
+class _Analysis:
+    module: cst.Module
+    items: list[tuple[Finding, Fixer | None]]
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    reason: str
+
+
+@dataclass(frozen=True)
+class FixResult:
+    """The fixed text, the findings fixed, and the fixes refused with the reason."""
+
+    text: str
+    fixed: list[Finding]
+    refused: list[tuple[Finding, str]]
+
+
+def _with_edit(finding: Finding, fixer: Fixer | None, module: cst.Module, text: str) -> Finding:
+    """The finding with its fix as a text edit, for machine-readable output."""
+    if fixer is None or finding.fix is None:
+        return finding
+    try:
+        after = fixer.rewrite(module).code
+    except Exception:  # the edit is a convenience: a failing fixer only loses it
+        return finding
+    return replace(finding, fix=replace(finding.fix, edit=edit_between(text, after)))
 
 
 def _syntax_error(text: str, shown: str, problem: Exception) -> Finding:
@@ -156,14 +256,14 @@ def _syntax_error(text: str, shown: str, problem: Exception) -> Finding:
 
 def lint_paths(candidates: Iterable[Candidate], config: Config, jobs: int = 1,
                cache: Cache | None = None, prefilter: bool = True,
-               tree: Tree | None = None) -> list[Finding]:
+               tree: Tree | None = None, edits: bool = False) -> list[Finding]:
     """Lint every candidate, from the cache where nothing changed, in parallel where it pays
     off; findings come sorted. ``tree`` bounds cross-module lookups (default: the config's).
 
     Files to analyse go to the worker processes as soon as the prefilter has found enough of
     them, so reading the rest of the tree overlaps with parsing."""
     tree = tree or Tree(config.search_roots())
-    run = _Run(config, cache, prefilter, tree)
+    run = _Run(config, cache, prefilter, tree, edits)
     findings: list[Finding] = []
     pool: ProcessPoolExecutor | None = None
     pending: list[tuple[Path, Future[list[Finding]]]] = []
@@ -171,7 +271,7 @@ def lint_paths(candidates: Iterable[Candidate], config: Config, jobs: int = 1,
         for candidate in candidates:
             findings.extend(run.triage(candidate))
             if pool is None and jobs > 1 and len(run.todo) >= _PARALLEL_THRESHOLD:
-                pool = _pool(config, tree, jobs)
+                pool = _pool(config, tree, jobs, edits)
             if pool is not None:
                 pending.extend((path, pool.submit(_analyse_one, path)) for path in run.todo)
                 run.todo.clear()
@@ -191,8 +291,9 @@ def lint_paths(candidates: Iterable[Candidate], config: Config, jobs: int = 1,
 class _Run:
     """One run over a tree: stats, cache entries, the import graph, and what to analyse."""
 
-    def __init__(self, config: Config, cache: Cache | None, prefilter: bool, tree: Tree) -> None:
-        self.engine = Engine(config, tree)
+    def __init__(self, config: Config, cache: Cache | None, prefilter: bool, tree: Tree,
+                 edits: bool) -> None:
+        self.engine = Engine(config, tree, edits)
         self.cache = cache
         self.prefilter = prefilter
         self.todo: list[Path] = []
@@ -322,19 +423,22 @@ def _valid(entry: dict[str, Any]) -> bool:
         return False
 
 
-def _pool(config: Config, tree: Tree, jobs: int) -> ProcessPoolExecutor:
+def _pool(config: Config, tree: Tree, jobs: int, edits: bool) -> ProcessPoolExecutor:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     # fork is cheapest where it is safe: the linter runs no threads and no accelerator.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method),
-                               initializer=_init_worker, initargs=(config, tree))
+                               initializer=_init_worker, initargs=(config, tree, edits))
 
 
 _worker_engine: Engine | None = None
 
 
-def _init_worker(config: Config, tree: Tree) -> None:
+def _init_worker(config: Config, tree: Tree, edits: bool) -> None:
     global _worker_engine
-    _worker_engine = Engine(config, tree)
+    _worker_engine = Engine(config, tree, edits)
 
 
 def _analyse_one(path: Path) -> list[Finding]:

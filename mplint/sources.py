@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tokenize
@@ -33,6 +34,11 @@ class Candidate:
 
 def decode(data: bytes, path: Path | str = "<stdin>") -> str:
     """Decode Python source the way the interpreter does (BOM, coding cookie, else UTF-8)."""
+    return decode_with_encoding(data, path)[0]
+
+
+def decode_with_encoding(data: bytes, path: Path | str = "<stdin>") -> tuple[str, str]:
+    """The decoded source and the encoding to write it back with (``utf-8-sig`` keeps a BOM)."""
     if len(data) > MAX_BYTES:
         raise SourceError(f"file too large ({len(data) / 2**20:.1f} MiB, limit "
                           f"{MAX_BYTES // 2**20} MiB)")
@@ -45,7 +51,7 @@ def decode(data: bytes, path: Path | str = "<stdin>") -> str:
             raise SourceError(f"bad coding cookie: {error.msg}") from None
         encoding, cookie_lines = "utf-8", []  # undecodable first lines: say which byte
     try:
-        return data.decode(encoding)
+        return data.decode(encoding), encoding
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
         column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
@@ -102,3 +108,29 @@ def _excluded(path: Path, patterns: Sequence[str]) -> bool:
     text = path.as_posix()
     return any(fnmatchcase(path.name, p) or fnmatchcase(text, p) or fnmatchcase(text, f"*/{p}")
                for p in patterns)
+
+
+def write_atomically(path: Path, text: str, encoding: str) -> None:
+    """Replace ``path``'s content in one step: a temporary file in the same folder, renamed over
+    it, with the original's permissions. Raises SourceError with the reason on failure."""
+    import tempfile
+
+    try:
+        mode = path.stat().st_mode & 0o7777
+        if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+            raise PermissionError(13, "Permission denied")
+        data = text.encode(encoding)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                             suffix=".mplint")
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(data)
+            os.chmod(temporary, mode)
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+    except (OSError, UnicodeEncodeError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise SourceError(f"cannot write the fixed file: {reason}") from None

@@ -38,7 +38,7 @@ def test_text_output_and_exit_code_with_findings(tmp_path: Path) -> None:
     result = run("bad.py", cwd=tmp_path)
     assert result.returncode == 1
     lines = result.stdout.splitlines()
-    assert lines[0] == f"bad.py:7:6: MPL101 {GUARD_MSG}"
+    assert lines[0] == f"bad.py:7:6: MPL101 [*] {GUARD_MSG}"  # [*]: --fix fixes it
     assert lines[1].startswith("bad.py:7:6: MPL103 multiprocessing.Pool uses the platform's")
     assert len(lines) == 2
 
@@ -91,7 +91,14 @@ def test_json_schema(tmp_path: Path) -> None:
     assert (first["path"], first["line"], first["column"]) == ("bad.py", 7, 6)
     assert (first["end_line"], first["end_column"]) == (7, 16)
     assert first["name"] == "unguarded-start" and first["message"] == GUARD_MSG
-    assert first["fix"] is None
+    fix = first["fix"]
+    assert (fix["safety"], fix["title"]) == (
+        "safe", 'move the script part under `if __name__ == "__main__":`')
+    # the edit replaces lines 7-8 with the guarded block
+    edit = fix["edit"]
+    assert (edit["line"], edit["column"]) == (7, 1)
+    assert edit["content"].startswith('if __name__ == "__main__":\n    with mp.Pool(2) as pool:')
+    assert data[1]["fix"] is None or data[1]["fix"]["safety"] == "safe"
 
 
 def test_sarif_has_the_required_fields_and_rule_metadata(tmp_path: Path) -> None:
@@ -136,7 +143,7 @@ def test_show_source_and_statistics(tmp_path: Path) -> None:
 
 def test_stdin(tmp_path: Path) -> None:
     result = run("-", cwd=tmp_path, stdin=BAD.encode())
-    assert result.stdout.splitlines()[0] == f"-:7:6: MPL101 {GUARD_MSG}"
+    assert result.stdout.splitlines()[0] == f"-:7:6: MPL101 [*] {GUARD_MSG}"
     named = run("-", "--stdin-filename", "src/job.py", cwd=tmp_path, stdin=BAD.encode())
     assert named.stdout.startswith("src/job.py:7:6: MPL101")
 

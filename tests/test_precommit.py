@@ -48,7 +48,7 @@ def test_hook_fails_on_a_bad_file(repo: Path) -> None:
     result = _try_repo(repo, "bad.py")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "mplint" in result.stdout and "Failed" in result.stdout
-    assert "bad.py:6:6: MPL101 multiprocessing.Pool starts processes" in result.stdout
+    assert "bad.py:6:6: MPL101 [*] multiprocessing.Pool starts processes" in result.stdout
 
 
 def test_hook_passes_on_a_good_file(repo: Path) -> None:

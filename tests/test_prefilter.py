@@ -69,10 +69,10 @@ def test_a_file_without_process_words_starting_a_process_subclass_of_its_tree(
         tmp_path: Path) -> None:
     write(tmp_path, "jobs.py", WORKER)
     write(tmp_path, "run.py", SCRIPT_WITHOUT_PROCESS_WORDS)
-    expected = ['run.py:3:10: MPL101 Worker (multiprocessing.Process subclass) starts processes '
-                'when the module is imported, outside `if __name__ == "__main__":`; under spawn '
-                'or forkserver every child re-imports the module and fails in its bootstrapping '
-                'phase']
+    expected = ['run.py:3:10: MPL101 [*] Worker (multiprocessing.Process subclass) starts '
+                'processes when the module is imported, outside `if __name__ == "__main__":`; '
+                'under spawn or forkserver every child re-imports the module and fails in its '
+                'bootstrapping phase']
     for args in ([], ["--no-prefilter"]):
         assert run("--no-cache", *args, ".", cwd=tmp_path).stdout.splitlines() == expected
 

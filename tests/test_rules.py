@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import re
 
 import pytest
 
-from mplint import lint_source
+from mplint import Config, fix_source, lint_source
 from mplint.rules import all_rules
 from mplint.rules.base import Invalid, Rule, Valid
 
@@ -71,3 +72,28 @@ def test_the_catalogue_of_this_release() -> None:
         ("MPL201", "model-arg"),
         ("MPL203", "unpicklable-callable"),
     ]
+
+
+@pytest.mark.parametrize("case", _cases("INVALID"), ids=_id)
+def test_invalid_example_fixes_exactly_and_stays_fixed(case: tuple[type[Rule], Invalid]) -> None:
+    """The rule's own fix (unsafe ones included) gives exactly ``fixed``; the result parses,
+    has no finding of the rule, and fixing it again changes nothing."""
+    rule, example = case
+    only = Config(select=(rule.code,))
+    fixed = fix_source(example.code, config=only, unsafe=True)
+    if example.fixed is None:
+        assert fixed == example.code, "no fix is offered for this example"
+        return
+    assert fixed == example.fixed
+    ast.parse(fixed)
+    assert [f for f in lint_source(fixed) if f.code == rule.code] == []
+    assert fix_source(fixed, config=only, unsafe=True) == fixed
+    assert fix_source(fixed, unsafe=True) == fix_source(fix_source(fixed, unsafe=True),
+                                                        unsafe=True)
+
+
+@pytest.mark.parametrize("case", _cases("VALID"), ids=_id)
+def test_valid_example_is_not_changed_by_fixes(case: tuple[type[Rule], Valid]) -> None:
+    rule, example = case
+    assert fix_source(example.code, config=Config(select=(rule.code,)), unsafe=True) \
+        == example.code

@@ -6,20 +6,28 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from mplint.findings import Finding
+from mplint.findings import SAFE, Finding
 
 
-def render(findings: Sequence[Finding]) -> str:
-    return "".join(f"{f.path}:{f.line}:{f.column}: {f.code} {f.message}\n" for f in findings)
+def render(findings: Sequence[Finding], unsafe_fixes: bool = False) -> str:
+    """One line per finding; ``[*]`` marks those ``--fix`` would fix (with ``--unsafe-fixes``
+    also the unsafe ones)."""
+    return "".join(_line(f, unsafe_fixes) for f in findings)
 
 
-def render_with_source(findings: Sequence[Finding]) -> str:
+def _line(finding: Finding, unsafe_fixes: bool) -> str:
+    fixable = finding.fix is not None and (unsafe_fixes or finding.fix.safety == SAFE)
+    marker = "[*] " if fixable else ""
+    return (f"{finding.path}:{finding.line}:{finding.column}: {finding.code} {marker}"
+            f"{finding.message}\n")
+
+
+def render_with_source(findings: Sequence[Finding], unsafe_fixes: bool = False) -> str:
     """Each finding followed by its source line and a caret under the column."""
     sources: dict[str, list[str]] = {}
     out: list[str] = []
     for finding in findings:
-        out.append(f"{finding.path}:{finding.line}:{finding.column}: {finding.code} "
-                   f"{finding.message}\n")
+        out.append(_line(finding, unsafe_fixes))
         lines = sources.get(finding.path) or _read_lines(finding.path)
         sources[finding.path] = lines
         if 0 < finding.line <= len(lines):

@@ -10,6 +10,7 @@ from typing import ClassVar
 import libcst as cst
 
 from mplint.analysis.facts import ModuleFacts
+from mplint.fixers.base import Fixer, no_fix
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,14 @@ class Report:
 
     node: cst.CSTNode
     message: str
+    fix: Fixer | None = None
+
+
+def offer(node: cst.CSTNode, message: str, fix: Fixer | str) -> Report:
+    """A report with its fix, or with the reason there is none added to the message."""
+    if isinstance(fix, str):
+        return Report(node, no_fix(message, fix))
+    return Report(node, message, fix)
 
 
 @dataclass(frozen=True)
@@ -29,14 +38,19 @@ class Expected:
 
 @dataclass(frozen=True)
 class Invalid:
-    """Code the rule must flag, with every finding it must report (1-based line and column)."""
+    """Code the rule must flag, with every finding it must report (1-based line and column),
+    and the code ``mplint --fix --unsafe-fixes`` turns it into (``None``: no fix is offered)."""
 
     code: str
     expected: tuple[Expected, ...]
+    fixed: str | None
 
-    def __init__(self, code: str, *expected: tuple[int, int, str]) -> None:
+    def __init__(self, code: str, *expected: tuple[int, int, str],
+                 fixed: str | None = None) -> None:
         object.__setattr__(self, "code", textwrap.dedent(code).lstrip("\n"))
         object.__setattr__(self, "expected", tuple(Expected(*e) for e in expected))
+        object.__setattr__(self, "fixed",
+                           None if fixed is None else textwrap.dedent(fixed).lstrip("\n"))
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ from collections.abc import Iterator
 import libcst as cst
 
 from mplint.analysis.facts import ModuleFacts, function_of
-from mplint.rules.base import Invalid, Report, Rule, Valid
+from mplint.fixers.main_guard import guard_fixer
+from mplint.rules.base import Invalid, Report, Rule, Valid, offer
 
 _GUARD = '`if __name__ == "__main__":`'
 
@@ -29,8 +30,10 @@ class UnguardedStart(Rule):
         "Linux laptop."
     )
     fix_safety = (
-        "No automatic fix yet. Wrap the script part in the guard and leave imports, functions, "
-        "classes and constants at module level so children can import them."
+        'Safe: the script part moves under `if __name__ == "__main__":` (an existing guard, or '
+        "a new one at the end); imports, functions, classes, constants and what runs before "
+        "the first start stay at module level so children can import them. Unsafe when a "
+        "definition that stays reads a name that a moved statement binds."
     )
     references = (
         "https://docs.python.org/3/library/multiprocessing.html#the-spawn-and-forkserver-start-methods",
@@ -103,6 +106,16 @@ class UnguardedStart(Rule):
             (6, 6, "multiprocessing.Pool starts processes when the module is imported, outside "
                    f"{_GUARD}; under spawn or forkserver every child re-imports the module and "
                    "fails in its bootstrapping phase"),
+            fixed="""
+            import multiprocessing
+
+            def square(x):
+                return x * x
+
+            if __name__ == "__main__":
+                with multiprocessing.Pool(2) as pool:
+                    print(pool.map(square, range(8)))
+            """,
         ),
         Invalid(
             """
@@ -121,6 +134,19 @@ class UnguardedStart(Rule):
                    f"`main`) when the module is imported, outside {_GUARD}; under spawn or "
                    "forkserver every child re-imports the module and fails in its "
                    "bootstrapping phase"),
+            fixed="""
+            from concurrent.futures import ProcessPoolExecutor as Executor
+
+            def work(x):
+                return x + 1
+
+            def main():
+                with Executor() as ex:
+                    return list(ex.map(work, range(4)))
+
+            if __name__ == "__main__":
+                main()
+            """,
         ),
         Invalid(
             """
@@ -134,10 +160,28 @@ class UnguardedStart(Rule):
             (6, 1, "torch.multiprocessing.spawn starts processes when the module is imported, "
                    f"outside {_GUARD}; under spawn or forkserver every child re-imports the "
                    "module and fails in its bootstrapping phase"),
+            fixed="""
+            import torch.multiprocessing as tmp
+
+            def train(rank):
+                print(rank)
+
+            if __name__ == "__main__":
+                tmp.spawn(train, nprocs=2)
+            """,
         ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
+        reports = list(self._reports(facts))
+        if not reports:
+            return
+        record = facts.record
+        fix = guard_fixer(record.module, record.main_guard, [r.node for r in reports])
+        for report in reports:
+            yield offer(report.node, report.message, fix)
+
+    def _reports(self, facts: ModuleFacts) -> Iterator[Report]:
         reported: set[int] = set()
         for start in facts.starts:
             root = facts.import_time_root(start.site)

@@ -3,8 +3,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from mplint.analysis.facts import ModuleFacts
+from mplint.fixers.start_method import insert_fixer
 from mplint.knowledge import ApiKind
-from mplint.rules.base import Invalid, Report, Rule, Valid
+from mplint.rules.base import Invalid, Report, Rule, Valid, offer
 
 _DEFAULT_CONTEXT_KINDS = frozenset({ApiKind.POOL, ApiKind.EXECUTOR, ApiKind.PROCESS,
                                     ApiKind.MANAGER})
@@ -30,8 +31,9 @@ class ImplicitStartMethod(Rule):
         "process), and fork hides every spawn bug on the developer's own machine."
     )
     fix_safety = (
-        'No automatic fix yet. Call `multiprocessing.set_start_method("spawn")` as the first '
-        'statement of the main guard, or create the pool from `get_context("spawn")`.'
+        'Safe: `set_start_method("spawn")` becomes the first statement of the main guard, '
+        "through the module's own name for multiprocessing (`import multiprocessing` is added "
+        "when it has none). No fix without a main guard (fix MPL101 first)."
     )
     references = ("https://docs.python.org/3/library/multiprocessing.html#contexts-and-start-methods",)
 
@@ -106,6 +108,18 @@ class ImplicitStartMethod(Rule):
                     "Linux up to Python 3.13, forkserver from 3.14, spawn on Windows and macOS) "
                     "in a script that imports torch; choose one, e.g. "
                     'multiprocessing.set_start_method("spawn") first thing under the main guard'),
+            fixed="""
+            import multiprocessing as mp
+            import torch
+
+            def infer(x):
+                return x * 2
+
+            if __name__ == "__main__":
+                mp.set_start_method("spawn")
+                with mp.Pool(2) as pool:
+                    print(pool.map(infer, range(4)))
+            """,
         ),
         Invalid(
             """
@@ -126,6 +140,22 @@ class ImplicitStartMethod(Rule):
                     "method (fork on Linux up to Python 3.13, forkserver from 3.14, spawn on "
                     "Windows and macOS) in a script that imports tensorflow; choose one, e.g. "
                     'multiprocessing.set_start_method("spawn") first thing under the main guard'),
+            fixed="""
+            from concurrent.futures import ProcessPoolExecutor
+            import tensorflow as tf
+            import multiprocessing
+
+            def score(path):
+                return len(path)
+
+            def main():
+                with ProcessPoolExecutor(4) as ex:
+                    print(list(ex.map(score, ["a", "b"])))
+
+            if __name__ == "__main__":
+                multiprocessing.set_start_method("spawn")
+                main()
+            """,
         ),
     )
 
@@ -136,9 +166,11 @@ class ImplicitStartMethod(Rule):
             return
         for start in facts.starts:
             if start.obj.kind in _DEFAULT_CONTEXT_KINDS and start.obj.method is None:
-                yield Report(start.site.node, (
+                fix = insert_fixer(facts.record.scope, facts.record.main_guard)
+                yield offer(start.site.node, (
                     f"{start.obj.api} uses the platform's default start method (fork on Linux up "
                     "to Python 3.13, forkserver from 3.14, spawn on Windows and macOS) in a "
                     f"script that imports {facts.framework}; choose one, e.g. "
-                    'multiprocessing.set_start_method("spawn") first thing under the main guard'))
+                    'multiprocessing.set_start_method("spawn") first thing under the main guard'),
+                    fix)
                 return

@@ -2,10 +2,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import libcst as cst
+
 from mplint.analysis.collector import CallSite
 from mplint.analysis.facts import ModuleFacts, StartMethodCall, function_of
+from mplint.fixers.start_method import move_fixer
 from mplint.knowledge import ApiKind
-from mplint.rules.base import Invalid, Report, Rule, Valid
+from mplint.rules.base import Invalid, Report, Rule, Valid, offer
 
 _ALREADY_SET = 'raises RuntimeError "context has already been set"'
 # Creating these with the default context fixes it, so a later set_start_method fails.
@@ -29,8 +32,10 @@ class StartMethodMisuse(Rule):
         "application that imports it. After the default context is in use, the call raises too."
     )
     fix_safety = (
-        'No automatic fix yet. Call it once, first thing under `if __name__ == "__main__":`; '
-        'libraries use `multiprocessing.get_context("spawn")` and leave the global alone.'
+        'Safe: a module-level call moves to the top of `if __name__ == "__main__":`. No '
+        "automatic fix for a second call or a call after the default was fixed, nor in a module "
+        'without a main guard: libraries use `multiprocessing.get_context("spawn")` and leave '
+        "the global alone."
     )
     references = ("https://docs.python.org/3/library/multiprocessing.html#multiprocessing.set_start_method",)
 
@@ -92,6 +97,17 @@ class StartMethodMisuse(Rule):
                    "runs again in every spawned child and in every importer (RuntimeError "
                    '"context has already been set"); call it under the main guard or use '
                    "get_context()"),
+            fixed="""
+            import multiprocessing as mp
+
+            def work(x):
+                return -x
+
+            if __name__ == "__main__":
+                mp.set_start_method("spawn")
+                with mp.Pool(2) as pool:
+                    print(pool.map(work, range(3)))
+            """,
         ),
         Invalid(
             """
@@ -115,11 +131,15 @@ class StartMethodMisuse(Rule):
                   if s.obj.kind in _FIXING_KINDS and s.obj.method is None]
         fixers += [(site, f"{api}()") for site, api in facts.default_fixers]
         for call in calls:
-            if facts.import_time_root(call.site) is not None:
-                yield Report(call.site.node, (
+            root = facts.import_time_root(call.site)
+            if root is not None:
+                fix = (move_fixer(_own_statement(facts.record.module, call.site.node),
+                                  facts.record.main_guard) if root is call.site
+                       else "it runs inside a function that module-level code calls")
+                yield offer(call.site.node, (
                     f"{call.api}() runs when the module is imported, so it runs again in every "
                     'spawned child and in every importer (RuntimeError "context has already '
-                    'been set"); call it under the main guard or use get_context()'))
+                    'been set"); call it under the main guard or use get_context()'), fix)
             elif not call.force:
                 yield from self._repeated(call, calls, fixers)
 
@@ -133,6 +153,15 @@ class StartMethodMisuse(Rule):
                 yield Report(call.site.node, (f"{call.api}() after {what} has fixed the default "
                                               f"context {_ALREADY_SET}"))
                 return
+
+
+def _own_statement(module: cst.Module, call: cst.Call) -> cst.SimpleStatementLine | None:
+    """The top-level statement that is just this call, if there is one."""
+    for statement in module.body:
+        if (isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1
+                and isinstance(statement.body[0], cst.Expr) and statement.body[0].value is call):
+            return statement
+    return None
 
 
 def _runs_before(first: CallSite, then: CallSite) -> bool:

@@ -15,7 +15,8 @@ from mplint.analysis.values import (
     item_of,
     models_in,
 )
-from mplint.rules.base import Invalid, Report, Rule, Valid
+from mplint.fixers.load_per_worker import load_per_worker_fixer
+from mplint.rules.base import Invalid, Report, Rule, Valid, offer
 
 
 class ModelArg(Rule):
@@ -39,8 +40,14 @@ class ModelArg(Rule):
         "training) are not reported."
     )
     fix_safety = (
-        "No automatic fix yet. Load the model once per worker: `Pool(initializer=load, "
-        "initargs=(path,))` stores it in a module global that the task function reads."
+        "Unsafe: the model's loader moves into `Pool(initializer=..., initargs=...)` (or the "
+        "executor's) that stores it in a module global the task function reads; the task "
+        "function loses the model parameter and the call stops sending it. A Process target "
+        "builds the model itself. The child re-runs the loader instead of receiving the "
+        "parent's object, which is the same model only when the loader is deterministic. "
+        "Offered only when the model is built by one assignment, unchanged before the call, "
+        "from names the child can have, and the task function is a module-level function "
+        "used nowhere else; otherwise the message says why."
     )
     references = ("https://docs.python.org/3/library/multiprocessing.html#multiprocessing.pool.Pool",)
 
@@ -128,6 +135,31 @@ class ModelArg(Rule):
             """,
             (14, 15, "model `model` (torch.nn.Module) is pickled with every task of "
                      "Pool.starmap; load it once per worker with initializer= instead"),
+            fixed="""
+            import multiprocessing
+            import torch
+
+            def make_model():
+                return torch.nn.Linear(10, 1)
+
+            _worker_model = None
+
+
+            def _init_worker_model():
+                global _worker_model
+                _worker_model = make_model()
+
+
+            def run(data):
+                model = _worker_model
+                return model(data).detach()
+
+            if __name__ == "__main__":
+                model = make_model()
+                inputs = [torch.randn(10) for _ in range(4)]
+                with multiprocessing.Pool(4, initializer=_init_worker_model) as pool:
+                    out = pool.map(run, [d for d in inputs])
+            """,
         ),
         Invalid(
             """
@@ -144,6 +176,19 @@ class ModelArg(Rule):
             """,
             (9, 9, "model `net` (Keras model) is pickled into each child started by Process; "
                    "build or load it in the child instead"),
+            fixed="""
+            from multiprocessing import Process
+            from tensorflow import keras
+
+            def serve(port):
+                model = keras.models.load_model("m.keras")
+                model.summary()
+
+            if __name__ == "__main__":
+                net = keras.models.load_model("m.keras")
+                p = Process(target=serve, args=(8080,))
+                p.start()
+            """,
         ),
         Invalid(
             """
@@ -165,16 +210,21 @@ class ModelArg(Rule):
                     ex.submit(score, clf, rows[0])
             """,
             (13, 9, "model `clf` (scikit-learn estimator) is pickled with every task of "
-                    "ProcessPoolExecutor.map; load it once per worker with initializer= instead"),
+                    "ProcessPoolExecutor.map; load it once per worker with initializer= instead "
+                    "(no automatic fix: the model reaches the workers in a way the fix does not "
+                    "rewrite)"),
             (14, 9, "model `clf` (scikit-learn estimator) is pickled with every task of "
                     "ProcessPoolExecutor.map through functools.partial; load it once per worker "
-                    "with initializer= instead"),
+                    "with initializer= instead (no automatic fix: `score` is also used "
+                    "elsewhere, and its signature changes)"),
             (15, 9, "model `clf` (scikit-learn estimator) is pickled with every task of "
                     "ProcessPoolExecutor.map through its bound method `clf.predict`; load it "
-                    "once per worker with initializer= instead"),
+                    "once per worker with initializer= instead (no automatic fix: the task "
+                    "function is not a module-level function of this file)"),
             (16, 9, "model `clf` (scikit-learn estimator) is pickled with every task of "
                     "ProcessPoolExecutor.submit; load it once per worker with initializer= "
-                    "instead"),
+                    "instead (no automatic fix: `score` is also used elsewhere, and its "
+                    "signature changes)"),
         ),
     )
 
@@ -195,7 +245,7 @@ class ModelArg(Rule):
                 else:
                     message = (f"{subject} is pickled into each child started by {work.api}{how}"
                                "; build or load it in the child instead")
-                yield Report(work.site.node, message)
+                yield offer(work.site.node, message, load_per_worker_fixer(facts, work, model))
 
     def _models(self, facts: ModuleFacts, work: WorkSite) -> Iterator[tuple[Model, str]]:
         for payload in work.payload:

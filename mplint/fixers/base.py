@@ -1,0 +1,127 @@
+"""What a fix is, and the small tree helpers the fixers share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import libcst as cst
+
+from mplint.analysis.walk import children
+from mplint.findings import SAFE, UNSAFE
+
+__all__ = ["SAFE", "UNSAFE", "Fixer", "no_fix"]
+
+
+@dataclass(frozen=True)
+class Fixer:
+    """A rule's offer to rewrite the module its finding is in.
+
+    ``rewrite`` gets the module the finding was reported on (the same node objects) and
+    returns the new module; the engine refuses results that do not parse or that keep the
+    finding.
+    """
+
+    safety: str
+    title: str
+    rewrite: Callable[[cst.Module], cst.Module]
+
+
+def no_fix(message: str, reason: str) -> str:
+    """A finding's message, saying why no automatic fix is offered."""
+    return f"{message} (no automatic fix: {reason})"
+
+
+def contains(tree: cst.CSTNode, target: cst.CSTNode) -> bool:
+    """Whether ``target`` is ``tree`` or one of its descendants."""
+    stack = [tree]
+    while stack:
+        current = stack.pop()
+        if current is target:
+            return True
+        stack.extend(children(current))
+    return False
+
+
+def names_read(tree: cst.CSTNode) -> set[str]:
+    """Every plain name ``tree`` reads (attribute and keyword names are not reads)."""
+    found: set[str] = set()
+    stack = [tree]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Name):
+            found.add(current.value)
+        elif isinstance(current, (cst.Attribute, cst.Arg)):
+            stack.append(current.value)
+        else:
+            stack.extend(children(current))
+    return found
+
+
+def names_bound(statement: cst.CSTNode) -> set[str]:
+    """The module-level names a top-level statement binds."""
+    found: set[str] = set()
+    for node in _walk_bindings(statement):
+        if isinstance(node, cst.Name):
+            found.add(node.value)
+    return found
+
+
+def _walk_bindings(statement: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    stack = [statement]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, (cst.FunctionDef, cst.ClassDef)):
+            yield current.name
+            continue
+        if isinstance(current, (cst.AssignTarget, cst.AnnAssign, cst.AugAssign, cst.For,
+                                cst.NamedExpr)):
+            yield from _target_names(current.target)
+        elif isinstance(current, cst.AsName):
+            yield from _target_names(current.name)
+        elif isinstance(current, (cst.Import, cst.ImportFrom)) and not isinstance(
+                current.names, cst.ImportStar):
+            for alias in current.names:
+                if alias.asname is None:
+                    top: cst.BaseExpression = alias.name
+                    while isinstance(top, cst.Attribute):
+                        top = top.value
+                    yield top
+        if not isinstance(current, (cst.Lambda, cst.BaseComp)):
+            stack.extend(children(current))
+
+
+def _target_names(target: cst.BaseExpression) -> Iterator[cst.CSTNode]:
+    if isinstance(target, cst.Name):
+        yield target
+    elif isinstance(target, (cst.Tuple, cst.List)):
+        for element in target.elements:
+            yield from _target_names(element.value)
+    elif isinstance(target, cst.StarredElement):
+        yield from _target_names(target.value)
+
+
+def is_plain_guard(node: cst.CSTNode) -> bool:
+    """``if __name__ == "__main__":`` written the usual way, with an indented body."""
+    if not isinstance(node, cst.If) or not isinstance(node.body, cst.IndentedBlock):
+        return False
+    test = node.test
+    if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
+        return False
+    sides = [test.left, test.comparisons[0].comparator]
+    return (isinstance(test.comparisons[0].operator, cst.Equal)
+            and any(isinstance(s, cst.Name) and s.value == "__name__" for s in sides)
+            and any(isinstance(s, cst.SimpleString) and s.evaluated_value == "__main__"
+                    for s in sides))
+
+
+def split_blank_lines(statement: cst.BaseStatement) -> tuple[list[cst.EmptyLine],
+                                                              cst.BaseStatement]:
+    """The blank lines before a statement's own comments, and the statement without them."""
+    lines = list(getattr(statement, "leading_lines", ()))
+    blank = 0
+    while blank < len(lines) and lines[blank].comment is None:
+        blank += 1
+    if not blank:
+        return [], statement
+    return lines[:blank], statement.with_changes(leading_lines=lines[blank:])

@@ -1,0 +1,132 @@
+"""MPL101: move a module's script part under ``if __name__ == "__main__":``.
+
+Imports, functions, classes, constants and everything that runs before the first process start
+stay at module level, where children importing the module find them. The statements from the
+first start on move into the guard (an existing one, or a new one at the end of the module).
+The fix is safe when no definition that stays reads a name a moved statement binds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import libcst as cst
+
+from mplint.fixers.base import (
+    SAFE,
+    UNSAFE,
+    Fixer,
+    contains,
+    is_plain_guard,
+    names_bound,
+    names_read,
+    split_blank_lines,
+)
+
+_GUARD_TEST = cst.parse_expression('__name__ == "__main__"')
+
+
+@dataclass(frozen=True)
+class _Plan:
+    moved: tuple[int, ...]  # indexes of the module's statements that move into the guard
+    conflict: str | None  # why moving is unsafe, if it is
+
+
+def guard_fixer(module: cst.Module, guard: cst.If | None,
+                starts: Sequence[cst.CSTNode]) -> Fixer | str:
+    """The fix for every import-time start in ``module``, or why there is none."""
+    if guard is not None and (not is_plain_guard(guard) or guard not in module.body):
+        return "the module's main guard is not a plain top-level `if __name__ == \"__main__\":`"
+    holding = {i for i, stmt in enumerate(module.body)
+               if any(contains(stmt, start) for start in starts)}
+    if not holding:
+        return "the start is not in a top-level statement"
+    plan = _plan(module.body, holding, guard)
+    safety = SAFE if plan.conflict is None else UNSAFE
+    title = 'move the script part under `if __name__ == "__main__":`'
+    if plan.conflict is not None:
+        title += f" ({plan.conflict})"
+    return Fixer(safety, title, lambda tree: _rewrite(tree, plan.moved, guard))
+
+
+def _plan(body: Sequence[cst.BaseStatement], holding: set[int], guard: cst.If | None) -> _Plan:
+    first = min(holding)
+    needed: set[str] = set()
+    for statement in body:
+        if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+            needed |= names_read(statement)
+    moved: list[int] = []
+    moved_names: set[str] = set()
+    conflict = None
+    for index, statement in enumerate(body):
+        if index < first or statement is guard:
+            continue
+        if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+            continue  # children need it; reading moved names is the conflict noted below
+        reads_moved = bool(names_read(statement) & moved_names)
+        if _is_definition(statement) and not reads_moved:
+            continue
+        bound = names_bound(statement)
+        if bound & needed and not reads_moved and index not in holding:
+            continue  # a definition reads it: it keeps running on import, as before
+        if bound & needed and conflict is None:
+            conflict = f"a definition that stays reads `{sorted(bound & needed)[0]}`"
+        moved.append(index)
+        moved_names |= bound
+    return _Plan(tuple(moved), conflict)
+
+
+def _is_definition(statement: cst.CSTNode) -> bool:
+    """Statements children need when they import the module, and that start nothing."""
+    if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+        return True
+    if isinstance(statement, cst.SimpleStatementLine):
+        return all(_is_static(small) for small in statement.body)
+    if isinstance(statement, cst.If) and "TYPE_CHECKING" in names_read(statement.test):
+        return True
+    if isinstance(statement, (cst.If, cst.Try)):
+        blocks = [statement.body, *(h.body for h in getattr(statement, "handlers", ()))]
+        return all(isinstance(block, cst.IndentedBlock) and all(_is_definition(s)
+                   for s in block.body) for block in blocks)
+    return False
+
+
+def _is_static(small: cst.BaseSmallStatement) -> bool:
+    if isinstance(small, (cst.Import, cst.ImportFrom, cst.Pass, cst.Global)):
+        return True
+    if isinstance(small, cst.Expr):
+        return isinstance(small.value, (cst.SimpleString, cst.ConcatenatedString))
+    if isinstance(small, (cst.Assign, cst.AnnAssign)):
+        return small.value is None or not _has_call(small.value)
+    return False
+
+
+def _has_call(node: cst.CSTNode) -> bool:
+    from mplint.analysis.walk import children
+
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, (cst.Call, cst.Await, cst.Yield, cst.NamedExpr)):
+            return True
+        stack.extend(children(current))
+    return False
+
+
+def _rewrite(module: cst.Module, moved: tuple[int, ...], guard: cst.If | None) -> cst.Module:
+    body = list(module.body)
+    guard_index = body.index(guard) if guard is not None else len(body)
+    before = [body[i] for i in moved if i < guard_index]
+    after = [body[i] for i in moved if i > guard_index]
+    kept = [s for i, s in enumerate(body) if i not in moved]
+    if guard is not None:
+        assert isinstance(guard.body, cst.IndentedBlock)
+        inner = [*before, *guard.body.body, *after]
+        inner[0] = split_blank_lines(inner[0])[1]
+        new_guard = guard.with_changes(body=guard.body.with_changes(body=inner))
+        return module.with_changes(body=[new_guard if s is guard else s for s in kept])
+    blank, first = split_blank_lines(before[0])
+    new_guard = cst.If(test=_GUARD_TEST, body=cst.IndentedBlock(body=[first, *before[1:]]),
+                       leading_lines=blank)
+    return module.with_changes(body=[*kept, new_guard])

@@ -1,0 +1,715 @@
+"""The codemods as (before, after) pairs, the cases they leave alone and why, and the safety
+net around them: refusals, idempotence, and files written without damage."""
+
+from __future__ import annotations
+
+import ast
+import os
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import libcst as cst
+import pytest
+from conftest import FIXTURES, run, write
+
+from mplint import Config, fix_source, lint_source
+from mplint.analysis.facts import ModuleFacts
+from mplint.engine import Engine
+from mplint.fixers.base import SAFE, Fixer
+from mplint.rules.base import Report, Rule
+
+
+def _code(text: str) -> str:
+    return textwrap.dedent(text).lstrip("\n")
+
+
+def _pair(before: str, after: str, unsafe: bool = True, select: str = "MPL") -> None:
+    before, after = _code(before), _code(after)
+    fixed = fix_source(before, config=Config(select=(select,)), unsafe=unsafe)
+    assert fixed == after
+    ast.parse(fixed)
+    assert fix_source(fixed, config=Config(select=(select,)), unsafe=unsafe) == fixed
+
+
+# -- main guard (MPL101) ---------------------------------------------------------------------
+GUARD_PAIRS = {
+    "script-part-moves-definitions-stay": (
+        """
+        import multiprocessing
+
+        SIZE = 8
+        numbers = list(range(SIZE))  # runs before the start: stays
+
+
+        def square(x):
+            return x * x
+
+
+        # fan out
+        with multiprocessing.Pool(2) as pool:
+            squares = pool.map(square, numbers)
+        print(squares)
+        """,
+        """
+        import multiprocessing
+
+        SIZE = 8
+        numbers = list(range(SIZE))  # runs before the start: stays
+
+
+        def square(x):
+            return x * x
+
+
+        if __name__ == "__main__":
+            # fan out
+            with multiprocessing.Pool(2) as pool:
+                squares = pool.map(square, numbers)
+            print(squares)
+        """,
+    ),
+    "into-an-existing-guard": (
+        """
+        from concurrent.futures import ProcessPoolExecutor
+
+
+        def work(x):
+            return x + 1
+
+
+        executor = ProcessPoolExecutor(2)
+
+        if __name__ == "__main__":
+            print(list(executor.map(work, range(3))))
+        """,
+        """
+        from concurrent.futures import ProcessPoolExecutor
+
+
+        def work(x):
+            return x + 1
+
+        if __name__ == "__main__":
+            executor = ProcessPoolExecutor(2)
+            print(list(executor.map(work, range(3))))
+        """,
+    ),
+    "a-definition-after-the-start-stays-at-module-level": (
+        """
+        import multiprocessing as mp
+
+        def run():
+            with mp.Pool(2) as pool:
+                return pool.map(double, [1, 2])
+
+        print(run())
+
+        def double(x):
+            return 2 * x
+        """,
+        """
+        import multiprocessing as mp
+
+        def run():
+            with mp.Pool(2) as pool:
+                return pool.map(double, [1, 2])
+
+        def double(x):
+            return 2 * x
+
+        if __name__ == "__main__":
+            print(run())
+        """,
+    ),
+}
+
+
+@pytest.mark.parametrize(("before", "after"), GUARD_PAIRS.values(), ids=GUARD_PAIRS.keys())
+def test_main_guard_fix(before: str, after: str) -> None:
+    _pair(before, after, unsafe=False, select="MPL101")
+
+
+UNSAFE_GUARD = """
+import multiprocessing as mp
+
+pool = mp.Pool(2)
+
+
+def work(x):
+    return pool.apply(abs, (x,))
+"""
+
+
+def test_main_guard_fix_is_unsafe_when_a_definition_reads_a_moved_name() -> None:
+    [finding] = [f for f in lint_source(_code(UNSAFE_GUARD)) if f.code == "MPL101"]
+    assert finding.fix is not None and finding.fix.safety == "unsafe"
+    assert "a definition that stays reads `pool`" in finding.fix.title
+    assert fix_source(_code(UNSAFE_GUARD), config=Config(select=("MPL101",))) \
+        == _code(UNSAFE_GUARD)
+    moved = fix_source(_code(UNSAFE_GUARD), config=Config(select=("MPL101",)), unsafe=True)
+    assert moved.endswith('if __name__ == "__main__":\n    pool = mp.Pool(2)\n')
+
+
+def test_main_guard_left_alone_with_an_unusual_guard() -> None:
+    source = _code("""
+        import multiprocessing as mp
+
+        pool = mp.Pool(2)
+
+        if __name__ != "__main__":
+            pass
+        else:
+            print("script")
+        """)
+    [finding] = [f for f in lint_source(source) if f.code == "MPL101"]
+    assert finding.fix is None
+    assert finding.message.endswith("(no automatic fix: the module's main guard is not a plain "
+                                    'top-level `if __name__ == "__main__":`)')
+    assert fix_source(source, unsafe=True) == source
+
+
+# -- start method (MPL103, MPL104) -----------------------------------------------------------
+START_PAIRS = {
+    "from-import-adds-import-multiprocessing": (
+        """
+        from multiprocessing import Pool
+        import torch
+
+        if __name__ == "__main__":
+            with Pool(2) as pool:
+                pool.map(abs, [1])
+        """,
+        """
+        from multiprocessing import Pool
+        import torch
+        import multiprocessing
+
+        if __name__ == "__main__":
+            multiprocessing.set_start_method("spawn")
+            with Pool(2) as pool:
+                pool.map(abs, [1])
+        """,
+    ),
+    "torch-multiprocessing-alias": (
+        """
+        import torch.multiprocessing as tmp
+
+        if __name__ == "__main__":
+            # one worker per shard
+            workers = [tmp.Process(target=print, args=(i,)) for i in range(2)]
+        """,
+        """
+        import torch.multiprocessing as tmp
+
+        if __name__ == "__main__":
+            tmp.set_start_method("spawn")
+            # one worker per shard
+            workers = [tmp.Process(target=print, args=(i,)) for i in range(2)]
+        """,
+    ),
+    "imported-set-start-method-is-used": (
+        """
+        from multiprocessing import Pool, set_start_method
+        from tensorflow import keras
+
+        def main():
+            with Pool() as pool:
+                pool.map(abs, [1])
+
+        if __name__ == "__main__":
+            main()
+        """,
+        """
+        from multiprocessing import Pool, set_start_method
+        from tensorflow import keras
+
+        def main():
+            with Pool() as pool:
+                pool.map(abs, [1])
+
+        if __name__ == "__main__":
+            set_start_method("spawn")
+            main()
+        """,
+    ),
+    "module-level-call-moves-with-its-comment": (
+        """
+        import multiprocessing as mp
+        import torch
+
+        # CUDA needs spawn
+        mp.set_start_method("spawn")
+
+
+        def work(x):
+            return x
+
+
+        if __name__ == "__main__":
+            with mp.Pool(2) as pool:
+                pool.map(work, [1])
+        """,
+        """
+        import multiprocessing as mp
+        import torch
+
+
+        def work(x):
+            return x
+
+
+        if __name__ == "__main__":
+            # CUDA needs spawn
+            mp.set_start_method("spawn")
+            with mp.Pool(2) as pool:
+                pool.map(work, [1])
+        """,
+    ),
+}
+
+
+@pytest.mark.parametrize(("before", "after"), START_PAIRS.values(), ids=START_PAIRS.keys())
+def test_start_method_fix(before: str, after: str) -> None:
+    _pair(before, after, unsafe=False)
+
+
+@pytest.mark.parametrize(("source", "code", "reason"), [
+    ("import multiprocessing as mp\nmp.set_start_method('spawn')\n\ndef run(f, xs):\n"
+     "    with mp.Pool() as pool:\n        return pool.map(f, xs)\n", "MPL104",
+     "the module has no plain main guard to move it into"),
+    ("import multiprocessing as mp\n\ndef setup():\n    mp.set_start_method('spawn')\n\n"
+     "setup()\n", "MPL104", "it runs inside a function that module-level code calls"),
+], ids=["library-module", "inside-a-function-called-on-import"])
+def test_start_method_left_alone(source: str, code: str, reason: str) -> None:
+    [finding] = [f for f in lint_source(source) if f.code == code]
+    assert finding.message.endswith(f"(no automatic fix: {reason})")
+    assert fix_source(source, unsafe=True) == source
+
+
+# -- load per worker (MPL201) ----------------------------------------------------------------
+WORKER_PAIRS = {
+    "starmap-with-two-arguments-left": (
+        """
+        import multiprocessing as mp
+        import torch
+
+        def score(x, model, scale):
+            return float(model(x)) * scale
+
+        if __name__ == "__main__":
+            mp.set_start_method("spawn")
+            path = "weights.pt"
+            model = torch.load(path)
+            with mp.Pool(2) as pool:
+                print(pool.starmap(score, [(x, model, 2) for x in range(3)]))
+        """,
+        """
+        import multiprocessing as mp
+        import torch
+
+        _worker_model = None
+
+
+        def _init_worker_model(path):
+            global _worker_model
+            _worker_model = torch.load(path)
+
+
+        def score(x, scale):
+            model = _worker_model
+            return float(model(x)) * scale
+
+        if __name__ == "__main__":
+            mp.set_start_method("spawn")
+            path = "weights.pt"
+            model = torch.load(path)
+            with mp.Pool(2, initializer=_init_worker_model, initargs=(path,)) as pool:
+                print(pool.starmap(score, [(x, 2) for x in range(3)]))
+        """,
+    ),
+    "partial-drops-the-model": (
+        """
+        import functools
+        import multiprocessing as mp
+        from tensorflow import keras
+
+        def predict(net, batch):
+            return net.predict(batch)
+
+        def main(batches):
+            net = keras.models.load_model("net.keras")
+            with mp.get_context("spawn").Pool(2) as pool:
+                return pool.map(functools.partial(predict, net), batches)
+        """,
+        """
+        import functools
+        import multiprocessing as mp
+        from tensorflow import keras
+
+        _worker_net = None
+
+
+        def _init_worker_net():
+            global _worker_net
+            _worker_net = keras.models.load_model("net.keras")
+
+
+        def predict(batch):
+            net = _worker_net
+            return net.predict(batch)
+
+        def main(batches):
+            net = keras.models.load_model("net.keras")
+            with mp.get_context("spawn").Pool(2, initializer=_init_worker_net) as pool:
+                return pool.map(predict, batches)
+        """,
+    ),
+    "apply-async-arguments": (
+        """
+        import multiprocessing as mp
+        import joblib
+
+        def label(clf, row):
+            return clf.predict([row])
+
+        if __name__ == "__main__":
+            clf = joblib.load("clf.joblib")
+            with mp.get_context("spawn").Pool(2) as pool:
+                job = pool.apply_async(label, (clf, [0, 1]))
+                print(job.get())
+        """,
+        """
+        import multiprocessing as mp
+        import joblib
+
+        _worker_clf = None
+
+
+        def _init_worker_clf():
+            global _worker_clf
+            _worker_clf = joblib.load("clf.joblib")
+
+
+        def label(row):
+            clf = _worker_clf
+            return clf.predict([row])
+
+        if __name__ == "__main__":
+            clf = joblib.load("clf.joblib")
+            with mp.get_context("spawn").Pool(2, initializer=_init_worker_clf) as pool:
+                job = pool.apply_async(label, ([0, 1],))
+                print(job.get())
+        """,
+    ),
+    "process-target-builds-the-model-from-the-loader-arguments": (
+        """
+        import torch
+        import torch.multiprocessing as mp
+
+        def serve(model, port):
+            print(port, model)
+
+        if __name__ == "__main__":
+            mp.set_start_method("spawn")
+            checkpoint = "model.pt"
+            model = torch.jit.load(checkpoint)
+            p = mp.Process(target=serve, args=(model, 8080))
+            p.start()
+            p.join()
+        """,
+        """
+        import torch
+        import torch.multiprocessing as mp
+
+        def serve(checkpoint, port):
+            model = torch.jit.load(checkpoint)
+            print(port, model)
+
+        if __name__ == "__main__":
+            mp.set_start_method("spawn")
+            checkpoint = "model.pt"
+            model = torch.jit.load(checkpoint)
+            p = mp.Process(target=serve, args=(checkpoint, 8080))
+            p.start()
+            p.join()
+        """,
+    ),
+}
+
+
+@pytest.mark.parametrize(("before", "after"), WORKER_PAIRS.values(), ids=WORKER_PAIRS.keys())
+def test_load_per_worker_fix(before: str, after: str) -> None:
+    _pair(before, after, select="MPL201")
+
+
+def test_load_per_worker_fix_is_unsafe_only() -> None:
+    before = _code(WORKER_PAIRS["apply-async-arguments"][0])
+    [finding] = [f for f in lint_source(before) if f.code == "MPL201"]
+    assert finding.fix is not None and finding.fix.safety == "unsafe"
+    assert finding.fix.title == "load `clf` once in each worker instead of sending it"
+    assert fix_source(before, config=Config(select=("MPL201",))) == before
+
+
+LEFT_ALONE = {
+    "model-built-in-two-places": (
+        """
+        import multiprocessing as mp
+        import torch
+
+        def infer(model, x):
+            return model(x)
+
+        def run_all(xs, small):
+            if small:
+                model = torch.load("small.pt")
+            else:
+                model = torch.load("large.pt")
+            with mp.get_context("spawn").Pool() as pool:
+                return pool.starmap(infer, [(model, x) for x in xs])
+        """,
+        "`model` is not built by one assignment the worker could repeat",
+    ),
+    "model-changed-after-it-is-built": (
+        """
+        import multiprocessing as mp
+        from sklearn.linear_model import LogisticRegression
+
+        def label(clf, row):
+            return clf.predict([row])
+
+        if __name__ == "__main__":
+            clf = LogisticRegression()
+            clf.fit([[0], [1]], [0, 1])
+            with mp.get_context("spawn").Pool() as pool:
+                print(pool.starmap(label, [(clf, [r]) for r in range(2)]))
+        """,
+        "`clf` is used after it is built (`clf.fit([[0], [1]], [0, 1])`), so rebuilding it in "
+        "the worker could lose that",
+    ),
+    "task-function-also-called-directly": (
+        """
+        import multiprocessing as mp
+        import torch
+
+        def infer(model, x):
+            return model(x)
+
+        if __name__ == "__main__":
+            model = torch.load("m.pt")
+            print(infer(model, 0))
+            with mp.get_context("spawn").Pool() as pool:
+                pool.starmap(infer, [(model, x) for x in range(3)])
+        """,
+        "`infer` is also used elsewhere, and its signature changes",
+    ),
+    "pool-has-an-initializer": (
+        """
+        import multiprocessing as mp
+        import torch
+
+        def infer(model, x):
+            return model(x)
+
+        if __name__ == "__main__":
+            model = torch.load("m.pt")
+            with mp.get_context("spawn").Pool(2, initializer=print) as pool:
+                pool.starmap(infer, [(model, x) for x in range(3)])
+        """,
+        "the pool already has an initializer",
+    ),
+    "iterable-built-elsewhere": (
+        """
+        import multiprocessing as mp
+        import torch
+
+        def infer(model, x):
+            return model(x)
+
+        if __name__ == "__main__":
+            model = torch.load("m.pt")
+            jobs = [(model, x) for x in range(3)]
+            with mp.get_context("spawn").Pool(2) as pool:
+                pool.starmap(infer, jobs)
+        """,
+        "the model reaches the workers in a way the fix does not rewrite",
+    ),
+}
+
+
+@pytest.mark.parametrize(("source", "reason"), LEFT_ALONE.values(), ids=LEFT_ALONE.keys())
+def test_load_per_worker_left_alone(source: str, reason: str) -> None:
+    source = _code(source)
+    [finding] = [f for f in lint_source(source) if f.code == "MPL201"]
+    assert finding.fix is None
+    assert finding.message.endswith(f"(no automatic fix: {reason})")
+    assert fix_source(source, config=Config(select=("MPL201",)), unsafe=True) == source
+
+
+# -- the safety net --------------------------------------------------------------------------
+BROKEN_SOURCE = "import multiprocessing\n\nmultiprocessing.Pool(2)  # keep me\n"
+
+
+class _BadFixRule(Rule):
+    """A rule whose fix is broken in the way ``kind`` says."""
+
+    code = "MPL999"
+    name = "bad-fix"
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def check(self, facts: ModuleFacts) -> Iterator[Report]:
+        if facts.starts:
+            yield Report(facts.starts[0].site.node, "test finding", Fixer(SAFE, self.kind,
+                                                                          self._rewrite))
+
+    def _rewrite(self, module: cst.Module) -> cst.Module:
+        if self.kind == "no-parse":  # a keyword where a name should be: "class" alone
+            keyword = cst.SimpleStatementLine([cst.Expr(cst.Name("class"))])
+            return module.with_changes(body=[*module.body, keyword])
+        if self.kind == "keeps-finding":
+            return module
+        # drops its own finding (no start is left) but adds an import-time MPL104
+        return module.with_changes(body=[module.body[0], *cst.parse_module(
+            "multiprocessing.set_start_method('spawn')\n").body])
+
+
+def _engine_with(rule: Rule) -> Engine:
+    engine = Engine(Config(select=("MPL",)))
+    engine.rules = [rule]
+    return engine
+
+
+def test_a_fix_that_keeps_its_finding_is_refused() -> None:
+    result = _engine_with(_BadFixRule("keeps-finding")).fix_text(BROKEN_SOURCE, "job.py")
+    assert result.text == BROKEN_SOURCE and result.fixed == []
+    assert [reason for _, reason in result.refused] == ["the finding is still there after "
+                                                        "the fix"]
+
+
+def test_a_fix_that_adds_a_finding_is_refused() -> None:
+    engine = _engine_with(_BadFixRule("adds-finding"))
+    engine.rules.append(next(r for r in Engine().rules if r.code == "MPL104"))
+    result = engine.fix_text(BROKEN_SOURCE, "job.py")
+    assert result.text == BROKEN_SOURCE
+    assert [reason for _, reason in result.refused] == ["the fix would add MPL104"]
+
+
+def test_a_fix_whose_result_does_not_parse_is_refused() -> None:
+    result = _engine_with(_BadFixRule("no-parse")).fix_text(BROKEN_SOURCE, "job.py")
+    assert result.text == BROKEN_SOURCE
+    [(_, reason)] = result.refused
+    assert reason.startswith("the fixed code does not parse (")
+
+
+# -- files, the command line and the fixtures ------------------------------------------------
+BAD = ("import multiprocessing as mp\nimport torch\n\n\ndef square(x):\n    return x * x\n\n\n"
+       "with mp.Pool(2) as pool:  # trailing comment\n    print(pool.map(square, range(4)))\n")
+FIXED = ("import multiprocessing as mp\nimport torch\n\n\ndef square(x):\n    return x * x\n\n\n"
+         'if __name__ == "__main__":\n    mp.set_start_method("spawn")\n'
+         "    with mp.Pool(2) as pool:  # trailing comment\n"
+         "        print(pool.map(square, range(4)))\n")
+
+
+def test_fix_writes_the_file_and_a_second_run_changes_nothing(tmp_path: Path) -> None:
+    path = write(tmp_path, "job.py", BAD)
+    result = run("--fix", "job.py", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert result.stdout == ""
+    assert result.stderr == "mplint: fixed 2 finding(s) in 1 file(s)\n"
+    assert path.read_text() == FIXED
+    again = run("--fix", "--show-fixes", "job.py", cwd=tmp_path)
+    assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
+    assert path.read_text() == FIXED
+    assert not [p for p in tmp_path.iterdir() if p.name != "job.py"]  # no temporary files left
+
+
+def test_diff_writes_nothing_and_exits_1(tmp_path: Path) -> None:
+    path = write(tmp_path, "job.py", BAD)
+    result = run("--diff", "job.py", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout.startswith("--- a/job.py\n+++ b/job.py\n")
+    assert '+if __name__ == "__main__":\n' in result.stdout
+    assert path.read_text() == BAD
+    write(tmp_path, "job.py", FIXED)
+    assert run("--diff", "job.py", cwd=tmp_path).returncode == 0
+
+
+def test_show_fixes_and_unsafe_fixes(tmp_path: Path) -> None:
+    write(tmp_path, "job.py", _code(WORKER_PAIRS["apply-async-arguments"][0]))
+    lint = run("job.py", cwd=tmp_path).stdout
+    assert "MPL201 model" in lint and "[*]" not in lint  # unsafe: not fixable by --fix
+    assert "MPL201 [*] model" in run("--unsafe-fixes", "job.py", cwd=tmp_path).stdout
+    safe_only = run("--fix", "--show-fixes", "job.py", cwd=tmp_path)
+    assert safe_only.returncode == 1 and "fixed " not in safe_only.stdout
+    result = run("--fix", "--unsafe-fixes", "--show-fixes", "job.py", cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout == ("fixed job.py:10:15: MPL201 load `clf` once in each worker "
+                             "instead of sending it\n")
+    assert (tmp_path / "job.py").read_text() == _code(WORKER_PAIRS["apply-async-arguments"][1])
+
+
+def test_stdin_prints_the_fixed_source(tmp_path: Path) -> None:
+    result = run("--fix", "-", cwd=tmp_path, stdin=BAD.encode())
+    assert result.returncode == 0
+    assert result.stdout == FIXED
+    source = _code(WORKER_PAIRS["apply-async-arguments"][0])
+    left = run("--fix", "-", cwd=tmp_path, stdin=source.encode())
+    assert left.returncode == 1 and left.stdout.startswith("import multiprocessing as mp")
+    assert "-:10:15: MPL201 model `clf`" in left.stderr
+
+
+@pytest.mark.parametrize(("name", "before", "after"), [
+    ("latin-1 cookie", b"# -*- coding: latin-1 -*-\n# caf\xe9\n" + BAD.encode(),
+     b"# -*- coding: latin-1 -*-\n# caf\xe9\n" + FIXED.encode()),
+    ("BOM", b"\xef\xbb\xbf" + BAD.encode(), b"\xef\xbb\xbf" + FIXED.encode()),
+    ("CRLF", BAD.replace("\n", "\r\n").encode(), FIXED.replace("\n", "\r\n").encode()),
+    ("no final newline", BAD.rstrip("\n").encode(), FIXED.rstrip("\n").encode()),
+])
+def test_fix_keeps_encoding_bom_line_endings_and_mode(tmp_path: Path, name: str, before: bytes,
+                                                      after: bytes) -> None:
+    path = write(tmp_path, "job.py", before)
+    path.chmod(0o754)
+    assert run("--fix", "job.py", cwd=tmp_path).returncode == 0, name
+    assert path.read_bytes() == after
+    assert path.stat().st_mode & 0o777 == 0o754
+
+
+def test_an_unwritable_file_gets_a_one_line_error_and_the_run_goes_on(tmp_path: Path) -> None:
+    locked = write(tmp_path, "a_locked.py", BAD)
+    other = write(tmp_path, "b_other.py", BAD)
+    locked.chmod(0o444)
+    wrapper = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search",
+               "--"] if os.geteuid() == 0 else []
+    result = run("--fix", ".", cwd=tmp_path, wrapper=wrapper)
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[0] == (
+        "a_locked.py:1:1: MPL000 cannot write the fixed file: Permission denied")
+    assert locked.read_text() == BAD
+    assert other.read_text() == FIXED
+
+
+def _fixture_copies(tmp_path: Path) -> Path:
+    folder = tmp_path / "fixtures"
+    for path in FIXTURES.rglob("*.py"):
+        target = folder / path.relative_to(FIXTURES)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+    return folder
+
+
+def test_fixing_every_fixture_parses_removes_what_it_targets_and_is_idempotent(
+        tmp_path: Path) -> None:
+    folder = _fixture_copies(tmp_path)
+    result = run("--fix", "--unsafe-fixes", ".", cwd=folder)
+    assert result.returncode == 1  # MPL203 and unfixable MPL201 findings stay
+    for path in folder.rglob("*.py"):
+        ast.parse(path.read_bytes(), str(path))
+    left = run(".", cwd=folder).stdout.splitlines()
+    assert left and all(" MPL203 " in line or "(no automatic fix: " in line for line in left)
+    assert not any(code in line for line in left for code in ("MPL101", "MPL103", "MPL104"))
+    snapshot = {p: p.read_bytes() for p in folder.rglob("*.py")}
+    again = run("--fix", "--unsafe-fixes", ".", cwd=folder)
+    assert again.stderr == ""
+    assert {p: p.read_bytes() for p in folder.rglob("*.py")} == snapshot

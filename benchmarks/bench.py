@@ -3,8 +3,10 @@
     python benchmarks/bench.py [TREE ...] [--tools mplint,ruff,...] [--others-venv PATH]
 
 With no TREE it measures the installed Python sources of torch and TensorFlow and CPython's Lib.
-Every tool gets the same explicit list of files (the ones ``mplint`` discovers under the tree),
-runs once, from a scratch folder, with its output discarded. Fixit and TorchFix need their own
+Each tree's Python files (the ones ``mplint`` discovers) are first copied into a scratch folder
+outside any repository, so no tool skips them through a ``.gitignore`` or a virtual-environment
+rule; every tool then gets that same explicit list of files, runs once, with its output
+discarded. Fixit and TorchFix need their own
 libcst, so they are installed into a separate virtual environment (``--others-venv``, created
 on first use). Prints, per tree, a table of wall time, lines per second and each tool's time
 as a multiple of cold ``mplint``'s.
@@ -122,7 +124,7 @@ def main() -> int:
     parser.add_argument("--others-venv", type=Path, default=HERE / ".venv-others",
                         help="where Fixit and TorchFix are installed")
     parser.add_argument("--no-others", action="store_true", help="skip Fixit and TorchFix")
-    parser.add_argument("--limit", type=float, default=1800, help="seconds allowed per tool run")
+    parser.add_argument("--limit", type=float, default=1200, help="seconds allowed per tool run")
     options = parser.parse_args()
     others = None if options.no_others else others_venv(options.others_venv)
     chosen = commands(others)
@@ -132,14 +134,25 @@ def main() -> int:
                   if any(name.startswith(w) for w in wanted)}
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; one run per tool")
     for tree in options.trees or default_trees():
-        files = files_of(tree)
-        lines = sum(path.read_bytes().count(b"\n") for path in files)
-        with tempfile.TemporaryDirectory() as scratch:
-            timings = [measure(name, argv, files, Path(scratch), options.limit)
+        with tempfile.TemporaryDirectory(prefix="mplint-bench-") as scratch:
+            files = copy_tree(tree, files_of(tree), Path(scratch) / tree.name)
+            lines = sum(path.read_bytes().count(b"\n") for path in files)
+            work = Path(scratch) / "cwd"
+            work.mkdir()
+            timings = [measure(name, argv, files, work, options.limit)
                        for name, argv in chosen.items()]
         print(table(tree, files, lines, timings), flush=True)
-        shutil.rmtree(Path(scratch), ignore_errors=True)
     return 0
+
+
+def copy_tree(tree: Path, files: list[Path], target: Path) -> list[Path]:
+    copies = []
+    for path in files:
+        copy = target / path.relative_to(tree)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, copy)
+        copies.append(copy)
+    return copies
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ net around them: refusals, idempotence, and files written without damage."""
 from __future__ import annotations
 
 import ast
+import json
 import os
 import textwrap
 from collections.abc import Iterator
@@ -713,3 +714,19 @@ def test_fixing_every_fixture_parses_removes_what_it_targets_and_is_idempotent(
     again = run("--fix", "--unsafe-fixes", ".", cwd=folder)
     assert again.stderr == ""
     assert {p: p.read_bytes() for p in folder.rglob("*.py")} == snapshot
+
+
+def test_json_and_sarif_carry_the_edit_that_fix_applies(tmp_path: Path) -> None:
+    write(tmp_path, "job.py", BAD)
+    [guard, _] = json.loads(run("--format", "json", "job.py", cwd=tmp_path).stdout)
+    edit = guard["fix"]["edit"]
+    lines = BAD.splitlines(keepends=True)
+    start = sum(len(line) for line in lines[:edit["line"] - 1]) + edit["column"] - 1
+    end = sum(len(line) for line in lines[:edit["end_line"] - 1]) + edit["end_column"] - 1
+    applied = BAD[:start] + edit["content"] + BAD[end:]
+    assert applied == fix_source(BAD, config=Config(select=("MPL101",)))
+    sarif = json.loads(run("--format", "sarif", "job.py", cwd=tmp_path).stdout)
+    [fix] = sarif["runs"][0]["results"][0]["fixes"]
+    [change] = fix["artifactChanges"]
+    assert change["replacements"][0]["insertedContent"]["text"] == edit["content"]
+    assert fix["description"]["text"].endswith("(safe)")

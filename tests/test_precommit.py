@@ -35,10 +35,10 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _try_repo(repo: Path, *files: str) -> subprocess.CompletedProcess[str]:
+def _try_repo(repo: Path, *files: str, hook: str = "mplint") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PRE_COMMIT_HOME": str(repo.parent / "pre-commit-home")}
     return subprocess.run(
-        [tool("pre-commit"), "try-repo", str(ROOT), "mplint", "--files", *files],
+        [tool("pre-commit"), "try-repo", str(ROOT), hook, "--files", *files],
         cwd=repo, capture_output=True, text=True, timeout=600, env=env)
 
 
@@ -57,3 +57,15 @@ def test_hook_passes_on_a_good_file(repo: Path) -> None:
     result = _try_repo(repo, "good.py")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Passed" in result.stdout
+
+
+def test_fix_hook_fixes_the_file_and_stops_the_commit(repo: Path) -> None:
+    write(repo, "fixme.py", BAD)
+    _git("add", "fixme.py", cwd=repo)
+    result = _try_repo(repo, "fixme.py", hook="mplint-fix")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "files were modified by this hook" in result.stdout
+    assert (repo / "fixme.py").read_text() == GOOD
+    _git("add", "fixme.py", cwd=repo)
+    again = _try_repo(repo, "fixme.py", hook="mplint-fix")
+    assert again.returncode == 0, again.stdout + again.stderr

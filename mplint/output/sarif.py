@@ -37,6 +37,25 @@ def _uri(path: str) -> str:
     return pure.as_posix() if not pure.is_absolute() else pure.as_uri()
 
 
+def _fixes(finding: Finding) -> dict[str, Any]:
+    """SARIF's ``fixes``: the finding's edit as one replacement, with its safety."""
+    fix = finding.fix
+    if fix is None or fix.edit is None:
+        return {}
+    edit = fix.edit
+    return {"fixes": [{
+        "description": {"text": f"{fix.title} ({fix.safety})"},
+        "artifactChanges": [{
+            "artifactLocation": {"uri": _uri(finding.path)},
+            "replacements": [{
+                "deletedRegion": {"startLine": edit.line, "startColumn": edit.column,
+                                  "endLine": edit.end_line, "endColumn": edit.end_column},
+                "insertedContent": {"text": edit.content},
+            }],
+        }],
+    }]}
+
+
 def render(findings: Sequence[Finding]) -> str:
     from mplint import __version__
 
@@ -52,6 +71,7 @@ def render(findings: Sequence[Finding]) -> str:
             "region": {"startLine": f.line, "startColumn": f.column,
                        "endLine": f.end_line, "endColumn": f.end_column},
         }}],
+        **_fixes(f),
     } for f in findings]
     log = {
         "$schema": _SCHEMA,

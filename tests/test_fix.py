@@ -234,6 +234,52 @@ START_PAIRS = {
             main()
         """,
     ),
+    "library-module-uses-a-context-instead": (
+        """
+        \"\"\"Parallel helpers.\"\"\"
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import Process
+
+        mp.set_start_method("forkserver")
+
+
+        def run_all(fn, items):
+            with mp.Pool(4) as pool:
+                return pool.map(fn, items)
+
+
+        def run_executor(fn, items):
+            results = mp.Queue()
+            with ProcessPoolExecutor(2) as ex:
+                return list(ex.map(fn, items)), results
+
+
+        def one(fn):
+            return Process(target=fn)
+        """,
+        """
+        \"\"\"Parallel helpers.\"\"\"
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import Process
+
+
+        def run_all(fn, items):
+            with mp.get_context("forkserver").Pool(4) as pool:
+                return pool.map(fn, items)
+
+
+        def run_executor(fn, items):
+            results = mp.get_context("forkserver").Queue()
+            with ProcessPoolExecutor(2, mp_context=mp.get_context("forkserver")) as ex:
+                return list(ex.map(fn, items)), results
+
+
+        def one(fn):
+            return mp.get_context("forkserver").Process(target=fn)
+        """,
+    ),
     "module-level-call-moves-with-its-comment": (
         """
         import multiprocessing as mp
@@ -276,12 +322,12 @@ def test_start_method_fix(before: str, after: str) -> None:
 
 
 @pytest.mark.parametrize(("source", "code", "reason"), [
-    ("import multiprocessing as mp\nmp.set_start_method('spawn')\n\ndef run(f, xs):\n"
-     "    with mp.Pool() as pool:\n        return pool.map(f, xs)\n", "MPL104",
-     "the module has no plain main guard to move it into"),
     ("import multiprocessing as mp\n\ndef setup():\n    mp.set_start_method('spawn')\n\n"
      "setup()\n", "MPL104", "it runs inside a function that module-level code calls"),
-], ids=["library-module", "inside-a-function-called-on-import"])
+    ("import multiprocessing as mp\nmp.set_start_method(METHOD)\n\ndef run(f, xs):\n"
+     "    with mp.Pool() as pool:\n        return pool.map(f, xs)\n", "MPL104",
+     "the start method is not a string literal"),
+], ids=["inside-a-function-called-on-import", "library-with-a-computed-method"])
 def test_start_method_left_alone(source: str, code: str, reason: str) -> None:
     [finding] = [f for f in lint_source(source) if f.code == code]
     assert finding.message.endswith(f"(no automatic fix: {reason})")

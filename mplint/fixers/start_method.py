@@ -2,8 +2,9 @@
 
 The call goes through the module's own name for multiprocessing (``mp.set_start_method``),
 and ``import multiprocessing`` is scheduled when the module has none. A module-level
-``set_start_method`` call moves into the guard. Both fixes are safe: the guard runs once, in
-the parent, before anything can have fixed the default.
+``set_start_method`` call moves into the guard; in library code (no guard) it goes away and the
+module's own starts use ``get_context(method)``. All are safe: the guard runs once, in the
+parent, before anything can have fixed the default, and a context changes nothing global.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ import libcst as cst
 from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor
 
+from mplint.analysis.collector import CallSite
+from mplint.analysis.facts import ModuleFacts
 from mplint.analysis.scopes import BindingKind, Scope
 from mplint.fixers.base import SAFE, Fixer, is_plain_guard, split_blank_lines
+from mplint.knowledge import ApiKind
 
 _MODULES = ("torch.multiprocessing", "multiprocessing")
 
@@ -71,3 +75,97 @@ def _prepend_to_guard(module: cst.Module, guard: cst.If,
     inner = [statement, *guard.body.body]
     new_guard = guard.with_changes(body=guard.body.with_changes(body=inner))
     return module.with_changes(body=[new_guard if s is guard else s for s in module.body])
+
+
+def context_fixer(facts: ModuleFacts, statement: cst.SimpleStatementLine | None,
+                  call: cst.Call) -> Fixer | str:
+    """Library code: drop the module-level ``set_start_method(method)`` and create this
+    module's processes, pools and queues from ``get_context(method)`` instead, leaving the
+    global default to the program that imports it."""
+    method = _string_argument(call)
+    if statement is None or len(statement.body) != 1:
+        return "the call is not a statement of its own at module level"
+    if method is None:
+        return "the start method is not a string literal"
+    edits: dict[cst.Call, cst.Call] = {}
+    needs_import = False
+    for site, kind in _default_context_calls(facts):
+        edited = _in_context(site.node, kind, method, facts.record.scope)
+        if edited is None:
+            callee = cst.Module([]).code_for_node(site.node.func)
+            return f"`{callee}(...)` cannot be given a context"
+        edits[site.node], added = edited
+        needs_import = needs_import or added
+
+    def rewrite(module: cst.Module) -> cst.Module:
+        module = module.with_changes(body=[s for s in module.body if s is not statement])
+        module = module.visit(_Replace(edits))
+        if needs_import:
+            context = CodemodContext()
+            AddImportsVisitor.add_needed_import(context, "multiprocessing")
+            module = AddImportsVisitor(context).transform_module(module)
+        return module
+
+    return Fixer(SAFE, f'create this module\'s processes from `get_context("{method}")` and '
+                       "leave the global start method alone", rewrite)
+
+
+def _string_argument(call: cst.Call) -> str | None:
+    positional = [a for a in call.args if a.keyword is None]
+    value = positional[0].value if positional else next(
+        (a.value for a in call.args if a.keyword and a.keyword.value == "method"), None)
+    if isinstance(value, cst.SimpleString) and isinstance(value.evaluated_value, str):
+        return value.evaluated_value
+    return None
+
+
+def _default_context_calls(facts: ModuleFacts) -> list[tuple[CallSite, ApiKind]]:
+    found: list[tuple[CallSite, ApiKind]] = [
+        (start.site, start.obj.kind) for start in facts.starts
+        if start.obj.method is None and start.obj.kind is not ApiKind.SPAWN]
+    found += [(site, ApiKind.FIXES_DEFAULT) for site, _ in facts.default_fixers]
+    return found
+
+
+def _in_context(call: cst.Call, kind: ApiKind, method: str,
+                scope: Scope) -> tuple[cst.Call, bool] | None:
+    """The call made through ``get_context(method)``, and whether multiprocessing must be
+    imported for it; None when the call's shape does not allow it."""
+    literal = cst.SimpleString(f'"{method}"')
+    if kind is ApiKind.EXECUTOR:
+        if any(a.keyword and a.keyword.value == "mp_context" for a in call.args):
+            return None
+        module, needs_import = _module_name(scope)
+        context = cst.parse_expression(f'{module}.get_context("{method}")')
+        tight = cst.SimpleWhitespace("")
+        arg = cst.Arg(context, keyword=cst.Name("mp_context"), equal=cst.AssignEqual(tight, tight))
+        args = list(call.args)
+        if args:
+            args[-1] = args[-1].with_changes(comma=cst.Comma(
+                whitespace_after=cst.SimpleWhitespace(" ")))
+        return call.with_changes(args=[*args, arg]), needs_import
+    func = call.func
+    if isinstance(func, cst.Attribute):  # mp.Pool(...) -> mp.get_context("spawn").Pool(...)
+        getter = cst.Call(cst.Attribute(func.value, cst.Name("get_context")), [cst.Arg(literal)])
+        return call.with_changes(func=func.with_changes(value=getter)), False
+    if isinstance(func, cst.Name):  # Pool(...) from ``from multiprocessing import Pool``
+        module, needs_import = _module_name(scope)
+        context = cst.parse_expression(f'{module}.get_context("{method}")')
+        return call.with_changes(func=cst.Attribute(context, cst.Name(func.value))), needs_import
+    return None
+
+
+def _module_name(scope: Scope) -> tuple[str, bool]:
+    name, needs_import = _set_start_method_name(scope)
+    if name.endswith(".set_start_method"):
+        return name.rpartition(".")[0], needs_import
+    return "multiprocessing", True
+
+
+class _Replace(cst.CSTTransformer):
+    def __init__(self, edits: dict[cst.Call, cst.Call]) -> None:
+        super().__init__()
+        self.edits = edits
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        return self.edits.get(original_node, updated_node)

@@ -6,7 +6,8 @@ import libcst as cst
 
 from mplint.analysis.collector import CallSite
 from mplint.analysis.facts import ModuleFacts, StartMethodCall, function_of
-from mplint.fixers.start_method import move_fixer
+from mplint.fixers.base import Fixer
+from mplint.fixers.start_method import context_fixer, move_fixer
 from mplint.knowledge import ApiKind
 from mplint.rules.base import Invalid, Report, Rule, Valid, offer
 
@@ -32,10 +33,11 @@ class StartMethodMisuse(Rule):
         "application that imports it. After the default context is in use, the call raises too."
     )
     fix_safety = (
-        'Safe: a module-level call moves to the top of `if __name__ == "__main__":`. No '
-        "automatic fix for a second call or a call after the default was fixed, nor in a module "
-        'without a main guard: libraries use `multiprocessing.get_context("spawn")` and leave '
-        "the global alone."
+        'Safe: a module-level call moves to the top of `if __name__ == "__main__":`; in library '
+        "code (no main guard, no start at import) it goes away and the module's own pools, "
+        'processes and queues are created from `get_context("spawn")` (executors get '
+        "`mp_context=`), leaving the global default to the program. No automatic fix for a "
+        "second call or a call after the default was fixed."
     )
     references = ("https://docs.python.org/3/library/multiprocessing.html#multiprocessing.set_start_method",)
 
@@ -133,9 +135,13 @@ class StartMethodMisuse(Rule):
         for call in calls:
             root = facts.import_time_root(call.site)
             if root is not None:
-                fix = (move_fixer(_own_statement(facts.record.module, call.site.node),
-                                  facts.record.main_guard) if root is call.site
-                       else "it runs inside a function that module-level code calls")
+                statement = _own_statement(facts.record.module, call.site.node)
+                if root is not call.site:
+                    fix: Fixer | str = "it runs inside a function that module-level code calls"
+                elif facts.record.main_guard is None and not facts.is_entry_script:
+                    fix = context_fixer(facts, statement, call.site.node)
+                else:
+                    fix = move_fixer(statement, facts.record.main_guard)
                 yield offer(call.site.node, (
                     f"{call.api}() runs when the module is imported, so it runs again in every "
                     'spawned child and in every importer (RuntimeError "context has already '

@@ -18,6 +18,7 @@ import argparse
 import importlib.util
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -91,12 +92,17 @@ def measure(name: str, argv: list[str], files: list[Path], cwd: Path, limit: flo
         subprocess.run(argv + [str(f) for f in files], cwd=cwd, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, check=False)
     start = time.perf_counter()
+    # its own session, so that a tool over the limit is stopped with all its worker processes
+    proc = subprocess.Popen(argv + [str(f) for f in files], cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)
     try:
-        result = subprocess.run(argv + [str(f) for f in files], cwd=cwd, timeout=limit,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+        _, stderr = proc.communicate(timeout=limit)
     except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
         return Timing(name, None, f"over {limit:.0f} s")
     seconds = time.perf_counter() - start
+    result = subprocess.CompletedProcess(argv, proc.returncode, b"", stderr)
     if result.returncode not in (0, 1):
         last = result.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
         return Timing(name, seconds, f"exit {result.returncode}: {last[0][:60]}")

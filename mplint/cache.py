@@ -38,6 +38,7 @@ def config_key(config: Config, edits: bool) -> str:
     """What a result depends on besides the files: mplint itself and the effective settings."""
     settings = (__version__, _code_stamp(), config.select, config.ignore,
                 config.per_file_ignores, config.model_loaders, config.model_base_classes,
+                config.target_python, config.target_platforms,
                 str(config.root), edits)
     return hashlib.blake2b(repr(settings).encode(), digest_size=8).hexdigest()
 

@@ -59,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-prefilter", action="store_true",
                         help="analyse every file, even those that cannot start processes "
                              "(slow; for checking the prefilter)")
+    parser.add_argument("--target-python", metavar="VERSION",
+                        help="Python version the code runs on, e.g. 3.12 (default: any); "
+                             "decides which start method is the default")
+    parser.add_argument("--target-platforms", metavar="LIST",
+                        help="comma-separated: linux, macos, windows (default: any)")
     parser.add_argument("--config", type=Path, help="pyproject.toml to read [tool.mplint] from")
     parser.add_argument("--stdin-filename", default=None,
                         help="the path stdin's findings carry (for editors)")
@@ -90,7 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _lint(options: argparse.Namespace) -> int:
     paths: list[Path] = options.paths or [Path(".")]
     config_path = options.config or find_pyproject(paths[0] if paths[0] != Path("-") else Path("."))
-    config = load(config_path).with_overrides(options.select, options.ignore, options.extend_ignore)
+    config = load(config_path).with_overrides(options.select, options.ignore, options.extend_ignore,
+                                              options.target_python, options.target_platforms)
     tree = Tree(config.search_roots())
     files = [p for p in paths if p != Path("-")]
     for given in files:

@@ -10,6 +10,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path, PurePath
 from typing import Any
 
+from mplint import knowledge
 from mplint.knowledge import ModelPattern
 
 
@@ -25,7 +26,14 @@ class Config:
     per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
     model_loaders: tuple[str, ...] = ()  # qualified names (``*`` allowed) whose calls build models
     model_base_classes: tuple[str, ...] = ()
+    # What "the platform default start method" can mean: None = any Python version.
+    target_python: tuple[int, int] | None = None
+    target_platforms: tuple[str, ...] = knowledge.PLATFORMS
     root: Path | None = None  # the folder of the pyproject.toml it came from
+
+    def default_methods(self) -> frozenset[str]:
+        """The start methods a start without an explicit choice may run under."""
+        return knowledge.default_start_methods(self.target_python, self.target_platforms)
 
     def search_roots(self) -> tuple[Path, ...]:
         """Folders besides each module's own root where imports of the tree are looked up."""
@@ -47,10 +55,40 @@ class Config:
         return _specificity(code, self.select) > _specificity(code, ignored)
 
     def with_overrides(self, select: Sequence[str] | None, ignore: Sequence[str] | None,
-                       extend_ignore: Sequence[str] = ()) -> Config:
-        return replace(self, select=tuple(select) if select else self.select,
-                       ignore=(tuple(ignore) if ignore is not None else self.ignore)
-                       + tuple(extend_ignore))
+                       extend_ignore: Sequence[str] = (), target_python: str | None = None,
+                       target_platforms: str | None = None) -> Config:
+        changed = replace(self, select=tuple(select) if select else self.select,
+                          ignore=(tuple(ignore) if ignore is not None else self.ignore)
+                          + tuple(extend_ignore))
+        if target_python is not None:
+            changed = replace(changed, target_python=parse_python(target_python, "--target-python"))
+        if target_platforms is not None:
+            changed = replace(changed, target_platforms=parse_platforms(
+                target_platforms.split(","), "--target-platforms"))
+        return changed
+
+
+def parse_python(value: str, where: str) -> tuple[int, int] | None:
+    """``"3.12"`` -> (3, 12); ``"any"`` -> None."""
+    if value.strip().lower() == "any":
+        return None
+    match = re.fullmatch(r"\s*3\.(\d+)\s*", value)
+    if match is None:
+        raise ConfigError(f"{where}: expected a Python version such as 3.12, or any, "
+                          f"not {value!r}")
+    return 3, int(match.group(1))
+
+
+def parse_platforms(values: Sequence[str], where: str) -> tuple[str, ...]:
+    """Platform names (linux, macos, windows); ``any`` means all three."""
+    names = [v.strip().lower() for v in values if v.strip()]
+    if not names or "any" in names:
+        return knowledge.PLATFORMS
+    unknown = sorted(set(names) - set(knowledge.PLATFORMS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown platform {', '.join(unknown)} "
+                          f"(expected {', '.join(knowledge.PLATFORMS)} or any)")
+    return tuple(sorted(set(names)))
 
 
 def _specificity(code: str, prefixes: Iterable[str]) -> int:
@@ -94,7 +132,7 @@ def load(path: Path | None) -> Config:
 
 
 _KEYS = {"select", "ignore", "extend-ignore", "exclude", "per-file-ignores", "model-loaders",
-         "model-base-classes"}
+         "model-base-classes", "target-python", "target-platforms"}
 
 
 def _from_table(table: Mapping[str, Any], path: Path) -> Config:
@@ -112,8 +150,19 @@ def _from_table(table: Mapping[str, Any], path: Path) -> Config:
                                for pattern, codes in per_file.items()),
         model_loaders=_strings(table, "model-loaders", path),
         model_base_classes=_strings(table, "model-base-classes", path),
+        target_python=_target_python(table, path),
+        target_platforms=parse_platforms(_strings(table, "target-platforms", path) or ("any",),
+                                         f"{path}: [tool.mplint] target-platforms"),
         root=path.parent,
     )
+
+
+def _target_python(table: Mapping[str, Any], path: Path) -> tuple[int, int] | None:
+    value = table.get("target-python", "any")
+    if not isinstance(value, str):
+        raise ConfigError(f"{path}: [tool.mplint] target-python must be a string such as "
+                          '"3.12" or "any"')
+    return parse_python(value, f"{path}: [tool.mplint] target-python")
 
 
 def _strings(table: Mapping[str, Any], key: str, path: Path) -> tuple[str, ...]:

@@ -138,7 +138,8 @@ class Engine:
         if path is not None:
             self.tree.include(path)
             name = module_name(path.absolute())[1]
-        facts = ModuleFacts(self.project.evaluator(module, name, path))
+        facts = ModuleFacts(self.project.evaluator(module, name, path),
+                            self.config.default_methods())
         reports = [(rule, report) for rule in self.rules if self.config.enabled(rule.code, shown)
                    for report in rule.check(facts)]
         if not reports:

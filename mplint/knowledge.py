@@ -25,6 +25,9 @@ class ApiKind(enum.Enum):
     GET_CONTEXT = "get_context"
     SET_START_METHOD = "set_start_method"
     FIXES_DEFAULT = "fixes_default"  # calls that freeze the default context (Queue, ...)
+    JOBLIB = "joblib"  # joblib.Parallel: calling it with delayed(f)(...) items runs tasks
+    DATALOADER = "dataloader"  # torch DataLoader with worker processes
+    DASK_CLIENT = "dask_client"  # dask.distributed.Client: submit/map run tasks on workers
 
 
 _MP_MODULES = ("multiprocessing", "torch.multiprocessing")
@@ -43,7 +46,25 @@ PROCESS_APIS: dict[str, ApiKind] = {
     **{f"{m}.set_start_method": ApiKind.SET_START_METHOD for m in _MP_MODULES},
     **{f"{m}.{name}": ApiKind.FIXES_DEFAULT for m in _MP_MODULES
        for name in ("Queue", "SimpleQueue", "JoinableQueue", "get_start_method")},
+    "joblib.Parallel": ApiKind.JOBLIB,
+    "torch.utils.data.DataLoader": ApiKind.DATALOADER,
+    "torch.utils.data.dataloader.DataLoader": ApiKind.DATALOADER,
+    "dask.distributed.Client": ApiKind.DASK_CLIENT,
 }
+
+# Queues whose ``put`` hands data to a feeder thread or a pipe: joining the writer before the
+# reader has drained them can deadlock (MPL303). Manager queues are proxies and do not.
+QUEUE_APIS: frozenset[str] = frozenset(
+    f"{m}.{name}" for m in _MP_MODULES for name in ("Queue", "SimpleQueue", "JoinableQueue"))
+QUEUE_CONTEXT_MEMBERS: frozenset[str] = frozenset({"Queue", "SimpleQueue", "JoinableQueue"})
+
+# ``delayed(f)`` wrappers: calling the result records one task instead of running ``f``.
+DELAYED: dict[str, str] = {"joblib.delayed": "joblib", "dask.delayed": "dask"}
+# Decorators that make ``f.remote(...)`` run ``f`` as a task on another process.
+RAY_REMOTE: frozenset[str] = frozenset({"ray.remote"})
+
+# joblib backends that run tasks in this process: nothing is pickled.
+JOBLIB_THREAD_BACKENDS: frozenset[str] = frozenset({"threading", "sequential", "dask"})
 
 # Members of a context object (``ctx = multiprocessing.get_context("spawn")``) and what they do.
 CONTEXT_MEMBERS: dict[str, ApiKind] = {
@@ -56,21 +77,34 @@ CONTEXT_MEMBERS: dict[str, ApiKind] = {
     "JoinableQueue": ApiKind.FIXES_DEFAULT,
 }
 
-# The modules every process API above lives in: a file reaches one only through an import
-# statement that spells one of these words. tests/test_knowledge.py checks it.
-PREFILTER_MODULE_WORDS: tuple[str, ...] = ("multiprocessing", "concurrent")
-
 # The kinds of call whose presence lets a rule fire: a start, or a start-method choice.
 STARTING_KINDS = frozenset({ApiKind.POOL, ApiKind.EXECUTOR, ApiKind.PROCESS, ApiKind.MANAGER,
-                            ApiKind.SPAWN, ApiKind.SET_START_METHOD})
+                            ApiKind.SPAWN, ApiKind.SET_START_METHOD, ApiKind.JOBLIB,
+                            ApiKind.DATALOADER, ApiKind.DASK_CLIENT})
 
-
-# The last part of each starting API's name: a call to it spells that part as a whole
-# identifier, either as the imported name (``from multiprocessing import Pool as P``) or as an
-# attribute (``ctx.Pool``, ``mp.spawn``).
-PREFILTER_START_WORDS: tuple[str, ...] = tuple(sorted(
-    {name.rpartition(".")[2] for name, kind in PROCESS_APIS.items() if kind in STARTING_KINDS}
+# The last part of each stdlib-style starting API's name: a call to it spells that part as a
+# whole identifier, either as the imported name (``from multiprocessing import Pool as P``) or
+# as an attribute (``ctx.Pool``, ``mp.spawn``).
+_MP_START_WORDS: tuple[str, ...] = tuple(sorted(
+    {name.rpartition(".")[2] for name, kind in PROCESS_APIS.items()
+     if kind in STARTING_KINDS and ("multiprocessing" in name or "concurrent" in name)}
     | {member for member, kind in CONTEXT_MEMBERS.items() if kind in STARTING_KINDS}))
+
+# A file can start processes only when one of its import statements spells a module word below
+# and the file spells one of that word's start words. tests/test_knowledge.py checks that every
+# process API is covered.
+PREFILTER_WORDS: dict[str, tuple[str, ...]] = {
+    "multiprocessing": _MP_START_WORDS,
+    "concurrent": _MP_START_WORDS,
+    "joblib": ("Parallel",),
+    "utils.data": ("DataLoader",),
+    "DataLoader": ("DataLoader",),
+    "dask": ("Client", "delayed"),  # ``dask.delayed(f)(x)``, ``client.submit``
+    "ray": ("remote",),  # ``f.remote(x)``
+}
+PREFILTER_MODULE_WORDS: tuple[str, ...] = tuple(PREFILTER_WORDS)
+PREFILTER_START_WORDS: tuple[str, ...] = tuple(sorted(
+    {word for words in PREFILTER_WORDS.values() for word in words}))
 
 
 @dataclass(frozen=True)
@@ -167,7 +201,86 @@ MODEL_FACTORIES: tuple[ModelPattern, ...] = (
     ModelPattern("sentence_transformers.SentenceTransformer", "SentenceTransformer"),
     ModelPattern("sentence_transformers.CrossEncoder", "SentenceTransformer"),
     ModelPattern("onnxruntime.InferenceSession", "onnxruntime.InferenceSession"),
+    ModelPattern("flair.models.*.load", "flair model"),
 )
+
+# Calls that read a data set into memory (MPL102 reports them at import time).
+DATA_LOADERS: tuple[ModelPattern, ...] = (
+    *(ModelPattern(f"numpy.{name}", "data loaded by numpy")
+      for name in ("load", "loadtxt", "genfromtxt", "fromfile")),
+    ModelPattern("pandas.read_*", "data loaded by pandas"),
+    ModelPattern("datasets.load_dataset", "Hugging Face dataset"),
+    ModelPattern("datasets.load_from_disk", "Hugging Face dataset"),
+    ModelPattern("tensorflow_datasets.load", "TensorFlow dataset"),
+    ModelPattern("torchvision.datasets.*", "torchvision dataset", capitalized=True),
+)
+
+# torch.cuda functions that initialise CUDA in the calling process (measured on an H100: a
+# fork after any of these fails in a child that uses CUDA). device_count, manual_seed and
+# manual_seed_all are lazy and do not.
+CUDA_INIT_CALLS: frozenset[str] = frozenset({
+    "torch.cuda.is_available", "torch.cuda.get_device_name", "torch.cuda.set_device",
+    "torch.cuda.init", "torch.cuda.current_device", "torch.cuda.synchronize",
+    "torch.cuda.get_device_properties", "torch.cuda.get_device_capability",
+    "torch.cuda.mem_get_info",
+})
+CUDA_LAZY_CALLS: frozenset[str] = frozenset({
+    "torch.cuda.device_count", "torch.cuda.manual_seed", "torch.cuda.manual_seed_all",
+    "torch.cuda.is_initialized",
+})
+TORCH_ROOT = "torch"
+CUDA_DEVICE_PREFIX = "cuda"
+TORCH_DEVICE = "torch.device"
+CUDA_METHOD = "cuda"  # tensor.cuda(), module.cuda()
+DEVICE_METHODS: frozenset[str] = frozenset({"to"})  # x.to("cuda"), x.to(device=...)
+
+# Objects that cannot be pickled into another process (MPL204), by the call that makes them.
+RESOURCE_FACTORIES: tuple[ModelPattern, ...] = (
+    *(ModelPattern(f"threading.{name}", f"threading.{name}")
+      for name in ("Lock", "RLock", "Condition", "Semaphore", "BoundedSemaphore", "Event",
+                   "Barrier")),
+    ModelPattern("open", "open file"),
+    ModelPattern("io.open", "open file"),
+    ModelPattern("gzip.open", "open file"),
+    ModelPattern("socket.socket", "socket"),
+    ModelPattern("socket.create_connection", "socket"),
+    ModelPattern("sqlite3.connect", "sqlite3 connection"),
+    *(ModelPattern(name, "database connection")
+      for name in ("psycopg2.connect", "psycopg.connect", "pymysql.connect",
+                   "mysql.connector.connect", "pymongo.MongoClient", "redis.Redis",
+                   "sqlalchemy.create_engine")),
+    ModelPattern("tensorflow.Session", "TensorFlow session"),
+    ModelPattern("tensorflow.compat.v1.Session", "TensorFlow session"),
+)
+# multiprocessing objects that may only reach a child by inheritance (Process args), never
+# through a pool's or executor's task queue: "Queue objects should only be shared between
+# processes through inheritance".
+INHERIT_ONLY: tuple[ModelPattern, ...] = tuple(
+    ModelPattern(f"{m}.{name}", f"{m}.{name}")
+    for m in _MP_MODULES
+    for name in ("Lock", "RLock", "Semaphore", "BoundedSemaphore", "Condition", "Event",
+                 "Queue", "SimpleQueue", "JoinableQueue", "Value", "Array"))
+
+# Model output keeps autograd history unless one of these is in force (MPL205).
+GRAD_OFF: frozenset[str] = frozenset({
+    "torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
+    "torch.autograd.grad_mode.no_grad", "torch.autograd.grad_mode.inference_mode",
+})
+GRAD_SWITCH = "torch.set_grad_enabled"
+# Tensor methods whose result still requires grad when the tensor does.
+GRAD_KEEPING_METHODS: frozenset[str] = frozenset({
+    "cpu", "to", "cuda", "float", "double", "half", "clone", "contiguous", "view", "reshape",
+    "squeeze", "unsqueeze", "flatten", "softmax", "log_softmax", "sigmoid", "sum", "mean", "t",
+    "permute", "transpose",
+})
+# Layers without parameters: their output needs grad only when their input does.
+PARAMETER_FREE_LAYERS: frozenset[str] = frozenset(
+    f"torch.nn.{name}" for name in (
+        "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Dropout", "Identity", "Flatten",
+        "GELU", "SiLU", "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d",
+        "AvgPool3d", "AdaptiveAvgPool2d", "Unflatten"))
+# A loader decorated with one of these runs once per process, not once per call.
+CACHE_DECORATORS: frozenset[str] = frozenset({"functools.lru_cache", "functools.cache"})
 
 # A class that subclasses one of these (directly or through classes of the linted tree) builds
 # model objects.
@@ -212,7 +325,9 @@ KNOWN_LIBRARIES: frozenset[str] = (
     | _roots(p.pattern for p in MODEL_FACTORIES)
     | _roots(MODEL_BASES)
     | THREADED_FRAMEWORKS
-    | {"numpy", "pandas", "scipy", "cv2", "PIL", "matplotlib"}
+    | _roots(p.pattern for p in DATA_LOADERS)
+    | _roots(p.pattern for p in RESOURCE_FACTORIES if "." in p.pattern)
+    | {"numpy", "pandas", "scipy", "cv2", "PIL", "matplotlib", "ray", "dask", "distributed"}
 )
 
 
@@ -226,6 +341,32 @@ def model_label(qualname: str, extra: tuple[ModelPattern, ...] = ()) -> str | No
         if pattern.matches(qualname):
             return pattern.label
     return None
+
+
+PLATFORMS: tuple[str, ...] = ("linux", "macos", "windows")
+START_METHODS: frozenset[str] = frozenset({"fork", "spawn", "forkserver"})
+
+
+def default_start_methods(python: tuple[int, int] | None,
+                          platforms: Iterable[str]) -> frozenset[str]:
+    """The start methods "the platform default" can mean for the targets: fork on Linux up to
+    3.13, forkserver on Linux from 3.14, spawn on Windows and macOS (since 3.8).
+    ``python`` None means any version."""
+    methods: set[str] = set()
+    for platform in platforms:
+        if platform != "linux":
+            methods.add("spawn")
+            continue
+        if python is None or python < (3, 14):
+            methods.add("fork")
+        if python is None or python >= (3, 14):
+            methods.add("forkserver")
+    return frozenset(methods)
+
+
+def first_match(qualname: str, patterns: Iterable[ModelPattern]) -> str | None:
+    """The label of the first pattern that matches ``qualname``."""
+    return next((p.label for p in patterns if p.matches(qualname)), None)
 
 
 def is_ml_framework(module: str) -> bool:

@@ -18,10 +18,14 @@ from pathlib import Path
 from mplint import knowledge
 from mplint.modules import Tree, absolute, module_name
 
-_MODULE_WORDS = tuple(word.encode() for word in knowledge.PREFILTER_MODULE_WORDS)
-_MODULE_WORD = re.compile(rb"\b(?:" + b"|".join(map(re.escape, _MODULE_WORDS)) + rb")\b")
-_START_WORD = re.compile(
-    rb"\b(?:" + b"|".join(re.escape(w.encode()) for w in knowledge.PREFILTER_START_WORDS) + rb")\b")
+
+def _words(words: Iterable[str]) -> re.Pattern[bytes]:
+    return re.compile(rb"\b(?:" + b"|".join(re.escape(w.encode()) for w in words) + rb")\b")
+
+
+# (module word, its pattern in an import statement, the pattern of its start words)
+_GROUPS = tuple((module.encode(), _words([module]), _words(starts))
+                for module, starts in knowledge.PREFILTER_WORDS.items())
 _WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 _FROM_MODULE = re.compile(rb"from(?:[ \t]+|(?=\.))(\.*)[ \t]*([\w.]*)\Z")
 _NAME = re.compile(rb"[A-Za-z_]\w*(?:[ \t]*\.[ \t]*\w+)*")
@@ -37,14 +41,15 @@ class Scan:
 
 def scan(data: bytes) -> Scan:
     data = data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 BOM
-    may_start = any(word in data for word in _MODULE_WORDS) and _START_WORD.search(data) is not None
-    direct = False
+    named: dict[int, re.Pattern[bytes]] = {}  # groups an import statement names -> start words
     imports: dict[tuple[int, str], None] = {}
-    for statement, level, module, names in _import_statements(data):
-        if may_start and not direct and _MODULE_WORD.search(statement):
-            direct = True
-        for found in _imported_modules(level, module, names):
+    for statement, level, source, names in _import_statements(data):
+        for index, (word, module, starts) in enumerate(_GROUPS):
+            if index not in named and word in statement and module.search(statement):
+                named[index] = starts
+        for found in _imported_modules(level, source, names):
             imports[found] = None
+    direct = any(starts.search(data) is not None for starts in named.values())
     return Scan(direct, tuple(imports))
 
 

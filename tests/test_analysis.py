@@ -67,7 +67,8 @@ FLAGGED = [
                 return model(x)
             with mp.get_context("spawn").Pool() as pool:
                 pool.map(apply, [1, 2])
-        """, [(8, "MPL201"), (8, "MPL203")], id="nested-function-closing-over-model"),
+        """, [(6, "MPL205"), (8, "MPL201"), (8, "MPL203")],
+        id="nested-function-closing-over-model"),
     pytest.param("""
         import torch.multiprocessing as mp
         import torch

@@ -27,7 +27,7 @@ if __name__ == "__main__":
 
 
 def _project(tmp_path: Path) -> Path:
-    write(tmp_path, "pyproject.toml", "[tool.mplint]\nselect = ['MPL']\n")
+    write(tmp_path, "pyproject.toml", "[tool.mplint]\nselect = ['MPL101', 'MPL201']\n")
     write(tmp_path, "nets.py", "import torch\n\nclass Net(torch.nn.Module):\n    pass\n")
     write(tmp_path, "train.py", POOL.format(model_line="from nets import Net\nmodel = Net()"))
     write(tmp_path, "unguarded.py", "import multiprocessing\npool = multiprocessing.Pool(2)\n")
@@ -125,9 +125,9 @@ def test_a_malformed_entry_is_ignored(tmp_path: Path) -> None:
 
 def test_settings_and_no_cache(tmp_path: Path) -> None:
     project = _project(tmp_path / "project")
-    assert _codes(project, "--select", "MPL1") == ["unguarded.py:2:8: MPL101"]
+    assert _codes(project, "--select", "MPL101") == ["unguarded.py:2:8: MPL101"]
     assert _codes(project) == EXPECTED
-    write(project, "pyproject.toml", "[tool.mplint]\nignore = ['MPL101']\n")
+    write(project, "pyproject.toml", "[tool.mplint]\nselect = ['MPL2']\nignore = ['MPL205']\n")
     assert _codes(project) == ["train.py:13:9: MPL201"]
     assert len(_cache_files(project)) == 3  # one per effective configuration
     other = tmp_path / "other"

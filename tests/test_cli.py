@@ -150,8 +150,9 @@ def test_stdin(tmp_path: Path) -> None:
 
 def test_rules_and_rule_docs() -> None:
     listing = run("rules").stdout.splitlines()
-    assert [line.split()[0] for line in listing] == ["MPL101", "MPL103", "MPL104", "MPL201",
-                                                     "MPL203"]
+    assert [line.split()[0] for line in listing] == [
+        "MPL101", "MPL102", "MPL103", "MPL104", "MPL105", "MPL201", "MPL202", "MPL203", "MPL204",
+        "MPL205", "MPL301", "MPL302", "MPL303"]
     docs = run("rule", "mpl201")
     assert docs.returncode == 0
     assert docs.stdout.startswith("# MPL201 model-arg\n")
@@ -240,3 +241,22 @@ def test_runs_on_the_repository_fixtures_from_the_readme() -> None:
     result = run("fixtures", cwd=ROOT)
     assert result.returncode == 1
     assert "fixtures/torch_starmap_model.py:26:18: MPL201" in result.stdout
+
+
+def test_target_options_decide_the_default_start_method(tmp_path: Path) -> None:
+    write(tmp_path, "job.py", "import multiprocessing\nmultiprocessing.Pool(2)\n")
+    assert [line.split()[1] for line in run("job.py", cwd=tmp_path).stdout.splitlines()] == [
+        "MPL101"]
+    linux_old = run("--target-python", "3.12", "--target-platforms", "linux", "job.py",
+                    cwd=tmp_path)
+    assert linux_old.returncode == 0 and linux_old.stdout == ""  # fork: nothing re-imports
+    linux_new = run("--target-python", "3.14", "--target-platforms", "linux", "job.py",
+                    cwd=tmp_path)
+    assert " MPL101 " in linux_new.stdout  # forkserver
+    write(tmp_path, "pyproject.toml",
+          '[tool.mplint]\ntarget-python = "3.13"\ntarget-platforms = ["linux"]\n')
+    assert run("job.py", cwd=tmp_path).stdout == ""
+    bad = run("--target-platforms", "beos", "job.py", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == ("mplint: --target-platforms: unknown platform beos "
+                                  "(expected linux, macos, windows or any)")

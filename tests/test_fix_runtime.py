@@ -22,7 +22,6 @@ pytest.importorskip("tensorflow")
 
 # Broken in ways no fix of this release addresses, so they are not expected to run.
 NOT_EXPECTED_TO_RUN = {
-    "seed_starmap_broken.py": "returns a tensor that requires grad (MPL205): no fix yet",
     "cuda_before_fork_broken.py": "needs a CUDA device",
 }
 

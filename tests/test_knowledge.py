@@ -10,15 +10,22 @@ from mplint.prefilter import scan
 
 def test_every_process_api_is_reachable_only_through_a_prefilter_word() -> None:
     for qualname, kind in knowledge.PROCESS_APIS.items():
-        assert any(word in qualname for word in knowledge.PREFILTER_MODULE_WORDS), qualname
+        groups = [starts for word, starts in knowledge.PREFILTER_WORDS.items() if word in qualname]
+        assert groups, qualname
         if kind in knowledge.STARTING_KINDS:
             leaf = qualname.rpartition(".")[2]
-            assert leaf in knowledge.PREFILTER_START_WORDS, qualname
+            assert any(leaf in starts for starts in groups), qualname
+    for qualname in ("dask.delayed", *knowledge.RAY_REMOTE):  # joblib's run inside Parallel
+        module, _, word = qualname.rpartition(".")
+        assert word in knowledge.PREFILTER_WORDS[module]
 
 
 @pytest.mark.parametrize(("source", "direct"), [
     (b"import torch\nmodel = torch.nn.Linear(2, 2)\n", False),
-    (b"import torch\n# torch.multiprocessing.Pool would be wrong here\n", False),
+    (b"import numpy\n# multiprocessing.Pool would be wrong here\n", False),
+    (b"from torch.utils.data import DataLoader\nDataLoader(ds, num_workers=2)\n", True),
+    (b"from joblib import Parallel, delayed\nParallel(2)(delayed(f)(x) for x in xs)\n", True),
+    (b"import ray\n@ray.remote\ndef f(x):\n    return x\nf.remote(1)\n", True),
     (b"from concurrent import futures\n", False),  # imported, never started
     (b"from concurrent import futures\nfutures.ProcessPoolExecutor()\n", True),
     (b"import torch.multiprocessing as mp\nmp.spawn(f, nprocs=2)\n", True),

@@ -67,10 +67,18 @@ def test_every_rule_has_complete_docs_and_examples(rule: type[Rule]) -> None:
 def test_the_catalogue_of_this_release() -> None:
     assert [(rule.code, rule.name) for rule in RULES] == [
         ("MPL101", "unguarded-start"),
+        ("MPL102", "import-time-heavy-work"),
         ("MPL103", "implicit-start-method"),
         ("MPL104", "start-method-misuse"),
+        ("MPL105", "cuda-before-fork"),
         ("MPL201", "model-arg"),
+        ("MPL202", "model-return"),
         ("MPL203", "unpicklable-callable"),
+        ("MPL204", "unpicklable-resource"),
+        ("MPL205", "grad-tensor-crossing"),
+        ("MPL301", "per-task-load"),
+        ("MPL302", "fork-inherited-global"),
+        ("MPL303", "join-before-drain"),
     ]
 
 

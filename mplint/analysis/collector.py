@@ -56,6 +56,7 @@ class Collector(cst.CSTVisitor):
         self._scope = scope
         self._order = 0
         self._function_depth = 0
+        self._functions: list[cst.CSTNode] = []
         self._guard_depth = 0
         self._suites: list[cst.CSTNode] = []
 
@@ -69,7 +70,9 @@ class Collector(cst.CSTVisitor):
         if name in scope.global_names:
             scope = scope.module()
         guarded = self._guard_depth > 0
-        binding = Binding(name, kind, self._next(), scope, guarded=guarded, **kw)  # type: ignore[arg-type]
+        function = self._functions[-1] if self._functions else None
+        binding = Binding(name, kind, self._next(), scope, guarded=guarded,
+                          function=function, **kw)  # type: ignore[arg-type]
         scope.bind(binding)
 
     def _push(self, kind: ScopeKind, node: cst.CSTNode) -> None:
@@ -146,10 +149,12 @@ class Collector(cst.CSTVisitor):
         self._bind(node.name.value, BindingKind.FUNCTION, node=node)
         self._push(ScopeKind.FUNCTION, node)
         self._function_depth += 1
+        self._functions.append(node)
         self._bind_params(node.params)
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
         self._function_depth -= 1
+        self._functions.pop()
         self._pop()
 
     def visit_Lambda(self, node: cst.Lambda) -> None:

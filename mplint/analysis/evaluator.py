@@ -15,6 +15,7 @@ from mplint.analysis.values import (
     Bound,
     Context,
     ContextMember,
+    Delayed,
     Func,
     Instance,
     Items,
@@ -24,6 +25,8 @@ from mplint.analysis.values import (
     Partial,
     ProcessObject,
     Qual,
+    QueueObject,
+    Resource,
     Tup,
     Unknown,
     Value,
@@ -170,10 +173,16 @@ class Evaluator:
         if kind is ApiKind.GET_CONTEXT:
             return Context(_start_method_argument(call))
         if kind in (ApiKind.POOL, ApiKind.EXECUTOR, ApiKind.PROCESS, ApiKind.MANAGER):
-            return ProcessObject(kind, qualname, self._keyword_context(call, scope, order))
+            return ProcessObject(kind, qualname, self._keyword_context(call, scope, order), call)
         if kind is ApiKind.SPAWN:
-            return ProcessObject(kind, qualname, _spawn_method(call))
+            return ProcessObject(kind, qualname, _spawn_method(call), call)
+        if kind in (ApiKind.JOBLIB, ApiKind.DATALOADER, ApiKind.DASK_CLIENT):
+            return self._task_runner(kind, qualname, call, scope, order)
+        if qualname in knowledge.QUEUE_APIS:
+            return QueueObject(qualname)
         args = [a for a in call.args if a.star == ""]
+        if qualname in knowledge.DELAYED and args:
+            return Delayed(self.value(args[0].value, scope, order), knowledge.DELAYED[qualname])
         if qualname in knowledge.FUNCTOOLS_PARTIAL and args:
             values = tuple(self.value(a.value, scope, order) for a in args)
             return Partial(values[0], values[1:])
@@ -186,7 +195,38 @@ class Evaluator:
         label = knowledge.model_label(qualname, self.extra_models)
         if label is not None:
             return Model(label)
+        label = knowledge.first_match(qualname, knowledge.RESOURCE_FACTORIES)
+        if label is not None:
+            return Resource(label)
+        label = knowledge.first_match(qualname, knowledge.INHERIT_ONLY)
+        if label is not None:
+            return Resource(label, inherit_only=True)
         return self._call_project(qualname)
+
+    def _task_runner(self, kind: ApiKind, qualname: str, call: cst.Call, scope: Scope,
+                     order: int) -> Value:
+        """joblib.Parallel, a DataLoader with workers, a dask Client; UNKNOWN when it runs
+        everything in this process."""
+        if kind is ApiKind.JOBLIB:
+            backend = _string(_keyword(call, "backend")) or "loky"
+            if (backend in knowledge.JOBLIB_THREAD_BACKENDS
+                    or _string(_keyword(call, "prefer")) == "threads"
+                    or _integer(_argument_at(call, 0, "n_jobs")) == 1):
+                return UNKNOWN
+            # loky sends functions with cloudpickle and never re-runs __main__ in a worker
+            return ProcessObject(kind, qualname, "loky" if backend != "multiprocessing" else None)
+        if kind is ApiKind.DATALOADER:
+            workers = _integer(_keyword(call, "num_workers"))
+            if workers is None or workers <= 0:
+                return UNKNOWN  # no worker processes, or the analysis cannot tell
+            context = _keyword(call, "multiprocessing_context")
+            method = None
+            if context is not None:
+                chosen = self.value(context, scope, order)
+                method = (_string(context) or (chosen.method if isinstance(chosen, Context)
+                                               else None) or "dynamic")
+            return ProcessObject(kind, "torch.utils.data.DataLoader", method)
+        return ProcessObject(kind, "dask.distributed.Client", "dask")
 
     def _call_project(self, qualname: str) -> Value:
         """A class or function imported from another module of the linted tree."""
@@ -212,15 +252,20 @@ class Evaluator:
                     return ProcessObject(ApiKind.PROCESS, f"{target.node.name.value} ({base} "
                                                           "subclass)", None)
             return Instance(target)
+        if is_generator(target.node):
+            return Resource("generator")
         result = self.returns(target)
         return Model(result.label) if isinstance(result, Model) else UNKNOWN
 
     def _call_context_member(self, member: ContextMember, call: cst.Call) -> Value:
         kind = knowledge.CONTEXT_MEMBERS.get(member.member)
+        api = f"multiprocessing.get_context({member.method!r}).{member.member}"
         if kind in (ApiKind.POOL, ApiKind.PROCESS, ApiKind.MANAGER):
-            api = f"multiprocessing.get_context({member.method!r}).{member.member}"
-            return ProcessObject(kind, api, member.method or None)
-        return UNKNOWN
+            return ProcessObject(kind, api, member.method or None, call)
+        if member.member in knowledge.QUEUE_CONTEXT_MEMBERS:
+            return QueueObject(api)
+        label = knowledge.first_match(f"multiprocessing.{member.member}", knowledge.INHERIT_ONLY)
+        return Resource(label, inherit_only=True) if label is not None else UNKNOWN
 
     def _call_bound(self, bound: Bound, call: cst.Call) -> Value:
         obj = bound.obj
@@ -294,14 +339,51 @@ class Evaluator:
 
 
 def _named(value: Value, name: str) -> Value:
-    return Model(value.label, name) if isinstance(value, Model) else value
+    if isinstance(value, Model):
+        return Model(value.label, name)
+    if isinstance(value, Resource):
+        return Resource(value.label, value.inherit_only, name)
+    if isinstance(value, QueueObject):
+        return QueueObject(value.api, name)
+    return value
+
+
+def _keyword(call: cst.Call, keyword: str) -> cst.BaseExpression | None:
+    return next((a.value for a in call.args if a.keyword is not None
+                 and a.keyword.value == keyword), None)
+
+
+def _argument_at(call: cst.Call, index: int, keyword: str) -> cst.BaseExpression | None:
+    found = _keyword(call, keyword)
+    positional = [a for a in call.args if a.keyword is None]
+    if found is None and index < len(positional) and positional[index].star == "":
+        return positional[index].value
+    return found
+
+
+def _integer(expr: cst.BaseExpression | None) -> int | None:
+    if isinstance(expr, cst.Integer):
+        return int(expr.value, 0)
+    return None
+
+
+def is_generator(node: cst.FunctionDef) -> bool:
+    """True when ``node``'s own body yields."""
+    stack: list[cst.CSTNode] = [node.body]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Yield):
+            return True
+        if not isinstance(current, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            stack.extend(children(current))
+    return False
 
 
 def _is_none(expr: cst.BaseExpression | None) -> bool:
     return isinstance(expr, cst.Name) and expr.value == "None"
 
 
-def _string(expr: cst.BaseExpression) -> str | None:
+def _string(expr: cst.BaseExpression | None) -> str | None:
     if isinstance(expr, cst.SimpleString):
         value = expr.evaluated_value
         return value if isinstance(value, str) else None

@@ -14,14 +14,19 @@ from mplint.analysis.collector import CallSite, ModuleRecord
 from mplint.analysis.evaluator import Evaluator
 from mplint.analysis.scopes import Scope, ScopeKind
 from mplint.analysis.values import (
+    UNKNOWN,
     Bound,
     ContextMember,
+    Delayed,
     Func,
     Klass,
     Model,
+    Partial,
     ProcessObject,
     Qual,
+    Tup,
     Value,
+    item_of,
 )
 from mplint.knowledge import ApiKind, TaskMethod
 
@@ -35,6 +40,18 @@ class PayloadMode(enum.Enum):
 class Payload:
     expr: cst.BaseExpression
     mode: PayloadMode
+    keyword: str | None = None  # sent as this keyword argument of the task function
+
+
+class Shape(enum.Enum):
+    """How a work site's payload maps onto the task function's parameters."""
+
+    ITEMS = "items"  # one item of the single ITEMS payload per call (map)
+    STAR_ITEMS = "star_items"  # each item is a tuple of arguments (starmap)
+    ZIP_ITEMS = "zip_items"  # the i-th ITEMS payload gives the i-th argument (executor.map)
+    ARGS = "args"  # each VALUE payload is one positional argument (submit, delayed, remote)
+    ARGS_TUPLE = "args_tuple"  # the first payload is a tuple of arguments (Process, apply)
+    NONE = "none"  # nothing maps onto parameters (DataLoader)
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,6 +72,15 @@ class WorkSite:
     payload: tuple[Payload, ...]
     per_task: bool  # pickled with every task (pools, executors) or once per child process
     method: str | None  # the start method chosen for it, None = platform default
+    shape: Shape = Shape.NONE
+    cloudpickle: bool = False  # joblib/loky, ray, dask: functions travel by value
+    scope: Scope | None = None  # where func and payload are evaluated, when not the site's
+    callables: tuple[cst.BaseExpression, ...] = ()  # other functions sent (collate_fn, ...)
+
+    @property
+    def returns_results(self) -> bool:
+        """Whether what the task function returns is pickled back to the caller."""
+        return self.per_task
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,8 +93,10 @@ class StartMethodCall:
 class ModuleFacts:
     """Facts about one module, computed once and shared by every rule."""
 
-    def __init__(self, evaluator: Evaluator) -> None:
+    def __init__(self, evaluator: Evaluator,
+                 default_methods: frozenset[str] = knowledge.START_METHODS) -> None:
         self.evaluator = evaluator
+        self.default_methods = default_methods
         self.record: ModuleRecord = evaluator.record
         self.starts: list[ProcessStart] = []
         self.work: list[WorkSite] = []
@@ -83,6 +111,80 @@ class ModuleFacts:
     def value(self, expr: cst.BaseExpression, site: CallSite) -> Value:
         """The value of ``expr`` as seen from the call ``site``."""
         return self.evaluator.value(expr, site.scope, site.order)
+
+    def work_value(self, work: WorkSite, expr: cst.BaseExpression) -> Value:
+        """The value of the task function or a payload expression of ``work``."""
+        if work.scope is not None:
+            return self.evaluator.value(expr, work.scope)
+        return self.value(expr, work.site)
+
+    def methods(self, method: str | None) -> frozenset[str] | None:
+        """The start methods a start with ``method`` (None = no explicit choice) may run
+        under; None when the analysis cannot tell."""
+        if method in knowledge.START_METHODS:
+            return frozenset({method})
+        if method == "dynamic":
+            return None
+        if method is not None:
+            return frozenset({method})  # "loky", "dask", "ray": the library's own workers
+        return self._module_default
+
+    def only_fork(self, method: str | None) -> bool:
+        """True when a start with ``method`` is known to fork: its children inherit the
+        parent's memory instead of importing the main module."""
+        return self.methods(method) == frozenset({"fork"})
+
+    def may_use(self, method: str | None, *wanted: str) -> bool:
+        """True when a start with ``method`` may run under one of ``wanted``."""
+        found = self.methods(method)
+        return found is not None and not found.isdisjoint(wanted)
+
+    @cached_property
+    def _module_default(self) -> frozenset[str] | None:
+        """What no explicit choice means here: the module's own set_start_method, if any."""
+        if not self.start_method_calls:
+            return None if self.delegates_start_method else self.default_methods
+        chosen: set[str] = set()
+        for call in self.start_method_calls:
+            method = _literal_method(call.site.node)
+            if method is None:
+                return None
+            chosen.add(method)
+        return frozenset(chosen)
+
+    def task_functions(self, work: WorkSite) -> list[Func]:
+        """The functions of the linted tree that run ``work``'s tasks."""
+        if work.func is None:
+            return []
+        return self._functions(self.work_value(work, work.func))
+
+    def _functions(self, value: Value) -> list[Func]:
+        if isinstance(value, Partial | Delayed):
+            return self._functions(value.func)
+        if isinstance(value, Qual):
+            value = self.evaluator.in_project(value.name) or value
+        return [value] if isinstance(value, Func) else []
+
+    def parameter_values(self, work: WorkSite, func: Func) -> dict[str, Value]:
+        """What the task function's positional parameters receive, where it is known."""
+        sent: list[Value] = []
+        task = self.work_value(work, work.func) if work.func is not None else UNKNOWN
+        if isinstance(task, Partial):
+            sent.extend(task.args)
+        values = [self.work_value(work, p.expr) for p in work.payload if p.keyword is None]
+        if work.shape is Shape.ITEMS and values:
+            sent.append(item_of(values[0]))
+        elif work.shape is Shape.STAR_ITEMS and values:
+            row = item_of(values[0])
+            sent.extend(row.items if isinstance(row, Tup) else ())
+        elif work.shape is Shape.ZIP_ITEMS:
+            sent.extend(item_of(v) for v in values)
+        elif work.shape is Shape.ARGS:
+            sent.extend(values)
+        elif work.shape is Shape.ARGS_TUPLE and values and isinstance(values[0], Tup):
+            sent.extend(values[0].items)
+        params = [*func.node.params.posonly_params, *func.node.params.params]
+        return {p.name.value: v for p, v in zip(params, sent, strict=False)}
 
     def import_time_root(self, site: CallSite) -> CallSite | None:
         """The module-level call through which ``site`` runs on import, or None."""
@@ -116,6 +218,45 @@ class ModuleFacts:
     def is_entry_script(self) -> bool:
         return self.record.main_guard is not None or any(
             self.import_time_root(start.site) for start in self.starts)
+
+    def calls_in(self, function: cst.CSTNode) -> list[CallSite]:
+        """The calls ``function``'s own body makes (not those of functions nested in it)."""
+        return self._calls_by_function.get(id(function), [])
+
+    @cached_property
+    def _calls_by_function(self) -> dict[int, list[CallSite]]:
+        found: dict[int, list[CallSite]] = {}
+        for site in self.record.calls:
+            function = function_of(site.scope)
+            if function is not None:
+                found.setdefault(id(function), []).append(site)
+        return found
+
+    @cached_property
+    def parent_functions(self) -> frozenset[int]:
+        """Functions of this module the parent process runs: called under the main guard or on
+        import, directly or through other functions of the module."""
+        reached: set[int] = set()
+        queue = [site for site in self.record.calls if site.guarded or site.import_time]
+        while queue:
+            site = queue.pop()
+            called = self.value(site.node.func, site)
+            if (isinstance(called, Func) and called.evaluator is self.evaluator
+                    and id(called.node) not in reached):
+                reached.add(id(called.node))
+                queue.extend(self.calls_in(called.node))
+        return frozenset(reached)
+
+    @cached_property
+    def initializers(self) -> frozenset[int]:
+        """Functions of this module passed as a pool's or executor's ``initializer=``."""
+        found: set[int] = set()
+        for start in self.starts:
+            for arg in start.site.node.args:
+                if arg.keyword is not None and arg.keyword.value == "initializer":
+                    for func in self._functions(self.value(arg.value, start.site)):
+                        found.add(id(func.node))
+        return frozenset(found)
 
     @cached_property
     def _runs_at_import(self) -> dict[int, CallSite]:
@@ -153,10 +294,24 @@ class ModuleFacts:
         creates = kind in _CREATORS or isinstance(func, Klass)
         obj = self.value(site.node, site) if creates else None
         if isinstance(obj, ProcessObject):
-            self.starts.append(ProcessStart(site, obj))
+            if _starts_processes(obj):
+                self.starts.append(ProcessStart(site, obj))
             self._add_creation_work(site, obj)
+        elif isinstance(func, ProcessObject) and func.kind is ApiKind.JOBLIB:
+            self._add_joblib_work(site, func)
         elif isinstance(func, Bound) and isinstance(func.obj, ProcessObject):
             self._add_method_work(site, func.obj, func.attr)
+        elif (isinstance(func, Bound) and func.attr == "remote" and isinstance(func.obj, Func)
+              and decorated_by(func.obj, knowledge.RAY_REMOTE)):
+            name = func.obj.node.name.value
+            self._add_task_call(site, f"ray remote function `{name}`", _receiver(site.node),
+                                "ray")
+        elif isinstance(func, Delayed) and func.library == "dask":
+            inner = site.node.func
+            self._add_task_call(site, "dask.delayed", _first_argument(inner), "dask")
+        elif isinstance(func, Func) and decorated_by(func, frozenset({"dask.delayed"})):
+            self._add_task_call(site, f"dask.delayed function `{func.node.name.value}`",
+                                site.node.func, "dask")
         elif (isinstance(func, Bound) and func.attr in knowledge.SHARED_MEMORY_METHODS
               and isinstance(func.obj, Model) and func.obj.name):
             self._shared_models.add(func.obj.name)
@@ -166,20 +321,56 @@ class ModuleFacts:
         if obj.kind is ApiKind.PROCESS:
             sent = (_argument(call, 3, "args"), _argument(call, 4, "kwargs"))
             self.work.append(WorkSite(site, _short(obj.api), _argument(call, 1, "target"),
-                                      _values(sent), False, obj.method))
+                                      _values(sent), False, obj.method, Shape.ARGS_TUPLE))
         elif obj.kind is ApiKind.SPAWN:
+            # spawn(fn, args) calls fn(rank, *args)
             self.work.append(WorkSite(site, obj.api, _argument(call, 0, "fn"),
                                       _values([_argument(call, 1, "args")]), False, obj.method))
+        elif obj.kind is ApiKind.DATALOADER:
+            dataset = [_argument(call, 0, "dataset")]
+            callables = tuple(e for e in (_argument(call, 99, "collate_fn"),
+                                          _argument(call, 99, "worker_init_fn")) if e is not None)
+            self.work.append(WorkSite(site, "DataLoader", None, _values(dataset), False,
+                                      obj.method, callables=callables))
+
+    def _add_joblib_work(self, site: CallSite, runner: ProcessObject) -> None:
+        """``Parallel(...)(delayed(f)(x) for x in xs)``: one work site per delayed call."""
+        tasks = _argument(site.node, 0, "iterable")
+        if tasks is None:
+            return
+        scope = site.scope
+        calls: list[cst.BaseExpression] = []
+        if isinstance(tasks, (cst.GeneratorExp, cst.ListComp)):
+            scope = self.record.scopes.get(id(tasks), site.scope)
+            calls.append(tasks.elt)
+        elif isinstance(tasks, (cst.List, cst.Tuple)):
+            calls.extend(e.value for e in tasks.elements)
+        for task in calls:
+            if not isinstance(task, cst.Call) or not isinstance(
+                    self.evaluator.value(task.func, scope), Delayed):
+                continue
+            payload = _call_payload(task)
+            self.work.append(WorkSite(site, "joblib.Parallel", _first_argument(task.func),
+                                      payload, True, runner.method, Shape.ARGS,
+                                      cloudpickle=runner.method == "loky", scope=scope))
+
+    def _add_task_call(self, site: CallSite, api: str, func: cst.BaseExpression | None,
+                       library: str) -> None:
+        """A call that records one task of ray or dask: its arguments travel with it."""
+        self.work.append(WorkSite(site, api, func, _call_payload(site.node), True, library,
+                                  Shape.ARGS, cloudpickle=True))
 
     def _add_method_work(self, site: CallSite, obj: ProcessObject, method: str) -> None:
         table = {ApiKind.POOL: knowledge.POOL_METHODS,
-                 ApiKind.EXECUTOR: knowledge.EXECUTOR_METHODS}.get(obj.kind, {})
+                 ApiKind.EXECUTOR: knowledge.EXECUTOR_METHODS,
+                 ApiKind.DASK_CLIENT: knowledge.EXECUTOR_METHODS}.get(obj.kind, {})
         spec = table.get(method)
         if spec is None:
             return
         api = f"{_short(obj.api)}.{method}"
         func = _argument(site.node, spec.func_index, spec.func_keyword)
-        self.work.append(WorkSite(site, api, func, _payload(site.node, spec), True, obj.method))
+        self.work.append(WorkSite(site, api, func, _payload(site.node, spec), True, obj.method,
+                                  _SHAPES[spec.shape], cloudpickle=obj.kind is ApiKind.DASK_CLIENT))
 
 
 def _sets_start_method(func: Func) -> bool:
@@ -193,7 +384,57 @@ def _sets_start_method(func: Func) -> bool:
 
 
 _CREATORS = frozenset({ApiKind.POOL, ApiKind.EXECUTOR, ApiKind.PROCESS, ApiKind.MANAGER,
-                       ApiKind.SPAWN})
+                       ApiKind.SPAWN, ApiKind.JOBLIB, ApiKind.DATALOADER, ApiKind.DASK_CLIENT})
+
+_SHAPES = {"map": Shape.ITEMS, "starmap": Shape.STAR_ITEMS, "map_zip": Shape.ZIP_ITEMS,
+           "args": Shape.ARGS, "apply": Shape.ARGS_TUPLE}
+
+
+def _starts_processes(obj: ProcessObject) -> bool:
+    """Whether creating ``obj`` starts processes that re-import the main module under spawn:
+    loky, DataLoader iterators and dask workers are left to their own libraries."""
+    if obj.kind is ApiKind.JOBLIB:
+        return obj.method is None
+    return obj.kind not in (ApiKind.DATALOADER, ApiKind.DASK_CLIENT)
+
+
+def decorated_by(func: Func, names: frozenset[str]) -> bool:
+    """True when one of ``func``'s decorators (called or not) resolves to one of ``names``."""
+    for decorator in func.node.decorators:
+        expr = decorator.decorator
+        if isinstance(expr, cst.Call):
+            expr = expr.func
+        value = func.evaluator.value(expr, func.scope)
+        if isinstance(value, Qual) and value.name in names:
+            return True
+    return False
+
+
+def _receiver(call: cst.Call) -> cst.BaseExpression | None:
+    """``f`` in ``f.remote(...)``."""
+    return call.func.value if isinstance(call.func, cst.Attribute) else None
+
+
+def _first_argument(expr: cst.BaseExpression) -> cst.BaseExpression | None:
+    """``f`` in ``delayed(f)``."""
+    if isinstance(expr, cst.Call) and expr.args and expr.args[0].star == "":
+        return expr.args[0].value
+    return None
+
+
+def _call_payload(call: cst.Call) -> tuple[Payload, ...]:
+    return tuple(Payload(a.value, PayloadMode.VALUE, a.keyword.value if a.keyword else None)
+                 for a in call.args if a.star == "")
+
+
+def _literal_method(call: cst.Call) -> str | None:
+    for arg in call.args:
+        if arg.keyword is None or arg.keyword.value == "method":
+            if isinstance(arg.value, cst.SimpleString):
+                value = arg.value.evaluated_value
+                return value if isinstance(value, str) else None
+            return None
+    return None
 
 
 def _values(exprs: Sequence[cst.BaseExpression | None]) -> tuple[Payload, ...]:
@@ -210,8 +451,9 @@ def _payload(call: cst.Call, spec: TaskMethod) -> tuple[Payload, ...]:
         return _values((_argument(call, 1, "args"), _argument(call, 2, "kwds")))
     if spec.shape == "map_zip":
         return tuple(Payload(a.value, PayloadMode.ITEMS) for a in positional[1:])
-    rest = [a.value for a in positional[1:]]
-    return _values(rest + [v for k, v in keywords.items() if k != spec.func_keyword])
+    rest = tuple(Payload(a.value, PayloadMode.VALUE) for a in positional[1:])
+    return rest + tuple(Payload(v, PayloadMode.VALUE, k) for k, v in keywords.items()
+                        if k != spec.func_keyword)
 
 
 def _argument(call: cst.Call, index: int, keyword: str) -> cst.BaseExpression | None:

@@ -38,6 +38,7 @@ class Binding:
     node: cst.CSTNode | None = None  # the def/class node, or the statement
     qualname: str | None = None  # for imports
     guarded: bool = False  # bound under ``if __name__ == "__main__":``
+    function: cst.CSTNode | None = None  # the function whose body binds it (``global x``)
 
 
 @dataclass(eq=False)

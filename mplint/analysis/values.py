@@ -48,6 +48,7 @@ class ProcessObject:
     kind: ApiKind
     api: str  # display name, e.g. "multiprocessing.Pool"
     method: str | None  # start method chosen for it; None = the platform default
+    origin: cst.Call | None = None  # the call that created it
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,32 @@ class LambdaValue:
 
 
 @dataclass(frozen=True)
+class Resource:
+    """An object that cannot be pickled into another process (a lock, a file, a generator), or
+    a multiprocessing object that may only be inherited (``inherit_only``)."""
+
+    label: str
+    inherit_only: bool = False
+    name: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class QueueObject:
+    """A multiprocessing queue whose writer must not be joined before it is drained."""
+
+    api: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Delayed:
+    """``joblib.delayed(f)`` or ``dask.delayed(f)``: calling it records a task."""
+
+    func: Value
+    library: str
+
+
+@dataclass(frozen=True)
 class Bound:
     """``obj.attr`` where ``obj`` is known: a bound method, or an attribute to call."""
 
@@ -119,7 +146,8 @@ class Tup:
 
 
 Value = (Unknown | Qual | Context | ContextMember | ProcessObject | Model | Func | Klass
-         | Instance | LambdaValue | Bound | Partial | Items | Tup)
+         | Instance | LambdaValue | Bound | Partial | Items | Tup | Resource | QueueObject
+         | Delayed)
 
 UNKNOWN = Unknown()
 
@@ -144,4 +172,17 @@ def models_in(value: Value) -> list[Model]:
         return models_in(value.element)
     if isinstance(value, Partial):
         return models_in(Tup(value.args))
+    return []
+
+
+def resources_in(value: Value) -> list[Resource]:
+    """Every unpicklable resource that pickling ``value`` would meet."""
+    if isinstance(value, Resource):
+        return [value]
+    if isinstance(value, QueueObject):
+        return [Resource(value.api, inherit_only=True, name=value.name)]
+    if isinstance(value, Tup):
+        return [found for item in value.items for found in resources_in(item)]
+    if isinstance(value, Partial):
+        return resources_in(Tup(value.args))
     return []

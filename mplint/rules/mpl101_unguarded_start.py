@@ -184,6 +184,8 @@ class UnguardedStart(Rule):
     def _reports(self, facts: ModuleFacts) -> Iterator[Report]:
         reported: set[int] = set()
         for start in facts.starts:
+            if facts.only_fork(start.obj.method):
+                continue  # fork (chosen, or the only default of the targets) does not re-import
             root = facts.import_time_root(start.site)
             if root is None or id(root.node) in reported:
                 continue

@@ -230,7 +230,7 @@ class ModelArg(Rule):
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
         for work in facts.work:
-            if not work.per_task and work.method == "fork":
+            if not work.per_task and facts.only_fork(work.method):
                 continue  # a forked child inherits its arguments: nothing is pickled
             seen: set[tuple[str | None, str]] = set()
             for model, how in self._models(facts, work):
@@ -241,21 +241,35 @@ class ModelArg(Rule):
                     f"a model ({model.label})")
                 if work.per_task:
                     message = (f"{subject} is pickled with every task of {work.api}{how}; "
-                               "load it once per worker with initializer= instead")
+                               f"{_instead(work, model)}")
                 else:
                     message = (f"{subject} is pickled into each child started by {work.api}{how}"
                                "; build or load it in the child instead")
-                yield offer(work.site.node, message, load_per_worker_fixer(facts, work, model))
+                fix = (f"{work.api} has no worker initializer to load it in"
+                       if work.cloudpickle or work.api == "joblib.Parallel"
+                       else load_per_worker_fixer(facts, work, model))
+                yield offer(work.site.node, message, fix)
 
     def _models(self, facts: ModuleFacts, work: WorkSite) -> Iterator[tuple[Model, str]]:
         for payload in work.payload:
-            value = facts.value(payload.expr, work.site)
+            value = facts.work_value(work, payload.expr)
             if payload.mode is PayloadMode.ITEMS:
                 value = item_of(value)
             for model in models_in(value):
                 yield model, ""
         if work.func is not None:
-            yield from _through_callable(facts, facts.value(work.func, work.site))
+            yield from _through_callable(facts, facts.work_value(work, work.func))
+
+
+def _instead(work: WorkSite, model: Model) -> str:
+    name = model.name or "model"
+    if work.method == "ray":
+        return f"put it in the object store once with `ray.put({name})` or hold it in an actor"
+    if work.method == "dask":
+        return f"send it to the workers once with `client.scatter({name})`"
+    if work.api == "joblib.Parallel":
+        return "load it in the task function through a cached loader (functools.cache) instead"
+    return "load it once per worker with initializer= instead"
 
 
 def _through_callable(facts: ModuleFacts, func: Value) -> Iterator[tuple[Model, str]]:

@@ -111,22 +111,24 @@ class UnpicklableCallable(Rule):
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
         for work in facts.work:
-            if work.func is None or work.method == "fork":
-                continue
-            problem = _describe(facts.value(work.func, work.site))
-            if problem is None:
-                continue
-            local, what = problem
-            yield Report(work.site.node, _message(local, what, work))
+            if work.cloudpickle:
+                continue  # cloudpickle sends lambdas and local functions by value
+            if not work.per_task and facts.only_fork(work.method):
+                continue  # a forked child inherits its target
+            for func in (work.func, *work.callables):
+                problem = _describe(facts.work_value(work, func)) if func is not None else None
+                if problem is not None:
+                    local, what = problem
+                    yield Report(work.site.node, _message(local, what, work, func is work.func))
 
 
-def _message(local: bool, what: str, work: WorkSite) -> str:
+def _message(local: bool, what: str, work: WorkSite, task: bool = True) -> str:
     if not local:
         return (f"{what} is defined under the main guard, so a child started by {work.api} under "
                 "spawn or forkserver cannot find it (\"Can't get attribute\"); define it at "
                 "module level")
     when = "under any start method" if work.per_task else "under spawn or forkserver"
-    role = "passed to" if work.per_task else "as the target of"
+    role = "passed to" if work.per_task or not task else "as the target of"
     return (f"{what} {role} {work.api} cannot be pickled {when} (\"Can't pickle local object\"); "
             "define it at module level")
 

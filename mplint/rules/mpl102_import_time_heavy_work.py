@@ -1,0 +1,235 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import libcst as cst
+
+from mplint import knowledge
+from mplint.analysis.collector import CallSite
+from mplint.analysis.cuda import cuda_call
+from mplint.analysis.facts import ModuleFacts, function_of
+from mplint.analysis.values import Bound, Func, Klass, Model, Qual
+from mplint.analysis.walk import children
+from mplint.fixers.import_time import move_into_guard_fixers
+from mplint.rules.base import Invalid, Report, Rule, Valid, offer
+
+# Calling one of these on a model runs it (inference or training).
+_RUN_METHODS = frozenset({"fit", "fit_transform", "predict", "predict_proba", "generate",
+                          "encode", "forward", "evaluate"})
+
+
+class ImportTimeHeavyWork(Rule):
+    code = "MPL102"
+    name = "import-time-heavy-work"
+    summary = "model load, data load or CUDA use at import time in a module that starts processes"
+    what = (
+        "Flags module-level code, outside `if __name__ == \"__main__\":`, that loads or builds a "
+        "model (`torch.load`, `from_pretrained`, `load_model`, a model class of the tree, "
+        "layers with weights), runs one (`model(x)`, `.fit`, `.predict`), reads a data set "
+        "(`pandas.read_*`, `numpy.load`, `datasets.load_dataset`, torchvision datasets) or "
+        "initialises CUDA, in a module that starts processes under spawn or forkserver (or the "
+        "platform default). Cheap objects are not reported: unfitted scikit-learn estimators, "
+        "losses and layers without weights."
+    )
+    why = (
+        "Under spawn and forkserver (Windows, macOS, Linux from Python 3.14) every child "
+        "imports the main module again, and the module that defines its task function: all of "
+        "its module-level code runs once more in each child. N workers load the model N extra "
+        "times, hold N copies in memory and start slowly; CUDA is initialised in every child."
+    )
+    fix_safety = (
+        "Unsafe: the statements move to the top of the main guard, so code that imports the "
+        "module no longer sees the names they bind. Offered only when nothing outside the guard "
+        "reads those names (a task function that needs the model gets it from a worker "
+        "initializer instead, which the author writes) and the guard is the module's last "
+        "statement."
+    )
+    references = (
+        "https://docs.python.org/3/library/multiprocessing.html#the-spawn-and-forkserver-start-methods",
+    )
+
+    VALID = (
+        Valid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            def infer(x):
+                return x * 2
+
+            if __name__ == "__main__":
+                model = torch.load("net.pt")
+                with mp.Pool(2) as pool:
+                    print(pool.map(infer, range(4)))
+            """,
+            "the load runs once, in the parent, under the guard",
+        ),
+        Valid(
+            """
+            import multiprocessing as mp
+            import torch
+            from sklearn.linear_model import LogisticRegression
+
+            loss = torch.nn.MSELoss()
+            template = LogisticRegression(C=0.5)
+
+            def infer(x):
+                return x * 2
+
+            if __name__ == "__main__":
+                with mp.Pool(2) as pool:
+                    print(pool.map(infer, range(4)))
+            """,
+            "a loss and an unfitted estimator cost nothing to build again",
+        ),
+        Valid(
+            """
+            import torch
+
+            model = torch.load("net.pt")
+
+            def infer(x):
+                return model(x)
+            """,
+            "the module starts no processes",
+        ),
+    )
+    INVALID = (
+        Invalid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            weights = torch.load("net.pt")
+            device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+            def infer(x):
+                return x * 2
+
+            if __name__ == "__main__":
+                with mp.Pool(2) as pool:
+                    print(pool.map(infer, range(4)))
+            """,
+            (4, 11, "`torch.load(...)` loads a model (loaded by torch.load) when the module is "
+                    "imported; the module starts processes (multiprocessing.Pool), and under "
+                    "spawn or forkserver every child imports it again and repeats this; move it "
+                    "under the main guard or into a worker initializer"),
+            (5, 33, "`torch.cuda.is_available(...)` initialises CUDA when the module is "
+                    "imported; the module starts processes (multiprocessing.Pool), and under "
+                    "spawn or forkserver every child imports it again and repeats this; move it "
+                    "under the main guard or into a worker initializer"),
+            fixed="""
+            import multiprocessing as mp
+            import torch
+
+            def infer(x):
+                return x * 2
+
+            if __name__ == "__main__":
+                weights = torch.load("net.pt")
+                device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+                with mp.Pool(2) as pool:
+                    print(pool.map(infer, range(4)))
+            """,
+        ),
+        Invalid(
+            """
+            from multiprocessing import Pool
+            import pandas as pd
+
+            table = pd.read_csv("rows.csv")
+
+            def work(i):
+                return len(table) + i
+
+            if __name__ == "__main__":
+                with Pool(2) as pool:
+                    print(pool.map(work, range(4)))
+            """,
+            (4, 9, "`pd.read_csv(...)` loads data (data loaded by pandas) when the module is "
+                   "imported; the module starts processes (multiprocessing.Pool), and under "
+                   "spawn or forkserver every child imports it again and repeats this; move it "
+                   "under the main guard or into a worker initializer (no automatic fix: names "
+                   "it binds are used outside the main guard (e.g. by a task function))"),
+        ),
+    )
+
+    def check(self, facts: ModuleFacts) -> Iterator[Report]:
+        start = next((s for s in facts.starts
+                      if facts.may_use(s.obj.method, "spawn", "forkserver")), None)
+        if start is None:
+            return
+        module = facts.record.module
+        statement_of = _top_statements(module)
+        found: dict[int, tuple[CallSite, str]] = {}
+        for site in facts.record.calls:
+            if not site.import_time or function_of(site.scope) is not None:
+                continue
+            statement = statement_of.get(id(site.node))
+            if statement is None or id(statement) in found:
+                continue
+            what = _heavy(facts, site)
+            if what is not None:
+                found[id(statement)] = (site, what)
+        if not found:
+            return
+        heavy = [s for s in module.body if id(s) in found]
+        fixes = move_into_guard_fixers(module, facts.record.main_guard, heavy)
+        for key, (site, what) in found.items():
+            text = f"{cst.Module([]).code_for_node(site.node.func)}(...)"
+            message = (f"`{text}` {what} when the module is imported; the module starts "
+                       f"processes ({start.obj.api}), and under spawn or forkserver every "
+                       "child imports it again and repeats this; move it under the main guard "
+                       "or into a worker initializer")
+            yield offer(site.node, message, fixes[key])
+
+
+def _top_statements(module: cst.Module) -> dict[int, cst.CSTNode]:
+    """Each call outside function and class bodies -> the top-level statement holding it."""
+    found: dict[int, cst.CSTNode] = {}
+    for statement in module.body:
+        if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+            continue
+        stack: list[cst.CSTNode] = [statement]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, cst.Call):
+                found[id(node)] = statement
+            if not isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+                stack.extend(children(node))
+    return found
+
+
+def _heavy(facts: ModuleFacts, site: CallSite) -> str | None:
+    """What the call does that a child should not repeat, or None."""
+    func = facts.value(site.node.func, site)
+    if isinstance(func, Qual):
+        label = knowledge.first_match(func.name, knowledge.DATA_LOADERS)
+        if label is not None:
+            return f"loads data ({label})"
+        if _cheap(func.name):
+            return None
+    if isinstance(func, Model) or (isinstance(func, Bound) and isinstance(func.obj, Model)
+                                   and func.attr in _RUN_METHODS):
+        model = func if isinstance(func, Model) else func.obj
+        assert isinstance(model, Model)
+        return f"runs a model ({model.label})"
+    value = facts.value(site.node, site)
+    if isinstance(value, Model) and not (isinstance(func, Bound)):
+        verb = "builds" if isinstance(func, Klass | Func) or _constructs(func) else "loads"
+        return f"{verb} a model ({value.label})"
+    if cuda_call(facts.evaluator, site) is not None:
+        return "initialises CUDA"
+    return None
+
+
+def _cheap(qualname: str) -> bool:
+    """Model objects that cost nothing to build: unfitted estimators, losses, weightless
+    layers."""
+    label = knowledge.model_label(qualname)
+    return (label == "scikit-learn estimator" or qualname in knowledge.PARAMETER_FREE_LAYERS
+            or (qualname.startswith("torch.nn.") and qualname.endswith("Loss")))
+
+
+def _constructs(func: object) -> bool:
+    return isinstance(func, Qual) and func.name.rpartition(".")[2][:1].isupper()

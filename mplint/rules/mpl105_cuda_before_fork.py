@@ -1,0 +1,189 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from mplint.analysis.collector import CallSite
+from mplint.analysis.cuda import cuda_call
+from mplint.analysis.facts import ModuleFacts, WorkSite, function_of
+from mplint.fixers.start_method import insert_fixer
+from mplint.rules.base import Invalid, Report, Rule, Valid, offer
+
+
+class CudaBeforeFork(Rule):
+    code = "MPL105"
+    name = "cuda-before-fork"
+    summary = "CUDA initialised in the parent before forking workers that use CUDA"
+    what = (
+        "Flags a call that initialises CUDA in the parent process (`torch.cuda.is_available()`, "
+        "`torch.cuda.set_device(...)`, `get_device_name`, a tensor created with "
+        '`device="cuda"`, `.cuda()`, `.to("cuda")`), made before a pool, executor or process '
+        "is started with fork (chosen explicitly, or the platform default on Linux up to "
+        "Python 3.13) whose task function uses CUDA itself. Lazy calls that do not initialise "
+        "CUDA (`torch.cuda.device_count()`, `torch.cuda.manual_seed_all()`) are not reported. "
+        "Which targets count as \"the default\" is set by `target-python` and "
+        "`target-platforms`."
+    )
+    why = (
+        "A forked child inherits the parent's CUDA state but cannot use it, and cannot "
+        "initialise CUDA again: its first CUDA call raises `RuntimeError: Cannot re-initialize "
+        "CUDA in forked subprocess. To use CUDA with multiprocessing, you must use the 'spawn' "
+        "start method`. Measured on an H100: every call listed above poisons a later fork; under "
+        "spawn and forkserver every case works. The same script works on a machine without a "
+        "GPU and on macOS and Windows (spawn), so the failure shows up only on the Linux GPU box."
+    )
+    fix_safety = (
+        'Safe: `multiprocessing.set_start_method("spawn")` (through the module\'s own alias) '
+        "becomes the first statement of the main guard. Offered only when the start uses the "
+        "default method and the module has a plain main guard and no start method of its own; "
+        "an explicit `get_context(\"fork\")` is left to the author."
+    )
+    references = (
+        "https://pytorch.org/docs/stable/notes/multiprocessing.html#cuda-in-multiprocessing",
+    )
+
+    VALID = (
+        Valid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            def on_gpu(n):
+                return int(torch.arange(n, device="cuda").sum())
+
+            if __name__ == "__main__":
+                mp.set_start_method("spawn")
+                print(torch.cuda.is_available())
+                with mp.Pool(2) as pool:
+                    print(pool.map(on_gpu, [3, 4]))
+            """,
+            "spawn children initialise CUDA for themselves",
+        ),
+        Valid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            def on_gpu(n):
+                return int(torch.arange(n, device="cuda").sum())
+
+            if __name__ == "__main__":
+                print(torch.cuda.device_count())
+                with mp.Pool(2) as pool:
+                    print(pool.map(on_gpu, [3, 4]))
+            """,
+            "device_count() does not initialise CUDA (MPL103 still asks for a start method)",
+        ),
+        Valid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            def tokenize(text):
+                return text.split()
+
+            if __name__ == "__main__":
+                model = torch.nn.Linear(4, 2).cuda()
+                with mp.Pool(2) as pool:
+                    print(pool.map(tokenize, ["a b", "c"]))
+            """,
+            "the forked workers never touch CUDA, so the parent's CUDA state does not matter",
+        ),
+    )
+    INVALID = (
+        Invalid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            def on_gpu(n):
+                return int(torch.arange(n, device="cuda").sum())
+
+            if __name__ == "__main__":
+                print(torch.zeros(1, device="cuda"))
+                with mp.Pool(2) as pool:
+                    print(pool.map(on_gpu, [3, 4]))
+            """,
+            (8, 11, '`torch.zeros(..., device="cuda")` initialises CUDA in the parent before '
+                    "Pool.map starts workers with fork (the default on Linux up to Python "
+                    "3.13), and `on_gpu` uses CUDA in them: a forked child cannot re-initialise "
+                    "CUDA (\"Cannot re-initialize CUDA in forked subprocess\"); use the spawn "
+                    "start method"),
+            fixed="""
+            import multiprocessing as mp
+            import torch
+
+            def on_gpu(n):
+                return int(torch.arange(n, device="cuda").sum())
+
+            if __name__ == "__main__":
+                mp.set_start_method("spawn")
+                print(torch.zeros(1, device="cuda"))
+                with mp.Pool(2) as pool:
+                    print(pool.map(on_gpu, [3, 4]))
+            """,
+        ),
+        Invalid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            def train(rank):
+                torch.cuda.set_device(rank)
+
+            if __name__ == "__main__":
+                if torch.cuda.is_available():
+                    ctx = mp.get_context("fork")
+                    procs = [ctx.Process(target=train, args=(r,)) for r in range(2)]
+            """,
+            (8, 8, "`torch.cuda.is_available()` initialises CUDA in the parent before "
+                   "Process starts children with fork, and "
+                   "`train` uses CUDA in them: a forked child cannot re-initialise CUDA (\"Cannot "
+                   're-initialize CUDA in forked subprocess"); use the spawn start method '
+                   "(no automatic fix: the fork start method is chosen explicitly)"),
+        ),
+    )
+
+    def check(self, facts: ModuleFacts) -> Iterator[Report]:
+        for work in facts.work:
+            if work.cloudpickle or not facts.may_use(work.method, "fork"):
+                continue
+            user = self._cuda_user(facts, work)
+            found = self._parent_cuda(facts, work.site) if user is not None else None
+            if found is None:
+                continue
+            site, what = found
+            how = "fork" if work.method == "fork" else (
+                "fork (the default on Linux up to Python 3.13)")
+            verb = "starts workers" if work.per_task else "starts children"
+            message = (f"`{what}` initialises CUDA in the parent before {work.api} {verb} with "
+                       f"{how}, and `{user}` uses CUDA in them: a forked child cannot "
+                       "re-initialise CUDA (\"Cannot re-initialize CUDA in forked subprocess\"); "
+                       "use the spawn start method")
+            fix = ("the fork start method is chosen explicitly" if work.method is not None
+                   else insert_fixer(facts.record.scope, facts.record.main_guard))
+            yield offer(site.node, message, fix)
+            return  # one finding per module: one start method choice fixes every start
+
+    def _cuda_user(self, facts: ModuleFacts, work: WorkSite) -> str | None:
+        for func in facts.task_functions(work):
+            if func.evaluator is not facts.evaluator:
+                continue
+            if any(cuda_call(facts.evaluator, site, initialising=False)
+                   for site in facts.calls_in(func.node)):
+                return func.node.name.value
+        return None
+
+    def _parent_cuda(self, facts: ModuleFacts, start: CallSite) -> tuple[CallSite, str] | None:
+        """The first CUDA-initialising call the parent makes before ``start``."""
+        where = function_of(start.scope)
+        for site in facts.record.calls:
+            if site.order >= start.order:
+                continue
+            same_body = function_of(site.scope) is where and (
+                where is not None or site.guarded == start.guarded)
+            if not (same_body or (site.import_time and function_of(site.scope) is None)):
+                continue
+            what = cuda_call(facts.evaluator, site)
+            if what is not None:
+                return site, what
+        return None

@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from mplint.analysis.facts import ModuleFacts, PayloadMode, WorkSite
+from mplint.analysis.values import Partial, Resource, item_of, resources_in
+from mplint.rules.base import Invalid, Report, Rule, Valid
+
+
+class UnpicklableResource(Rule):
+    code = "MPL204"
+    name = "unpicklable-resource"
+    summary = "lock, open file, socket, connection or generator sent to a process"
+    what = (
+        "Flags arguments of a process, pool, executor, joblib, ray or dask task that cannot be "
+        "pickled: `threading` locks, conditions and events, open files, sockets, database "
+        "connections, TensorFlow sessions, generators. Also flags multiprocessing locks, "
+        "queues and shared values sent through a pool's or executor's tasks, which may only "
+        "reach a child by inheritance."
+    )
+    why = (
+        "Each of these wraps state of the parent process (a kernel handle, an OS lock, a "
+        "suspended frame). Pickling fails: `TypeError: cannot pickle '_thread.lock' object`, "
+        "`cannot pickle '_io.TextIOWrapper' object`, `cannot pickle 'generator' object`; "
+        "a multiprocessing Queue or Lock in a pool task raises `RuntimeError: Queue objects "
+        "should only be shared between processes through inheritance`. `Process(args=...)` "
+        "under fork inherits them, so the bug appears only under spawn and forkserver."
+    )
+    fix_safety = (
+        "No automatic fix: pass what the worker needs to rebuild the resource (a path, a URL, "
+        "connection settings) and open it in the worker; pass multiprocessing locks and queues "
+        "through `initializer=`/`initargs=`, or use a `Manager()` queue."
+    )
+    references = (
+        "https://docs.python.org/3/library/multiprocessing.html#programming-guidelines",
+    )
+
+    VALID = (
+        Valid(
+            """
+            import multiprocessing as mp
+
+            def count(path):
+                with open(path) as handle:
+                    return sum(1 for _ in handle)
+
+            if __name__ == "__main__":
+                with mp.Pool(2) as pool:
+                    print(pool.map(count, ["a.txt", "b.txt"]))
+            """,
+            "only the path crosses; each task opens the file itself",
+        ),
+        Valid(
+            """
+            import multiprocessing as mp
+
+            def work(lock, i):
+                with lock:
+                    print(i)
+
+            if __name__ == "__main__":
+                lock = mp.Lock()
+                procs = [mp.Process(target=work, args=(lock, i)) for i in range(2)]
+            """,
+            "a multiprocessing lock passed to Process is inherited, which is what it is for",
+        ),
+        Valid(
+            """
+            import multiprocessing as mp
+
+            def square(x):
+                return x * x
+
+            def numbers():
+                yield from range(10)
+
+            if __name__ == "__main__":
+                with mp.Pool(2) as pool:
+                    print(pool.map(square, numbers()))
+            """,
+            "a generator as the iterable is consumed in the parent; only its items are sent",
+        ),
+    )
+    INVALID = (
+        Invalid(
+            """
+            import threading
+            from concurrent.futures import ProcessPoolExecutor
+
+            def log(lock, line):
+                with lock:
+                    print(line)
+
+            if __name__ == "__main__":
+                lock = threading.Lock()
+                with ProcessPoolExecutor() as ex:
+                    ex.submit(log, lock, "hello")
+            """,
+            (11, 9, "`lock` (threading.Lock) cannot be pickled into another process, so "
+                    "ProcessPoolExecutor.submit fails; pass what the worker needs to create it "
+                    "(a path, a URL) and create it there"),
+        ),
+        Invalid(
+            """
+            import multiprocessing as mp
+
+            def work(queue, item):
+                queue.put(item * 2)
+
+            if __name__ == "__main__":
+                queue = mp.Queue()
+                with open("log.txt", "w") as out:
+                    with mp.Pool(2) as pool:
+                        pool.starmap(work, [(queue, i) for i in range(4)])
+                    mp.Process(target=print, args=(out,)).start()
+            """,
+            (10, 13, "`queue` (multiprocessing.Queue) may only be shared with a child by "
+                     "inheritance, so Pool.starmap raises RuntimeError; pass it through "
+                     "initializer=/initargs=, or use a Manager().Queue()"),
+            (11, 9, "`out` (open file) cannot be pickled into another process, so Process "
+                    "fails under spawn or forkserver; pass what the worker needs to create it "
+                    "(a path, a URL) and create it there"),
+        ),
+    )
+
+    def check(self, facts: ModuleFacts) -> Iterator[Report]:
+        for work in facts.work:
+            inherited = not work.per_task
+            if inherited and facts.only_fork(work.method):
+                continue  # a forked child inherits its arguments
+            seen: set[tuple[str | None, str]] = set()
+            for resource in self._resources(facts, work):
+                if resource.inherit_only and inherited:
+                    continue
+                if (resource.name, resource.label) in seen:
+                    continue
+                seen.add((resource.name, resource.label))
+                yield Report(work.site.node, _message(resource, work))
+
+    def _resources(self, facts: ModuleFacts, work: WorkSite) -> Iterator[Resource]:
+        for payload in work.payload:
+            value = facts.work_value(work, payload.expr)
+            if payload.mode is PayloadMode.ITEMS:
+                value = item_of(value)
+            yield from resources_in(value)
+        if work.func is not None:
+            func = facts.work_value(work, work.func)
+            if isinstance(func, Partial):
+                yield from resources_in(func)
+
+
+def _message(resource: Resource, work: WorkSite) -> str:
+    subject = f"`{resource.name}` ({resource.label})" if resource.name else (
+        f"a {resource.label}")
+    if resource.inherit_only:
+        return (f"{subject} may only be shared with a child by inheritance, so {work.api} "
+                "raises RuntimeError; pass it through initializer=/initargs=, or use a "
+                "Manager().Queue()")
+    when = "" if work.per_task else " under spawn or forkserver"
+    return (f"{subject} cannot be pickled into another process, so {work.api} fails{when}; "
+            "pass what the worker needs to create it (a path, a URL) and create it there")

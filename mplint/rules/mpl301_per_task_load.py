@@ -1,0 +1,269 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import libcst as cst
+
+from mplint import knowledge
+from mplint.analysis.collector import CallSite
+from mplint.analysis.facts import ModuleFacts, decorated_by
+from mplint.analysis.scopes import BindingKind, Scope
+from mplint.analysis.values import Bound, Func, Klass, Model, Qual
+from mplint.fixers.base import names_read
+from mplint.fixers.per_task_load import per_worker_fixer
+from mplint.rules.base import Invalid, Report, Rule, Valid, offer
+
+# Calls on a model that mean it is trained in the task, so it must be fresh for each item.
+_TRAINING_METHODS = frozenset({"fit", "partial_fit", "fit_transform", "train", "compile",
+                               "parameters", "backward", "step"})
+
+
+class PerTaskLoad(Rule):
+    code = "MPL301"
+    name = "per-task-load"
+    summary = "model built or loaded inside the function that runs once per item"
+    what = (
+        "Flags a model constructor or loader called in the body of a pool, executor, joblib, "
+        "ray or dask task function, when what it builds does not depend on the task's input "
+        "(the same model for every item). Not reported: models trained in the task (`fit`, "
+        "an optimiser over `parameters()`, `backward()`), which must be fresh per item; models "
+        "built from the task's arguments (a hyper-parameter search); loaders cached in a "
+        "global or by `functools.cache`; tasks that return the model (MPL202)."
+    )
+    why = (
+        "The task function runs once per item, so the model is built or read from disk once "
+        "per item instead of once per worker: for a checkpoint of a few hundred megabytes that "
+        "is seconds per item, and it usually dwarfs the work the task does with it."
+    )
+    fix_safety = (
+        "The loader call moves into a new initializer that stores the model in a module global, "
+        "the task reads the global, and the pool gets `initializer=`. Safe when the loader "
+        "reads only module-level names and the task only calls the model (or `eval`, `to`, "
+        "`predict`, ...); unsafe when the task uses it otherwise, since the tasks of a worker "
+        "now share one model. Not offered when the pool already has an initializer, for "
+        "joblib, ray and dask, or when the loader reads local names."
+    )
+    references = (
+        "https://docs.python.org/3/library/multiprocessing.html#multiprocessing.pool.Pool",
+    )
+
+    VALID = (
+        Valid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            _model = None
+
+            def load():
+                global _model
+                _model = torch.jit.load("net.pt")
+
+            def infer(x):
+                return float(_model(torch.tensor([x])))
+
+            if __name__ == "__main__":
+                with mp.Pool(2, initializer=load) as pool:
+                    print(pool.map(infer, range(8)))
+            """,
+            "the initializer loads the model once per worker",
+        ),
+        Valid(
+            """
+            import multiprocessing as mp
+            from sklearn.ensemble import RandomForestClassifier
+
+            def evaluate(depth):
+                clf = RandomForestClassifier(max_depth=depth)
+                clf.fit([[0], [1]], [0, 1])
+                return clf.score([[0], [1]], [0, 1])
+
+            if __name__ == "__main__":
+                with mp.Pool(2) as pool:
+                    print(pool.map(evaluate, [2, 4, 8]))
+            """,
+            "each task trains a different model: a fresh one per item is the point",
+        ),
+        Valid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            def evaluate(path):
+                net = torch.jit.load(path)
+                return float(net(torch.ones(1)))
+
+            if __name__ == "__main__":
+                with mp.Pool(2) as pool:
+                    print(pool.map(evaluate, ["a.pt", "b.pt"]))
+            """,
+            "every item is a different checkpoint: loading it is the task",
+        ),
+    )
+    INVALID = (
+        Invalid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            def infer(x):
+                net = torch.jit.load("net.pt")
+                return float(net(torch.tensor([x])))
+
+            if __name__ == "__main__":
+                with mp.Pool(2) as pool:
+                    print(pool.map(infer, range(8)))
+            """,
+            (5, 11, "`torch.jit.load(...)` loads a model (TorchScript module) in `infer`, which "
+                    "Pool.map runs once per item: the load is paid for every item instead of "
+                    "once per worker; do it once per worker in a Pool initializer"),
+            fixed="""
+            import multiprocessing as mp
+            import torch
+
+            _worker_net = None
+
+
+            def _init_worker_net():
+                global _worker_net
+                _worker_net = torch.jit.load("net.pt")
+
+
+            def infer(x):
+                net = _worker_net
+                return float(net(torch.tensor([x])))
+
+            if __name__ == "__main__":
+                with mp.Pool(2, initializer=_init_worker_net) as pool:
+                    print(pool.map(infer, range(8)))
+            """,
+        ),
+        Invalid(
+            """
+            from concurrent.futures import ProcessPoolExecutor
+            from transformers import AutoModel
+
+            def embed(text):
+                model = AutoModel.from_pretrained("bert-base-uncased")
+                model.eval()
+                return len(text)
+
+            if __name__ == "__main__":
+                with ProcessPoolExecutor(2, initializer=print) as ex:
+                    print(list(ex.map(embed, ["a", "b"])))
+            """,
+            (5, 13, "`AutoModel.from_pretrained(...)` loads a model (transformers model) in "
+                    "`embed`, which ProcessPoolExecutor.map runs once per item: the load is "
+                    "paid for every item instead of once per worker; do it once per worker in "
+                    "a Pool initializer (no automatic fix: the pool already has an "
+                    "initializer)"),
+        ),
+    )
+
+    def check(self, facts: ModuleFacts) -> Iterator[Report]:
+        reported: set[int] = set()
+        for work in facts.work:
+            if not work.per_task:
+                continue
+            for func in facts.task_functions(work):
+                if func.evaluator is not facts.evaluator or _not_per_item(facts, func):
+                    continue
+                for site, local, what in _loads(facts, func):
+                    if id(site.node) in reported:
+                        continue
+                    reported.add(id(site.node))
+                    text = f"{cst.Module([]).code_for_node(site.node.func)}(...)"
+                    message = (f"`{text}` {what} in `{func.node.name.value}`, which {work.api} "
+                               "runs once per item: the load is paid for every item instead "
+                               "of once per worker; do it once per worker in a Pool initializer")
+                    yield offer(site.node, message,
+                                per_worker_fixer(facts, work, func, site, local))
+
+
+def _not_per_item(facts: ModuleFacts, func: Func) -> bool:
+    """Loaders that are cached, and tasks whose job is to return the model."""
+    return (decorated_by(func, knowledge.CACHE_DECORATORS)
+            or isinstance(func.evaluator.returns(func), Model))
+
+
+def _loads(facts: ModuleFacts, func: Func) -> Iterator[tuple[CallSite, str | None, str]]:
+    """Model builds in ``func``'s body that are the same for every item, with the local name
+    each is bound to."""
+    body = facts.evaluator.function_scope(func.node)
+    if body is None:
+        return
+    inputs = _task_inputs(body)
+    trained = _trained(facts, func)
+    if "" in trained:
+        return  # a backward pass: the task trains whatever it builds
+    for site in facts.calls_in(func.node):
+        value = facts.value(site.node, site)
+        callee = facts.value(site.node.func, site)
+        if not isinstance(value, Model) or isinstance(callee, Bound) or _cheap(callee):
+            continue
+        if names_read(site.node) & inputs:
+            continue
+        local = _bound_to(body, site.node)
+        if local is None and _cached_globally(facts, func, site.node):
+            continue
+        if local is not None and local in trained:
+            continue
+        verb = "builds" if _constructs(callee) else "loads"
+        yield site, local, f"{verb} a model ({value.label})"
+
+
+def _task_inputs(body: Scope) -> set[str]:
+    """The task's parameters and the local names computed from them."""
+    # parameters, and names bound in ways the analysis does not follow (``a, b = args``)
+    found = {name for name, bindings in body.bindings.items()
+             if any(b.kind is BindingKind.PARAM or (b.kind is BindingKind.OTHER and b.value is None)
+                    for b in bindings)}
+    changed = True
+    while changed:
+        changed = False
+        for name, bindings in body.bindings.items():
+            if name not in found and any(b.value is not None and names_read(b.value) & found
+                                         for b in bindings):
+                found.add(name)
+                changed = True
+    return found
+
+
+def _trained(facts: ModuleFacts, func: Func) -> set[str]:
+    """Names the task trains (``""`` when it runs a backward pass on anything)."""
+    found: set[str] = set()
+    for site in facts.calls_in(func.node):
+        target = site.node.func
+        if isinstance(target, cst.Attribute) and target.attr.value in _TRAINING_METHODS:
+            if target.attr.value == "backward":
+                found.add("")
+            for name in names_read(target.value):
+                found.add(name)
+    return found
+
+
+def _bound_to(body: Scope, call: cst.Call) -> str | None:
+    for name, bindings in body.bindings.items():
+        if any(b.value is call for b in bindings):
+            return name
+    return None
+
+
+def _cached_globally(facts: ModuleFacts, func: Func, call: cst.Call) -> bool:
+    """``global _model; _model = load()``: a lazy per-process cache."""
+    return any(b.value is call and b.function is func.node
+               for bindings in facts.record.scope.bindings.values() for b in bindings)
+
+
+def _cheap(callee: object) -> bool:
+    if not isinstance(callee, Qual):
+        return False
+    name = callee.name
+    return name in knowledge.PARAMETER_FREE_LAYERS or (
+        name.startswith("torch.nn.") and name.endswith("Loss"))
+
+
+def _constructs(callee: object) -> bool:
+    if isinstance(callee, Klass):
+        return True
+    return isinstance(callee, Qual) and callee.name.rpartition(".")[2][:1].isupper()

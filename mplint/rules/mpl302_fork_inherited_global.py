@@ -1,0 +1,222 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import libcst as cst
+
+from mplint.analysis.facts import ModuleFacts
+from mplint.analysis.scopes import Binding, Scope, ScopeKind
+from mplint.analysis.values import Func
+from mplint.analysis.walk import walk
+from mplint.rules.base import Invalid, Report, Rule, Valid
+
+
+class ForkInheritedGlobal(Rule):
+    code = "MPL302"
+    name = "fork-inherited-global"
+    summary = "task reads a global the parent sets at run time"
+    what = (
+        "Flags a read, in a process's or pool's task function, of a module global that the "
+        "parent sets only at run time: under `if __name__ == \"__main__\":`, or through "
+        "`global` in a function the parent runs (`main()`). Reported when the start may use "
+        "spawn or forkserver (explicitly, or as the platform default of the targets). Globals "
+        "set by the pool's initializer or by the task itself are not reported."
+    )
+    why = (
+        "A forked child gets a copy of the parent's memory, so the global has the value the "
+        "parent gave it. A spawn or forkserver child imports the module afresh and never runs "
+        "the guard or `main()`: the global is missing (NameError) or still has its import-time "
+        "value, and the task silently works on stale settings."
+    )
+    fix_safety = (
+        "No automatic fix: pass the value as an argument of the task, or through "
+        "`initializer=`/`initargs=` into a global the initializer sets in each worker."
+    )
+    references = (
+        "https://docs.python.org/3/library/multiprocessing.html#the-spawn-and-forkserver-start-methods",
+    )
+
+    VALID = (
+        Valid(
+            """
+            import multiprocessing as mp
+
+            _scale = None
+
+            def init(scale):
+                global _scale
+                _scale = scale
+
+            def work(x):
+                return x * _scale
+
+            if __name__ == "__main__":
+                with mp.Pool(2, initializer=init, initargs=(3,)) as pool:
+                    print(pool.map(work, range(4)))
+            """,
+            "the initializer sets the global in each worker",
+        ),
+        Valid(
+            """
+            import multiprocessing as mp
+
+            SCALE = 3
+
+            def work(x):
+                return x * SCALE
+
+            if __name__ == "__main__":
+                with mp.Pool(2) as pool:
+                    print(pool.map(work, range(4)))
+            """,
+            "the global is set on import, so every child has it",
+        ),
+        Valid(
+            """
+            import multiprocessing as mp
+
+            def work(x):
+                return x * scale
+
+            if __name__ == "__main__":
+                scale = 3
+                ctx = mp.get_context("fork")
+                with ctx.Pool(2) as pool:
+                    print(pool.map(work, range(4)))
+            """,
+            "fork is chosen explicitly: the children inherit the parent's globals",
+        ),
+    )
+    INVALID = (
+        Invalid(
+            """
+            import multiprocessing as mp
+
+            def work(x):
+                return x * scale
+
+            if __name__ == "__main__":
+                scale = 3
+                with mp.Pool(2) as pool:
+                    print(pool.map(work, range(4)))
+            """,
+            (4, 16, "task function `work` reads global `scale`, which the parent sets at run "
+                    "time (under the main guard); Pool.map children started with spawn or "
+                    "forkserver import the module afresh and do not have it; pass it as an "
+                    "argument or through initializer=/initargs="),
+        ),
+        Invalid(
+            """
+            from concurrent.futures import ProcessPoolExecutor
+
+            VERBOSE = False
+
+            def work(x):
+                if VERBOSE:
+                    print(x)
+                return x
+
+            def main(verbose):
+                global VERBOSE
+                VERBOSE = verbose
+                with ProcessPoolExecutor() as ex:
+                    return list(ex.map(work, range(4)))
+
+            if __name__ == "__main__":
+                main(True)
+            """,
+            (6, 8, "task function `work` reads global `VERBOSE`, which the parent sets at run "
+                   "time (in `main`); ProcessPoolExecutor.map children started with spawn or "
+                   "forkserver import the module afresh and see its import-time value; pass it "
+                   "as an argument or through initializer=/initargs="),
+        ),
+    )
+
+    def check(self, facts: ModuleFacts) -> Iterator[Report]:
+        reported: set[tuple[int, str]] = set()
+        for work in facts.work:
+            if work.cloudpickle or not facts.may_use(work.method, "spawn", "forkserver"):
+                continue  # forked children inherit; cloudpickle sends globals by value
+            for func in facts.task_functions(work):
+                if func.evaluator is not facts.evaluator:
+                    continue
+                for name, node in _global_reads(facts, func):
+                    key = (id(func.node), name)
+                    where = _runtime_setter(facts, func, name)
+                    if where is None or key in reported:
+                        continue
+                    reported.add(key)
+                    module = facts.record.scope.bindings[name]
+                    seen = ("see its import-time value"
+                            if any(b.function is None and not b.guarded for b in module)
+                            else "do not have it")
+                    yield Report(node, (
+                        f"task function `{func.node.name.value}` reads global `{name}`, which "
+                        f"the parent sets at run time ({where}); {work.api} children started "
+                        f"with spawn or forkserver import the module afresh and {seen}; pass it "
+                        "as an argument or through initializer=/initargs="))
+
+
+def _runtime_setter(facts: ModuleFacts, func: Func, name: str) -> str | None:
+    """Where the parent alone binds ``name`` at run time, or None."""
+    bindings = facts.record.scope.bindings.get(name, [])
+    children_set = {id(func.node)} | facts.initializers
+    if any(b.function is not None and id(b.function) in children_set for b in bindings):
+        return None
+    for binding in bindings:
+        where = _parent_only(facts, binding)
+        if where is not None:
+            return where
+    return None
+
+
+def _parent_only(facts: ModuleFacts, binding: Binding) -> str | None:
+    if binding.function is None:
+        return "under the main guard" if binding.guarded else None
+    if id(binding.function) in facts.parent_functions and isinstance(
+            binding.function, cst.FunctionDef):
+        return f"in `{binding.function.name.value}`"
+    return None
+
+
+def _global_reads(facts: ModuleFacts, func: Func) -> Iterator[tuple[str, cst.Name]]:
+    """Names the task's body reads that resolve to module globals, with the first read."""
+    reads = _Reads(facts, func)
+    walk(func.node.body, reads)
+    yield from reads.found.items()
+
+
+class _Reads(cst.CSTVisitor):
+    def __init__(self, facts: ModuleFacts, func: Func) -> None:
+        super().__init__()
+        scope = facts.evaluator.function_scope(func.node)
+        assert scope is not None
+        self.scopes: dict[int, Scope] = facts.record.scopes
+        self.stack = [scope]
+        self.found: dict[str, cst.Name] = {}
+
+    def _enter(self, node: cst.CSTNode) -> None:
+        self.stack.append(self.scopes.get(id(node), self.stack[-1]))
+
+    def _leave(self, node: cst.CSTNode) -> None:
+        self.stack.pop()
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        walk(node.value, self)
+        return False
+
+    def visit_Arg(self, node: cst.Arg) -> bool:
+        walk(node.value, self)
+        return False
+
+    def visit_Name(self, node: cst.Name) -> None:
+        owner = self.stack[-1].lookup_scope(node.value)
+        if owner is not None and owner.kind is ScopeKind.MODULE:
+            self.found.setdefault(node.value, node)
+
+
+# Nodes that open a scope: names inside them are looked up from that scope.
+for _kind in ("FunctionDef", "Lambda", "ListComp", "SetComp", "GeneratorExp", "DictComp",
+              "ClassDef"):
+    setattr(_Reads, f"visit_{_kind}", _Reads._enter)
+    setattr(_Reads, f"leave_{_kind}", _Reads._leave)

@@ -101,6 +101,8 @@ PREFILTER_WORDS: dict[str, tuple[str, ...]] = {
     "DataLoader": ("DataLoader",),
     "dask": ("Client", "delayed"),  # ``dask.delayed(f)(x)``, ``client.submit``
     "ray": ("remote",),  # ``f.remote(x)``
+    # ``import torch`` alone, then ``torch.multiprocessing.Process(...)`` spelled out
+    "torch": (*(f"multiprocessing.{word}" for word in _MP_START_WORDS), "data.DataLoader"),
 }
 PREFILTER_MODULE_WORDS: tuple[str, ...] = tuple(PREFILTER_WORDS)
 PREFILTER_START_WORDS: tuple[str, ...] = tuple(sorted(

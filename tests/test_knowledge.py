@@ -23,6 +23,8 @@ def test_every_process_api_is_reachable_only_through_a_prefilter_word() -> None:
 @pytest.mark.parametrize(("source", "direct"), [
     (b"import torch\nmodel = torch.nn.Linear(2, 2)\n", False),
     (b"import numpy\n# multiprocessing.Pool would be wrong here\n", False),
+    (b"import torch\nq = torch.multiprocessing.Queue()\n", False),
+    (b"import torch\np = torch.multiprocessing.Process(target=f)\n", True),
     (b"from torch.utils.data import DataLoader\nDataLoader(ds, num_workers=2)\n", True),
     (b"from joblib import Parallel, delayed\nParallel(2)(delayed(f)(x) for x in xs)\n", True),
     (b"import ray\n@ray.remote\ndef f(x):\n    return x\nf.remote(1)\n", True),

@@ -26,6 +26,8 @@ def _engine_for(filename: str) -> Engine:
         # flake8 owns code selection and noqa; only the analysis settings carry over.
         _engines[config_path] = Engine(Config(model_loaders=settings.model_loaders,
                                               model_base_classes=settings.model_base_classes,
+                                              target_python=settings.target_python,
+                                              target_platforms=settings.target_platforms,
                                               root=settings.root))
     return _engines[config_path]
 

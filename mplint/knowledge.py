@@ -366,6 +366,14 @@ def default_start_methods(python: tuple[int, int] | None,
     return frozenset(methods)
 
 
+def cheap_to_build(qualname: str) -> bool:
+    """Model objects that cost nothing to build again: unfitted estimators, losses, layers
+    without weights."""
+    return (model_label(qualname) == "scikit-learn estimator"
+            or qualname in PARAMETER_FREE_LAYERS
+            or (qualname.startswith("torch.nn.") and qualname.endswith("Loss")))
+
+
 def first_match(qualname: str, patterns: Iterable[ModelPattern]) -> str | None:
     """The label of the first pattern that matches ``qualname``."""
     return next((p.label for p in patterns if p.matches(qualname)), None)

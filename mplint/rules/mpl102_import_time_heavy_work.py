@@ -207,7 +207,7 @@ def _heavy(facts: ModuleFacts, site: CallSite) -> str | None:
         label = knowledge.first_match(func.name, knowledge.DATA_LOADERS)
         if label is not None:
             return f"loads data ({label})"
-        if _cheap(func.name):
+        if knowledge.cheap_to_build(func.name):
             return None
     if isinstance(func, Model) or (isinstance(func, Bound) and isinstance(func.obj, Model)
                                    and func.attr in _RUN_METHODS):
@@ -221,14 +221,6 @@ def _heavy(facts: ModuleFacts, site: CallSite) -> str | None:
     if cuda_call(facts.evaluator, site) is not None:
         return "initialises CUDA"
     return None
-
-
-def _cheap(qualname: str) -> bool:
-    """Model objects that cost nothing to build: unfitted estimators, losses, weightless
-    layers."""
-    label = knowledge.model_label(qualname)
-    return (label == "scikit-learn estimator" or qualname in knowledge.PARAMETER_FREE_LAYERS
-            or (qualname.startswith("torch.nn.") and qualname.endswith("Loss")))
 
 
 def _constructs(func: object) -> bool:

@@ -199,7 +199,8 @@ def _loads(facts: ModuleFacts, func: Func) -> Iterator[tuple[CallSite, str | Non
     for site in facts.calls_in(func.node):
         value = facts.value(site.node, site)
         callee = facts.value(site.node.func, site)
-        if not isinstance(value, Model) or isinstance(callee, Bound) or _cheap(callee):
+        if not isinstance(value, Model) or isinstance(callee, Bound) or (
+                isinstance(callee, Qual) and knowledge.cheap_to_build(callee.name)):
             continue
         if names_read(site.node) & inputs:
             continue
@@ -253,14 +254,6 @@ def _cached_globally(facts: ModuleFacts, func: Func, call: cst.Call) -> bool:
     """``global _model; _model = load()``: a lazy per-process cache."""
     return any(b.value is call and b.function is func.node
                for bindings in facts.record.scope.bindings.values() for b in bindings)
-
-
-def _cheap(callee: object) -> bool:
-    if not isinstance(callee, Qual):
-        return False
-    name = callee.name
-    return name in knowledge.PARAMETER_FREE_LAYERS or (
-        name.startswith("torch.nn.") and name.endswith("Loss"))
 
 
 def _constructs(callee: object) -> bool:

@@ -281,6 +281,20 @@ PARAMETER_FREE_LAYERS: frozenset[str] = frozenset(
         "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Dropout", "Identity", "Flatten",
         "GELU", "SiLU", "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d",
         "AvgPool3d", "AdaptiveAvgPool2d", "Unflatten"))
+# Calling one of these on a model runs it (inference or training): heavy at import time.
+MODEL_RUN_METHODS: frozenset[str] = frozenset({
+    "fit", "fit_transform", "predict", "predict_proba", "generate", "encode", "forward",
+    "evaluate"})
+# Calls on a model that mean it is trained, so a task needs a fresh one per item.
+TRAINING_METHODS: frozenset[str] = frozenset({
+    "fit", "partial_fit", "fit_transform", "train", "compile", "parameters", "backward", "step"})
+# Uses of a model that leave it as it was: calling it, or these methods.
+READ_ONLY_METHODS: frozenset[str] = frozenset({
+    "eval", "to", "cpu", "cuda", "predict", "predict_proba", "transform", "encode", "forward",
+    "decision_function"})
+# Queue and pipe methods that send to / take from another process.
+QUEUE_PUTS: frozenset[str] = frozenset({"put", "put_nowait", "send"})
+QUEUE_GETS: frozenset[str] = frozenset({"get", "get_nowait"})
 # A loader decorated with one of these runs once per process, not once per call.
 CACHE_DECORATORS: frozenset[str] = frozenset({"functools.lru_cache", "functools.cache"})
 

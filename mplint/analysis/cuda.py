@@ -6,7 +6,7 @@ import libcst as cst
 
 from mplint import knowledge
 from mplint.analysis.collector import CallSite
-from mplint.analysis.evaluator import Evaluator
+from mplint.analysis.evaluator import Evaluator, keyword_argument
 from mplint.analysis.scopes import BindingKind, Scope
 from mplint.analysis.values import Qual
 
@@ -27,7 +27,7 @@ def cuda_call(evaluator: Evaluator, site: CallSite, initialising: bool = True) -
         if not initialising and name.startswith("torch.cuda.") and name not in (
                 knowledge.CUDA_LAZY_CALLS):
             return f"{name}()"
-        device = _keyword(call, "device")
+        device = keyword_argument(call, "device")
         if (name.startswith(f"{knowledge.TORCH_ROOT}.") and name != knowledge.TORCH_DEVICE
                 and device is not None and is_cuda_device(device, site.scope, evaluator)):
             return f'{name}(..., device="cuda")'
@@ -65,9 +65,4 @@ def is_cuda_device(expr: cst.BaseExpression, scope: Scope, evaluator: Evaluator,
         if len(bindings) == 1 and bindings[0].kind is BindingKind.ASSIGN and bindings[0].value:
             return is_cuda_device(bindings[0].value, bindings[0].scope, evaluator, hops + 1)
     return False
-
-
-def _keyword(call: cst.Call, keyword: str) -> cst.BaseExpression | None:
-    return next((a.value for a in call.args
-                 if a.keyword is not None and a.keyword.value == keyword), None)
 

@@ -171,7 +171,7 @@ class Evaluator:
     def _call_qualified(self, qualname: str, call: cst.Call, scope: Scope, order: int) -> Value:
         kind = knowledge.PROCESS_APIS.get(qualname)
         if kind is ApiKind.GET_CONTEXT:
-            return Context(_start_method_argument(call))
+            return Context(start_method_argument(call))
         if kind in (ApiKind.POOL, ApiKind.EXECUTOR, ApiKind.PROCESS, ApiKind.MANAGER):
             return ProcessObject(kind, qualname, self._keyword_context(call, scope, order), call)
         if kind is ApiKind.SPAWN:
@@ -208,18 +208,18 @@ class Evaluator:
         """joblib.Parallel, a DataLoader with workers, a dask Client; UNKNOWN when it runs
         everything in this process."""
         if kind is ApiKind.JOBLIB:
-            backend = _string(_keyword(call, "backend")) or "loky"
+            backend = _string(keyword_argument(call, "backend")) or "loky"
             if (backend in knowledge.JOBLIB_THREAD_BACKENDS
-                    or _string(_keyword(call, "prefer")) == "threads"
-                    or _integer(_argument_at(call, 0, "n_jobs")) == 1):
+                    or _string(keyword_argument(call, "prefer")) == "threads"
+                    or _integer(argument(call, 0, "n_jobs")) == 1):
                 return UNKNOWN
             # loky sends functions with cloudpickle and never re-runs __main__ in a worker
             return ProcessObject(kind, qualname, "loky" if backend != "multiprocessing" else None)
         if kind is ApiKind.DATALOADER:
-            workers = _integer(_keyword(call, "num_workers"))
+            workers = _integer(keyword_argument(call, "num_workers"))
             if workers is None or workers <= 0:
                 return UNKNOWN  # no worker processes, or the analysis cannot tell
-            context = _keyword(call, "multiprocessing_context")
+            context = keyword_argument(call, "multiprocessing_context")
             method = None
             if context is not None:
                 chosen = self.value(context, scope, order)
@@ -348,17 +348,21 @@ def _named(value: Value, name: str) -> Value:
     return value
 
 
-def _keyword(call: cst.Call, keyword: str) -> cst.BaseExpression | None:
+def keyword_argument(call: cst.Call, keyword: str) -> cst.BaseExpression | None:
+    """The value passed as ``keyword=``, if any."""
     return next((a.value for a in call.args if a.keyword is not None
                  and a.keyword.value == keyword), None)
 
 
-def _argument_at(call: cst.Call, index: int, keyword: str) -> cst.BaseExpression | None:
-    found = _keyword(call, keyword)
+def argument(call: cst.Call, index: int, keyword: str) -> cst.BaseExpression | None:
+    """The value of a parameter passed by keyword or at position ``index`` (not after ``*``)."""
+    found = keyword_argument(call, keyword)
+    if found is not None:
+        return found
     positional = [a for a in call.args if a.keyword is None]
-    if found is None and index < len(positional) and positional[index].star == "":
+    if index < len(positional) and all(a.star == "" for a in positional[: index + 1]):
         return positional[index].value
-    return found
+    return None
 
 
 def _integer(expr: cst.BaseExpression | None) -> int | None:
@@ -369,14 +373,7 @@ def _integer(expr: cst.BaseExpression | None) -> int | None:
 
 def is_generator(node: cst.FunctionDef) -> bool:
     """True when ``node``'s own body yields."""
-    stack: list[cst.CSTNode] = [node.body]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, cst.Yield):
-            return True
-        if not isinstance(current, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-            stack.extend(children(current))
-    return False
+    return any(isinstance(current, cst.Yield) for current in _own_nodes(node))
 
 
 def _is_none(expr: cst.BaseExpression | None) -> bool:
@@ -390,7 +387,7 @@ def _string(expr: cst.BaseExpression | None) -> str | None:
     return None
 
 
-def _start_method_argument(call: cst.Call) -> str | None:
+def start_method_argument(call: cst.Call) -> str | None:
     """``get_context("spawn")`` -> "spawn"; a non-literal argument -> "dynamic"; none -> None."""
     for arg in call.args:
         if arg.keyword is None or arg.keyword.value == "method":
@@ -407,12 +404,16 @@ def _spawn_method(call: cst.Call) -> str:
 
 def _returns(node: cst.FunctionDef) -> Iterator[cst.Return]:
     """The ``return`` statements of ``node`` itself, not of functions nested in it."""
+    return (current for current in _own_nodes(node) if isinstance(current, cst.Return))
+
+
+def _own_nodes(node: cst.FunctionDef) -> Iterator[cst.CSTNode]:
+    """The nodes of ``node``'s body, not those of functions and classes nested in it."""
     stack: list[cst.CSTNode] = [node.body]
     while stack:
         current = stack.pop()
-        if isinstance(current, cst.Return):
-            yield current
-        elif not isinstance(current, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+        yield current
+        if not isinstance(current, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
             stack.extend(children(current))
 
 

@@ -11,7 +11,7 @@ import libcst as cst
 
 from mplint import knowledge
 from mplint.analysis.collector import CallSite, ModuleRecord
-from mplint.analysis.evaluator import Evaluator
+from mplint.analysis.evaluator import Evaluator, argument, start_method_argument
 from mplint.analysis.scopes import Scope, ScopeKind
 from mplint.analysis.values import (
     UNKNOWN,
@@ -146,8 +146,8 @@ class ModuleFacts:
             return None if self.delegates_start_method else self.default_methods
         chosen: set[str] = set()
         for call in self.start_method_calls:
-            method = _literal_method(call.site.node)
-            if method is None:
+            method = start_method_argument(call.site.node)
+            if method is None or method == "dynamic":
                 return None
             chosen.add(method)
         return frozenset(chosen)
@@ -308,7 +308,7 @@ class ModuleFacts:
                                 "ray")
         elif isinstance(func, Delayed) and func.library == "dask":
             inner = site.node.func
-            self._add_task_call(site, "dask.delayed", _first_argument(inner), "dask")
+            self._add_task_call(site, "dask.delayed", _firstargument(inner), "dask")
         elif isinstance(func, Func) and decorated_by(func, frozenset({"dask.delayed"})):
             self._add_task_call(site, f"dask.delayed function `{func.node.name.value}`",
                                 site.node.func, "dask")
@@ -319,23 +319,23 @@ class ModuleFacts:
     def _add_creation_work(self, site: CallSite, obj: ProcessObject) -> None:
         call = site.node
         if obj.kind is ApiKind.PROCESS:
-            sent = (_argument(call, 3, "args"), _argument(call, 4, "kwargs"))
-            self.work.append(WorkSite(site, _short(obj.api), _argument(call, 1, "target"),
+            sent = (argument(call, 3, "args"), argument(call, 4, "kwargs"))
+            self.work.append(WorkSite(site, _short(obj.api), argument(call, 1, "target"),
                                       _values(sent), False, obj.method, Shape.ARGS_TUPLE))
         elif obj.kind is ApiKind.SPAWN:
             # spawn(fn, args) calls fn(rank, *args)
-            self.work.append(WorkSite(site, obj.api, _argument(call, 0, "fn"),
-                                      _values([_argument(call, 1, "args")]), False, obj.method))
+            self.work.append(WorkSite(site, obj.api, argument(call, 0, "fn"),
+                                      _values([argument(call, 1, "args")]), False, obj.method))
         elif obj.kind is ApiKind.DATALOADER:
-            dataset = [_argument(call, 0, "dataset")]
-            callables = tuple(e for e in (_argument(call, 99, "collate_fn"),
-                                          _argument(call, 99, "worker_init_fn")) if e is not None)
+            dataset = [argument(call, 0, "dataset")]
+            callables = tuple(e for e in (argument(call, 99, "collate_fn"),
+                                          argument(call, 99, "worker_init_fn")) if e is not None)
             self.work.append(WorkSite(site, "DataLoader", None, _values(dataset), False,
                                       obj.method, callables=callables))
 
     def _add_joblib_work(self, site: CallSite, runner: ProcessObject) -> None:
         """``Parallel(...)(delayed(f)(x) for x in xs)``: one work site per delayed call."""
-        tasks = _argument(site.node, 0, "iterable")
+        tasks = argument(site.node, 0, "iterable")
         if tasks is None:
             return
         scope = site.scope
@@ -350,7 +350,7 @@ class ModuleFacts:
                     self.evaluator.value(task.func, scope), Delayed):
                 continue
             payload = _call_payload(task)
-            self.work.append(WorkSite(site, "joblib.Parallel", _first_argument(task.func),
+            self.work.append(WorkSite(site, "joblib.Parallel", _firstargument(task.func),
                                       payload, True, runner.method, Shape.ARGS,
                                       cloudpickle=runner.method == "loky", scope=scope))
 
@@ -368,7 +368,7 @@ class ModuleFacts:
         if spec is None:
             return
         api = f"{_short(obj.api)}.{method}"
-        func = _argument(site.node, spec.func_index, spec.func_keyword)
+        func = argument(site.node, spec.func_index, spec.func_keyword)
         self.work.append(WorkSite(site, api, func, _payload(site.node, spec), True, obj.method,
                                   _SHAPES[spec.shape], cloudpickle=obj.kind is ApiKind.DASK_CLIENT))
 
@@ -415,7 +415,7 @@ def _receiver(call: cst.Call) -> cst.BaseExpression | None:
     return call.func.value if isinstance(call.func, cst.Attribute) else None
 
 
-def _first_argument(expr: cst.BaseExpression) -> cst.BaseExpression | None:
+def _firstargument(expr: cst.BaseExpression) -> cst.BaseExpression | None:
     """``f`` in ``delayed(f)``."""
     if isinstance(expr, cst.Call) and expr.args and expr.args[0].star == "":
         return expr.args[0].value
@@ -427,16 +427,6 @@ def _call_payload(call: cst.Call) -> tuple[Payload, ...]:
                  for a in call.args if a.star == "")
 
 
-def _literal_method(call: cst.Call) -> str | None:
-    for arg in call.args:
-        if arg.keyword is None or arg.keyword.value == "method":
-            if isinstance(arg.value, cst.SimpleString):
-                value = arg.value.evaluated_value
-                return value if isinstance(value, str) else None
-            return None
-    return None
-
-
 def _values(exprs: Sequence[cst.BaseExpression | None]) -> tuple[Payload, ...]:
     return tuple(Payload(e, PayloadMode.VALUE) for e in exprs if e is not None)
 
@@ -445,25 +435,15 @@ def _payload(call: cst.Call, spec: TaskMethod) -> tuple[Payload, ...]:
     positional = [a for a in call.args if a.keyword is None and a.star == ""]
     keywords = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
     if spec.shape in ("map", "starmap"):
-        iterable = _argument(call, 1, "iterable")
+        iterable = argument(call, 1, "iterable")
         return (Payload(iterable, PayloadMode.ITEMS),) if iterable is not None else ()
     if spec.shape == "apply":
-        return _values((_argument(call, 1, "args"), _argument(call, 2, "kwds")))
+        return _values((argument(call, 1, "args"), argument(call, 2, "kwds")))
     if spec.shape == "map_zip":
         return tuple(Payload(a.value, PayloadMode.ITEMS) for a in positional[1:])
     rest = tuple(Payload(a.value, PayloadMode.VALUE) for a in positional[1:])
     return rest + tuple(Payload(v, PayloadMode.VALUE, k) for k, v in keywords.items()
                         if k != spec.func_keyword)
-
-
-def _argument(call: cst.Call, index: int, keyword: str) -> cst.BaseExpression | None:
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value == keyword:
-            return arg.value
-    positional = [a for a in call.args if a.keyword is None]
-    if index < len(positional) and all(a.star == "" for a in positional[: index + 1]):
-        return positional[index].value
-    return None
 
 
 def _api_kind(func: Value) -> ApiKind | None:

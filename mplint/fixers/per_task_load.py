@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import libcst as cst
 
+from mplint import knowledge
 from mplint.analysis.collector import CallSite
 from mplint.analysis.facts import ModuleFacts, WorkSite
 from mplint.analysis.scopes import Scope
 from mplint.analysis.values import Func
 from mplint.fixers.base import SAFE, UNSAFE, Fixer, names_read, split_blank_lines
 from mplint.fixers.load_per_worker import _creation, _fresh, _keyword_arg, _module_level
-
-# Uses of the built model that leave it as it was: calling it, or these methods.
-_READ_ONLY_METHODS = frozenset({"eval", "to", "cpu", "cuda", "predict", "predict_proba",
-                                "transform", "encode", "forward", "decision_function"})
 
 
 def per_worker_fixer(facts: ModuleFacts, work: WorkSite, func: Func, site: CallSite,
@@ -84,7 +81,8 @@ def _read_only(body: Scope, function: cst.FunctionDef, name: str) -> bool:
                     arg.visit(self)
                 return False
             if (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
-                    and func.value.value == name and func.attr.value in _READ_ONLY_METHODS):
+                    and func.value.value == name
+                    and func.attr.value in knowledge.READ_ONLY_METHODS):
                 for arg in node.args:
                     arg.visit(self)
                 return False

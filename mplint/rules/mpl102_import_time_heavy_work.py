@@ -13,10 +13,6 @@ from mplint.analysis.walk import children
 from mplint.fixers.import_time import move_into_guard_fixers
 from mplint.rules.base import Invalid, Report, Rule, Valid, offer
 
-# Calling one of these on a model runs it (inference or training).
-_RUN_METHODS = frozenset({"fit", "fit_transform", "predict", "predict_proba", "generate",
-                          "encode", "forward", "evaluate"})
-
 
 class ImportTimeHeavyWork(Rule):
     code = "MPL102"
@@ -210,7 +206,7 @@ def _heavy(facts: ModuleFacts, site: CallSite) -> str | None:
         if knowledge.cheap_to_build(func.name):
             return None
     if isinstance(func, Model) or (isinstance(func, Bound) and isinstance(func.obj, Model)
-                                   and func.attr in _RUN_METHODS):
+                                   and func.attr in knowledge.MODEL_RUN_METHODS):
         model = func if isinstance(func, Model) else func.obj
         assert isinstance(model, Model)
         return f"runs a model ({model.label})"

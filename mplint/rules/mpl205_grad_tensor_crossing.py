@@ -12,7 +12,6 @@ from mplint.analysis.walk import children
 from mplint.fixers.base import UNSAFE, Fixer, contains
 from mplint.rules.base import Invalid, Report, Rule, Valid, offer
 
-_PUTS = frozenset({"put", "put_nowait", "send"})
 _MAX_HOPS = 4
 
 
@@ -222,7 +221,7 @@ def _sent(func: Func, work: WorkSite) -> Iterator[tuple[cst.BaseExpression, str]
                 work.returns_results):
             yield node.value, "return"
         if (not off and isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)
-                and node.func.attr.value in _PUTS and len(node.args) == 1
+                and node.func.attr.value in knowledge.QUEUE_PUTS and len(node.args) == 1
                 and isinstance(node.func.value, cst.Name)):
             yield node.args[0].value, "put"
         stack.extend((child, off) for child in children(node))

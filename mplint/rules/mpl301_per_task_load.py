@@ -13,10 +13,6 @@ from mplint.fixers.base import names_read
 from mplint.fixers.per_task_load import per_worker_fixer
 from mplint.rules.base import Invalid, Report, Rule, Valid, offer
 
-# Calls on a model that mean it is trained in the task, so it must be fresh for each item.
-_TRAINING_METHODS = frozenset({"fit", "partial_fit", "fit_transform", "train", "compile",
-                               "parameters", "backward", "step"})
-
 
 class PerTaskLoad(Rule):
     code = "MPL301"
@@ -235,7 +231,7 @@ def _trained(facts: ModuleFacts, func: Func) -> set[str]:
     found: set[str] = set()
     for site in facts.calls_in(func.node):
         target = site.node.func
-        if isinstance(target, cst.Attribute) and target.attr.value in _TRAINING_METHODS:
+        if isinstance(target, cst.Attribute) and target.attr.value in knowledge.TRAINING_METHODS:
             if target.attr.value == "backward":
                 found.add("")
             for name in names_read(target.value):

@@ -4,13 +4,11 @@ from collections.abc import Iterator
 
 import libcst as cst
 
+from mplint import knowledge
 from mplint.analysis.collector import CallSite
 from mplint.analysis.facts import ModuleFacts, Shape, WorkSite, function_of
 from mplint.analysis.values import Bound, ProcessObject, QueueObject, Tup
 from mplint.rules.base import Invalid, Report, Rule, Valid
-
-_PUTS = frozenset({"put", "put_nowait", "send"})
-_GETS = frozenset({"get", "get_nowait"})
 
 
 class JoinBeforeDrain(Rule):
@@ -164,16 +162,19 @@ class JoinBeforeDrain(Rule):
 
 
 def _puts_on(facts: ModuleFacts, function: cst.CSTNode, name: str) -> bool:
-    return any(isinstance(f := site.node.func, cst.Attribute) and f.attr.value in _PUTS
-               and isinstance(f.value, cst.Name) and f.value.value == name
-               for site in facts.calls_in(function))
+    return any(_calls(site, name, knowledge.QUEUE_PUTS) for site in facts.calls_in(function))
 
 
 def _drained_late(facts: ModuleFacts, join: CallSite, queue: str) -> bool:
     """True when the join's block takes from ``queue`` only after the join."""
     where = function_of(join.scope)
     gets = [site.order for site in facts.record.calls
-            if function_of(site.scope) is where and isinstance(f := site.node.func, cst.Attribute)
-            and f.attr.value in _GETS and isinstance(f.value, cst.Name)
-            and f.value.value == queue]
+            if function_of(site.scope) is where and _calls(site, queue, knowledge.QUEUE_GETS)]
     return bool(gets) and min(gets) > join.order
+
+
+def _calls(site: CallSite, name: str, methods: frozenset[str]) -> bool:
+    """``name.method(...)`` for one of ``methods``."""
+    func = site.node.func
+    return (isinstance(func, cst.Attribute) and func.attr.value in methods
+            and isinstance(func.value, cst.Name) and func.value.value == name)

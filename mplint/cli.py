@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import IO, TYPE_CHECKING, Any, NoReturn, TextIO
 
 from mplint import __version__
 from mplint.cache import CACHE_DIR
@@ -23,12 +24,49 @@ EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 _FORMATS = ("text", "json", "github", "sarif")
 
 
+@dataclass(frozen=True)
+class Streams:
+    """Where a run reads stdin from and writes its output: the process's own by default,
+    others when the CLI is called in-process (tests, other tools)."""
+
+    stdin: IO[bytes]
+    stdout: TextIO
+    stderr: TextIO
+
+
+class _Exit(Exception):
+    """argparse asked to stop (``--help``, ``--version``, a usage error) with this status."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser that writes to the run's streams and returns instead of exiting."""
+
+    def __init__(self, streams: Streams, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.streams = streams
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        if message:
+            stream = self.streams.stderr if file is sys.stderr else self.streams.stdout
+            stream.write(message)
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            self.streams.stderr.write(message)
+        raise _Exit(status)
+
+
 def _codes(value: str) -> list[str]:
     return [code.strip().upper() for code in value.split(",") if code.strip()]
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def _parser(streams: Streams) -> argparse.ArgumentParser:
+    parser = _Parser(
+        streams,
         prog="mplint",
         description="Find multiprocessing pitfalls in Python ML code. "
                     "Subcommands: `mplint rules` lists the rules, `mplint rule CODE` shows one, "
@@ -71,20 +109,26 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, stdin: IO[bytes] | None = None,
+         stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    """Run ``mplint`` with ``argv`` (default: the command line); the streams default to the
+    process's own."""
     args = list(sys.argv[1:] if argv is None else argv)
+    streams = Streams(stdin or sys.stdin.buffer, stdout or sys.stdout, stderr or sys.stderr)
     if args[:1] == ["rules"]:
-        return _list_rules()
+        return _list_rules(streams)
     if args[:1] == ["rule"]:
-        return _show_rule(args[1:])
+        return _show_rule(args[1:], streams)
     if args[:1] == ["verify"]:
         from mplint.verify.cli import main as verify
 
         return verify(args[1:])
     try:
-        return _lint(_parser().parse_args(args))
+        return _lint(_parser(streams).parse_args(args), streams)
+    except _Exit as stop:
+        return stop.status
     except ConfigError as problem:
-        print(f"mplint: {problem}", file=sys.stderr)
+        streams.stderr.write(f"mplint: {problem}\n")
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
@@ -92,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CLEAN
 
 
-def _lint(options: argparse.Namespace) -> int:
+def _lint(options: argparse.Namespace, streams: Streams) -> int:
     paths: list[Path] = options.paths or [Path(".")]
     config_path = options.config or find_pyproject(paths[0] if paths[0] != Path("-") else Path("."))
     config = load(config_path).with_overrides(options.select, options.ignore, options.extend_ignore,
@@ -102,14 +146,14 @@ def _lint(options: argparse.Namespace) -> int:
     for given in files:
         tree.include(given)
     if options.fix or options.diff:
-        return _fix(options, config, tree, files, Path("-") in paths)
+        return _fix(options, config, tree, files, Path("-") in paths, streams)
     jobs = options.jobs if options.jobs and options.jobs > 0 else default_jobs()
     edits = options.format in ("json", "sarif")
     findings: list[Finding] = []
     if Path("-") in paths:
         shown = options.stdin_filename or "-"
         engine = Engine(config, Tree(config.search_roots()), edits)
-        findings += engine.lint_bytes(sys.stdin.buffer.read(), shown,
+        findings += engine.lint_bytes(streams.stdin.read(), shown,
                                       Path(shown) if options.stdin_filename else None)
     cache = None
     if not options.no_cache and not options.no_prefilter:
@@ -118,7 +162,7 @@ def _lint(options: argparse.Namespace) -> int:
         cache = Cache((config.root or Path.cwd()) / CACHE_DIR, config, edits)
     findings += lint_paths(discover(files, config.exclude), config, jobs, cache,
                            prefilter=not options.no_prefilter, tree=tree, edits=edits)
-    _print(findings, options)
+    _print(findings, options, streams.stdout, streams.stderr)
     return _exit_code(findings, options)
 
 
@@ -129,7 +173,7 @@ def _exit_code(findings: list[Finding], options: argparse.Namespace) -> int:
 
 
 def _fix(options: argparse.Namespace, config: Config, tree: Tree, files: list[Path],
-         stdin: bool) -> int:
+         stdin: bool, streams: Streams) -> int:
     from mplint.fixing import FixRun, fix_paths, fix_source
     from mplint.sources import SourceError, decode
 
@@ -138,31 +182,31 @@ def _fix(options: argparse.Namespace, config: Config, tree: Tree, files: list[Pa
     fixed_stdin = None
     if stdin:
         shown = options.stdin_filename or "-"
-        data = sys.stdin.buffer.read()
+        data = streams.stdin.read()
         try:
             run, fixed_stdin = fix_source(engine, decode(data, shown), shown,
                                           Path(shown) if options.stdin_filename else None,
                                           options.unsafe_fixes)
         except SourceError as problem:
-            print(f"mplint: {shown}: {problem}", file=sys.stderr)
+            streams.stderr.write(f"mplint: {shown}: {problem}\n")
             return EXIT_ERROR
     found = fix_paths(discover(files, config.exclude), engine, options.unsafe_fixes,
                       write=options.fix and not options.diff)
     for name in ("remaining", "fixed", "refused", "diff"):
         getattr(run, name).extend(getattr(found, name))
     run.files_changed += found.files_changed
-    report = sys.stderr if fixed_stdin is not None and not options.diff else sys.stdout
+    report = streams.stderr if fixed_stdin is not None and not options.diff else streams.stdout
     if options.diff:
-        sys.stdout.write("".join(run.diff))
+        streams.stdout.write("".join(run.diff))
     elif fixed_stdin is not None:
-        sys.stdout.write(fixed_stdin)
+        streams.stdout.write(fixed_stdin)
     if options.show_fixes:
         _show_fixes(run, report)
     if not options.diff:
-        _print(run.remaining, options, report)
+        _print(run.remaining, options, report, streams.stderr)
         if run.fixed:
-            print(f"mplint: fixed {len(run.fixed)} finding(s) in {run.files_changed} file(s)",
-                  file=sys.stderr)
+            streams.stderr.write(f"mplint: fixed {len(run.fixed)} finding(s) in "
+                                 f"{run.files_changed} file(s)\n")
         return _exit_code(run.remaining, options)
     return EXIT_FINDINGS if run.diff else EXIT_CLEAN
 
@@ -177,8 +221,8 @@ def _show_fixes(run: FixRun, stream: TextIO) -> None:
                      f"{finding.code}: {reason}\n")
 
 
-def _print(findings: list[Finding], options: argparse.Namespace,
-           stream: TextIO = sys.stdout) -> None:
+def _print(findings: list[Finding], options: argparse.Namespace, stream: TextIO,
+           stderr: TextIO) -> None:
     from mplint.output import FORMATTERS, text
 
     if options.format == "text" and options.show_source:
@@ -188,25 +232,24 @@ def _print(findings: list[Finding], options: argparse.Namespace,
     else:
         stream.write(FORMATTERS[options.format](findings))
     if options.statistics:
-        (stream if options.format == "text" else sys.stderr).write(text.statistics(findings))
+        (stream if options.format == "text" else stderr).write(text.statistics(findings))
 
 
-def _list_rules() -> int:
+def _list_rules(streams: Streams) -> int:
     from mplint.rules import all_rules
 
     for rule in all_rules():
-        print(f"{rule.code}  {rule.name:<24} {rule.summary}")
+        streams.stdout.write(f"{rule.code}  {rule.name:<24} {rule.summary}\n")
     return EXIT_CLEAN
 
 
-def _show_rule(args: list[str]) -> int:
+def _show_rule(args: list[str], streams: Streams) -> int:
     from mplint.rules import rule_by_code
 
     rules = rule_by_code()
     if len(args) != 1 or args[0].upper() not in rules:
         known = ", ".join(rules)
-        print(f"mplint: usage: mplint rule CODE (one of {known})", file=sys.stderr)
+        streams.stderr.write(f"mplint: usage: mplint rule CODE (one of {known})\n")
         return EXIT_ERROR
-    sys.stdout.write(rules[args[0].upper()].docs())
+    streams.stdout.write(rules[args[0].upper()].docs())
     return EXIT_CLEAN
-

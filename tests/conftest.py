@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import importlib.util
+import io
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from mplint.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -21,9 +26,40 @@ def tool(name: str) -> str:
     return found
 
 
+def cli(*args: str, cwd: Path | None = None,
+        stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
+    """Call ``mplint`` in this process, as ``main(argv)`` with its own streams: the same
+    behaviour as the console script for a fraction of the cost of a new interpreter."""
+    out, err = io.StringIO(), io.StringIO()
+    before = Path.cwd()
+    os.chdir(cwd or before)
+    try:
+        code = main(list(args), stdin=io.BytesIO(stdin), stdout=out, stderr=err)
+    finally:
+        os.chdir(before)
+    return subprocess.CompletedProcess(["mplint", *args], code, out.getvalue(), err.getvalue())
+
+
+def requires(*modules: str) -> pytest.MarkDecorator:
+    """The one skip policy for the frameworks: a test that runs torch or TensorFlow code is
+    skipped, with the reason, where the test extras are not installed. Looks the modules up
+    without importing them (importing torch costs seconds)."""
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    return pytest.mark.skipif(bool(missing), reason=f"{', '.join(missing)} not installed "
+                                                    "(pip install -e '.[test]')")
+
+
+def package_folder(module: str) -> Path:
+    """Where an installed package's sources are, found without importing it."""
+    spec = importlib.util.find_spec(module)
+    assert spec is not None and spec.submodule_search_locations, module
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 def run(*args: str, cwd: Path | None = None, stdin: bytes | None = None,
         wrapper: list[str] | None = None, **kw: object) -> subprocess.CompletedProcess[str]:
-    """Run the installed ``mplint`` (under ``wrapper`` when given) and capture its output."""
+    """Run the installed ``mplint`` console script in a new process (under ``wrapper`` when
+    given) and capture its output."""
     argv = [*(wrapper or []), tool("mplint"), *args]
     proc = subprocess.run(argv, cwd=cwd, input=stdin, capture_output=True, timeout=1200,
                           **kw)  # type: ignore[call-overload]

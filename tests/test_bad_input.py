@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import run, write
+from conftest import cli, run, write
 
 BAD = """\
 import multiprocessing as mp
@@ -18,7 +18,7 @@ with mp.Pool() as pool:
 
 
 def _lines(tmp_path: Path, *paths: str) -> tuple[int, list[str], str]:
-    result = run(*paths, cwd=tmp_path)
+    result = cli(*paths, cwd=tmp_path)
     return result.returncode, result.stdout.splitlines(), result.stderr
 
 

@@ -8,7 +8,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from conftest import FIXTURES, run, tool, write
+import pytest
+from conftest import FIXTURES, cli, tool, write
 
 POOL = """\
 import multiprocessing
@@ -35,7 +36,7 @@ def _project(tmp_path: Path) -> Path:
 
 
 def _codes(tmp_path: Path, *args: str) -> list[str]:
-    result = run(*args, ".", cwd=tmp_path)
+    result = cli(*args, ".", cwd=tmp_path)
     assert result.stderr == ""
     return [line.split(" ")[0] + " " + line.split(" ")[1] for line in result.stdout.splitlines()]
 
@@ -136,6 +137,7 @@ def test_settings_and_no_cache(tmp_path: Path) -> None:
     assert not (other / ".mplint_cache").exists()
 
 
+@pytest.mark.slow
 def test_concurrent_runs_share_the_cache_safely(tmp_path: Path) -> None:
     project = _project(tmp_path)
     for number in range(30):
@@ -153,8 +155,8 @@ def test_concurrent_runs_share_the_cache_safely(tmp_path: Path) -> None:
 
 
 def test_fixtures_warm_and_cold_agree(tmp_path: Path) -> None:
-    cold = run("--no-cache", "--format", "json", str(FIXTURES), cwd=tmp_path)
-    first = run("--format", "json", str(FIXTURES), cwd=tmp_path)
-    warm = run("--format", "json", str(FIXTURES), cwd=tmp_path)
+    cold = cli("--no-cache", "--format", "json", str(FIXTURES), cwd=tmp_path)
+    first = cli("--format", "json", str(FIXTURES), cwd=tmp_path)
+    warm = cli("--format", "json", str(FIXTURES), cwd=tmp_path)
     assert cold.stdout == first.stdout == warm.stdout
     assert len(json.loads(warm.stdout)) > 20

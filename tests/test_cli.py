@@ -1,4 +1,5 @@
-"""The installed ``mplint`` command, run in a subprocess as a user would."""
+"""The ``mplint`` command: in-process through ``main(argv)``, and as the installed console
+script where exit codes, stdin and the entry point themselves are under test."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from conftest import ROOT, run, write
+from conftest import ROOT, cli, run, write
 
 BAD = """\
 import multiprocessing as mp
@@ -35,7 +36,7 @@ GUARD_MSG = ("multiprocessing.Pool starts processes when the module is imported,
 
 def test_text_output_and_exit_code_with_findings(tmp_path: Path) -> None:
     write(tmp_path, "bad.py", BAD)
-    result = run("bad.py", cwd=tmp_path)
+    result = run("bad.py", cwd=tmp_path)  # the console script itself
     assert result.returncode == 1
     lines = result.stdout.splitlines()
     assert lines[0] == f"bad.py:7:6: MPL101 [*] {GUARD_MSG}"  # [*]: --fix fixes it
@@ -45,45 +46,45 @@ def test_text_output_and_exit_code_with_findings(tmp_path: Path) -> None:
 
 def test_clean_file_exits_zero_and_prints_nothing(tmp_path: Path) -> None:
     write(tmp_path, "ok.py", CLEAN)
-    result = run("ok.py", cwd=tmp_path)
+    result = cli("ok.py", cwd=tmp_path)
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
 
 def test_default_path_is_the_current_directory(tmp_path: Path) -> None:
     write(tmp_path, "pkg/bad.py", BAD)
-    result = run(cwd=tmp_path)
+    result = cli(cwd=tmp_path)
     assert result.returncode == 1
     assert result.stdout.startswith("pkg/bad.py:7:6: MPL101")
 
 
 def test_exit_zero_keeps_findings_but_exits_zero(tmp_path: Path) -> None:
     write(tmp_path, "bad.py", BAD)
-    result = run("--exit-zero", "bad.py", cwd=tmp_path)
+    result = cli("--exit-zero", "bad.py", cwd=tmp_path)
     assert result.returncode == 0
     assert "MPL101" in result.stdout
 
 
 def test_usage_errors_exit_two(tmp_path: Path) -> None:
     assert run("--format", "xml", ".", cwd=tmp_path).returncode == 2
-    unknown = run("rule", "MPL999", cwd=tmp_path)
+    unknown = cli("rule", "MPL999", cwd=tmp_path)
     assert unknown.returncode == 2
     assert "MPL201" in unknown.stderr
 
 
 def test_select_and_ignore_expand_prefixes(tmp_path: Path) -> None:
     write(tmp_path, "bad.py", BAD)
-    only_101 = run("--select", "MPL10", "--ignore", "MPL103", "bad.py", cwd=tmp_path)
+    only_101 = cli("--select", "MPL10", "--ignore", "MPL103", "bad.py", cwd=tmp_path)
     assert [line.split()[1] for line in only_101.stdout.splitlines()] == ["MPL101"]
-    none = run("--select", "MPL2", "bad.py", cwd=tmp_path)
+    none = cli("--select", "MPL2", "bad.py", cwd=tmp_path)
     assert (none.returncode, none.stdout) == (0, "")
     # the longer, more specific prefix wins, as in flake8
-    specific = run("--ignore", "MPL1", "--select", "MPL103", "bad.py", cwd=tmp_path)
+    specific = cli("--ignore", "MPL1", "--select", "MPL103", "bad.py", cwd=tmp_path)
     assert [line.split()[1] for line in specific.stdout.splitlines()] == ["MPL103"]
 
 
 def test_json_schema(tmp_path: Path) -> None:
     write(tmp_path, "bad.py", BAD)
-    data = json.loads(run("--format", "json", "bad.py", cwd=tmp_path).stdout)
+    data = json.loads(cli("--format", "json", "bad.py", cwd=tmp_path).stdout)
     assert [d["code"] for d in data] == ["MPL101", "MPL103"]
     first = data[0]
     assert set(first) == {"path", "line", "column", "end_line", "end_column", "code", "name",
@@ -103,7 +104,7 @@ def test_json_schema(tmp_path: Path) -> None:
 
 def test_sarif_has_the_required_fields_and_rule_metadata(tmp_path: Path) -> None:
     write(tmp_path, "bad.py", BAD)
-    log = json.loads(run("--format", "sarif", "bad.py", cwd=tmp_path).stdout)
+    log = json.loads(cli("--format", "sarif", "bad.py", cwd=tmp_path).stdout)
     assert log["version"] == "2.1.0" and "sarif-2.1.0" in log["$schema"]
     (sarif_run,) = log["runs"]
     driver = sarif_run["tool"]["driver"]
@@ -125,7 +126,7 @@ def test_sarif_has_the_required_fields_and_rule_metadata(tmp_path: Path) -> None
 
 def test_github_format_lines(tmp_path: Path) -> None:
     write(tmp_path, "bad.py", BAD)
-    lines = run("--format", "github", "bad.py", cwd=tmp_path).stdout.splitlines()
+    lines = cli("--format", "github", "bad.py", cwd=tmp_path).stdout.splitlines()
     assert lines[0] == (
         "::error title=MPL101 unguarded-start,file=bad.py,line=7,col=6,endLine=7,endColumn=16"
         f"::MPL101 {GUARD_MSG}")
@@ -135,7 +136,7 @@ def test_github_format_lines(tmp_path: Path) -> None:
 def test_show_source_and_statistics(tmp_path: Path) -> None:
     write(tmp_path, "bad.py", BAD)
     write(tmp_path, "bad2.py", BAD)
-    out = run("--show-source", "--statistics", ".", cwd=tmp_path).stdout.splitlines()
+    out = cli("--show-source", "--statistics", ".", cwd=tmp_path).stdout.splitlines()
     assert out[1] == "    with mp.Pool(2) as pool:"
     assert out[2] == "         ^"
     assert out[-2:] == ["2      MPL101 unguarded-start", "2      MPL103 implicit-start-method"]
@@ -144,16 +145,16 @@ def test_show_source_and_statistics(tmp_path: Path) -> None:
 def test_stdin(tmp_path: Path) -> None:
     result = run("-", cwd=tmp_path, stdin=BAD.encode())
     assert result.stdout.splitlines()[0] == f"-:7:6: MPL101 [*] {GUARD_MSG}"
-    named = run("-", "--stdin-filename", "src/job.py", cwd=tmp_path, stdin=BAD.encode())
+    named = cli("-", "--stdin-filename", "src/job.py", cwd=tmp_path, stdin=BAD.encode())
     assert named.stdout.startswith("src/job.py:7:6: MPL101")
 
 
 def test_rules_and_rule_docs() -> None:
-    listing = run("rules").stdout.splitlines()
+    listing = cli("rules").stdout.splitlines()
     assert [line.split()[0] for line in listing] == [
         "MPL101", "MPL102", "MPL103", "MPL104", "MPL105", "MPL201", "MPL202", "MPL203", "MPL204",
         "MPL205", "MPL301", "MPL302", "MPL303"]
-    docs = run("rule", "mpl201")
+    docs = cli("rule", "mpl201")
     assert docs.returncode == 0
     assert docs.stdout.startswith("# MPL201 model-arg\n")
     assert "## Use instead" in docs.stdout
@@ -163,7 +164,7 @@ def test_version_and_module_entry_point() -> None:
     import subprocess
     import sys
 
-    assert re.fullmatch(r"mplint \d+\.\d+\.\d+\n", run("--version").stdout)
+    assert re.fullmatch(r"mplint \d+\.\d+\.\d+\n", cli("--version").stdout)
     proc = subprocess.run([sys.executable, "-m", "mplint", "rules"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("MPL101")
 
@@ -171,11 +172,11 @@ def test_version_and_module_entry_point() -> None:
 def test_noqa_comments(tmp_path: Path) -> None:
     source = BAD.replace("with mp.Pool(2) as pool:", "with mp.Pool(2) as pool:  # noqa: MPL101")
     write(tmp_path, "a.py", source)
-    assert [line.split()[1] for line in run("a.py", cwd=tmp_path).stdout.splitlines()] == ["MPL103"]
+    assert [line.split()[1] for line in cli("a.py", cwd=tmp_path).stdout.splitlines()] == ["MPL103"]
     write(tmp_path, "b.py", BAD.replace("as pool:", "as pool:  # noqa"))
-    assert run("b.py", cwd=tmp_path).stdout == ""
+    assert cli("b.py", cwd=tmp_path).stdout == ""
     write(tmp_path, "c.py", BAD.replace("as pool:", "as pool:  # noqa: E501"))
-    assert len(run("c.py", cwd=tmp_path).stdout.splitlines()) == 2
+    assert len(cli("c.py", cwd=tmp_path).stdout.splitlines()) == 2
 
 
 def test_pyproject_configuration(tmp_path: Path) -> None:
@@ -201,20 +202,20 @@ if __name__ == "__main__":
     with mp.get_context("spawn").Pool() as pool:
         pool.starmap(run, [(model, x) for x in range(3)])
 """)
-    lines = run(".", cwd=tmp_path).stdout.splitlines()
+    lines = cli(".", cwd=tmp_path).stdout.splitlines()
     assert [line.split(": ")[0] + ": " + line.split()[1] for line in lines] == [
         "bad.py:7:6: MPL101",
         "serve.py:11:9: MPL201",
     ]
     assert "model `model` (configured loader registry.fetch_model)" in lines[1]
     # an explicit path is linted even when exclude matches it; the command line overrides config
-    assert "MPL103" in run("--ignore", "", "--select", "MPL", "generated/bad.py",
+    assert "MPL103" in cli("--ignore", "", "--select", "MPL", "generated/bad.py",
                            cwd=tmp_path).stdout
 
 
 def test_bad_configuration_is_a_usage_error(tmp_path: Path) -> None:
     write(tmp_path, "pyproject.toml", "[tool.mplint]\nselct = ['MPL1']\n")
-    result = run(".", cwd=tmp_path)
+    result = cli(".", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip() == (
         f"mplint: {tmp_path / 'pyproject.toml'}: unknown key in [tool.mplint]: selct")
@@ -223,8 +224,8 @@ def test_bad_configuration_is_a_usage_error(tmp_path: Path) -> None:
 def test_parallel_run_gives_the_same_findings_in_the_same_order(tmp_path: Path) -> None:
     for i in range(40):
         write(tmp_path, f"m{i:02d}.py", BAD if i % 3 else CLEAN)
-    serial = run("-j", "1", ".", cwd=tmp_path)
-    parallel = run("-j", "2", ".", cwd=tmp_path)
+    serial = cli("-j", "1", ".", cwd=tmp_path)
+    parallel = cli("-j", "2", ".", cwd=tmp_path)
     assert serial.stdout == parallel.stdout
     assert len(serial.stdout.splitlines()) == 2 * 26
 
@@ -234,29 +235,29 @@ def test_hidden_and_virtualenv_folders_are_skipped(tmp_path: Path) -> None:
     write(tmp_path, "venv/pyvenv.cfg", "home = /usr/bin\n")
     write(tmp_path, "venv/lib/bad.py", BAD)
     write(tmp_path, "__pycache__/bad.py", BAD)
-    assert run(".", cwd=tmp_path).returncode == 0
+    assert cli(".", cwd=tmp_path).returncode == 0
 
 
 def test_runs_on_the_repository_fixtures_from_the_readme() -> None:
-    result = run("fixtures", cwd=ROOT)
+    result = cli("fixtures", cwd=ROOT)
     assert result.returncode == 1
     assert "fixtures/torch_starmap_model.py:26:18: MPL201" in result.stdout
 
 
 def test_target_options_decide_the_default_start_method(tmp_path: Path) -> None:
     write(tmp_path, "job.py", "import multiprocessing\nmultiprocessing.Pool(2)\n")
-    assert [line.split()[1] for line in run("job.py", cwd=tmp_path).stdout.splitlines()] == [
+    assert [line.split()[1] for line in cli("job.py", cwd=tmp_path).stdout.splitlines()] == [
         "MPL101"]
-    linux_old = run("--target-python", "3.12", "--target-platforms", "linux", "job.py",
+    linux_old = cli("--target-python", "3.12", "--target-platforms", "linux", "job.py",
                     cwd=tmp_path)
     assert linux_old.returncode == 0 and linux_old.stdout == ""  # fork: nothing re-imports
-    linux_new = run("--target-python", "3.14", "--target-platforms", "linux", "job.py",
+    linux_new = cli("--target-python", "3.14", "--target-platforms", "linux", "job.py",
                     cwd=tmp_path)
     assert " MPL101 " in linux_new.stdout  # forkserver
     write(tmp_path, "pyproject.toml",
           '[tool.mplint]\ntarget-python = "3.13"\ntarget-platforms = ["linux"]\n')
-    assert run("job.py", cwd=tmp_path).stdout == ""
-    bad = run("--target-platforms", "beos", "job.py", cwd=tmp_path)
+    assert cli("job.py", cwd=tmp_path).stdout == ""
+    bad = cli("--target-platforms", "beos", "job.py", cwd=tmp_path)
     assert bad.returncode == 2
     assert bad.stderr.strip() == ("mplint: --target-platforms: unknown platform beos "
                                   "(expected linux, macos, windows or any)")

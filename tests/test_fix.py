@@ -12,7 +12,7 @@ from pathlib import Path
 
 import libcst as cst
 import pytest
-from conftest import FIXTURES, run, write
+from conftest import FIXTURES, cli, run, write
 
 from mplint import Config, fix_source, lint_source
 from mplint.analysis.facts import ModuleFacts
@@ -662,12 +662,12 @@ FIXED = ("import multiprocessing as mp\nimport torch\n\n\ndef square(x):\n    re
 
 def test_fix_writes_the_file_and_a_second_run_changes_nothing(tmp_path: Path) -> None:
     path = write(tmp_path, "job.py", BAD)
-    result = run("--fix", "job.py", cwd=tmp_path)
+    result = cli("--fix", "job.py", cwd=tmp_path)
     assert result.returncode == 0, result.stdout
     assert result.stdout == ""
     assert result.stderr == "mplint: fixed 2 finding(s) in 1 file(s)\n"
     assert path.read_text() == FIXED
-    again = run("--fix", "--show-fixes", "job.py", cwd=tmp_path)
+    again = cli("--fix", "--show-fixes", "job.py", cwd=tmp_path)
     assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
     assert path.read_text() == FIXED
     assert not [p for p in tmp_path.iterdir() if p.name != "job.py"]  # no temporary files left
@@ -675,23 +675,23 @@ def test_fix_writes_the_file_and_a_second_run_changes_nothing(tmp_path: Path) ->
 
 def test_diff_writes_nothing_and_exits_1(tmp_path: Path) -> None:
     path = write(tmp_path, "job.py", BAD)
-    result = run("--diff", "job.py", cwd=tmp_path)
+    result = cli("--diff", "job.py", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stdout.startswith("--- a/job.py\n+++ b/job.py\n")
     assert '+if __name__ == "__main__":\n' in result.stdout
     assert path.read_text() == BAD
     write(tmp_path, "job.py", FIXED)
-    assert run("--diff", "job.py", cwd=tmp_path).returncode == 0
+    assert cli("--diff", "job.py", cwd=tmp_path).returncode == 0
 
 
 def test_show_fixes_and_unsafe_fixes(tmp_path: Path) -> None:
     write(tmp_path, "job.py", _code(WORKER_PAIRS["apply-async-arguments"][0]))
-    lint = run("job.py", cwd=tmp_path).stdout
+    lint = cli("job.py", cwd=tmp_path).stdout
     assert "MPL201 model" in lint and "[*]" not in lint  # unsafe: not fixable by --fix
-    assert "MPL201 [*] model" in run("--unsafe-fixes", "job.py", cwd=tmp_path).stdout
-    safe_only = run("--fix", "--show-fixes", "job.py", cwd=tmp_path)
+    assert "MPL201 [*] model" in cli("--unsafe-fixes", "job.py", cwd=tmp_path).stdout
+    safe_only = cli("--fix", "--show-fixes", "job.py", cwd=tmp_path)
     assert safe_only.returncode == 1 and "fixed " not in safe_only.stdout
-    result = run("--fix", "--unsafe-fixes", "--show-fixes", "job.py", cwd=tmp_path)
+    result = cli("--fix", "--unsafe-fixes", "--show-fixes", "job.py", cwd=tmp_path)
     assert result.returncode == 0
     assert result.stdout == ("fixed job.py:10:15: MPL201 load `clf` once in each worker "
                              "instead of sending it\n")
@@ -699,11 +699,11 @@ def test_show_fixes_and_unsafe_fixes(tmp_path: Path) -> None:
 
 
 def test_stdin_prints_the_fixed_source(tmp_path: Path) -> None:
-    result = run("--fix", "-", cwd=tmp_path, stdin=BAD.encode())
+    result = cli("--fix", "-", cwd=tmp_path, stdin=BAD.encode())
     assert result.returncode == 0
     assert result.stdout == FIXED
     source = _code(WORKER_PAIRS["apply-async-arguments"][0])
-    left = run("--fix", "-", cwd=tmp_path, stdin=source.encode())
+    left = cli("--fix", "-", cwd=tmp_path, stdin=source.encode())
     assert left.returncode == 1 and left.stdout.startswith("import multiprocessing as mp")
     assert "-:10:15: MPL201 model `clf`" in left.stderr
 
@@ -719,7 +719,7 @@ def test_fix_keeps_encoding_bom_line_endings_and_mode(tmp_path: Path, name: str,
                                                       after: bytes) -> None:
     path = write(tmp_path, "job.py", before)
     path.chmod(0o754)
-    assert run("--fix", "job.py", cwd=tmp_path).returncode == 0, name
+    assert cli("--fix", "job.py", cwd=tmp_path).returncode == 0, name
     assert path.read_bytes() == after
     assert path.stat().st_mode & 0o777 == 0o754
 
@@ -750,31 +750,31 @@ def _fixture_copies(tmp_path: Path) -> Path:
 def test_fixing_every_fixture_parses_removes_what_it_targets_and_is_idempotent(
         tmp_path: Path) -> None:
     folder = _fixture_copies(tmp_path)
-    result = run("--fix", "--unsafe-fixes", ".", cwd=folder)
+    result = cli("--fix", "--unsafe-fixes", ".", cwd=folder)
     assert result.returncode == 1  # rules without a fix, and findings whose fix is declined
     for path in folder.rglob("*.py"):
         ast.parse(path.read_bytes(), str(path))
-    left = run(".", cwd=folder).stdout.splitlines()
+    left = cli(".", cwd=folder).stdout.splitlines()
     without_fix = {rule.code for rule in all_rules() if rule.fix_safety.startswith("No ")}
     assert left and all(line.split()[1] in without_fix or "(no automatic fix: " in line
                         for line in left), left
     assert not any(code in line for line in left for code in ("MPL101", "MPL103", "MPL104"))
     snapshot = {p: p.read_bytes() for p in folder.rglob("*.py")}
-    again = run("--fix", "--unsafe-fixes", ".", cwd=folder)
+    again = cli("--fix", "--unsafe-fixes", ".", cwd=folder)
     assert again.stderr == ""
     assert {p: p.read_bytes() for p in folder.rglob("*.py")} == snapshot
 
 
 def test_json_and_sarif_carry_the_edit_that_fix_applies(tmp_path: Path) -> None:
     write(tmp_path, "job.py", BAD)
-    [guard, _] = json.loads(run("--format", "json", "job.py", cwd=tmp_path).stdout)
+    [guard, _] = json.loads(cli("--format", "json", "job.py", cwd=tmp_path).stdout)
     edit = guard["fix"]["edit"]
     lines = BAD.splitlines(keepends=True)
     start = sum(len(line) for line in lines[:edit["line"] - 1]) + edit["column"] - 1
     end = sum(len(line) for line in lines[:edit["end_line"] - 1]) + edit["end_column"] - 1
     applied = BAD[:start] + edit["content"] + BAD[end:]
     assert applied == fix_source(BAD, config=Config(select=("MPL101",)))
-    sarif = json.loads(run("--format", "sarif", "job.py", cwd=tmp_path).stdout)
+    sarif = json.loads(cli("--format", "sarif", "job.py", cwd=tmp_path).stdout)
     [fix] = sarif["runs"][0]["results"][0]["fixes"]
     [change] = fix["artifactChanges"]
     assert change["replacements"][0]["insertedContent"]["text"] == edit["content"]

@@ -13,12 +13,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, run
+from conftest import FIXTURES, cli, requires, run
 
 from mplint.verify.compare import difference
 
-pytest.importorskip("torch")
-pytest.importorskip("tensorflow")
+pytestmark = [pytest.mark.slow, requires("torch", "tensorflow")]
 
 # Broken in ways no fix of this release addresses, so they are not expected to run.
 NOT_EXPECTED_TO_RUN = {
@@ -36,11 +35,11 @@ def test_fixed_fixtures_run_under_spawn_with_the_originals_output(tmp_path: Path
     original, fixed = tmp_path / "original", tmp_path / "fixed"
     for folder in (original, fixed):
         shutil.copytree(FIXTURES, folder, ignore=shutil.ignore_patterns("*.toml"))
-    run("--fix", "--unsafe-fixes", ".", cwd=fixed)
+    cli("--fix", "--unsafe-fixes", ".", cwd=fixed)
     changed = sorted(p.relative_to(fixed) for p in fixed.rglob("*.py")
                      if p.read_bytes() != (original / p.relative_to(fixed)).read_bytes()
                      and p.name not in NOT_EXPECTED_TO_RUN)
-    remaining = run(*map(str, changed), cwd=fixed).stdout
+    remaining = cli(*map(str, changed), cwd=fixed).stdout
     runnable = [p for p in changed if f"{p}:" not in remaining]  # every finding fixed
     assert len(runnable) >= 10, runnable
 

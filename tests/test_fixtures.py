@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from conftest import FIXTURES, ROOT, run
+from conftest import FIXTURES, ROOT, cli
 
 _EXPECT = re.compile(r"#\s*expect:\s*(?P<codes>MPL\d{3}(?:\s*,\s*MPL\d{3})*)")
 
@@ -22,7 +22,7 @@ def expected_findings() -> set[tuple[str, int, str]]:
 
 
 def test_fixtures_report_exactly_their_annotations() -> None:
-    result = run("--format", "json", "fixtures", cwd=ROOT)
+    result = cli("--format", "json", "fixtures", cwd=ROOT)
     assert result.returncode == 1, result.stderr
     reported = {(f["path"], f["line"], f["code"]) for f in json.loads(result.stdout)}
     assert reported == expected_findings()

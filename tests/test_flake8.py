@@ -6,7 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from conftest import ROOT, run, tool, write
+from conftest import ROOT, cli, tool, write
 
 
 def _flake8(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -15,9 +15,9 @@ def _flake8(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_flake8_reports_exactly_the_cli_findings_on_the_fixtures() -> None:
-    cli = json.loads(run("--format", "json", "fixtures", cwd=ROOT).stdout)
+    reported = json.loads(cli("--format", "json", "fixtures", cwd=ROOT).stdout)
     expected = sorted(f"{f['path']}:{f['line']}:{f['column']}: {f['code']} {f['message']}"
-                      for f in cli)
+                      for f in reported)
     result = _flake8("--select", "MPL", "fixtures", cwd=ROOT)
     assert result.returncode == 1, result.stderr
     assert sorted(result.stdout.splitlines()) == expected

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import FIXTURES, run, write
+from conftest import FIXTURES, cli, write
 
 
 def test_parallel_and_serial_runs_agree_on_the_fixtures(tmp_path: Path) -> None:
-    serial = run("--no-cache", "-j", "1", "--format", "json", str(FIXTURES), cwd=tmp_path)
-    parallel = run("--no-cache", "-j", "2", "--format", "json", str(FIXTURES), cwd=tmp_path)
+    serial = cli("--no-cache", "-j", "1", "--format", "json", str(FIXTURES), cwd=tmp_path)
+    parallel = cli("--no-cache", "-j", "2", "--format", "json", str(FIXTURES), cwd=tmp_path)
     assert serial.returncode == parallel.returncode == 1
     assert serial.stdout == parallel.stdout
 
@@ -18,8 +18,8 @@ def test_parallel_output_is_sorted_by_path_and_line(tmp_path: Path) -> None:
     for number in reversed(range(12)):
         write(tmp_path, f"pkg/job_{number:02}.py",
               "import multiprocessing\n\npool = multiprocessing.Pool(2)\n" * 2)
-    lines = run("--no-cache", "-j", "3", ".", cwd=tmp_path).stdout.splitlines()
+    lines = cli("--no-cache", "-j", "3", ".", cwd=tmp_path).stdout.splitlines()
     assert len(lines) == 24
     assert lines == sorted(lines, key=lambda line: (line.split(":")[0],
                                                     int(line.split(":")[1])))
-    assert lines == run("--no-cache", "-j", "1", ".", cwd=tmp_path).stdout.splitlines()
+    assert lines == cli("--no-cache", "-j", "1", ".", cwd=tmp_path).stdout.splitlines()

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, tool, write
 
+pytestmark = pytest.mark.slow
+
 GOOD = """\
 import multiprocessing as mp
 

@@ -7,7 +7,7 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, run, write
+from conftest import FIXTURES, cli, package_folder, requires, write
 
 WORKER = """\
 import multiprocessing
@@ -28,7 +28,7 @@ worker.join()
 
 
 def _findings(*args: str, cwd: Path | None = None) -> list[dict[str, object]]:
-    result = run("--no-cache", "--format", "json", "--exit-zero", *args, cwd=cwd)
+    result = cli("--no-cache", "--format", "json", "--exit-zero", *args, cwd=cwd)
     assert result.returncode in (0, 1), result.stderr  # 1: some file could not be linted
     found: list[dict[str, object]] = json.loads(result.stdout)
     return found
@@ -47,12 +47,13 @@ def test_same_findings_with_and_without_the_prefilter_on_the_fixtures() -> None:
 
 def _large_trees() -> list[Path]:
     trees = [Path(sysconfig.get_paths()["stdlib"])]
-    torch = pytest.importorskip("torch")
-    base = Path(torch.__file__).parent
+    base = package_folder("torch")
     trees += [base / "multiprocessing", base / "utils", base / "distributed"]
     return trees
 
 
+@pytest.mark.slow
+@requires("torch")
 def test_same_findings_with_and_without_the_prefilter_on_large_trees() -> None:
     """CPython's Lib and torch's process code: every file parsed and analysed without the
     prefilter. Only files the prefilter skips may differ, and only by syntax errors the rules
@@ -74,7 +75,7 @@ def test_a_file_without_process_words_starting_a_process_subclass_of_its_tree(
                 'under spawn or forkserver every child re-imports the module and fails in its '
                 'bootstrapping phase']
     for args in ([], ["--no-prefilter"]):
-        assert run("--no-cache", *args, ".", cwd=tmp_path).stdout.splitlines() == expected
+        assert cli("--no-cache", *args, ".", cwd=tmp_path).stdout.splitlines() == expected
 
 
 def test_imports_are_followed_through_re_exports_and_packages(tmp_path: Path) -> None:
@@ -84,7 +85,7 @@ def test_imports_are_followed_through_re_exports_and_packages(tmp_path: Path) ->
     write(tmp_path, "app/main.py", SCRIPT_WITHOUT_PROCESS_WORDS.replace(
         "from jobs import Worker", "from app.workers import Worker"))
     # only the script is named: its imports still lead the prefilter to the Process subclass
-    lines = run("--no-cache", "app/main.py", cwd=tmp_path).stdout.splitlines()
+    lines = cli("--no-cache", "app/main.py", cwd=tmp_path).stdout.splitlines()
     assert [line.split(" ")[:2] for line in lines] == [["app/main.py:3:10:", "MPL101"]]
 
 
@@ -96,8 +97,8 @@ def test_files_that_cannot_start_processes_are_never_parsed(tmp_path: Path) -> N
     write(tmp_path, "uses_jobs.py", "from jobs import Worker\nif True\n    pass\n")
     write(tmp_path, "uses_helpers.py", "from helpers import cpus\nif True\n    pass\n")
     write(tmp_path, "mentions.py", "# multiprocessing.Pool is not used here\nif True\n")
-    lines = run("--no-cache", ".", cwd=tmp_path).stdout.splitlines()
+    lines = cli("--no-cache", ".", cwd=tmp_path).stdout.splitlines()
     assert lines == ["uses_jobs.py:2:8: MPL000 syntax error: expected ':'"]
-    everything = run("--no-cache", "--no-prefilter", ".", cwd=tmp_path).stdout.splitlines()
+    everything = cli("--no-cache", "--no-prefilter", ".", cwd=tmp_path).stdout.splitlines()
     assert [line.split(":")[0] for line in everything] == [
         "mentions.py", "uses_helpers.py", "uses_jobs.py"]

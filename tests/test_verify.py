@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FIXTURES, ROOT, run, write
+from conftest import FIXTURES, ROOT, requires, run, write
 
 from mplint.verify.compare import normalise
+
+pytestmark = [pytest.mark.slow, requires("torch", "tensorflow")]
 
 MANIFEST = FIXTURES / "pairs" / "manifest.toml"
 
@@ -212,6 +214,7 @@ def test_normalisation_is_what_the_docs_say() -> None:
 def test_deprecation_warnings_are_shown(tmp_path: Path) -> None:
     script = write(tmp_path, "warns.py", """\
 import warnings
+
 warnings.warn_explicit("old api", DeprecationWarning, "lib.py", 1, module="lib")
 """)
     result = run("verify", "--start-method", "spawn", "--format", "json", str(script),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import libcst as cst
+import pytest
 
 from mplint.analysis._cst_fields import CHILD_FIELDS
 from mplint.analysis.walk import SKIPPED_FIELDS, derive_child_fields, walk
@@ -80,6 +81,7 @@ def _sources() -> list[Path]:
     return sorted((ROOT / "fixtures").rglob("*.py")) + sorted((ROOT / "mplint").rglob("*.py"))
 
 
+@pytest.mark.slow
 def test_walk_visits_code_nodes_in_libcst_order() -> None:
     assert "operator" in SKIPPED_FIELDS
     for path in _sources():

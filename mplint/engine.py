@@ -187,7 +187,7 @@ class Engine:
     def _attempt(self, analysis: _Analysis, finding: Finding, fixer: Fixer, shown: str,
                  path: Path | None) -> str | _Refusal:
         try:
-            new_text = fixer.rewrite(analysis.module).code
+            new_text = fixer.apply(analysis.module).code
             compile(new_text, shown, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
         except (SyntaxError, ValueError) as problem:
             return _Refusal(f"the fixed code does not parse ({problem})")
@@ -234,7 +234,7 @@ def _with_edit(finding: Finding, fixer: Fixer | None, module: cst.Module, text: 
     if fixer is None or finding.fix is None:
         return finding
     try:
-        after = fixer.rewrite(module).code
+        after = fixer.apply(module).code
     except Exception:  # the edit is a convenience: a failing fixer only loses it
         return finding
     return replace(finding, fix=replace(finding.fix, edit=edit_between(text, after)))

@@ -30,21 +30,21 @@ class ApiKind(enum.Enum):
     DASK_CLIENT = "dask_client"  # dask.distributed.Client: submit/map run tasks on workers
 
 
-_MP_MODULES = ("multiprocessing", "torch.multiprocessing")
+MULTIPROCESSING_MODULES = ("multiprocessing", "torch.multiprocessing")
 
 PROCESS_APIS: dict[str, ApiKind] = {
-    **{f"{m}.Pool": ApiKind.POOL for m in _MP_MODULES},
+    **{f"{m}.Pool": ApiKind.POOL for m in MULTIPROCESSING_MODULES},
     "multiprocessing.pool.Pool": ApiKind.POOL,
-    **{f"{m}.Process": ApiKind.PROCESS for m in _MP_MODULES},
+    **{f"{m}.Process": ApiKind.PROCESS for m in MULTIPROCESSING_MODULES},
     "multiprocessing.process.BaseProcess": ApiKind.PROCESS,
-    **{f"{m}.Manager": ApiKind.MANAGER for m in _MP_MODULES},
+    **{f"{m}.Manager": ApiKind.MANAGER for m in MULTIPROCESSING_MODULES},
     "concurrent.futures.ProcessPoolExecutor": ApiKind.EXECUTOR,
     "concurrent.futures.process.ProcessPoolExecutor": ApiKind.EXECUTOR,
     "torch.multiprocessing.spawn": ApiKind.SPAWN,
     "torch.multiprocessing.start_processes": ApiKind.SPAWN,
-    **{f"{m}.get_context": ApiKind.GET_CONTEXT for m in _MP_MODULES},
-    **{f"{m}.set_start_method": ApiKind.SET_START_METHOD for m in _MP_MODULES},
-    **{f"{m}.{name}": ApiKind.FIXES_DEFAULT for m in _MP_MODULES
+    **{f"{m}.get_context": ApiKind.GET_CONTEXT for m in MULTIPROCESSING_MODULES},
+    **{f"{m}.set_start_method": ApiKind.SET_START_METHOD for m in MULTIPROCESSING_MODULES},
+    **{f"{m}.{name}": ApiKind.FIXES_DEFAULT for m in MULTIPROCESSING_MODULES
        for name in ("Queue", "SimpleQueue", "JoinableQueue", "get_start_method")},
     "joblib.Parallel": ApiKind.JOBLIB,
     "torch.utils.data.DataLoader": ApiKind.DATALOADER,
@@ -55,7 +55,8 @@ PROCESS_APIS: dict[str, ApiKind] = {
 # Queues whose ``put`` hands data to a feeder thread or a pipe: joining the writer before the
 # reader has drained them can deadlock (MPL303). Manager queues are proxies and do not.
 QUEUE_APIS: frozenset[str] = frozenset(
-    f"{m}.{name}" for m in _MP_MODULES for name in ("Queue", "SimpleQueue", "JoinableQueue"))
+    f"{m}.{name}" for m in MULTIPROCESSING_MODULES
+    for name in ("Queue", "SimpleQueue", "JoinableQueue"))
 QUEUE_CONTEXT_MEMBERS: frozenset[str] = frozenset({"Queue", "SimpleQueue", "JoinableQueue"})
 
 # ``delayed(f)`` wrappers: calling the result records one task instead of running ``f``.
@@ -259,7 +260,7 @@ RESOURCE_FACTORIES: tuple[ModelPattern, ...] = (
 # processes through inheritance".
 INHERIT_ONLY: tuple[ModelPattern, ...] = tuple(
     ModelPattern(f"{m}.{name}", f"{m}.{name}")
-    for m in _MP_MODULES
+    for m in MULTIPROCESSING_MODULES
     for name in ("Lock", "RLock", "Semaphore", "BoundedSemaphore", "Condition", "Event",
                  "Queue", "SimpleQueue", "JoinableQueue", "Value", "Array"))
 

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
-from conftest import FIXTURES, ROOT, cli
+import pytest
+from conftest import FIXTURES, ROOT, cli, write
+
+from mplint.rules import all_rules
+from mplint.rules.base import Rule
 
 _EXPECT = re.compile(r"#\s*expect:\s*(?P<codes>MPL\d{3}(?:\s*,\s*MPL\d{3})*)")
 
@@ -28,11 +33,22 @@ def test_fixtures_report_exactly_their_annotations() -> None:
     assert reported == expected_findings()
 
 
-def test_fixture_suite_covers_every_rule_and_has_clean_scripts() -> None:
-    from mplint.rules import all_rules
+@pytest.mark.parametrize("rule", all_rules(), ids=lambda rule: rule.code)
+def test_every_rule_has_a_fixture(rule: type[Rule], tmp_path: Path) -> None:
+    """A rule without an annotated fixture script has its first INVALID example as its
+    fixture, linted from a file as a user would."""
+    if any(code == rule.code for _, _, code in expected_findings()):
+        return
+    example = rule.INVALID[0]
+    write(tmp_path, "example.py", example.code)
+    result = cli("--select", rule.code, "--format", "json", "example.py", cwd=tmp_path)
+    found = [(f["line"], f["column"], f["message"]) for f in json.loads(result.stdout)]
+    assert found == [(e.line, e.column, e.message) for e in example.expected]
 
+
+def test_fixture_suite_has_clean_scripts() -> None:
     expected = expected_findings()
-    assert {code for _, _, code in expected} == {rule.code for rule in all_rules()}
+    assert {code for _, _, code in expected} <= {rule.code for rule in all_rules()}
     annotated = {path for path, _, _ in expected}
     scripts = {p.relative_to(ROOT).as_posix() for p in FIXTURES.rglob("*.py")}
     assert len(scripts) >= 8

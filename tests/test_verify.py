@@ -79,6 +79,7 @@ def test_failures_are_mapped_to_the_rules_that_predict_them(suite: dict[str, Any
     assert rules("lambda-task", "fork") == ["MPL203"]
     assert rules("seed-model-in-starmap", "spawn") == ["MPL205"]
     assert rules("join-before-drain", "spawn") == ["MPL303"]
+    assert rules("context-mismatch", "fork") == ["MPL206"]
     queue = _runs(suite["seed-grad-tensor-on-queue"], "broken")["spawn"]
     assert queue["rules"] == [] and "Queue.get()" in queue["hint"]
 

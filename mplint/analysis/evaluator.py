@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import libcst as cst
@@ -179,7 +180,7 @@ class Evaluator:
         if kind in (ApiKind.JOBLIB, ApiKind.DATALOADER, ApiKind.DASK_CLIENT):
             return self._task_runner(kind, qualname, call, scope, order)
         if qualname in knowledge.QUEUE_APIS:
-            return QueueObject(qualname)
+            return QueueObject(qualname, origin=call)
         args = [a for a in call.args if a.star == ""]
         if qualname in knowledge.DELAYED and args:
             return Delayed(self.value(args[0].value, scope, order), knowledge.DELAYED[qualname])
@@ -194,13 +195,13 @@ class Evaluator:
             return self.value(args[0].value, scope, order)
         label = knowledge.model_label(qualname, self.extra_models)
         if label is not None:
-            return Model(label)
+            return Model(label, origin=call)
         label = knowledge.first_match(qualname, knowledge.RESOURCE_FACTORIES)
         if label is not None:
-            return Resource(label)
+            return Resource(label, origin=call)
         label = knowledge.first_match(qualname, knowledge.INHERIT_ONLY)
         if label is not None:
-            return Resource(label, inherit_only=True)
+            return Resource(label, inherit_only=True, origin=call)
         return self._call_project(qualname)
 
     def _task_runner(self, kind: ApiKind, qualname: str, call: cst.Call, scope: Scope,
@@ -263,9 +264,11 @@ class Evaluator:
         if kind in (ApiKind.POOL, ApiKind.PROCESS, ApiKind.MANAGER):
             return ProcessObject(kind, api, member.method or None, call)
         if member.member in knowledge.QUEUE_CONTEXT_MEMBERS:
-            return QueueObject(api)
+            return QueueObject(api, origin=call, context=member.method)
         label = knowledge.first_match(f"multiprocessing.{member.member}", knowledge.INHERIT_ONLY)
-        return Resource(label, inherit_only=True) if label is not None else UNKNOWN
+        if label is None:
+            return UNKNOWN
+        return Resource(label, inherit_only=True, origin=call, context=member.method)
 
     def _call_bound(self, bound: Bound, call: cst.Call) -> Value:
         obj = bound.obj
@@ -339,12 +342,8 @@ class Evaluator:
 
 
 def _named(value: Value, name: str) -> Value:
-    if isinstance(value, Model):
-        return Model(value.label, name)
-    if isinstance(value, Resource):
-        return Resource(value.label, value.inherit_only, name)
-    if isinstance(value, QueueObject):
-        return QueueObject(value.api, name)
+    if isinstance(value, Model | Resource | QueueObject):
+        return replace(value, name=name)
     return value
 
 

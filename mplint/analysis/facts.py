@@ -186,6 +186,14 @@ class ModuleFacts:
         params = [*func.node.params.posonly_params, *func.node.params.params]
         return {p.name.value: v for p, v in zip(params, sent, strict=False)}
 
+    def site_of(self, call: cst.Call) -> CallSite | None:
+        """Where ``call`` is made, for a call of this module."""
+        return self._sites.get(call)
+
+    @cached_property
+    def _sites(self) -> dict[cst.Call, CallSite]:
+        return {site.node: site for site in self.record.calls}
+
     def import_time_root(self, site: CallSite) -> CallSite | None:
         """The module-level call through which ``site`` runs on import, or None."""
         if site.import_time:

@@ -57,6 +57,7 @@ class Model:
 
     label: str
     name: str | None = None
+    origin: cst.Call | None = field(default=None, compare=False)  # the call that built it
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,19 +93,25 @@ class LambdaValue:
 @dataclass(frozen=True)
 class Resource:
     """An object that cannot be pickled into another process (a lock, a file, a generator), or
-    a multiprocessing object that may only be inherited (``inherit_only``)."""
+    a multiprocessing object that may only be inherited (``inherit_only``). For those,
+    ``context`` is the start method of the context that created it (None: the default one)."""
 
     label: str
     inherit_only: bool = False
     name: str | None = None
+    origin: cst.Call | None = field(default=None, compare=False)  # the call that created it
+    context: str | None = None
 
 
 @dataclass(frozen=True, eq=False)
 class QueueObject:
-    """A multiprocessing queue whose writer must not be joined before it is drained."""
+    """A multiprocessing queue whose writer must not be joined before it is drained;
+    ``context`` is the start method of the context that created it (None: the default one)."""
 
     api: str
     name: str | None = None
+    origin: cst.Call | None = None  # the call that created it
+    context: str | None = None
 
 
 @dataclass(frozen=True)
@@ -180,7 +187,7 @@ def resources_in(value: Value) -> list[Resource]:
     if isinstance(value, Resource):
         return [value]
     if isinstance(value, QueueObject):
-        return [Resource(value.api, inherit_only=True, name=value.name)]
+        return [Resource(value.api, True, value.name, value.origin, value.context)]
     if isinstance(value, Tup):
         return [found for item in value.items for found in resources_in(item)]
     if isinstance(value, Partial):

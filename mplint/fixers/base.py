@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import libcst as cst
 
@@ -15,16 +16,79 @@ __all__ = ["SAFE", "UNSAFE", "Fixer", "no_fix"]
 
 @dataclass(frozen=True)
 class Fixer:
-    """A rule's offer to rewrite the module its finding is in.
+    """A rule's offer to rewrite the module its finding is in, in the few verbs fixes share.
 
-    ``rewrite`` gets the module the finding was reported on (the same node objects) and
-    returns the new module; the engine refuses results that do not parse or that keep the
-    finding.
+    The nodes named are those of the module the finding was reported on. ``apply`` runs, in
+    order: ``rewrite``, a callback for what the verbs cannot say (moving statements under the
+    main guard); ``replace``, each node by its replacement; ``keywords``, keyword arguments
+    added to a call; ``imports``, modules imported where the result does not import them yet.
+    The engine refuses results that do not parse or that keep the finding.
     """
 
     safety: str
     title: str
-    rewrite: Callable[[cst.Module], cst.Module]
+    rewrite: Callable[[cst.Module], cst.Module] | None = None
+    replace: Sequence[tuple[cst.CSTNode, cst.CSTNode]] = ()
+    keywords: Sequence[tuple[cst.Call, Sequence[cst.Arg]]] = ()
+    imports: tuple[str, ...] = ()
+
+    def apply(self, module: cst.Module) -> cst.Module:
+        """The fixed module."""
+        if self.rewrite is not None:
+            module = self.rewrite(module)  # keeps the identity of the nodes it does not touch
+        if self.replace or self.keywords:
+            module = module.visit(_Edits(self.replace, self.keywords))
+        if self.imports:
+            from libcst.codemod import CodemodContext
+            from libcst.codemod.visitors import AddImportsVisitor
+
+            context = CodemodContext()
+            for name in self.imports:
+                AddImportsVisitor.add_needed_import(context, name)
+            module = AddImportsVisitor(context).transform_module(module)
+        return module
+
+
+class _Edits(cst.CSTTransformer):
+    """Applies a fixer's replacements and added keywords in one pass."""
+
+    def __init__(self, replace: Sequence[tuple[cst.CSTNode, cst.CSTNode]],
+                 keywords: Sequence[tuple[cst.Call, Sequence[cst.Arg]]]) -> None:
+        super().__init__()
+        self.replace: dict[cst.CSTNode, cst.CSTNode] = dict(replace)
+        self.keywords: dict[cst.CSTNode, Sequence[cst.Arg]] = dict(keywords)
+
+    def on_leave(self, original_node: cst.CSTNode,  # type: ignore[override]
+                 updated_node: cst.CSTNode) -> cst.CSTNode:
+        if original_node in self.replace:
+            return self.replace[original_node]
+        if isinstance(updated_node, cst.Call) and original_node in self.keywords:
+            added = self.keywords[original_node]
+            return updated_node.with_changes(args=separated([*updated_node.args, *added]))
+        return updated_node
+
+
+_Item = TypeVar("_Item", cst.Arg, cst.Param, cst.Element)
+
+
+def separated(items: Sequence[_Item]) -> list[_Item]:
+    """Items separated by ", " as libcst writes them, without a trailing comma."""
+    out: list[_Item] = []
+    for position, item in enumerate(items):
+        if position == len(items) - 1:
+            out.append(item.with_changes(comma=cst.MaybeSentinel.DEFAULT))
+        elif isinstance(item.comma, cst.MaybeSentinel):
+            out.append(item.with_changes(comma=cst.Comma(
+                whitespace_after=cst.SimpleWhitespace(" "))))
+        else:
+            out.append(item)
+    return out
+
+
+def keyword_arg(keyword: str, value: cst.BaseExpression) -> cst.Arg:
+    """``keyword=value`` written without spaces around ``=``."""
+    tight = cst.SimpleWhitespace("")
+    return cst.Arg(value, keyword=cst.Name(keyword), equal=cst.AssignEqual(tight, tight))
 
 
 def no_fix(message: str, reason: str) -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 import libcst as cst
 
@@ -26,10 +25,17 @@ from mplint.analysis.facts import ModuleFacts, WorkSite
 from mplint.analysis.scopes import Binding, BindingKind, Scope, ScopeKind
 from mplint.analysis.values import Func, Model, Partial
 from mplint.analysis.walk import children
-from mplint.fixers.base import UNSAFE, Fixer, contains, names_read, split_blank_lines
+from mplint.fixers.base import (
+    UNSAFE,
+    Fixer,
+    contains,
+    keyword_arg,
+    names_read,
+    separated,
+    split_blank_lines,
+)
 
 _STAR_TO_PLAIN = {"starmap": "map", "starmap_async": "map_async"}
-_Item = TypeVar("_Item", cst.Arg, cst.Param, cst.Element)
 
 
 @dataclass(frozen=True)
@@ -248,8 +254,8 @@ class _Rewriter(cst.CSTTransformer):
             value, replacement = cst.Name(plan.global_name), []
         kept = [*every[:plan.index], *replacement, *every[plan.index + 1:]]
         split = len(params.posonly_params)
-        new_params = params.with_changes(posonly_params=_commas(kept[:split]) if split else (),
-                                         params=_commas(kept[split:]))
+        new_params = params.with_changes(posonly_params=separated(kept[:split]) if split else (),
+                                         params=separated(kept[split:]))
         first = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(param.name)], value)])
         body = updated_node.body
         assert isinstance(body, cst.IndentedBlock)
@@ -259,14 +265,14 @@ class _Rewriter(cst.CSTTransformer):
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         plan = self.plan
         if original_node is plan.creation:
-            extra = [_keyword_arg("initializer", cst.Name(plan.init_name))]
+            extra = [keyword_arg("initializer", cst.Name(plan.init_name))]
             if plan.passed:
-                extra.append(_keyword_arg("initargs", _tuple([cst.Name(n) for n in plan.passed])))
-            return updated_node.with_changes(args=_commas([*updated_node.args, *extra]))
+                extra.append(keyword_arg("initargs", _tuple([cst.Name(n) for n in plan.passed])))
+            return updated_node.with_changes(args=separated([*updated_node.args, *extra]))
         if original_node is plan.partial:
             args = [a for i, a in enumerate(updated_node.args) if i != plan.index + 1]
             return args[0].value if len(args) == 1 else updated_node.with_changes(
-                args=_commas(args))
+                args=separated(args))
         if original_node is plan.work:
             return _without_model(updated_node, plan)
         return updated_node
@@ -305,7 +311,7 @@ def _without_model(call: cst.Call, plan: _Plan) -> cst.Call:
         return call.with_changes(args=args)
     if attr == "submit":
         model_arg = plan.index + 1
-        return call.with_changes(args=_commas([a for i, a in enumerate(call.args)
+        return call.with_changes(args=separated([a for i, a in enumerate(call.args)
                                                if i != model_arg]))
     # starmap: drop the model from every row; single remaining items become plain map items
     iterable_index = next(i for i, a in enumerate(call.args)
@@ -337,26 +343,7 @@ def _replace_element(sequence: cst.Tuple | cst.List, index: int,
                      names: Sequence[cst.Name]) -> cst.Tuple | cst.List:
     elements = list(sequence.elements)
     elements[index:index + 1] = [cst.Element(n) for n in names]
-    return sequence.with_changes(elements=_commas(elements))
-
-
-def _commas(items: Sequence[_Item]) -> list[_Item]:
-    """Items separated by ", " as libcst writes them, without a trailing comma."""
-    out: list[_Item] = []
-    for position, item in enumerate(items):
-        if position == len(items) - 1:
-            out.append(item.with_changes(comma=cst.MaybeSentinel.DEFAULT))
-        elif isinstance(item.comma, cst.MaybeSentinel):
-            out.append(item.with_changes(comma=cst.Comma(
-                whitespace_after=cst.SimpleWhitespace(" "))))
-        else:
-            out.append(item)
-    return out
-
-
-def _keyword_arg(keyword: str, value: cst.BaseExpression) -> cst.Arg:
-    tight = cst.SimpleWhitespace("")
-    return cst.Arg(value, keyword=cst.Name(keyword), equal=cst.AssignEqual(tight, tight))
+    return sequence.with_changes(elements=separated(elements))
 
 
 def _tuple(names: Sequence[cst.Name]) -> cst.Tuple:

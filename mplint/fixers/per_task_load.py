@@ -18,8 +18,15 @@ from mplint.analysis.collector import CallSite
 from mplint.analysis.facts import ModuleFacts, WorkSite
 from mplint.analysis.scopes import Scope
 from mplint.analysis.values import Func
-from mplint.fixers.base import SAFE, UNSAFE, Fixer, names_read, split_blank_lines
-from mplint.fixers.load_per_worker import _creation, _fresh, _keyword_arg, _module_level
+from mplint.fixers.base import (
+    SAFE,
+    UNSAFE,
+    Fixer,
+    keyword_arg,
+    names_read,
+    split_blank_lines,
+)
+from mplint.fixers.load_per_worker import _creation, _fresh, _module_level
 
 
 def per_worker_fixer(facts: ModuleFacts, work: WorkSite, func: Func, site: CallSite,
@@ -46,27 +53,28 @@ def per_worker_fixer(facts: ModuleFacts, work: WorkSite, func: Func, site: CallS
     safety = SAFE if local is not None and _read_only(body, func.node, local) else UNSAFE
 
     def rewrite(module: cst.Module) -> cst.Module:
+        """The initializer and its global, just above the task function."""
         newline, indent = module.default_newline, module.default_indent
         source = (f"{global_name} = None{newline}{newline}{newline}"
                   f"def {init_name}():{newline}"
                   f"{indent}global {global_name}{newline}"
                   f"{indent}{global_name} = {module.code_for_node(site.node)}{newline}")
         added = list(cst.parse_module(source).body)
-        rewritten = module.visit(_Replace(site.node, global_name, pool, init_name))
-        body_out: list[cst.BaseStatement] = []
-        for new, original in zip(rewritten.body, module.body, strict=True):
-            statement: cst.BaseStatement = new
-            if original is func.node:
-                blank, statement = split_blank_lines(statement)
-                body_out.append(added[0].with_changes(leading_lines=blank))
-                body_out.extend(added[1:])
-                statement = statement.with_changes(leading_lines=[
-                    cst.EmptyLine(), cst.EmptyLine(), *getattr(statement, "leading_lines", ())])
-            body_out.append(statement)
-        return rewritten.with_changes(body=body_out)
+        body: list[cst.BaseStatement] = []
+        for statement in module.body:
+            if statement is not func.node:
+                body.append(statement)
+                continue
+            blank, function = split_blank_lines(statement)
+            body.append(added[0].with_changes(leading_lines=blank))
+            body.extend(added[1:])
+            body.append(function.with_changes(leading_lines=[
+                cst.EmptyLine(), cst.EmptyLine(), *getattr(function, "leading_lines", ())]))
+        return module.with_changes(body=body)
 
     title = f"build it once per worker in `{init_name}` (Pool initializer=)"
-    return Fixer(safety, title, rewrite)
+    return Fixer(safety, title, rewrite, replace=[(site.node, cst.Name(global_name))],
+                 keywords=[(pool, [keyword_arg("initializer", cst.Name(init_name))])])
 
 
 def _read_only(body: Scope, function: cst.FunctionDef, name: str) -> bool:
@@ -99,24 +107,3 @@ def _read_only(body: Scope, function: cst.FunctionDef, name: str) -> bool:
 
     function.body.visit(Uses())
     return ok and len(body.bindings.get(name, [])) == 1
-
-
-class _Replace(cst.CSTTransformer):
-    def __init__(self, loader: cst.Call, global_name: str, pool: cst.Call,
-                 init_name: str) -> None:
-        super().__init__()
-        self.loader, self.global_name = loader, global_name
-        self.pool, self.init_name = pool, init_name
-
-    def leave_Call(self, original_node: cst.Call,
-                   updated_node: cst.Call) -> cst.BaseExpression:
-        if original_node is self.loader:
-            return cst.Name(self.global_name)
-        if original_node is self.pool:
-            args = list(updated_node.args)
-            if args:
-                args[-1] = args[-1].with_changes(comma=cst.Comma(
-                    whitespace_after=cst.SimpleWhitespace(" ")))
-            return updated_node.with_changes(
-                args=[*args, _keyword_arg("initializer", cst.Name(self.init_name))])
-        return updated_node

@@ -10,8 +10,6 @@ parent, before anything can have fixed the default, and a context changes nothin
 from __future__ import annotations
 
 import libcst as cst
-from libcst.codemod import CodemodContext
-from libcst.codemod.visitors import AddImportsVisitor
 
 from mplint.analysis.collector import CallSite
 from mplint.analysis.facts import ModuleFacts
@@ -32,14 +30,10 @@ def insert_fixer(scope: Scope, guard: cst.If | None, method: str = "spawn") -> F
 
     def rewrite(module: cst.Module) -> cst.Module:
         call = cst.parse_statement(f"{callee}({method!r})\n".replace("'", '"'))
-        module = _prepend_to_guard(module, guard, call)
-        if needs_import:
-            context = CodemodContext()
-            AddImportsVisitor.add_needed_import(context, "multiprocessing")
-            module = AddImportsVisitor(context).transform_module(module)
-        return module
+        return _prepend_to_guard(module, guard, call)
 
-    return Fixer(SAFE, f'call `{callee}("{method}")` first in the main guard', rewrite)
+    return Fixer(SAFE, f'call `{callee}("{method}")` first in the main guard', rewrite,
+                 imports=("multiprocessing",) if needs_import else ())
 
 
 def move_fixer(statement: cst.SimpleStatementLine | None, guard: cst.If | None) -> Fixer | str:
@@ -98,16 +92,11 @@ def context_fixer(facts: ModuleFacts, statement: cst.SimpleStatementLine | None,
         needs_import = needs_import or added
 
     def rewrite(module: cst.Module) -> cst.Module:
-        module = module.with_changes(body=[s for s in module.body if s is not statement])
-        module = module.visit(_Replace(edits))
-        if needs_import:
-            context = CodemodContext()
-            AddImportsVisitor.add_needed_import(context, "multiprocessing")
-            module = AddImportsVisitor(context).transform_module(module)
-        return module
+        return module.with_changes(body=[s for s in module.body if s is not statement])
 
     return Fixer(SAFE, f'create this module\'s processes from `get_context("{method}")` and '
-                       "leave the global start method alone", rewrite)
+                       "leave the global start method alone", rewrite, replace=list(edits.items()),
+                 imports=("multiprocessing",) if needs_import else ())
 
 
 def _string_argument(call: cst.Call) -> str | None:
@@ -160,12 +149,3 @@ def _module_name(scope: Scope) -> tuple[str, bool]:
     if name.endswith(".set_start_method"):
         return name.rpartition(".")[0], needs_import
     return "multiprocessing", True
-
-
-class _Replace(cst.CSTTransformer):
-    def __init__(self, edits: dict[cst.Call, cst.Call]) -> None:
-        super().__init__()
-        self.edits = edits
-
-    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
-        return self.edits.get(original_node, updated_node)

@@ -27,3 +27,10 @@ def all_rules() -> tuple[type[Rule], ...]:
 
 def rule_by_code() -> dict[str, type[Rule]]:
     return {rule.code: rule for rule in all_rules()}
+
+
+def markdown_table() -> str:
+    """The README's rule table: code, name and summary of every rule."""
+    rows = ["| code | name | flags |", "|---|---|---|"]
+    rows += [f"| {rule.code} | {rule.name} | {rule.summary} |" for rule in all_rules()]
+    return "\n".join(rows) + "\n"

@@ -78,6 +78,9 @@ class Rule:
     why: ClassVar[str]
     fix_safety: ClassVar[str]
     references: ClassVar[tuple[str, ...]] = ()
+    # Texts of the errors a program makes when this rule's finding is real: ``mplint verify``
+    # names the rule when it sees one of them in a failed run.
+    runtime_errors: ClassVar[tuple[str, ...]] = ()
     VALID: ClassVar[tuple[Valid, ...]]
     INVALID: ClassVar[tuple[Invalid, ...]]
 

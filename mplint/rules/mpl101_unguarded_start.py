@@ -38,6 +38,9 @@ class UnguardedStart(Rule):
     references = (
         "https://docs.python.org/3/library/multiprocessing.html#the-spawn-and-forkserver-start-methods",
     )
+    runtime_errors = (
+        "finished its bootstrapping phase",
+    )
 
     VALID = (
         Valid(

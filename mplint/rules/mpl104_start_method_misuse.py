@@ -40,6 +40,9 @@ class StartMethodMisuse(Rule):
         "second call or a call after the default was fixed."
     )
     references = ("https://docs.python.org/3/library/multiprocessing.html#multiprocessing.set_start_method",)
+    runtime_errors = (
+        "context has already been set",
+    )
 
     VALID = (
         Valid(

@@ -40,6 +40,10 @@ class CudaBeforeFork(Rule):
     references = (
         "https://pytorch.org/docs/stable/notes/multiprocessing.html#cuda-in-multiprocessing",
     )
+    runtime_errors = (
+        "Cannot re-initialize CUDA in forked subprocess",
+        "autograd's threading in combination with fork-based multiprocessing",
+    )
 
     VALID = (
         Valid(

@@ -30,6 +30,12 @@ class UnpicklableCallable(Rule):
         "as arguments or through `functools.partial`."
     )
     references = ("https://docs.python.org/3/library/pickle.html#what-can-be-pickled-and-unpickled",)
+    runtime_errors = (
+        "Can't pickle local object",
+        "Can't get local object",
+        "Can't get attribute",
+        "attribute lookup <lambda>",
+    )
 
     VALID = (
         Valid(

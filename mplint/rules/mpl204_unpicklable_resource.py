@@ -34,6 +34,12 @@ class UnpicklableResource(Rule):
     references = (
         "https://docs.python.org/3/library/multiprocessing.html#programming-guidelines",
     )
+    runtime_errors = (
+        "cannot pickle '_thread.lock' object",
+        "cannot pickle '_thread.RLock' object",
+        "cannot pickle '_io.",
+        "cannot pickle 'generator' object",
+    )
 
     VALID = (
         Valid(

@@ -42,6 +42,9 @@ class GradTensorCrossing(Rule):
         "receives them, so the child should put plain data."
     )
     references = ("https://pytorch.org/docs/stable/notes/multiprocessing.html",)
+    runtime_errors = (
+        "Cowardly refusing to serialize non-leaf tensor",
+    )
 
     VALID = (
         Valid(
@@ -292,20 +295,7 @@ def _off_regions(func: Func) -> list[cst.CSTNode]:
 def _detach(expr: cst.BaseExpression) -> Fixer | str:
     if not isinstance(expr, (cst.Call, cst.Name, cst.Attribute, cst.Subscript)):
         return "the value is a container; detach each tensor in it"
+    detached = cst.Call(cst.Attribute(expr, cst.Name("detach")))
+    return Fixer(UNSAFE, "detach the tensor before it leaves the worker",
+                 replace=[(expr, detached)])
 
-    def rewrite(module: cst.Module) -> cst.Module:
-        return module.visit(_Detach(expr))
-
-    return Fixer(UNSAFE, "detach the tensor before it leaves the worker", rewrite)
-
-
-class _Detach(cst.CSTTransformer):
-    def __init__(self, target: cst.BaseExpression) -> None:
-        super().__init__()
-        self.target = target
-
-    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode  # type: ignore[override]
-                 ) -> cst.CSTNode:
-        if original_node is self.target and isinstance(updated_node, cst.BaseExpression):
-            return cst.Call(cst.Attribute(updated_node, cst.Name("detach")))
-        return updated_node

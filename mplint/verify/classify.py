@@ -4,26 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cache
 
 from mplint.verify.profile import Profile, summarise
 from mplint.verify.runner import Outcome
 
-# Failure text -> the rule whose finding predicts it. Searched in stderr and in the stacks.
-SIGNATURES: tuple[tuple[str, str], ...] = (
-    ("finished its bootstrapping phase", "MPL101"),
-    ("context has already been set", "MPL104"),
-    ("Cannot re-initialize CUDA in forked subprocess", "MPL105"),
-    ("autograd's threading in combination with fork-based multiprocessing", "MPL105"),
-    ("Can't pickle local object", "MPL203"),
-    ("Can't get local object", "MPL203"),
-    ("Can't get attribute", "MPL203"),
-    ("attribute lookup <lambda>", "MPL203"),
-    ("cannot pickle '_thread.lock' object", "MPL204"),
-    ("cannot pickle '_thread.RLock' object", "MPL204"),
-    ("cannot pickle '_io.", "MPL204"),
-    ("cannot pickle 'generator' object", "MPL204"),
-    ("Cowardly refusing to serialize non-leaf tensor", "MPL205"),
-)
 _HEADER = "Traceback (most recent call last):"
 _EXCEPTION = re.compile(r"^(?P<type>[A-Za-z_][\w.]*)(?::\s?(?P<message>.*))?$")
 # faulthandler frames of a parent stuck in Process.join() or in Queue.get()
@@ -58,6 +43,16 @@ class Verdict:
     profile: Profile | None = None
 
 
+@cache
+def signatures() -> tuple[tuple[str, str], ...]:
+    """Failure text -> the rule whose finding predicts it, from each rule's ``runtime_errors``.
+    Searched in stderr and in the stacks. Only the verifying parent reads the rules; the
+    scripts it runs never import mplint."""
+    from mplint.rules import all_rules
+
+    return tuple((text, rule.code) for rule in all_rules() for text in rule.runtime_errors)
+
+
 def classify(outcome: Outcome) -> Verdict:
     profile = summarise(outcome.events, outcome.main_pid)
     status = "hang" if outcome.timed_out else ("ok" if outcome.exit_code == 0 else "crash")
@@ -65,7 +60,7 @@ def classify(outcome: Outcome) -> Verdict:
     if status == "crash" and exception is None:
         exception, message = _exit_reason(outcome.exit_code)
     evidence = outcome.stderr + "\n".join(outcome.stacks.values())
-    rules = sorted({rule for text, rule in SIGNATURES if text in evidence})
+    rules = sorted({rule for text, rule in signatures() if text in evidence})
     main_stack = outcome.stacks.get(outcome.main_pid, "")
     hint = None
     if status == "hang" and _IN_JOIN.search(main_stack):

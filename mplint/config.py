@@ -191,7 +191,7 @@ class Noqa:
 
     @classmethod
     def scan(cls, source: str) -> Noqa:
-        if "noqa" not in source and "NOQA" not in source:
+        if "noqa" not in source.lower():
             return cls()
         found: dict[int, frozenset[str]] = {}
         for number, line in enumerate(source.splitlines(), start=1):

@@ -97,12 +97,6 @@ class Engine:
             return []
         return self.analyse(text, shown, path)
 
-    def lint_text(self, text: str, shown: str, path: Path | None = None) -> list[Finding]:
-        """Lint one file's decoded source; ``path`` locates it among its package's modules."""
-        if not self.needs_analysis(text.encode("utf-8", "surrogatepass"), path):
-            return []
-        return self.analyse(text, shown, path)
-
     def analyse(self, text: str, shown: str, path: Path | None = None) -> list[Finding]:
         """Parse and run every rule, with no prefilter."""
         try:
@@ -169,10 +163,10 @@ class Engine:
             analysis = self._analysis(text, shown, path)
             if isinstance(analysis, Finding):
                 break
-            tried = {(f.code, f.message) for f, _ in refused}
+            tried = {f for f, _ in refused}
             chosen = next(((f, fixer) for f, fixer in sorted(analysis.items, key=lambda i: i[0])
                            if fixer is not None and (unsafe or fixer.safety == SAFE)
-                           and (f.code, f.message) not in tried), None)
+                           and f not in tried), None)
             if chosen is None:
                 break
             finding, fixer = chosen

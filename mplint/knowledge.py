@@ -1,6 +1,7 @@
 """Library knowledge as data: process APIs, model constructors and loaders, ML frameworks.
 
-Every rule and every analysis step asks this table; none of them spells a library name itself.
+Every rule and every analysis step asks this table for what a library's names mean; rules
+compare the facts the analysis derives from it (``Model.framework``, ``WorkSite.runner``).
 Qualified names are the names a value has after resolving the module's imports
 (``import torch.nn as nn`` makes ``nn.Linear`` the qualified name ``torch.nn.Linear``).
 """
@@ -28,6 +29,7 @@ class ApiKind(enum.Enum):
     JOBLIB = "joblib"  # joblib.Parallel: calling it with delayed(f)(...) items runs tasks
     DATALOADER = "dataloader"  # torch DataLoader with worker processes
     DASK_CLIENT = "dask_client"  # dask.distributed.Client: submit/map run tasks on workers
+    RAY = "ray"  # ``f.remote(...)`` of a ``@ray.remote`` function
 
 
 MULTIPROCESSING_MODULES = ("multiprocessing", "torch.multiprocessing")
@@ -105,9 +107,6 @@ PREFILTER_WORDS: dict[str, tuple[str, ...]] = {
     # ``import torch`` alone, then ``torch.multiprocessing.Process(...)`` spelled out
     "torch": (*(f"multiprocessing.{word}" for word in _MP_START_WORDS), "data.DataLoader"),
 }
-PREFILTER_MODULE_WORDS: tuple[str, ...] = tuple(PREFILTER_WORDS)
-PREFILTER_START_WORDS: tuple[str, ...] = tuple(sorted(
-    {word for words in PREFILTER_WORDS.values() for word in words}))
 
 
 @dataclass(frozen=True)
@@ -392,6 +391,11 @@ def cheap_to_build(qualname: str) -> bool:
 def first_match(qualname: str, patterns: Iterable[ModelPattern]) -> str | None:
     """The label of the first pattern that matches ``qualname``."""
     return next((p.label for p in patterns if p.matches(qualname)), None)
+
+
+def library_of(qualname: str) -> str:
+    """The top-level package a qualified name comes from (``torch.nn.Linear`` -> ``torch``)."""
+    return qualname.partition(".")[0]
 
 
 def is_ml_framework(module: str) -> bool:

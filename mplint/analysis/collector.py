@@ -5,20 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import libcst as cst
-import libcst.matchers as m
 
 from mplint.analysis.scopes import Binding, BindingKind, Scope, ScopeKind
-from mplint.analysis.walk import walk
+from mplint.analysis.walk import main_guard_test, walk
 from mplint.modules import absolute
-
-_MAIN = m.SimpleString(value=m.MatchIfTrue(lambda v: v.strip("\"'") == "__main__"))
-_NAME = m.Name("__name__")
-_GUARD = m.Comparison(
-    left=_NAME, comparisons=[m.ComparisonTarget(m.Equal(), _MAIN)]
-) | m.Comparison(left=_MAIN, comparisons=[m.ComparisonTarget(m.Equal(), _NAME)])
-_NOT_GUARD = m.Comparison(
-    left=_NAME, comparisons=[m.ComparisonTarget(m.NotEqual(), _MAIN)]
-) | m.Comparison(left=_MAIN, comparisons=[m.ComparisonTarget(m.NotEqual(), _NAME)])
 
 
 @dataclass(frozen=True, eq=False)
@@ -237,25 +227,25 @@ class Collector(cst.CSTVisitor):
 
     # -- the main guard and statement blocks ---------------------------------------------------
     def visit_If_body(self, node: cst.If) -> None:
-        if self._is_guard(node, _GUARD):
+        if self._is_guard(node, "=="):
             self._guard_depth += 1
             self.record.main_guard = self.record.main_guard or node
 
     def leave_If_body(self, node: cst.If) -> None:
-        if self._is_guard(node, _GUARD):
+        if self._is_guard(node, "=="):
             self._guard_depth -= 1
 
     def visit_If_orelse(self, node: cst.If) -> None:
-        if self._is_guard(node, _NOT_GUARD):
+        if self._is_guard(node, "!="):  # ``if __name__ != "__main__": ... else: <guarded>``
             self._guard_depth += 1
             self.record.main_guard = self.record.main_guard or node
 
     def leave_If_orelse(self, node: cst.If) -> None:
-        if self._is_guard(node, _NOT_GUARD):
+        if self._is_guard(node, "!="):
             self._guard_depth -= 1
 
-    def _is_guard(self, node: cst.If, pattern: m.BaseMatcherNode) -> bool:
-        return self._scope.kind is ScopeKind.MODULE and m.matches(node.test, pattern)
+    def _is_guard(self, node: cst.If, operator: str) -> bool:
+        return self._scope.kind is ScopeKind.MODULE and main_guard_test(node.test) == operator
 
     def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
         self._suites.append(node)

@@ -33,7 +33,7 @@ from mplint.analysis.values import (
     Value,
     item_of,
 )
-from mplint.analysis.walk import children, walk
+from mplint.analysis.walk import children, name_reads
 from mplint.knowledge import ApiKind, ModelPattern
 
 if TYPE_CHECKING:
@@ -93,7 +93,12 @@ class Evaluator:
 
     def class_label(self, klass: Klass) -> str | None:
         """The model kind a class builds when it subclasses a model base class, else None."""
-        return next((self.model_bases[b] for b in self.bases(klass) if b in self.model_bases), None)
+        base = self.model_base(klass)
+        return self.model_bases[base] if base is not None else None
+
+    def model_base(self, klass: Klass) -> str | None:
+        """The model base class ``klass`` derives from, if any."""
+        return next((b for b in self.bases(klass) if b in self.model_bases), None)
 
     def bases(self, klass: Klass) -> tuple[str, ...]:
         """Qualified names of the library classes ``klass`` derives from, through the classes of
@@ -195,7 +200,7 @@ class Evaluator:
             return self.value(args[0].value, scope, order)
         label = knowledge.model_label(qualname, self.extra_models)
         if label is not None:
-            return Model(label, origin=call)
+            return Model(label, origin=call, framework=knowledge.library_of(qualname))
         label = knowledge.first_match(qualname, knowledge.RESOURCE_FACTORIES)
         if label is not None:
             return Resource(label, origin=call)
@@ -245,9 +250,10 @@ class Evaluator:
     def call_result(self, target: Klass | Func) -> Value:
         """What calling a class or function of this module gives: a model, or an instance."""
         if isinstance(target, Klass):
-            label = self.class_label(target)
-            if label is not None:
-                return Model(f"{target.node.name.value}, a {label} subclass")
+            base = self.model_base(target)
+            if base is not None:
+                return Model(f"{target.node.name.value}, a {self.model_bases[base]} subclass",
+                             framework=knowledge.library_of(base))
             for base in self.bases(target):
                 if knowledge.PROCESS_APIS.get(base) is ApiKind.PROCESS:
                     return ProcessObject(ApiKind.PROCESS, f"{target.node.name.value} ({base} "
@@ -256,7 +262,7 @@ class Evaluator:
         if is_generator(target.node):
             return Resource("generator")
         result = self.returns(target)
-        return Model(result.label) if isinstance(result, Model) else UNKNOWN
+        return replace(result, name=None) if isinstance(result, Model) else UNKNOWN
 
     def _call_context_member(self, member: ContextMember, call: cst.Call) -> Value:
         kind = knowledge.CONTEXT_MEMBERS.get(member.member)
@@ -275,7 +281,7 @@ class Evaluator:
         if isinstance(obj, Model):
             keep = knowledge.SELF_RETURNING_METHODS[""] | knowledge.SELF_RETURNING_METHODS.get(
                 obj.label, frozenset())
-            return Model(obj.label) if bound.attr in keep else UNKNOWN
+            return replace(obj, name=None) if bound.attr in keep else UNKNOWN
         if isinstance(obj, Klass) and bound.attr == "from_pretrained":
             loaded = obj.evaluator.call_result(obj)
             return loaded if isinstance(loaded, Model) else UNKNOWN
@@ -336,8 +342,9 @@ class Evaluator:
             return UNKNOWN
         values = [self.value(r.value, body_scope) for r in _returns(func.node)
                   if r.value is not None]
-        if values and all(isinstance(v, Model) for v in values):
-            return Model(values[0].label)  # type: ignore[union-attr]
+        models = [v for v in values if isinstance(v, Model)]
+        if models and len(models) == len(values):
+            return replace(models[0], name=None)
         return UNKNOWN
 
 
@@ -416,32 +423,11 @@ def _own_nodes(node: cst.FunctionDef) -> Iterator[cst.CSTNode]:
             stack.extend(children(current))
 
 
-class _NameReads(cst.CSTVisitor):
-    """Names read in a body: attribute names and keyword names are not reads."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.names: list[str] = []
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self.names.append(node.value)
-
-    def visit_Attribute(self, node: cst.Attribute) -> bool:
-        walk(node.value, self)
-        return False
-
-    def visit_Arg(self, node: cst.Arg) -> bool:
-        walk(node.value, self)
-        return False
-
-
 def captured(evaluator: Evaluator, scope: Scope) -> list[tuple[str, Value]]:
     """The values a function or lambda body closes over from enclosing function scopes."""
-    reads = _NameReads()
     body = scope.node.body if isinstance(scope.node, cst.FunctionDef | cst.Lambda) else scope.node
-    walk(body, reads)
     found: list[tuple[str, Value]] = []
-    for name in dict.fromkeys(reads.names):
+    for name in dict.fromkeys(read.value for read in name_reads(body)):
         owner = scope.lookup_scope(name)
         if owner is None or owner is scope or owner.kind is ScopeKind.MODULE:
             continue

@@ -51,7 +51,7 @@ class Shape(enum.Enum):
     ZIP_ITEMS = "zip_items"  # the i-th ITEMS payload gives the i-th argument (executor.map)
     ARGS = "args"  # each VALUE payload is one positional argument (submit, delayed, remote)
     ARGS_TUPLE = "args_tuple"  # the first payload is a tuple of arguments (Process, apply)
-    NONE = "none"  # nothing maps onto parameters (DataLoader)
+    NONE = "none"  # nothing maps onto parameters in order (DataLoader; spawn's rank comes first)
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,10 +68,12 @@ class WorkSite:
 
     site: CallSite
     api: str  # how messages name it: "Pool.starmap", "multiprocessing.Process"
+    kind: ApiKind  # the family of process API that runs the work
     func: cst.BaseExpression | None
     payload: tuple[Payload, ...]
     per_task: bool  # pickled with every task (pools, executors) or once per child process
-    method: str | None  # the start method chosen for it, None = platform default
+    method: str | None  # the start method chosen for it, None = platform default; "loky",
+    #                     "ray", "dask": the library's own workers; "dynamic": computed
     shape: Shape = Shape.NONE
     cloudpickle: bool = False  # joblib/loky, ray, dask: functions travel by value
     scope: Scope | None = None  # where func and payload are evaluated, when not the site's
@@ -328,18 +330,18 @@ class ModuleFacts:
         call = site.node
         if obj.kind is ApiKind.PROCESS:
             sent = (argument(call, 3, "args"), argument(call, 4, "kwargs"))
-            self.work.append(WorkSite(site, _short(obj.api), argument(call, 1, "target"),
+            self.work.append(WorkSite(site, _short(obj.api), obj.kind, argument(call, 1, "target"),
                                       _values(sent), False, obj.method, Shape.ARGS_TUPLE))
         elif obj.kind is ApiKind.SPAWN:
             # spawn(fn, args) calls fn(rank, *args)
-            self.work.append(WorkSite(site, obj.api, argument(call, 0, "fn"),
+            self.work.append(WorkSite(site, obj.api, obj.kind, argument(call, 0, "fn"),
                                       _values([argument(call, 1, "args")]), False, obj.method))
         elif obj.kind is ApiKind.DATALOADER:
             dataset = [argument(call, 0, "dataset")]
             callables = tuple(e for e in (argument(call, 99, "collate_fn"),
                                           argument(call, 99, "worker_init_fn")) if e is not None)
-            self.work.append(WorkSite(site, "DataLoader", None, _values(dataset), False,
-                                      obj.method, callables=callables))
+            self.work.append(WorkSite(site, "DataLoader", obj.kind, None, _values(dataset),
+                                      False, obj.method, callables=callables))
 
     def _add_joblib_work(self, site: CallSite, runner: ProcessObject) -> None:
         """``Parallel(...)(delayed(f)(x) for x in xs)``: one work site per delayed call."""
@@ -358,14 +360,16 @@ class ModuleFacts:
                     self.evaluator.value(task.func, scope), Delayed):
                 continue
             payload = _call_payload(task)
-            self.work.append(WorkSite(site, "joblib.Parallel", _firstargument(task.func),
-                                      payload, True, runner.method, Shape.ARGS,
+            self.work.append(WorkSite(site, "joblib.Parallel", ApiKind.JOBLIB,
+                                      _firstargument(task.func), payload, True, runner.method,
+                                      Shape.ARGS,
                                       cloudpickle=runner.method == "loky", scope=scope))
 
     def _add_task_call(self, site: CallSite, api: str, func: cst.BaseExpression | None,
                        library: str) -> None:
         """A call that records one task of ray or dask: its arguments travel with it."""
-        self.work.append(WorkSite(site, api, func, _call_payload(site.node), True, library,
+        kind = ApiKind.RAY if library == "ray" else ApiKind.DASK_CLIENT
+        self.work.append(WorkSite(site, api, kind, func, _call_payload(site.node), True, library,
                                   Shape.ARGS, cloudpickle=True))
 
     def _add_method_work(self, site: CallSite, obj: ProcessObject, method: str) -> None:
@@ -377,8 +381,9 @@ class ModuleFacts:
             return
         api = f"{_short(obj.api)}.{method}"
         func = argument(site.node, spec.func_index, spec.func_keyword)
-        self.work.append(WorkSite(site, api, func, _payload(site.node, spec), True, obj.method,
-                                  _SHAPES[spec.shape], cloudpickle=obj.kind is ApiKind.DASK_CLIENT))
+        self.work.append(WorkSite(site, api, obj.kind, func, _payload(site.node, spec), True,
+                                  obj.method, _SHAPES[spec.shape],
+                                  cloudpickle=obj.kind is ApiKind.DASK_CLIENT))
 
 
 def _sets_start_method(func: Func) -> bool:

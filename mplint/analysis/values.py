@@ -58,6 +58,7 @@ class Model:
     label: str
     name: str | None = None
     origin: cst.Call | None = field(default=None, compare=False)  # the call that built it
+    framework: str = ""  # the library it comes from: "torch", "keras", "sklearn", ...
 
 
 @dataclass(frozen=True, eq=False)

@@ -106,3 +106,35 @@ def children(node: cst.CSTNode) -> list[cst.CSTNode]:
         elif isinstance(child, (list, tuple)):
             found.extend(item for item in child if isinstance(item, cst.CSTNode))
     return found
+
+
+def main_guard_test(test: cst.BaseExpression) -> str | None:
+    """``"=="`` for ``__name__ == "__main__"`` (either side first), ``"!="`` for the negated
+    test, None for anything else."""
+    if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
+        return None
+    target = test.comparisons[0]
+    sides = (test.left, target.comparator)
+    if not (any(isinstance(s, cst.Name) and s.value == "__name__" for s in sides)
+            and any(isinstance(s, cst.SimpleString) and s.evaluated_value == "__main__"
+                    for s in sides)):
+        return None
+    if isinstance(target.operator, cst.Equal):
+        return "=="
+    return "!=" if isinstance(target.operator, cst.NotEqual) else None
+
+
+def name_reads(tree: cst.CSTNode) -> list[cst.Name]:
+    """Every plain name ``tree`` reads, in source order; attribute names (``x.attr``) and
+    keyword names (``f(key=...)``) are not reads."""
+    found: list[cst.Name] = []
+    stack = [tree]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Name):
+            found.append(current)
+        elif isinstance(current, (cst.Attribute, cst.Arg)):
+            stack.append(current.value)
+        else:
+            stack.extend(reversed(children(current)))
+    return found

@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import libcst as cst
 
-from mplint.analysis.walk import children
+from mplint.analysis.walk import children, main_guard_test, name_reads
 from mplint.findings import SAFE, UNSAFE
 
 __all__ = ["SAFE", "UNSAFE", "Fixer", "no_fix"]
@@ -109,17 +109,7 @@ def contains(tree: cst.CSTNode, target: cst.CSTNode) -> bool:
 
 def names_read(tree: cst.CSTNode) -> set[str]:
     """Every plain name ``tree`` reads (attribute and keyword names are not reads)."""
-    found: set[str] = set()
-    stack = [tree]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, cst.Name):
-            found.add(current.value)
-        elif isinstance(current, (cst.Attribute, cst.Arg)):
-            stack.append(current.value)
-        else:
-            stack.extend(children(current))
-    return found
+    return {name.value for name in name_reads(tree)}
 
 
 def names_bound(statement: cst.CSTNode) -> set[str]:
@@ -167,16 +157,8 @@ def _target_names(target: cst.BaseExpression) -> Iterator[cst.CSTNode]:
 
 def is_plain_guard(node: cst.CSTNode) -> bool:
     """``if __name__ == "__main__":`` written the usual way, with an indented body."""
-    if not isinstance(node, cst.If) or not isinstance(node.body, cst.IndentedBlock):
-        return False
-    test = node.test
-    if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
-        return False
-    sides = [test.left, test.comparisons[0].comparator]
-    return (isinstance(test.comparisons[0].operator, cst.Equal)
-            and any(isinstance(s, cst.Name) and s.value == "__name__" for s in sides)
-            and any(isinstance(s, cst.SimpleString) and s.evaluated_value == "__main__"
-                    for s in sides))
+    return (isinstance(node, cst.If) and isinstance(node.body, cst.IndentedBlock)
+            and main_guard_test(node.test) == "==")
 
 
 def split_blank_lines(statement: cst.BaseStatement) -> tuple[list[cst.EmptyLine],

@@ -27,13 +27,14 @@ from mplint.fixers.base import (
     split_blank_lines,
 )
 from mplint.fixers.load_per_worker import _creation, _fresh, _module_level
+from mplint.knowledge import ApiKind
 
 
 def per_worker_fixer(facts: ModuleFacts, work: WorkSite, func: Func, site: CallSite,
                      local: str | None) -> Fixer | str:
     """Move the loader call at ``site`` (bound to ``local`` in the task, if it is) into an
     initializer of the pool that runs ``work``."""
-    if work.cloudpickle or work.api == "joblib.Parallel":
+    if work.kind in (ApiKind.JOBLIB, ApiKind.RAY, ApiKind.DASK_CLIENT):
         return f"{work.api} has no worker initializer to load it in"
     if func.scope.inside_function() or func.guarded:
         return "the task function is not a module-level function"

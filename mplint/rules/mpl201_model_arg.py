@@ -16,6 +16,7 @@ from mplint.analysis.values import (
     models_in,
 )
 from mplint.fixers.load_per_worker import load_per_worker_fixer
+from mplint.knowledge import ApiKind
 from mplint.rules.base import Invalid, Report, Rule, Valid, offer
 
 
@@ -246,7 +247,7 @@ class ModelArg(Rule):
                     message = (f"{subject} is pickled into each child started by {work.api}{how}"
                                "; build or load it in the child instead")
                 fix = (f"{work.api} has no worker initializer to load it in"
-                       if work.cloudpickle or work.api == "joblib.Parallel"
+                       if work.kind in (ApiKind.JOBLIB, ApiKind.RAY, ApiKind.DASK_CLIENT)
                        else load_per_worker_fixer(facts, work, model))
                 yield offer(work.site.node, message, fix)
 
@@ -263,11 +264,11 @@ class ModelArg(Rule):
 
 def _instead(work: WorkSite, model: Model) -> str:
     name = model.name or "model"
-    if work.method == "ray":
+    if work.kind is ApiKind.RAY:
         return f"put it in the object store once with `ray.put({name})` or hold it in an actor"
-    if work.method == "dask":
+    if work.kind is ApiKind.DASK_CLIENT:
         return f"send it to the workers once with `client.scatter({name})`"
-    if work.api == "joblib.Parallel":
+    if work.kind is ApiKind.JOBLIB:
         return "load it in the task function through a cached loader (functools.cache) instead"
     return "load it once per worker with initializer= instead"
 

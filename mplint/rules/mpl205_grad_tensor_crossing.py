@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import libcst as cst
 
@@ -193,7 +194,7 @@ def _message(expr: cst.BaseExpression, source: Model, how: str, func: Func,
 
 
 def _torch_model(value: Value) -> bool:
-    return isinstance(value, Model) and ("torch" in value.label or "Torch" in value.label)
+    return isinstance(value, Model) and value.framework == knowledge.TORCH_ROOT
 
 
 def _grad_off(facts: ModuleFacts, func: Func) -> bool:
@@ -275,7 +276,7 @@ class _GradSource:
         if isinstance(func, cst.Name) and func.value in self.params:
             model = self.params[func.value]
             assert isinstance(model, Model)
-            return Model(model.label, func.value)
+            return replace(model, name=func.value)
         value = self.facts.evaluator.value(func, self.scope)
         return value if _torch_model(value) and isinstance(value, Model) else None
 

@@ -31,10 +31,6 @@ class Profile:
     loads_in_workers: dict[str, int] = field(default_factory=dict)
     worker_processes_loading: dict[str, int] = field(default_factory=dict)
 
-    @property
-    def bytes_per_message(self) -> int:
-        return self.sent.bytes // self.sent.messages if self.sent.messages else 0
-
 
 def summarise(lines: list[str], main_pid: int) -> Profile:
     profile = Profile()

@@ -14,13 +14,14 @@ import contextlib
 import hashlib
 import json
 import os
-from dataclasses import astuple
+from dataclasses import astuple, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from mplint import __version__
+from mplint._version import __version__
 from mplint.config import Config
 from mplint.findings import Edit, Finding, Fix
+from mplint.prefilter import Scan
 
 CACHE_DIR = ".mplint_cache"
 Signature = tuple[int, int]  # (mtime in ns, size)
@@ -41,6 +42,75 @@ def config_key(config: Config, edits: bool) -> str:
                 config.target_python, config.target_platforms,
                 str(config.root), edits)
     return hashlib.blake2b(repr(settings).encode(), digest_size=8).hexdigest()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What the cache knows of one file: enough to skip reading it when it is unchanged, and
+    its findings while neither it nor any file its analysis read has changed."""
+
+    signature: Signature
+    digest: str  # content hash; "" when no cache is kept
+    checked: bool  # decoded (``error`` says whether that worked), not only scanned
+    scan: Scan
+    error: tuple[int, int, str] | None = None  # line, column, reason it cannot be linted
+    shown: str | None = None  # the path its findings carry
+    findings: tuple[Finding, ...] | None = None
+    deps: tuple[tuple[str, Signature], ...] | None = None  # files its analysis read
+
+    def with_findings(self, shown: str, findings: list[Finding],
+                      deps: list[tuple[str, Signature]]) -> Entry:
+        return replace(self, shown=shown, findings=tuple(findings), deps=tuple(deps))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sig": list(self.signature), "sha": self.digest, "checked": self.checked,
+                "scan": [self.scan.direct, [list(i) for i in self.scan.imports]],
+                "error": list(self.error) if self.error else None, "shown": self.shown,
+                "findings": None if self.findings is None
+                else [finding_to_json(f) for f in self.findings],
+                "deps": None if self.deps is None
+                else [[path, *sig] for path, sig in self.deps]}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Entry | None:
+        """The entry a cache file holds; None when it is not in the shape this version
+        writes (a damaged or foreign entry is ignored, never trusted)."""
+        try:
+            direct, imports = data["scan"]
+            mtime, size = data["sig"]
+            shown = data.get("shown")
+            error = data["error"]
+            rows, deps = data.get("findings"), data.get("deps")
+            entry = cls(
+                (_int(mtime), _int(size)), _str(data["sha"]), _bool(data["checked"]),
+                Scan(_bool(direct), tuple((_int(level), _str(name)) for level, name in imports)),
+                None if error is None else (_int(error[0]), _int(error[1]), _str(error[2])),
+                None if shown is None else _str(shown),
+                None if rows is None or shown is None
+                else tuple(finding_from_json(shown, row) for row in rows),
+                None if deps is None
+                else tuple((_str(path), (_int(m), _int(n))) for path, m, n in deps))
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+            return None
+        return entry
+
+
+def _int(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(value)
+    return value
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(value)
+    return value
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(value)
+    return value
 
 
 def finding_to_json(finding: Finding) -> list[Any]:
@@ -95,12 +165,13 @@ class Cache:
             return {}
         return {k: v for k, v in entries.items() if isinstance(v, dict)}
 
-    def get(self, path: str) -> dict[str, Any] | None:
-        return self._entries.get(path)
+    def get(self, path: str) -> Entry | None:
+        return Entry.from_json(self._entries.get(path))
 
-    def put(self, path: str, entry: dict[str, Any]) -> None:
-        self._entries[path] = entry
-        self._changed[path] = entry
+    def put(self, path: str, entry: Entry) -> None:
+        data = entry.to_json()
+        self._entries[path] = data
+        self._changed[path] = data
 
     def save(self) -> None:
         """Write the entries this run changed, keeping what other runs wrote meanwhile."""

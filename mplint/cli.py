@@ -9,16 +9,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn, TextIO
 
-from mplint import __version__
+from mplint._version import __version__
+from mplint.batch import Options, default_jobs, lint_paths
 from mplint.cache import CACHE_DIR
 from mplint.config import Config, ConfigError, find_pyproject, load
-from mplint.engine import Engine, default_jobs, lint_paths
-from mplint.findings import Finding
+from mplint.engine import Engine
+from mplint.findings import Finding, error
 from mplint.modules import Tree
-from mplint.sources import discover
+from mplint.sources import Source, SourceError, discover
 
 if TYPE_CHECKING:
-    from mplint.fixing import FixRun
+    from mplint.batch import FixRun
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 _FORMATS = ("text", "json", "github", "sarif")
@@ -145,25 +146,38 @@ def _lint(options: argparse.Namespace, streams: Streams) -> int:
     files = [p for p in paths if p != Path("-")]
     for given in files:
         tree.include(given)
-    if options.fix or options.diff:
-        return _fix(options, config, tree, files, Path("-") in paths, streams)
-    jobs = options.jobs if options.jobs and options.jobs > 0 else default_jobs()
     edits = options.format in ("json", "sarif")
-    findings: list[Finding] = []
-    if Path("-") in paths:
-        shown = options.stdin_filename or "-"
-        engine = Engine(config, Tree(config.search_roots()), edits)
-        findings += engine.lint_bytes(streams.stdin.read(), shown,
-                                      Path(shown) if options.stdin_filename else None)
     cache = None
     if not options.no_cache and not options.no_prefilter:
         from mplint.cache import Cache
 
         cache = Cache((config.root or Path.cwd()) / CACHE_DIR, config, edits)
-    findings += lint_paths(discover(files, config.exclude), config, jobs, cache,
-                           prefilter=not options.no_prefilter, tree=tree, edits=edits)
+    jobs = options.jobs if options.jobs and options.jobs > 0 else default_jobs()
+    run = Options(jobs, cache, not options.no_prefilter, edits)
+    stdin = _stdin_source(options, streams) if Path("-") in paths else None
+    if options.fix or options.diff:
+        if isinstance(stdin, Finding):  # nothing to fix in what cannot be decoded
+            streams.stderr.write(f"mplint: {stdin.path}: {stdin.message}\n")
+            return EXIT_ERROR
+        return _fix(options, config, tree, files, stdin, run, streams)
+    findings: list[Finding] = []
+    if isinstance(stdin, Finding):
+        findings.append(stdin)
+    elif stdin is not None:
+        findings += Engine(config, Tree(config.search_roots()), edits).lint(stdin)
+    findings += lint_paths(discover(files, config.exclude), config, run, tree)
     _print(findings, options, streams.stdout, streams.stderr)
     return _exit_code(findings, options)
+
+
+def _stdin_source(options: argparse.Namespace, streams: Streams) -> Source | Finding:
+    """The module given on stdin, or the error finding saying why it cannot be decoded."""
+    shown = options.stdin_filename or "-"
+    try:
+        return Source.from_bytes(streams.stdin.read(), shown,
+                                 Path(shown) if options.stdin_filename else None)
+    except SourceError as problem:
+        return error(shown, str(problem), problem.line, problem.column)
 
 
 def _exit_code(findings: list[Finding], options: argparse.Namespace) -> int:
@@ -173,28 +187,17 @@ def _exit_code(findings: list[Finding], options: argparse.Namespace) -> int:
 
 
 def _fix(options: argparse.Namespace, config: Config, tree: Tree, files: list[Path],
-         stdin: bool, streams: Streams) -> int:
-    from mplint.fixing import FixRun, fix_paths, fix_source
-    from mplint.sources import SourceError, decode
+         stdin: Source | None, run_options: Options, streams: Streams) -> int:
+    from mplint.batch import FixRun, fix_paths, fix_source
 
-    engine = Engine(config, tree, edits=options.format in ("json", "sarif"))
     run = FixRun()
     fixed_stdin = None
-    if stdin:
-        shown = options.stdin_filename or "-"
-        data = streams.stdin.read()
-        try:
-            run, fixed_stdin = fix_source(engine, decode(data, shown), shown,
-                                          Path(shown) if options.stdin_filename else None,
-                                          options.unsafe_fixes)
-        except SourceError as problem:
-            streams.stderr.write(f"mplint: {shown}: {problem}\n")
-            return EXIT_ERROR
-    found = fix_paths(discover(files, config.exclude), engine, options.unsafe_fixes,
-                      write=options.fix and not options.diff)
-    for name in ("remaining", "fixed", "refused", "diff"):
-        getattr(run, name).extend(getattr(found, name))
-    run.files_changed += found.files_changed
+    if stdin is not None:
+        engine = Engine(config, Tree(config.search_roots()), run_options.edits)
+        run, fixed_stdin = fix_source(engine, stdin, options.unsafe_fixes)
+    run.add(fix_paths(discover(files, config.exclude), config, run_options,
+                      options.unsafe_fixes, write=options.fix and not options.diff, tree=tree))
+    run.remaining.sort()
     report = streams.stderr if fixed_stdin is not None and not options.diff else streams.stdout
     if options.diff:
         streams.stdout.write("".join(run.diff))

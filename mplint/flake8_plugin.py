@@ -12,9 +12,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from mplint import __version__
+from mplint._version import __version__
 from mplint.config import Config, find_pyproject, load
 from mplint.engine import Engine
+from mplint.sources import Source
 
 _engines: dict[Path | None, Engine] = {}
 
@@ -41,12 +42,9 @@ class Flake8Checker:
         self.lines = lines
 
     def run(self) -> Iterator[tuple[int, int, str, type[Any]]]:
-        text = "".join(self.lines)
         path = Path(self.filename) if self.filename not in ("-", "stdin") else None
-        engine = _engine_for(self.filename)
-        if not engine.needs_analysis(text.encode("utf-8", "surrogatepass"), path):
-            return
-        for finding in engine.analyse(text, self.filename, path):
+        source = Source("".join(self.lines), self.filename, path)
+        for finding in _engine_for(self.filename).lint(source):
             if finding.is_error:
                 continue  # flake8 reports unparsable files itself (E999)
             yield finding.line, finding.column - 1, f"{finding.code} {finding.message}", type(self)

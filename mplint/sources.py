@@ -32,6 +32,28 @@ class Candidate:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class Source:
+    """One module's decoded text, the path findings show, and where the file is (None for
+    stdin or a string), which places it among its package's modules."""
+
+    text: str
+    shown: str
+    path: Path | None = None
+    encoding: str = "utf-8"  # how to write it back (``utf-8-sig`` keeps a BOM)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, shown: str, path: Path | None = None) -> Source:
+        """Decode ``data`` as the interpreter would; raises SourceError with the reason."""
+        text, encoding = decode_with_encoding(data, shown)
+        return cls(text, shown, path, encoding)
+
+    @classmethod
+    def load(cls, path: Path, shown: str | None = None) -> Source:
+        """Read and decode the file at ``path``; raises SourceError with the reason."""
+        return cls.from_bytes(read(path), str(path) if shown is None else shown, path)
+
+
 def decode(data: bytes, path: Path | str = "<stdin>") -> str:
     """Decode Python source the way the interpreter does (BOM, coding cookie, else UTF-8)."""
     return decode_with_encoding(data, path)[0]

@@ -160,3 +160,18 @@ def test_fixtures_warm_and_cold_agree(tmp_path: Path) -> None:
     warm = cli("--format", "json", str(FIXTURES), cwd=tmp_path)
     assert cold.stdout == first.stdout == warm.stdout
     assert len(json.loads(warm.stdout)) > 20
+
+
+def test_fix_reads_only_what_the_cache_cannot_vouch_for(tmp_path: Path) -> None:
+    """``--fix`` takes the linting path: a file whose cached result offers nothing to fix is
+    not read again (the stale result proves it), and ``--no-cache`` reads it."""
+    project = _project(tmp_path)
+    clean = write(project, "clean.py", "import multiprocessing\nPOOL = None  # filled in main\n")
+    assert _codes(project) == EXPECTED
+    stat = clean.stat()
+    clean.write_text("import multiprocessing\nPOOL = multiprocessing.Pool()\n")  # same size
+    os.utime(clean, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    cli("--fix", ".", cwd=project)
+    assert "__main__" not in clean.read_text()
+    cli("--fix", "--no-cache", ".", cwd=project)
+    assert 'if __name__ == "__main__":' in clean.read_text()

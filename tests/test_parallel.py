@@ -23,3 +23,19 @@ def test_parallel_output_is_sorted_by_path_and_line(tmp_path: Path) -> None:
     assert lines == sorted(lines, key=lambda line: (line.split(":")[0],
                                                     int(line.split(":")[1])))
     assert lines == cli("--no-cache", "-j", "1", ".", cwd=tmp_path).stdout.splitlines()
+
+
+def test_parallel_and_serial_fixes_agree(tmp_path: Path) -> None:
+    script = ("import multiprocessing\n\n"
+              "with multiprocessing.Pool(2) as pool:\n    pool.map(abs, [1])\n")
+    for folder in ("serial", "parallel"):
+        for number in range(6):
+            write(tmp_path / folder, f"job_{number}.py", script)
+    serial = cli("--no-cache", "-j", "1", "--fix", ".", cwd=tmp_path / "serial")
+    parallel = cli("--no-cache", "-j", "2", "--fix", ".", cwd=tmp_path / "parallel")
+    assert serial.returncode == parallel.returncode == 0
+    assert serial.stderr == parallel.stderr == "mplint: fixed 6 finding(s) in 6 file(s)\n"
+    for number in range(6):
+        fixed = (tmp_path / "parallel" / f"job_{number}.py").read_text()
+        assert fixed == (tmp_path / "serial" / f"job_{number}.py").read_text()
+        assert 'if __name__ == "__main__":' in fixed

@@ -57,7 +57,7 @@ def _fixes(finding: Finding) -> dict[str, Any]:
 
 
 def render(findings: Sequence[Finding]) -> str:
-    from mplint import __version__
+    from mplint._version import __version__
 
     rules = _rules()
     index = {rule["id"]: i for i, rule in enumerate(rules)}

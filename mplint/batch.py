@@ -1,0 +1,313 @@
+"""Whole runs over many files: triage (read, decode, prefilter, cache), the worker pool, and the
+bookkeeping that lets a re-run over an unchanged tree only stat its files.
+
+Linting and fixing take the same path: a file whose cached result is still valid is not read
+again, the rest go to worker processes as soon as enough of them are found (so reading the rest
+of the tree overlaps with parsing), and each result is stored with the files it depended on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from mplint.config import Config
+from mplint.engine import Engine, FixResult
+from mplint.findings import SAFE, Finding, error
+from mplint.modules import Tree
+from mplint.prefilter import ImportGraph, Scan, scan
+from mplint.sources import Candidate, Source, SourceError, decode, read
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    from mplint.cache import Cache, Entry
+
+# Below this many files to analyse a worker pool costs more to start than it saves.
+_PARALLEL_THRESHOLD = 4
+_Result = TypeVar("_Result")
+
+
+@dataclass
+class FixRun:
+    """What a fixing run did: findings left, fixes applied and refused, and the diff."""
+
+    remaining: list[Finding] = field(default_factory=list)
+    fixed: list[Finding] = field(default_factory=list)
+    refused: list[tuple[Finding, str]] = field(default_factory=list)
+    diff: list[str] = field(default_factory=list)
+    files_changed: int = 0
+
+    def add(self, other: FixRun) -> None:
+        self.remaining.extend(other.remaining)
+        self.fixed.extend(other.fixed)
+        self.refused.extend(other.refused)
+        self.diff.extend(other.diff)
+        self.files_changed += other.files_changed
+
+
+@dataclass(frozen=True)
+class Options:
+    """How a run treats the tree: the cache to use, the prefilter, the worker count."""
+
+    jobs: int = 1
+    cache: Cache | None = None
+    prefilter: bool = True
+    edits: bool = False  # compute each fix's text edit (JSON and SARIF output)
+
+
+def lint_paths(candidates: Iterable[Candidate], config: Config, options: Options,
+               tree: Tree | None = None) -> list[Finding]:
+    """Lint every candidate, from the cache where nothing changed; findings come sorted."""
+    run = _Run(config, options, tree or Tree(config.search_roots()))
+    found: list[Finding] = []
+    for path, findings in run.each(candidates, found.extend, _lint_one):
+        run.store(path, findings)
+        found.extend(findings)
+    run.save()
+    return sorted(found)
+
+
+def fix_paths(candidates: Iterable[Candidate], config: Config, options: Options, unsafe: bool,
+              write: bool, tree: Tree | None = None) -> FixRun:
+    """Fix every candidate (``write`` False only collects the diff). A file whose cached
+    findings offer no fix to apply is not read again."""
+    run = _Run(config, options, tree or Tree(config.search_roots()), unsafe)
+    total = FixRun()
+    task = _fix_and_write if write else _fix_only
+    for path, result in run.each(candidates, total.remaining.extend, task, (unsafe,)):
+        if not result.files_changed:
+            run.store(path, result.remaining)  # a changed file is read again next time
+        total.add(result)
+    run.save()
+    total.remaining.sort()
+    return total
+
+
+def fix_source(engine: Engine, source: Source, unsafe: bool) -> tuple[FixRun, str]:
+    """Fix one source given as text (stdin); returns the run and the fixed text."""
+    result = engine.fix(source, unsafe, prefilter=False)
+    return _record(source, result.text, result), result.text
+
+
+def _record(source: Source, text: str, result: FixResult) -> FixRun:
+    import difflib
+
+    run = FixRun(list(result.remaining), list(result.fixed), list(result.refused))
+    if text != source.text:
+        run.files_changed = 1
+        run.diff.extend(difflib.unified_diff(source.text.splitlines(keepends=True),
+                                             text.splitlines(keepends=True),
+                                             f"a/{source.shown}", f"b/{source.shown}"))
+    return run
+
+
+class _Run:
+    """One run over a tree: cache entries, the import graph, and what to analyse."""
+
+    def __init__(self, config: Config, options: Options, tree: Tree,
+                 unsafe: bool | None = None) -> None:
+        self.config, self.options, self.tree = config, options, tree
+        self.engine = Engine(config, tree, options.edits)
+        self.unsafe = unsafe  # None: linting; else the fixes a fixing run applies
+        self._entries: dict[Path, Entry] = {}  # this run's view, by absolute path
+        self._signatures: dict[Path, tuple[int, int] | None] = {}
+        self.graph = ImportGraph(self._scan_of, tree)
+
+    def each(self, candidates: Iterable[Candidate], known: Callable[[list[Finding]], object],
+             task: Callable[..., _Result],
+             extra: tuple[object, ...] = ()) -> list[tuple[Path, _Result]]:
+        """``task(engine, path, *extra)`` for every candidate that needs analysis, in worker
+        processes where it pays off; findings known without analysis go to ``known``."""
+        pool: ProcessPoolExecutor | None = None
+        todo: list[Path] = []
+        pending: list[tuple[Path, Future[_Result]]] = []
+        try:
+            for candidate in candidates:
+                found = self.triage(candidate)
+                if found is None:
+                    todo.append(candidate.path)
+                else:
+                    known(found)
+                if pool is None and self.options.jobs > 1 and len(todo) >= _PARALLEL_THRESHOLD:
+                    pool = _pool(self.config, self.tree, self.options)
+                if pool is not None:
+                    pending.extend((path, pool.submit(_in_worker, task, path, *extra))
+                                   for path in todo)
+                    todo.clear()
+            results = [(path, future.result()) for path, future in pending]
+            results += [(path, task(self.engine, path, *extra)) for path in todo]
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+        return results
+
+    def triage(self, candidate: Candidate) -> list[Finding] | None:
+        """The findings known without analysis, or None when the file needs it."""
+        shown = str(candidate.path)
+        if candidate.error is not None:
+            return [error(shown, candidate.error)]
+        path = candidate.path.absolute()
+        try:
+            entry = self._entry(path, need_text=True)
+        except SourceError as problem:
+            return [error(shown, str(problem))]
+        if entry.error is not None:
+            line, column, reason = entry.error
+            return [error(shown, reason, line, column)]
+        if self.options.prefilter and not self.graph.needs_analysis(
+                path, self._scan_of(path) or _EMPTY):
+            return []
+        if (entry.shown == shown and entry.findings is not None
+                and self._dependencies_unchanged(path, entry)
+                and not self._fixable(entry.findings)):
+            return list(entry.findings)
+        return None
+
+    def _fixable(self, findings: Iterable[Finding]) -> bool:
+        """Whether a fixing run has something to try in these findings."""
+        if self.unsafe is None:
+            return False
+        return any(f.fix is not None and (self.unsafe or f.fix.safety == SAFE) for f in findings)
+
+    def store(self, path: Path, findings: list[Finding]) -> None:
+        if self.options.cache is None:
+            return
+        absolute = path.absolute()
+        deps = [(str(dep), self._signature(dep) or (0, 0))
+                for dep in self.graph.dependencies(absolute)]
+        entry = self._entries[absolute].with_findings(str(path), findings, deps)
+        self.options.cache.put(str(absolute), entry)
+
+    def save(self) -> None:
+        if self.options.cache is not None:
+            self.options.cache.save()
+
+    # -- entries -------------------------------------------------------------------------------
+    def _signature(self, path: Path) -> tuple[int, int] | None:
+        from mplint.cache import signature
+
+        if path not in self._signatures:
+            try:
+                self._signatures[path] = signature(path.stat())
+            except OSError:
+                self._signatures[path] = None
+        return self._signatures[path]
+
+    def _entry(self, path: Path, need_text: bool) -> Entry:
+        """The cache entry for ``path``, refreshed from the file when it changed.
+
+        Raises SourceError when the file cannot be read."""
+        from mplint.cache import Entry, content_hash
+
+        cache = self.options.cache
+        known = self._entries.get(path)
+        if known is not None and (known.checked or not need_text):
+            return known
+        sig = self._signature(path)
+        cached = known or (cache.get(str(path)) if cache is not None else None)
+        if sig is not None and cached is not None and cached.signature == sig \
+                and (cached.checked or not need_text):
+            self._entries[path] = cached
+            return cached
+        data = read(path)
+        digest = content_hash(data) if cache is not None else ""
+        size_only = sig or (0, len(data))
+        if cached is not None and cached.digest == digest and (cached.checked or not need_text):
+            from dataclasses import replace
+
+            entry = replace(cached, signature=size_only)
+        else:
+            problem = None
+            if need_text:
+                try:
+                    decode(data, path)
+                except SourceError as failure:
+                    problem = (failure.line, failure.column, str(failure))
+            entry = Entry(size_only, digest, need_text, scan(data), problem)
+        self._entries[path] = entry
+        if cache is not None:
+            cache.put(str(path), entry)
+        return entry
+
+    def _scan_of(self, path: Path) -> Scan | None:
+        try:
+            return self._entry(path, need_text=False).scan
+        except SourceError:
+            return None
+
+    def _dependencies_unchanged(self, path: Path, entry: Entry) -> bool:
+        if entry.deps is None:
+            return False
+        current = self.graph.dependencies(path)
+        if [Path(dep) for dep, _ in entry.deps] != current:
+            return False
+        return all(self._signature(Path(dep)) == sig for dep, sig in entry.deps)
+
+
+_EMPTY = Scan(False, ())
+
+
+# -- the work one file gets, in this process or a worker ----------------------------------------
+def _lint_one(engine: Engine, path: Path) -> list[Finding]:
+    try:
+        source = Source.load(path)
+    except SourceError as problem:
+        return [error(str(path), str(problem), problem.line, problem.column)]
+    return engine.lint(source, prefilter=False)
+
+
+def _fix_only(engine: Engine, path: Path, unsafe: bool) -> FixRun:
+    return _fix_one(engine, path, unsafe, write=False)
+
+
+def _fix_and_write(engine: Engine, path: Path, unsafe: bool) -> FixRun:
+    return _fix_one(engine, path, unsafe, write=True)
+
+
+def _fix_one(engine: Engine, path: Path, unsafe: bool, write: bool) -> FixRun:
+    from mplint.sources import write_atomically
+
+    try:
+        source = Source.load(path)
+    except SourceError as problem:
+        return FixRun([error(str(path), str(problem), problem.line, problem.column)])
+    result = engine.fix(source, unsafe, prefilter=False)
+    run = _record(source, result.text, result)
+    if run.files_changed and write:
+        try:
+            write_atomically(path, result.text, source.encoding)
+        except SourceError as problem:
+            return FixRun([*run.remaining, error(source.shown, str(problem))],
+                          refused=run.refused)
+    return run
+
+
+def _pool(config: Config, tree: Tree, options: Options) -> ProcessPoolExecutor:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork is cheapest where it is safe: the linter runs no threads and no accelerator.
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    return ProcessPoolExecutor(options.jobs, mp_context=multiprocessing.get_context(method),
+                               initializer=_init_worker, initargs=(config, tree, options.edits))
+
+
+_worker_engine: Engine | None = None
+
+
+def _init_worker(config: Config, tree: Tree, edits: bool) -> None:
+    global _worker_engine
+    _worker_engine = Engine(config, tree, edits)
+
+
+def _in_worker(task: Callable[..., _Result], path: Path, *extra: object) -> _Result:
+    assert _worker_engine is not None
+    return task(_worker_engine, path, *extra)
+
+
+def default_jobs() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

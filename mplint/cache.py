@@ -22,6 +22,7 @@ from mplint._version import __version__
 from mplint.config import Config
 from mplint.findings import Edit, Finding, Fix
 from mplint.prefilter import Scan
+from mplint.sources import replace_file
 
 CACHE_DIR = ".mplint_cache"
 Signature = tuple[int, int]  # (mtime in ns, size)
@@ -177,22 +178,12 @@ class Cache:
         """Write the entries this run changed, keeping what other runs wrote meanwhile."""
         if not self._changed:
             return
-        import tempfile
-
         with contextlib.suppress(OSError):
             self.folder.mkdir(parents=True, exist_ok=True)
             _mark(self.folder)
             merged = {**self._read(), **self._changed}
-            handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".json")
-            try:
-                with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                    json.dump({"version": __version__, "files": merged}, stream,
-                              separators=(",", ":"))
-                os.replace(temporary, self.file)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temporary)
-                raise
+            text = json.dumps({"version": __version__, "files": merged}, separators=(",", ":"))
+            replace_file(self.file, text.encode("utf-8"))
 
 
 def _mark(folder: Path) -> None:

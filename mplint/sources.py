@@ -133,26 +133,32 @@ def _excluded(path: Path, patterns: Sequence[str]) -> bool:
 
 
 def write_atomically(path: Path, text: str, encoding: str) -> None:
-    """Replace ``path``'s content in one step: a temporary file in the same folder, renamed over
-    it, with the original's permissions. Raises SourceError with the reason on failure."""
-    import tempfile
-
+    """Replace ``path``'s content in one step, keeping its permissions. Raises SourceError
+    with the reason on failure."""
     try:
         mode = path.stat().st_mode & 0o7777
         if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
             raise PermissionError(13, "Permission denied")
-        data = text.encode(encoding)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                             suffix=".mplint")
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                stream.write(data)
-            os.chmod(temporary, mode)
-            os.replace(temporary, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
+        replace_file(path, text.encode(encoding), mode)
     except (OSError, UnicodeEncodeError) as error:
         reason = getattr(error, "strerror", None) or str(error)
         raise SourceError(f"cannot write the fixed file: {reason}") from None
+
+
+def replace_file(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Write ``data`` to a temporary file in ``path``'s folder and rename it over ``path``:
+    readers see the old content or the new, never a part. Raises OSError."""
+    import tempfile
+
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                         suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        if mode is not None:
+            os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise

@@ -430,9 +430,7 @@ def _receiver(call: cst.Call) -> cst.BaseExpression | None:
 
 def _firstargument(expr: cst.BaseExpression) -> cst.BaseExpression | None:
     """``f`` in ``delayed(f)``."""
-    if isinstance(expr, cst.Call) and expr.args and expr.args[0].star == "":
-        return expr.args[0].value
-    return None
+    return argument(expr, 0, "function") if isinstance(expr, cst.Call) else None
 
 
 def _call_payload(call: cst.Call) -> tuple[Payload, ...]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import libcst as cst
 
 from mplint.analysis.collector import CallSite
+from mplint.analysis.evaluator import start_method_argument
 from mplint.analysis.facts import ModuleFacts
 from mplint.analysis.scopes import BindingKind, Scope
 from mplint.fixers.base import SAFE, Fixer, is_plain_guard, split_blank_lines
@@ -76,10 +77,10 @@ def context_fixer(facts: ModuleFacts, statement: cst.SimpleStatementLine | None,
     """Library code: drop the module-level ``set_start_method(method)`` and create this
     module's processes, pools and queues from ``get_context(method)`` instead, leaving the
     global default to the program that imports it."""
-    method = _string_argument(call)
+    method = start_method_argument(call)
     if statement is None or len(statement.body) != 1:
         return "the call is not a statement of its own at module level"
-    if method is None:
+    if method is None or method == "dynamic":
         return "the start method is not a string literal"
     edits: dict[cst.Call, cst.Call] = {}
     needs_import = False
@@ -97,15 +98,6 @@ def context_fixer(facts: ModuleFacts, statement: cst.SimpleStatementLine | None,
     return Fixer(SAFE, f'create this module\'s processes from `get_context("{method}")` and '
                        "leave the global start method alone", rewrite, replace=list(edits.items()),
                  imports=("multiprocessing",) if needs_import else ())
-
-
-def _string_argument(call: cst.Call) -> str | None:
-    positional = [a for a in call.args if a.keyword is None]
-    value = positional[0].value if positional else next(
-        (a.value for a in call.args if a.keyword and a.keyword.value == "method"), None)
-    if isinstance(value, cst.SimpleString) and isinstance(value.evaluated_value, str):
-        return value.evaluated_value
-    return None
 
 
 def _default_context_calls(facts: ModuleFacts) -> list[tuple[CallSite, ApiKind]]:

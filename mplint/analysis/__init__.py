@@ -1,1 +1,56 @@
-"""Per-module facts the rules query, computed from one traversal of the tree."""
+"""Per-module facts the rules query, computed from one traversal of the tree.
+
+This is the analysis layer's one public face: rules and fixers import from here, not from the
+modules behind it.
+"""
+
+from mplint.analysis.collector import CallSite
+from mplint.analysis.cuda import cuda_call
+from mplint.analysis.evaluator import (
+    argument,
+    captured,
+    keyword_argument,
+    start_method_argument,
+)
+from mplint.analysis.facts import (
+    ModuleFacts,
+    Payload,
+    PayloadMode,
+    ProcessStart,
+    Shape,
+    StartMethodCall,
+    WorkSite,
+    decorated_by,
+    function_of,
+)
+from mplint.analysis.scopes import Binding, BindingKind, Scope, ScopeKind
+from mplint.analysis.values import (
+    Bound,
+    Context,
+    Func,
+    Instance,
+    Klass,
+    LambdaValue,
+    Model,
+    Partial,
+    ProcessObject,
+    Qual,
+    QueueObject,
+    Resource,
+    Tup,
+    Value,
+    item_of,
+    models_in,
+    resources_in,
+)
+from mplint.analysis.walk import children, main_guard_test, name_reads, walk
+
+__all__ = [
+    "Binding", "BindingKind", "Bound", "CallSite", "Context", "Func", "Instance", "Klass",
+    "LambdaValue", "Model", "ModuleFacts", "Partial", "Payload", "PayloadMode", "ProcessObject",
+    "ProcessStart", "Qual", "QueueObject", "Resource", "Scope", "ScopeKind", "Shape",
+    "StartMethodCall", "Tup", "Value", "WorkSite", "argument", "captured", "children",
+    "cuda_call", "decorated_by", "function_of", "item_of", "keyword_argument",
+    "main_guard_test", "models_in", "name_reads", "resources_in", "start_method_argument",
+    "walk",
+]

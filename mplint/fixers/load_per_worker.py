@@ -20,11 +20,19 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from mplint.analysis.collector import CallSite
-from mplint.analysis.facts import ModuleFacts, WorkSite
-from mplint.analysis.scopes import Binding, BindingKind, Scope, ScopeKind
-from mplint.analysis.values import Func, Model, Partial
-from mplint.analysis.walk import children
+from mplint.analysis import (
+    Binding,
+    BindingKind,
+    CallSite,
+    Func,
+    Model,
+    ModuleFacts,
+    Partial,
+    Scope,
+    ScopeKind,
+    WorkSite,
+    children,
+)
 from mplint.fixers.base import (
     UNSAFE,
     Fixer,

@@ -103,7 +103,7 @@ def _is_static(small: cst.BaseSmallStatement) -> bool:
 
 
 def _has_call(node: cst.CSTNode) -> bool:
-    from mplint.analysis.walk import children
+    from mplint.analysis import children
 
     stack = [node]
     while stack:

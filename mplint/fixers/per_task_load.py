@@ -14,10 +14,7 @@ from __future__ import annotations
 import libcst as cst
 
 from mplint import knowledge
-from mplint.analysis.collector import CallSite
-from mplint.analysis.facts import ModuleFacts, WorkSite
-from mplint.analysis.scopes import Scope
-from mplint.analysis.values import Func
+from mplint.analysis import CallSite, Func, ModuleFacts, Scope, WorkSite
 from mplint.fixers.base import (
     SAFE,
     UNSAFE,

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from mplint.analysis.collector import CallSite
-from mplint.analysis.evaluator import start_method_argument
-from mplint.analysis.facts import ModuleFacts
-from mplint.analysis.scopes import BindingKind, Scope
+from mplint.analysis import BindingKind, CallSite, ModuleFacts, Scope, start_method_argument
 from mplint.fixers.base import SAFE, Fixer, is_plain_guard, split_blank_lines
 from mplint.knowledge import ApiKind
 

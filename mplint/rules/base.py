@@ -9,7 +9,7 @@ from typing import ClassVar
 
 import libcst as cst
 
-from mplint.analysis.facts import ModuleFacts
+from mplint.analysis import ModuleFacts
 from mplint.fixers.base import Fixer, no_fix
 
 

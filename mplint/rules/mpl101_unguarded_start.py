@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from mplint.analysis.facts import ModuleFacts, function_of
+from mplint.analysis import ModuleFacts, function_of
 from mplint.fixers.main_guard import guard_fixer
 from mplint.rules.base import Invalid, Report, Rule, Valid, offer
 

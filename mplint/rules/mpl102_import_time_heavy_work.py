@@ -5,11 +5,18 @@ from collections.abc import Iterator
 import libcst as cst
 
 from mplint import knowledge
-from mplint.analysis.collector import CallSite
-from mplint.analysis.cuda import cuda_call
-from mplint.analysis.facts import ModuleFacts, function_of
-from mplint.analysis.values import Bound, Func, Klass, Model, Qual
-from mplint.analysis.walk import children
+from mplint.analysis import (
+    Bound,
+    CallSite,
+    Func,
+    Klass,
+    Model,
+    ModuleFacts,
+    Qual,
+    children,
+    cuda_call,
+    function_of,
+)
 from mplint.fixers.import_time import move_into_guard_fixers
 from mplint.rules.base import Invalid, Report, Rule, Valid, offer
 

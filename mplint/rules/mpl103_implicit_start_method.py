@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mplint.analysis.facts import ModuleFacts
+from mplint.analysis import ModuleFacts
 from mplint.fixers.start_method import insert_fixer
 from mplint.knowledge import ApiKind
 from mplint.rules.base import Invalid, Report, Rule, Valid, offer

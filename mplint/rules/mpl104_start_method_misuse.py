@@ -4,8 +4,7 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from mplint.analysis.collector import CallSite
-from mplint.analysis.facts import ModuleFacts, StartMethodCall, function_of
+from mplint.analysis import CallSite, ModuleFacts, StartMethodCall, function_of
 from mplint.fixers.base import Fixer
 from mplint.fixers.start_method import context_fixer, move_fixer
 from mplint.knowledge import ApiKind

@@ -2,9 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mplint.analysis.collector import CallSite
-from mplint.analysis.cuda import cuda_call
-from mplint.analysis.facts import ModuleFacts, WorkSite, function_of
+from mplint.analysis import CallSite, ModuleFacts, WorkSite, cuda_call, function_of
 from mplint.fixers.start_method import insert_fixer
 from mplint.rules.base import Invalid, Report, Rule, Valid, offer
 

@@ -2,16 +2,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mplint.analysis.evaluator import captured
-from mplint.analysis.facts import ModuleFacts, PayloadMode, WorkSite
-from mplint.analysis.values import (
+from mplint.analysis import (
     Bound,
     Func,
     LambdaValue,
     Model,
+    ModuleFacts,
     Partial,
+    PayloadMode,
     Tup,
     Value,
+    WorkSite,
+    captured,
     item_of,
     models_in,
 )

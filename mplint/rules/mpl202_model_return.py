@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mplint.analysis.facts import ModuleFacts
-from mplint.analysis.values import Model
+from mplint.analysis import Model, ModuleFacts
 from mplint.rules.base import Invalid, Report, Rule, Valid
 
 

@@ -2,8 +2,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mplint.analysis.facts import ModuleFacts, WorkSite
-from mplint.analysis.values import Bound, Func, Instance, Klass, LambdaValue, Partial, Value
+from mplint.analysis import (
+    Bound,
+    Func,
+    Instance,
+    Klass,
+    LambdaValue,
+    ModuleFacts,
+    Partial,
+    Value,
+    WorkSite,
+)
 from mplint.rules.base import Invalid, Report, Rule, Valid
 
 

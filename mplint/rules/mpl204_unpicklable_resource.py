@@ -2,8 +2,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mplint.analysis.facts import ModuleFacts, PayloadMode, WorkSite
-from mplint.analysis.values import Partial, Resource, item_of, resources_in
+from mplint.analysis import (
+    ModuleFacts,
+    Partial,
+    PayloadMode,
+    Resource,
+    WorkSite,
+    item_of,
+    resources_in,
+)
 from mplint.rules.base import Invalid, Report, Rule, Valid
 
 

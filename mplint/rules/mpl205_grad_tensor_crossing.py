@@ -6,10 +6,18 @@ from dataclasses import replace
 import libcst as cst
 
 from mplint import knowledge
-from mplint.analysis.facts import ModuleFacts, WorkSite, decorated_by
-from mplint.analysis.scopes import BindingKind, Scope
-from mplint.analysis.values import Func, Model, Qual, Value
-from mplint.analysis.walk import children
+from mplint.analysis import (
+    BindingKind,
+    Func,
+    Model,
+    ModuleFacts,
+    Qual,
+    Scope,
+    Value,
+    WorkSite,
+    children,
+    decorated_by,
+)
 from mplint.fixers.base import UNSAFE, Fixer, contains
 from mplint.rules.base import Invalid, Report, Rule, Valid, offer
 

@@ -5,9 +5,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from mplint.analysis.evaluator import keyword_argument
-from mplint.analysis.facts import ModuleFacts
-from mplint.analysis.values import Context, Qual, Tup, Value, resources_in
+from mplint.analysis import Context, ModuleFacts, Qual, Tup, Value, keyword_argument, resources_in
 from mplint.fixers.base import SAFE, Fixer
 from mplint.knowledge import MULTIPROCESSING_MODULES, ApiKind
 from mplint.rules.base import Invalid, Report, Rule, Valid, offer

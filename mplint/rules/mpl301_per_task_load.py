@@ -5,10 +5,18 @@ from collections.abc import Iterator
 import libcst as cst
 
 from mplint import knowledge
-from mplint.analysis.collector import CallSite
-from mplint.analysis.facts import ModuleFacts, decorated_by
-from mplint.analysis.scopes import BindingKind, Scope
-from mplint.analysis.values import Bound, Func, Klass, Model, Qual
+from mplint.analysis import (
+    BindingKind,
+    Bound,
+    CallSite,
+    Func,
+    Klass,
+    Model,
+    ModuleFacts,
+    Qual,
+    Scope,
+    decorated_by,
+)
 from mplint.fixers.base import names_read
 from mplint.fixers.per_task_load import per_worker_fixer
 from mplint.rules.base import Invalid, Report, Rule, Valid, offer

@@ -4,10 +4,7 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from mplint.analysis.facts import ModuleFacts
-from mplint.analysis.scopes import Binding, Scope, ScopeKind
-from mplint.analysis.values import Func
-from mplint.analysis.walk import walk
+from mplint.analysis import Binding, Func, ModuleFacts, Scope, ScopeKind, walk
 from mplint.rules.base import Invalid, Report, Rule, Valid
 
 

@@ -5,9 +5,17 @@ from collections.abc import Iterator
 import libcst as cst
 
 from mplint import knowledge
-from mplint.analysis.collector import CallSite
-from mplint.analysis.facts import ModuleFacts, Shape, WorkSite, function_of
-from mplint.analysis.values import Bound, ProcessObject, QueueObject, Tup
+from mplint.analysis import (
+    Bound,
+    CallSite,
+    ModuleFacts,
+    ProcessObject,
+    QueueObject,
+    Shape,
+    Tup,
+    WorkSite,
+    function_of,
+)
 from mplint.rules.base import Invalid, Report, Rule, Valid
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import libcst as cst
 
@@ -21,6 +22,7 @@ class CallSite:
     import_time: bool  # runs when the module is imported: module level, outside the guard
     guarded: bool  # inside ``if __name__ == "__main__":``
     suites: tuple[cst.CSTNode, ...]  # enclosing statement blocks, outermost first
+    statement: cst.BaseStatement  # the statement of the module's body it is part of
 
 
 @dataclass(eq=False)
@@ -33,7 +35,10 @@ class ModuleRecord:
     calls: list[CallSite] = field(default_factory=list)
     imported: set[str] = field(default_factory=set)  # every module named by an import
     main_guard: cst.If | None = None
-    scopes: dict[int, Scope] = field(default_factory=dict)  # id(node) -> the scope it opens
+    scopes: dict[cst.CSTNode, Scope] = field(default_factory=dict)  # node -> the scope it opens
+    # function or lambda -> every name its body reads (nested bodies included), in source
+    # order, with the scope it is read in; attribute names and keyword names are not reads
+    reads: dict[cst.CSTNode, list[tuple[cst.Name, Scope]]] = field(default_factory=dict)
 
 
 class Collector(cst.CSTVisitor):
@@ -49,6 +54,9 @@ class Collector(cst.CSTVisitor):
         self._functions: list[cst.CSTNode] = []
         self._guard_depth = 0
         self._suites: list[cst.CSTNode] = []
+        self.statement: cst.BaseStatement | None = None  # the top-level statement being walked
+        self._readers: list[cst.CSTNode] = []  # functions and lambdas whose body is being walked
+        self._not_read = 0  # inside an attribute's name or an argument's keyword
 
     # -- helpers -------------------------------------------------------------------------------
     def _next(self) -> int:
@@ -67,7 +75,7 @@ class Collector(cst.CSTVisitor):
 
     def _push(self, kind: ScopeKind, node: cst.CSTNode) -> None:
         self._scope = Scope(kind, node, self._scope)
-        self.record.scopes[id(node)] = self._scope
+        self.record.scopes[node] = self._scope
 
     def _pop(self) -> None:
         assert self._scope.parent is not None
@@ -146,6 +154,35 @@ class Collector(cst.CSTVisitor):
         self._function_depth -= 1
         self._functions.pop()
         self._pop()
+
+    def visit_FunctionDef_body(self, node: cst.FunctionDef) -> None:
+        self._readers.append(node)
+
+    def leave_FunctionDef_body(self, node: cst.FunctionDef) -> None:
+        self._readers.pop()
+
+    def visit_Lambda_body(self, node: cst.Lambda) -> None:
+        self._readers.append(node)
+
+    def leave_Lambda_body(self, node: cst.Lambda) -> None:
+        self._readers.pop()
+
+    def visit_Attribute_attr(self, node: cst.Attribute) -> None:
+        self._not_read += 1
+
+    def leave_Attribute_attr(self, node: cst.Attribute) -> None:
+        self._not_read -= 1
+
+    def visit_Arg_keyword(self, node: cst.Arg) -> None:
+        self._not_read += 1
+
+    def leave_Arg_keyword(self, node: cst.Arg) -> None:
+        self._not_read -= 1
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if not self._not_read:
+            for reader in self._readers:
+                self.record.reads.setdefault(reader, []).append((node, self._scope))
 
     def visit_Lambda(self, node: cst.Lambda) -> None:
         self._push(ScopeKind.LAMBDA, node)
@@ -262,9 +299,10 @@ class Collector(cst.CSTVisitor):
     # -- calls ---------------------------------------------------------------------------------
     def visit_Call(self, node: cst.Call) -> None:
         import_time = self._function_depth == 0 and self._guard_depth == 0
+        assert self.statement is not None
         self.record.calls.append(
             CallSite(node, self._scope, self._next(), import_time, self._guard_depth > 0,
-                     tuple(self._suites))
+                     tuple(self._suites), self.statement)
         )
 
 
@@ -278,5 +316,8 @@ def _dotted(node: cst.BaseExpression) -> str:
 
 def collect(module: cst.Module, module_name: str = "") -> ModuleRecord:
     collector = Collector(module, module_name)
-    walk(module, collector)
+    plans: dict[type, Any] = {}
+    for statement in module.body:  # a module has no other code-holding field
+        collector.statement = statement
+        walk(statement, collector, plans)
     return collector.record

@@ -33,7 +33,7 @@ from mplint.analysis.values import (
     Value,
     item_of,
 )
-from mplint.analysis.walk import children, name_reads
+from mplint.analysis.walk import children
 from mplint.knowledge import ApiKind, ModelPattern
 
 if TYPE_CHECKING:
@@ -55,14 +55,14 @@ class Evaluator:
         self.roots = roots  # where this module's imports of the linted tree are found
         self.extra_models = extra_models
         self.model_bases = {**knowledge.MODEL_BASES, **(extra_bases or {})}
-        self._memo: dict[tuple[int, int, int], Value] = {}
-        self._active: set[tuple[int, int, int]] = set()
-        self._class_bases: dict[int, tuple[str, ...]] = {}
-        self._returns: dict[int, Value] = {}
+        self._memo: dict[tuple[cst.BaseExpression, Scope, int], Value] = {}
+        self._active: set[tuple[cst.BaseExpression, Scope, int]] = set()
+        self._class_bases: dict[cst.ClassDef, tuple[str, ...]] = {}
+        self._returns: dict[cst.FunctionDef, Value] = {}
 
     # -- public --------------------------------------------------------------------------------
     def value(self, expr: cst.BaseExpression, scope: Scope, order: int = _LATEST) -> Value:
-        key = (id(expr), id(scope), order)
+        key = (expr, scope, order)
         if key in self._memo:
             return self._memo[key]
         if key in self._active or len(self._active) > _MAX_DEPTH:
@@ -103,7 +103,7 @@ class Evaluator:
     def bases(self, klass: Klass) -> tuple[str, ...]:
         """Qualified names of the library classes ``klass`` derives from, through the classes of
         this module and of the linted tree."""
-        key = id(klass.node)
+        key = klass.node
         if key not in self._class_bases:
             self._class_bases[key] = ()  # cycles in bases end here
             self._class_bases[key] = self._compute_bases(klass)
@@ -111,14 +111,14 @@ class Evaluator:
 
     def returns(self, func: Func) -> Value:
         """What a local function returns, when every ``return`` agrees."""
-        key = id(func.node)
+        key = func.node
         if key not in self._returns:
             self._returns[key] = UNKNOWN
             self._returns[key] = self._compute_returns(func)
         return self._returns[key]
 
     def function_scope(self, func: cst.FunctionDef | cst.Lambda) -> Scope | None:
-        return self.record.scopes.get(id(func))
+        return self.record.scopes.get(func)
 
     # -- evaluation ----------------------------------------------------------------------------
     def _evaluate(self, expr: cst.BaseExpression, scope: Scope, order: int) -> Value:
@@ -139,7 +139,7 @@ class Evaluator:
                     return self.value(side, scope, order)
             return UNKNOWN
         if isinstance(expr, (cst.ListComp, cst.SetComp, cst.GeneratorExp)):
-            inner = self.record.scopes.get(id(expr), scope)
+            inner = self.record.scopes.get(expr, scope)
             return Items(self.value(expr.elt, inner, _LATEST))
         if isinstance(expr, cst.Lambda):
             lambda_scope = self.function_scope(expr)
@@ -425,9 +425,9 @@ def _own_nodes(node: cst.FunctionDef) -> Iterator[cst.CSTNode]:
 
 def captured(evaluator: Evaluator, scope: Scope) -> list[tuple[str, Value]]:
     """The values a function or lambda body closes over from enclosing function scopes."""
-    body = scope.node.body if isinstance(scope.node, cst.FunctionDef | cst.Lambda) else scope.node
+    reads = evaluator.record.reads.get(scope.node, [])
     found: list[tuple[str, Value]] = []
-    for name in dict.fromkeys(read.value for read in name_reads(body)):
+    for name in dict.fromkeys(read.value for read, _ in reads):
         owner = scope.lookup_scope(name)
         if owner is None or owner is scope or owner.kind is ScopeKind.MODULE:
             continue

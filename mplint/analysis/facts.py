@@ -201,7 +201,7 @@ class ModuleFacts:
         if site.import_time:
             return site
         function = function_of(site.scope)
-        return self._runs_at_import.get(id(function)) if function is not None else None
+        return self._runs_at_import.get(function) if function is not None else None
 
     def shares_memory(self, model: Model) -> bool:
         """True when the code moves this model's weights to shared memory on purpose."""
@@ -231,62 +231,62 @@ class ModuleFacts:
 
     def calls_in(self, function: cst.CSTNode) -> list[CallSite]:
         """The calls ``function``'s own body makes (not those of functions nested in it)."""
-        return self._calls_by_function.get(id(function), [])
+        return self._calls_by_function.get(function, [])
 
     @cached_property
-    def _calls_by_function(self) -> dict[int, list[CallSite]]:
-        found: dict[int, list[CallSite]] = {}
+    def _calls_by_function(self) -> dict[cst.CSTNode, list[CallSite]]:
+        found: dict[cst.CSTNode, list[CallSite]] = {}
         for site in self.record.calls:
             function = function_of(site.scope)
             if function is not None:
-                found.setdefault(id(function), []).append(site)
+                found.setdefault(function, []).append(site)
         return found
 
     @cached_property
-    def parent_functions(self) -> frozenset[int]:
+    def parent_functions(self) -> frozenset[cst.CSTNode]:
         """Functions of this module the parent process runs: called under the main guard or on
         import, directly or through other functions of the module."""
-        reached: set[int] = set()
+        reached: set[cst.CSTNode] = set()
         queue = [site for site in self.record.calls if site.guarded or site.import_time]
         while queue:
             site = queue.pop()
             called = self.value(site.node.func, site)
             if (isinstance(called, Func) and called.evaluator is self.evaluator
-                    and id(called.node) not in reached):
-                reached.add(id(called.node))
+                    and called.node not in reached):
+                reached.add(called.node)
                 queue.extend(self.calls_in(called.node))
         return frozenset(reached)
 
     @cached_property
-    def initializers(self) -> frozenset[int]:
+    def initializers(self) -> frozenset[cst.CSTNode]:
         """Functions of this module passed as a pool's or executor's ``initializer=``."""
-        found: set[int] = set()
+        found: set[cst.CSTNode] = set()
         for start in self.starts:
             for arg in start.site.node.args:
                 if arg.keyword is not None and arg.keyword.value == "initializer":
                     for func in self._functions(self.value(arg.value, start.site)):
-                        found.add(id(func.node))
+                        found.add(func.node)
         return frozenset(found)
 
     @cached_property
-    def _runs_at_import(self) -> dict[int, CallSite]:
+    def _runs_at_import(self) -> dict[cst.CSTNode, CallSite]:
         """Functions of this module that run on import, each with the module-level call."""
-        by_function: dict[int, list[CallSite]] = {}
+        by_function: dict[cst.CSTNode, list[CallSite]] = {}
         for site in self.record.calls:
             function = function_of(site.scope)
             if function is not None:
-                by_function.setdefault(id(function), []).append(site)
-        reached: dict[int, CallSite] = {}
+                by_function.setdefault(function, []).append(site)
+        reached: dict[cst.CSTNode, CallSite] = {}
         queue = [(site, site) for site in self.record.calls if site.import_time]
         while queue:
             site, root = queue.pop()
             called = self.value(site.node.func, site)
             if not isinstance(called, Func) or called.evaluator is not self.evaluator:
                 continue
-            if id(called.node) in reached:
+            if called.node in reached:
                 continue
-            reached[id(called.node)] = root
-            queue.extend((inner, root) for inner in by_function.get(id(called.node), []))
+            reached[called.node] = root
+            queue.extend((inner, root) for inner in by_function.get(called.node, []))
         return reached
 
     # -- classification ------------------------------------------------------------------------
@@ -351,7 +351,7 @@ class ModuleFacts:
         scope = site.scope
         calls: list[cst.BaseExpression] = []
         if isinstance(tasks, (cst.GeneratorExp, cst.ListComp)):
-            scope = self.record.scopes.get(id(tasks), site.scope)
+            scope = self.record.scopes.get(tasks, site.scope)
             calls.append(tasks.elt)
         elif isinstance(tasks, (cst.List, cst.Tuple)):
             calls.extend(e.value for e in tasks.elements)

@@ -40,9 +40,11 @@ def child_fields(cls: type[cst.CSTNode]) -> tuple[str, ...]:
                  if f.name not in SKIPPED_FIELDS and not f.name.startswith("whitespace"))
 
 
-def walk(node: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
-    """Visit ``node`` and its descendants as ``node.visit(visitor)`` would, without rebuilding."""
-    plans: dict[type, _Plan] = {}
+def walk(node: cst.CSTNode, visitor: cst.CSTVisitor,
+         plans: dict[type, _Plan] | None = None) -> None:
+    """Visit ``node`` and its descendants as ``node.visit(visitor)`` would, without rebuilding.
+    ``plans`` carries the visitor's dispatch from one walk to the next with the same visitor."""
+    plans = {} if plans is None else plans
 
     def plan(cls: type) -> _Plan:
         name = cls.__name__

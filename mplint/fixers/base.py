@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import libcst as cst
 
-from mplint.analysis.walk import children, main_guard_test, name_reads
+from mplint.analysis import children, main_guard_test, name_reads
 from mplint.findings import SAFE, UNSAFE
 
 __all__ = ["SAFE", "UNSAFE", "Fixer", "no_fix"]

@@ -17,20 +17,20 @@ _PINNED = "names it binds are used outside the main guard (e.g. by a task functi
 
 
 def move_into_guard_fixers(module: cst.Module, guard: cst.If | None,
-                           heavy: Sequence[cst.CSTNode]) -> dict[int, Fixer | str]:
+                           heavy: Sequence[cst.CSTNode]) -> dict[cst.CSTNode, Fixer | str]:
     """For each statement of ``heavy`` (top-level statements), by id: the fix that moves every
     movable one into the guard, or why this one cannot move."""
     found = _fixer(module, guard, heavy)
     if isinstance(found, str):
-        return {id(s): found for s in heavy}
+        return {s: found for s in heavy}
     fixer, moving = found
-    return {id(s): fixer if id(s) in moving else (
+    return {s: fixer if s in moving else (
         _PINNED if isinstance(s, cst.SimpleStatementLine) else "it is part of a compound "
         "statement") for s in heavy}
 
 
 def _fixer(module: cst.Module, guard: cst.If | None,
-           heavy: Sequence[cst.CSTNode]) -> tuple[Fixer, set[int]] | str:
+           heavy: Sequence[cst.CSTNode]) -> tuple[Fixer, set[cst.CSTNode]] | str:
     if guard is None or not is_plain_guard(guard):
         return "the module has no plain main guard to move it into"
     if module.body[-1] is not guard:
@@ -47,10 +47,10 @@ def _fixer(module: cst.Module, guard: cst.If | None,
         return _PINNED
     names = sorted(set().union(*(names_bound(s) for s in moving)))
     shown = ", ".join(f"`{n}`" for n in names) if names else "nothing"
-    ids = {id(s) for s in moving}
+    ids: set[cst.CSTNode] = set(moving)
 
     def rewrite(tree: cst.Module) -> cst.Module:
-        body = [s for s in tree.body if id(s) not in ids]
+        body = [s for s in tree.body if s not in ids]
         assert isinstance(guard.body, cst.IndentedBlock)
         moved = [s.with_changes(leading_lines=[]) if i == 0 else s
                  for i, s in enumerate(moving)]

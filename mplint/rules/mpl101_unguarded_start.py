@@ -185,14 +185,14 @@ class UnguardedStart(Rule):
             yield offer(report.node, report.message, fix)
 
     def _reports(self, facts: ModuleFacts) -> Iterator[Report]:
-        reported: set[int] = set()
+        reported: set[cst.CSTNode] = set()
         for start in facts.starts:
             if facts.only_fork(start.obj.method):
                 continue  # fork (chosen, or the only default of the targets) does not re-import
             root = facts.import_time_root(start.site)
-            if root is None or id(root.node) in reported:
+            if root is None or root.node in reported:
                 continue
-            reported.add(id(root.node))
+            reported.add(root.node)
             if root is start.site:
                 subject = f"{start.obj.api} starts processes"
             else:

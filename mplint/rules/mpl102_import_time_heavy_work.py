@@ -13,7 +13,6 @@ from mplint.analysis import (
     Model,
     ModuleFacts,
     Qual,
-    children,
     cuda_call,
     function_of,
 )
@@ -163,20 +162,19 @@ class ImportTimeHeavyWork(Rule):
         if start is None:
             return
         module = facts.record.module
-        statement_of = _top_statements(module)
-        found: dict[int, tuple[CallSite, str]] = {}
+        found: dict[cst.CSTNode, tuple[CallSite, str]] = {}
         for site in facts.record.calls:
             if not site.import_time or function_of(site.scope) is not None:
                 continue
-            statement = statement_of.get(id(site.node))
-            if statement is None or id(statement) in found:
+            statement = site.statement
+            if isinstance(statement, (cst.FunctionDef, cst.ClassDef)) or statement in found:
                 continue
             what = _heavy(facts, site)
             if what is not None:
-                found[id(statement)] = (site, what)
+                found[statement] = (site, what)
         if not found:
             return
-        heavy = [s for s in module.body if id(s) in found]
+        heavy = [s for s in module.body if s in found]
         fixes = move_into_guard_fixers(module, facts.record.main_guard, heavy)
         for key, (site, what) in found.items():
             text = f"{cst.Module([]).code_for_node(site.node.func)}(...)"
@@ -185,22 +183,6 @@ class ImportTimeHeavyWork(Rule):
                        "child imports it again and repeats this; move it under the main guard "
                        "or into a worker initializer")
             yield offer(site.node, message, fixes[key])
-
-
-def _top_statements(module: cst.Module) -> dict[int, cst.CSTNode]:
-    """Each call outside function and class bodies -> the top-level statement holding it."""
-    found: dict[int, cst.CSTNode] = {}
-    for statement in module.body:
-        if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
-            continue
-        stack: list[cst.CSTNode] = [statement]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, cst.Call):
-                found[id(node)] = statement
-            if not isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-                stack.extend(children(node))
-    return found
 
 
 def _heavy(facts: ModuleFacts, site: CallSite) -> str | None:

@@ -137,7 +137,7 @@ class StartMethodMisuse(Rule):
         for call in calls:
             root = facts.import_time_root(call.site)
             if root is not None:
-                statement = _own_statement(facts.record.module, call.site.node)
+                statement = _own_statement(call.site)
                 if root is not call.site:
                     fix: Fixer | str = "it runs inside a function that module-level code calls"
                 elif facts.record.main_guard is None and not facts.is_entry_script:
@@ -163,12 +163,12 @@ class StartMethodMisuse(Rule):
                 return
 
 
-def _own_statement(module: cst.Module, call: cst.Call) -> cst.SimpleStatementLine | None:
+def _own_statement(site: CallSite) -> cst.SimpleStatementLine | None:
     """The top-level statement that is just this call, if there is one."""
-    for statement in module.body:
-        if (isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1
-                and isinstance(statement.body[0], cst.Expr) and statement.body[0].value is call):
-            return statement
+    statement = site.statement
+    if (isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1
+            and isinstance(statement.body[0], cst.Expr) and statement.body[0].value is site.node):
+        return statement
     return None
 
 

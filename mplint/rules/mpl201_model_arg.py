@@ -292,6 +292,7 @@ def _through_callable(facts: ModuleFacts, func: Value) -> Iterator[tuple[Model, 
             return
         what = ("a lambda" if isinstance(func, LambdaValue)
                 else f"nested function `{func.node.name.value}`")
-        for _, value in captured(facts.evaluator, scope):
+        owner = func.evaluator if isinstance(func, Func) else facts.evaluator
+        for _, value in captured(owner, scope):
             for model in models_in(value):
                 yield model, f" through {what} that captures it"

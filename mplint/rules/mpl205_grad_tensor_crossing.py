@@ -164,7 +164,7 @@ class GradTensorCrossing(Rule):
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
-        reported: set[int] = set()
+        reported: set[cst.CSTNode] = set()
         for work in facts.work:
             for func in facts.task_functions(work):
                 if func.evaluator is not facts.evaluator or _grad_off(facts, func):
@@ -172,12 +172,12 @@ class GradTensorCrossing(Rule):
                 params = {name: value for name, value in facts.parameter_values(work, func).items()
                           if _torch_model(value)}
                 for expr, how in _sent(func, work):
-                    if id(expr) in reported:
+                    if expr in reported:
                         continue
                     source = _GradSource(facts, func, params).find(expr)
                     if source is None:
                         continue
-                    reported.add(id(expr))
+                    reported.add(expr)
                     fix = _detach(expr) if how == "return" else (
                         "a queued tensor also needs its producer alive until it is received; "
                         "put plain data (`.tolist()`, `.item()`) instead")

@@ -165,7 +165,7 @@ class PerTaskLoad(Rule):
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
-        reported: set[int] = set()
+        reported: set[cst.CSTNode] = set()
         for work in facts.work:
             if not work.per_task:
                 continue
@@ -173,9 +173,9 @@ class PerTaskLoad(Rule):
                 if func.evaluator is not facts.evaluator or _not_per_item(facts, func):
                     continue
                 for site, local, what in _loads(facts, func):
-                    if id(site.node) in reported:
+                    if site.node in reported:
                         continue
-                    reported.add(id(site.node))
+                    reported.add(site.node)
                     text = f"{cst.Module([]).code_for_node(site.node.func)}(...)"
                     message = (f"`{text}` {what} in `{func.node.name.value}`, which {work.api} "
                                "runs once per item: the load is paid for every item instead "

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from mplint.analysis import Binding, Func, ModuleFacts, Scope, ScopeKind, walk
+from mplint.analysis import Binding, Func, ModuleFacts, ScopeKind
 from mplint.rules.base import Invalid, Report, Rule, Valid
 
 
@@ -130,7 +130,7 @@ class ForkInheritedGlobal(Rule):
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
-        reported: set[tuple[int, str]] = set()
+        reported: set[tuple[cst.CSTNode, str]] = set()
         for work in facts.work:
             if work.cloudpickle or not facts.may_use(work.method, "spawn", "forkserver"):
                 continue  # forked children inherit; cloudpickle sends globals by value
@@ -138,7 +138,7 @@ class ForkInheritedGlobal(Rule):
                 if func.evaluator is not facts.evaluator:
                     continue
                 for name, node in _global_reads(facts, func):
-                    key = (id(func.node), name)
+                    key = (func.node, name)
                     where = _runtime_setter(facts, func, name)
                     if where is None or key in reported:
                         continue
@@ -157,8 +157,8 @@ class ForkInheritedGlobal(Rule):
 def _runtime_setter(facts: ModuleFacts, func: Func, name: str) -> str | None:
     """Where the parent alone binds ``name`` at run time, or None."""
     bindings = facts.record.scope.bindings.get(name, [])
-    children_set = {id(func.node)} | facts.initializers
-    if any(b.function is not None and id(b.function) in children_set for b in bindings):
+    children_set = {func.node} | facts.initializers
+    if any(b.function is not None and b.function in children_set for b in bindings):
         return None
     for binding in bindings:
         where = _parent_only(facts, binding)
@@ -170,7 +170,7 @@ def _runtime_setter(facts: ModuleFacts, func: Func, name: str) -> str | None:
 def _parent_only(facts: ModuleFacts, binding: Binding) -> str | None:
     if binding.function is None:
         return "under the main guard" if binding.guarded else None
-    if id(binding.function) in facts.parent_functions and isinstance(
+    if binding.function in facts.parent_functions and isinstance(
             binding.function, cst.FunctionDef):
         return f"in `{binding.function.name.value}`"
     return None
@@ -178,42 +178,9 @@ def _parent_only(facts: ModuleFacts, binding: Binding) -> str | None:
 
 def _global_reads(facts: ModuleFacts, func: Func) -> Iterator[tuple[str, cst.Name]]:
     """Names the task's body reads that resolve to module globals, with the first read."""
-    reads = _Reads(facts, func)
-    walk(func.node.body, reads)
-    yield from reads.found.items()
-
-
-class _Reads(cst.CSTVisitor):
-    def __init__(self, facts: ModuleFacts, func: Func) -> None:
-        super().__init__()
-        scope = facts.evaluator.function_scope(func.node)
-        assert scope is not None
-        self.scopes: dict[int, Scope] = facts.record.scopes
-        self.stack = [scope]
-        self.found: dict[str, cst.Name] = {}
-
-    def _enter(self, node: cst.CSTNode) -> None:
-        self.stack.append(self.scopes.get(id(node), self.stack[-1]))
-
-    def _leave(self, node: cst.CSTNode) -> None:
-        self.stack.pop()
-
-    def visit_Attribute(self, node: cst.Attribute) -> bool:
-        walk(node.value, self)
-        return False
-
-    def visit_Arg(self, node: cst.Arg) -> bool:
-        walk(node.value, self)
-        return False
-
-    def visit_Name(self, node: cst.Name) -> None:
-        owner = self.stack[-1].lookup_scope(node.value)
+    found: dict[str, cst.Name] = {}
+    for node, scope in facts.record.reads.get(func.node, []):
+        owner = scope.lookup_scope(node.value)
         if owner is not None and owner.kind is ScopeKind.MODULE:
-            self.found.setdefault(node.value, node)
-
-
-# Nodes that open a scope: names inside them are looked up from that scope.
-for _kind in ("FunctionDef", "Lambda", "ListComp", "SetComp", "GeneratorExp", "DictComp",
-              "ClassDef"):
-    setattr(_Reads, f"visit_{_kind}", _Reads._enter)
-    setattr(_Reads, f"leave_{_kind}", _Reads._leave)
+            found.setdefault(node.value, node)
+    yield from found.items()

@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from mplint.config import Config
-from mplint.engine import Engine, FixResult
 from mplint.findings import SAFE, Finding, error
 from mplint.modules import Tree
 from mplint.prefilter import ImportGraph, Scan, scan
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
 
     from mplint.cache import Cache, Entry
+    from mplint.engine import Engine, FixResult
 
 # Below this many files to analyse a worker pool costs more to start than it saves.
 _PARALLEL_THRESHOLD = 4
@@ -111,11 +112,18 @@ class _Run:
     def __init__(self, config: Config, options: Options, tree: Tree,
                  unsafe: bool | None = None) -> None:
         self.config, self.options, self.tree = config, options, tree
-        self.engine = Engine(config, tree, options.edits)
         self.unsafe = unsafe  # None: linting; else the fixes a fixing run applies
         self._entries: dict[Path, Entry] = {}  # this run's view, by absolute path
         self._signatures: dict[Path, tuple[int, int] | None] = {}
         self.graph = ImportGraph(self._scan_of, tree)
+
+    @cached_property
+    def engine(self) -> Engine:
+        """The engine for files analysed in this process; a run whose files are all skipped
+        or cached never imports it."""
+        from mplint.engine import Engine
+
+        return Engine(self.config, self.tree, self.options.edits)
 
     def each(self, candidates: Iterable[Candidate], known: Callable[[list[Finding]], object],
              task: Callable[..., _Result],
@@ -224,7 +232,7 @@ class _Run:
             problem = None
             if need_text:
                 try:
-                    decode(data, path)
+                    decode(data)
                 except SourceError as failure:
                     problem = (failure.line, failure.column, str(failure))
             entry = Entry(size_only, digest, need_text, scan(data), problem)
@@ -300,6 +308,8 @@ _worker_engine: Engine | None = None
 
 
 def _init_worker(config: Config, tree: Tree, edits: bool) -> None:
+    from mplint.engine import Engine
+
     global _worker_engine
     _worker_engine = Engine(config, tree, edits)
 

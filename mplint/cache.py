@@ -11,7 +11,6 @@ unreadable or malformed cache or entry is ignored.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 from dataclasses import astuple, dataclass, replace
@@ -33,6 +32,8 @@ def signature(stat: os.stat_result) -> Signature:
 
 
 def content_hash(data: bytes) -> str:
+    import hashlib  # only runs that read a file pay for it
+
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
@@ -42,7 +43,9 @@ def config_key(config: Config, edits: bool) -> str:
                 config.per_file_ignores, config.model_loaders, config.model_base_classes,
                 config.target_python, config.target_platforms,
                 str(config.root), edits)
-    return hashlib.blake2b(repr(settings).encode(), digest_size=8).hexdigest()
+    import zlib  # a name for the cache file, not a security boundary; hashlib costs more
+
+    return f"{zlib.crc32(repr(settings).encode()):08x}"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from mplint._version import __version__
 from mplint.batch import Options, default_jobs, lint_paths
 from mplint.cache import CACHE_DIR
 from mplint.config import Config, ConfigError, find_pyproject, load
-from mplint.engine import Engine
 from mplint.findings import Finding, error
 from mplint.modules import Tree
 from mplint.sources import Source, SourceError, discover
@@ -164,6 +163,8 @@ def _lint(options: argparse.Namespace, streams: Streams) -> int:
     if isinstance(stdin, Finding):
         findings.append(stdin)
     elif stdin is not None:
+        from mplint.engine import Engine
+
         findings += Engine(config, Tree(config.search_roots()), edits).lint(stdin)
     findings += lint_paths(discover(files, config.exclude), config, run, tree)
     _print(findings, options, streams.stdout, streams.stderr)
@@ -193,6 +194,8 @@ def _fix(options: argparse.Namespace, config: Config, tree: Tree, files: list[Pa
     run = FixRun()
     fixed_stdin = None
     if stdin is not None:
+        from mplint.engine import Engine
+
         engine = Engine(config, Tree(config.search_roots()), run_options.edits)
         run, fixed_stdin = fix_source(engine, stdin, options.unsafe_fixes)
     run.add(fix_paths(discover(files, config.exclude), config, run_options,

@@ -45,7 +45,7 @@ class Source:
     @classmethod
     def from_bytes(cls, data: bytes, shown: str, path: Path | None = None) -> Source:
         """Decode ``data`` as the interpreter would; raises SourceError with the reason."""
-        text, encoding = decode_with_encoding(data, shown)
+        text, encoding = decode_with_encoding(data)
         return cls(text, shown, path, encoding)
 
     @classmethod
@@ -54,12 +54,12 @@ class Source:
         return cls.from_bytes(read(path), str(path) if shown is None else shown, path)
 
 
-def decode(data: bytes, path: Path | str = "<stdin>") -> str:
+def decode(data: bytes) -> str:
     """Decode Python source the way the interpreter does (BOM, coding cookie, else UTF-8)."""
-    return decode_with_encoding(data, path)[0]
+    return decode_with_encoding(data)[0]
 
 
-def decode_with_encoding(data: bytes, path: Path | str = "<stdin>") -> tuple[str, str]:
+def decode_with_encoding(data: bytes) -> tuple[str, str]:
     """The decoded source and the encoding to write it back with (``utf-8-sig`` keeps a BOM)."""
     if len(data) > MAX_BYTES:
         raise SourceError(f"file too large ({len(data) / 2**20:.1f} MiB, limit "

@@ -171,7 +171,7 @@ class Evaluator:
         if isinstance(func, Klass | Func):
             return func.evaluator.call_result(func)
         if isinstance(func, Bound):
-            return self._call_bound(func, call)
+            return self._call_bound(func)
         return UNKNOWN
 
     def _call_qualified(self, qualname: str, call: cst.Call, scope: Scope, order: int) -> Value:
@@ -276,7 +276,7 @@ class Evaluator:
             return UNKNOWN
         return Resource(label, inherit_only=True, origin=call, context=member.method)
 
-    def _call_bound(self, bound: Bound, call: cst.Call) -> Value:
+    def _call_bound(self, bound: Bound) -> Value:
         obj = bound.obj
         if isinstance(obj, Model):
             keep = knowledge.SELF_RETURNING_METHODS[""] | knowledge.SELF_RETURNING_METHODS.get(

@@ -74,7 +74,7 @@ class ProjectIndex:
         from mplint.modules import module_name
 
         try:
-            tree = cst.parse_module(decode(path.read_bytes(), path))
+            tree = cst.parse_module(decode(path.read_bytes()))
         except (OSError, SourceError, cst.ParserSyntaxError, RecursionError):
             return None
         return self.evaluator(tree, module_name(path.absolute())[1], path)

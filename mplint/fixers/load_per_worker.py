@@ -94,7 +94,7 @@ def _plan(facts: ModuleFacts, work: WorkSite, model: Model) -> _Plan | str:
     assert binding.value is not None
     creation: cst.Call | None = None
     if work.per_task:
-        made = _creation(facts, site)
+        made = _creation(site)
         if isinstance(made, str):
             return made
         creation = made
@@ -208,7 +208,7 @@ def _module_level(scope: Scope, name: str) -> bool:
     return scope.kind is ScopeKind.MODULE and not any(b.guarded for b in scope.bindings[name])
 
 
-def _creation(facts: ModuleFacts, site: CallSite) -> cst.Call | str:
+def _creation(site: CallSite) -> cst.Call | str:
     func = site.node.func
     pool = func.value if isinstance(func, cst.Attribute) else None
     created: cst.BaseExpression | None = pool

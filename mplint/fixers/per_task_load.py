@@ -41,7 +41,7 @@ def per_worker_fixer(facts: ModuleFacts, work: WorkSite, func: Func, site: CallS
         owner = body.lookup_scope(free)
         if owner is not None and not _module_level(owner, free):
             return f"the loader reads `{free}`, which a worker initializer cannot see"
-    pool = _creation(facts, work.site)
+    pool = _creation(work.site)
     if isinstance(pool, str):
         return pool
     taken = set(facts.record.scope.bindings)

@@ -170,7 +170,7 @@ class PerTaskLoad(Rule):
             if not work.per_task:
                 continue
             for func in facts.task_functions(work):
-                if func.evaluator is not facts.evaluator or _not_per_item(facts, func):
+                if func.evaluator is not facts.evaluator or _not_per_item(func):
                     continue
                 for site, local, what in _loads(facts, func):
                     if site.node in reported:
@@ -184,7 +184,7 @@ class PerTaskLoad(Rule):
                                 per_worker_fixer(facts, work, func, site, local))
 
 
-def _not_per_item(facts: ModuleFacts, func: Func) -> bool:
+def _not_per_item(func: Func) -> bool:
     """Loaders that are cached, and tasks whose job is to return the model."""
     return (decorated_by(func, knowledge.CACHE_DECORATORS)
             or isinstance(func.evaluator.returns(func), Model))

@@ -67,7 +67,7 @@ def main(argv: Sequence[str]) -> int:
         original, more = _scripts([options.compare])
         problems += more
         runs += [Run(s, "fork", options.timeout) for s in original]
-    verdicts = problems + run_all(runs, jobs, _progress(options, len(runs)))
+    verdicts = problems + run_all(runs, jobs, _progress(len(runs)))
     failed = any(v.status != "ok" for v in verdicts)
     compared: list[str] = []
     if options.compare is not None:
@@ -155,7 +155,7 @@ def _check_manifest(options: argparse.Namespace, jobs: int) -> int:
     skipped = {p.name: manifests.missing_requirement(p, cuda) for p in pairs}
     runs = [run for p in pairs if not skipped[p.name]
             for run in manifests.runs_for(p, options.timeout)]
-    verdicts = run_all(runs, jobs, _progress(options, len(runs)))
+    verdicts = run_all(runs, jobs, _progress(len(runs)))
     results = []
     for pair in pairs:
         reason = skipped[pair.name]
@@ -171,7 +171,7 @@ def _check_manifest(options: argparse.Namespace, jobs: int) -> int:
     return EXIT_FAILED if any(r.status == "fail" for r in results) else EXIT_OK
 
 
-def _progress(options: argparse.Namespace, total: int) -> Callable[[Verdict], None] | None:
+def _progress(total: int) -> Callable[[Verdict], None] | None:
     if not sys.stderr.isatty():
         return None
     done = [0]

@@ -34,6 +34,8 @@ class ModuleRecord:
     scope: Scope
     calls: list[CallSite] = field(default_factory=list)
     imported: set[str] = field(default_factory=set)  # every module named by an import
+    # each imported module with the function whose body imports it (None: module level)
+    imports: list[tuple[str, cst.CSTNode | None]] = field(default_factory=list)
     main_guard: cst.If | None = None
     scopes: dict[cst.CSTNode, Scope] = field(default_factory=dict)  # node -> the scope it opens
     # function or lambda -> every name its body reads (nested bodies included), in source
@@ -118,10 +120,14 @@ class Collector(cst.CSTVisitor):
             self._bind(param.name.value, BindingKind.PARAM, node=param)
 
     # -- imports -------------------------------------------------------------------------------
+    def _imported(self, module: str) -> None:
+        self.record.imported.add(module)
+        self.record.imports.append((module, self._functions[-1] if self._functions else None))
+
     def visit_Import(self, node: cst.Import) -> None:
         for alias in node.names:
             full = _dotted(alias.name)
-            self.record.imported.add(full)
+            self._imported(full)
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
                 self._bind(alias.asname.name.value, BindingKind.IMPORT, qualname=full, node=node)
             else:
@@ -131,7 +137,7 @@ class Collector(cst.CSTVisitor):
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
         module = _dotted(node.module) if node.module is not None else ""
         module = absolute(module, len(node.relative), self.record.name)
-        self.record.imported.add(module)
+        self._imported(module)
         if isinstance(node.names, cst.ImportStar):
             return
         for alias in node.names:
@@ -139,7 +145,7 @@ class Collector(cst.CSTVisitor):
             local = name
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
                 local = alias.asname.name.value
-            self.record.imported.add(f"{module}.{name}")
+            self._imported(f"{module}.{name}")
             self._bind(local, BindingKind.IMPORT, qualname=f"{module}.{name}", node=node)
 
     # -- definitions ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from mplint import knowledge
-from mplint.analysis.collector import ModuleRecord
+from mplint.analysis.collector import CallSite, ModuleRecord
 from mplint.analysis.scopes import Binding, BindingKind, Scope, ScopeKind
 from mplint.analysis.values import (
     UNKNOWN,
@@ -59,6 +59,7 @@ class Evaluator:
         self._active: set[tuple[cst.BaseExpression, Scope, int]] = set()
         self._class_bases: dict[cst.ClassDef, tuple[str, ...]] = {}
         self._returns: dict[cst.FunctionDef, Value] = {}
+        self._callers_found: dict[cst.CSTNode, list[CallSite]] | None = None
 
     # -- public --------------------------------------------------------------------------------
     def value(self, expr: cst.BaseExpression, scope: Scope, order: int = _LATEST) -> Value:
@@ -304,10 +305,48 @@ class Evaluator:
             return Klass(binding.node, binding.scope, self)
         if binding.kind is BindingKind.ASSIGN and binding.value is not None:
             return self.value(binding.value, binding.scope, binding.order)
+        if binding.kind is BindingKind.PARAM and isinstance(binding.node, cst.Param):
+            return self._parameter_value(binding.node, binding.scope)
         if binding.kind is BindingKind.LOOP and binding.value is not None:
             outer = binding.scope.parent if binding.scope.kind is ScopeKind.COMPREHENSION else None
             return item_of(self.value(binding.value, outer or binding.scope, binding.order))
         return UNKNOWN
+
+    def _parameter_value(self, param: cst.Param, scope: Scope) -> Value:
+        """What a parameter of a plain function of this module receives: the value every call
+        of the function in this module passes for it, when they all agree (a model passed into
+        the helper that starts the processes). Unknown when any call passes something else,
+        leaves it to its default, or the function is a method or never called here."""
+        function = scope.node
+        if scope.kind is not ScopeKind.FUNCTION or not isinstance(function, cst.FunctionDef):
+            return UNKNOWN
+        if scope.enclosing_class() is not None:
+            return self._self_value(scope) if self._is_self(param.name.value, scope) else UNKNOWN
+        positional = [*function.params.posonly_params, *function.params.params]
+        index = next((i for i, p in enumerate(positional) if p is param), None)
+        keyword = param.name.value if param not in function.params.posonly_params else ""
+        sites = self._callers().get(function, [])
+        values: list[Value] = []
+        for site in sites:
+            passed = argument(site.node, index if index is not None else 1 << 30, keyword)
+            if passed is None:
+                return UNKNOWN
+            values.append(_anonymous(self.value(passed, site.scope, site.order)))
+        if values and all(v == values[0] for v in values):
+            return values[0]
+        return UNKNOWN
+
+    def _callers(self) -> dict[cst.CSTNode, list[CallSite]]:
+        """The calls of this module to each function of this module, found once."""
+        if self._callers_found is None:
+            self._callers_found = {}  # a lookup made while finding them sees no callers
+            found: dict[cst.CSTNode, list[CallSite]] = {}
+            for site in self.record.calls:
+                called = self.value(site.node.func, site.scope, site.order)
+                if isinstance(called, Func) and called.evaluator is self:
+                    found.setdefault(called.node, []).append(site)
+            self._callers_found = found
+        return self._callers_found
 
     def _is_self(self, name: str, scope: Scope) -> bool:
         func = scope.node
@@ -317,12 +356,41 @@ class Evaluator:
         return bool(params) and params[0].name.value == name
 
     def _self_attribute(self, attr: str, scope: Scope) -> Value:
+        """``self.attr`` in a method: what the class's methods assign to it, else (a method
+        or an attribute the class does not assign) an attribute of the object itself."""
         cls = scope.enclosing_class()
         bindings = cls.attributes.get(attr, []) if cls else []
         values = [self._binding_value(b) for b in bindings if not _is_none(b.value)]
         if values and all(v == values[0] for v in values):
             return values[0]
-        return UNKNOWN
+        if values:
+            return UNKNOWN
+        owner = self._self_value(scope)
+        return UNKNOWN if isinstance(owner, Unknown) else Bound(owner, attr)
+
+    def _self_value(self, scope: Scope) -> Value:
+        """``self`` in a method of a class of this module: a model when the class derives
+        from a model base class, else an instance of the class."""
+        cls = scope.enclosing_class()
+        if cls is None or not isinstance(cls.node, cst.ClassDef) or cls.parent is None:
+            return UNKNOWN
+        if any(_decorator_name(d) in ("staticmethod", "classmethod")
+               for d in getattr(scope.node, "decorators", ())):
+            return UNKNOWN
+        klass = Klass(cls.node, cls.parent, self)
+        built = self.call_result(klass)
+        return _named(built, "self") if isinstance(built, Model | Instance) else UNKNOWN
+
+    def held_models(self, instance: Instance) -> list[Model]:
+        """The models an instance of a class of this module holds in attributes its methods
+        assign (``self.model = torch.load(...)``): pickling the instance pickles them."""
+        scope = self.record.scopes.get(instance.klass.node)
+        found: list[Model] = []
+        for attr, bindings in (scope.attributes.items() if scope else ()):
+            values = [self._binding_value(b) for b in bindings if not _is_none(b.value)]
+            if values and all(isinstance(v, Model) for v in values):
+                found.append(_named(values[0], f"self.{attr}"))  # type: ignore[arg-type]
+        return found
 
     # -- classes and functions -----------------------------------------------------------------
     def _compute_bases(self, klass: Klass) -> tuple[str, ...]:
@@ -346,6 +414,16 @@ class Evaluator:
         if models and len(models) == len(values):
             return replace(models[0], name=None)
         return UNKNOWN
+
+
+def _decorator_name(decorator: cst.Decorator) -> str:
+    expr = decorator.decorator
+    return expr.value if isinstance(expr, cst.Name) else ""
+
+
+def _anonymous(value: Value) -> Value:
+    """``value`` without the variable name it was read through, to compare values."""
+    return replace(value, name=None) if isinstance(value, Model | Resource) else value
 
 
 def _named(value: Value, name: str) -> Value:

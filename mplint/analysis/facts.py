@@ -220,8 +220,10 @@ class ModuleFacts:
 
     @cached_property
     def framework(self) -> str | None:
-        """The first threaded ML framework the module imports (torch, tensorflow, ...)."""
-        found = sorted(m for m in self.record.imported if knowledge.is_ml_framework(m))
+        """The first threaded ML framework the parent process imports (torch, tensorflow, ...):
+        at module level or in a function the parent runs, not only inside a worker."""
+        found = sorted(m for m, function in self.record.imports if knowledge.is_ml_framework(m)
+                       and (function is None or function in self.parent_functions))
         return found[0].partition(".")[0] if found else None
 
     @cached_property

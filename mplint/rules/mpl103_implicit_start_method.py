@@ -90,6 +90,22 @@ class ImplicitStartMethod(Rule):
             """,
             "no threaded ML framework is imported, so the default is harmless",
         ),
+        Valid(
+            """
+            import multiprocessing as mp
+
+            def embed(text):
+                import torch  # only the workers import the framework
+
+                return torch.tensor([len(text)])
+
+            if __name__ == "__main__":
+                with mp.Pool(2) as pool:
+                    print(pool.map(embed, ["a", "bb"]))
+            """,
+            "the parent never imports a threaded framework, so forking it is safe; only the "
+            "workers import torch",
+        ),
     )
     INVALID = (
         Invalid(

@@ -21,9 +21,10 @@ class StartMethodMisuse(Rule):
     summary = "set_start_method() at import time, twice, or after the default context was used"
     what = (
         "Flags `multiprocessing.set_start_method()` (or torch's) when it runs on import (module "
-        "level outside the main guard, which includes library code), when it is called a second "
-        "time without `force=True`, or when it comes after a pool, executor, manager, queue or "
-        "`get_start_method()` has already fixed the default context."
+        "level outside the main guard; with `force=True` only in library code, where it "
+        "overrides the start method of every program that imports it), "
+        "when it is called a second time, or when it comes after a pool, executor, manager, "
+        "queue or `get_start_method()` has already fixed the default context."
     )
     why = (
         "The start method can be set once per process. A module-level call runs again in every "
@@ -82,6 +83,22 @@ class StartMethodMisuse(Rule):
             """,
             "the second call is in the except branch and uses force=True",
         ),
+        Valid(
+            """
+            import multiprocessing as mp
+
+            mp.set_start_method("spawn", force=True)
+
+            def work(x):
+                return x * 2
+
+            if __name__ == "__main__":
+                with mp.Pool(2) as pool:
+                    print(pool.map(work, range(4)))
+            """,
+            "force=True replaces the start method instead of raising; in each spawned child, "
+            "which imports the script again, it sets the same method again",
+        ),
     )
     INVALID = (
         Invalid(
@@ -127,6 +144,19 @@ class StartMethodMisuse(Rule):
             (6, 5, "second multiprocessing.set_start_method() without force=True "
                    f"{_ALREADY_SET}"),
         ),
+        Invalid(
+            """
+            import multiprocessing as mp
+
+            if mp.get_start_method(allow_none=True) != "spawn":
+                mp.set_start_method("spawn", force=True)
+            """,
+            (4, 5, "multiprocessing.set_start_method(..., force=True) runs when the module is "
+                   "imported and replaces the start method of every program that imports it; "
+                   "choose the method in the program's main guard, or use get_context() for "
+                   "this module's own processes (no automatic fix: removing it changes the "
+                   "start method of the programs that rely on it)"),
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
@@ -136,11 +166,21 @@ class StartMethodMisuse(Rule):
         fixers += [(site, f"{api}()") for site, api in facts.default_fixers]
         for call in calls:
             root = facts.import_time_root(call.site)
+            library = facts.record.main_guard is None and not facts.is_entry_script
+            if root is not None and call.force:
+                if library:  # a script's own choice, re-made in its children, is harmless
+                    yield offer(call.site.node, (
+                        f"{call.api}(..., force=True) runs when the module is imported and "
+                        "replaces the start method of every program that imports it; choose "
+                        "the method in the program's main guard, or use get_context() for this "
+                        "module's own processes"),
+                        "removing it changes the start method of the programs that rely on it")
+                continue
             if root is not None:
                 statement = _own_statement(call.site)
                 if root is not call.site:
                     fix: Fixer | str = "it runs inside a function that module-level code calls"
-                elif facts.record.main_guard is None and not facts.is_entry_script:
+                elif library:
                     fix = context_fixer(facts, statement, call.site.node)
                 else:
                     fix = move_fixer(statement, facts.record.main_guard)

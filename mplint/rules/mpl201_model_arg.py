@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from mplint.analysis import (
     Bound,
     Func,
+    Instance,
     LambdaValue,
     Model,
     ModuleFacts,
@@ -116,6 +117,43 @@ class ModelArg(Rule):
                     pool.starmap(predict, [("net.pt", x) for x in range(4)])
             """,
             "only the path crosses the process boundary (loading per task is MPL301's concern)",
+        ),
+        Valid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            def score(model, x):
+                return model(x)
+
+            def score_in_child(model, x):
+                child = mp.Process(target=score, args=(model, x))
+                child.start()
+                child.join()
+
+            if __name__ == "__main__":
+                score_in_child(torch.nn.Linear(2, 1), torch.ones(2))
+                score_in_child("net.pt", torch.ones(2))
+            """,
+            "the helper's callers disagree on what `model` is: the analysis cannot tell, so it "
+            "stays silent",
+        ),
+        Valid(
+            """
+            import multiprocessing as mp
+
+            class Squares:
+                def __init__(self, offset):
+                    self.offset = offset
+
+                def square(self, x):
+                    return x * x + self.offset
+
+                def run(self, items):
+                    with mp.Pool(2) as pool:
+                        return pool.map(self.square, items)
+            """,
+            "the bound method sends `self`, but the object holds no model: pickling it is cheap",
         ),
     )
     INVALID = (
@@ -229,6 +267,70 @@ class ModelArg(Rule):
                     "instead (no automatic fix: `score` is also used elsewhere, and its "
                     "signature changes)"),
         ),
+        Invalid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            def score(model, x):
+                return model(x)
+
+            def score_in_child(model, x):
+                child = mp.Process(target=score, args=(model, x))
+                child.start()
+                child.join()
+
+            if __name__ == "__main__":
+                net = torch.nn.Linear(2, 1)
+                score_in_child(net, torch.ones(2))
+                score_in_child(net, torch.zeros(2))
+            """,
+            (8, 13, "model `model` (torch.nn.Module) is pickled into each child started by "
+                    "Process; build or load it in the child instead (no automatic fix: `model` "
+                    "is not built by one assignment the worker could repeat)"),
+        ),
+        Invalid(
+            """
+            from concurrent.futures import ProcessPoolExecutor
+            from sklearn.base import BaseEstimator
+
+            class Ensemble(BaseEstimator):
+                def score_one(self, row):
+                    return sum(row)
+
+                def score_all(self, rows):
+                    with ProcessPoolExecutor() as ex:
+                        return list(ex.map(self.score_one, rows))
+            """,
+            (10, 25, "model `self` (Ensemble, a scikit-learn estimator subclass) is pickled with "
+                     "every task of ProcessPoolExecutor.map through its bound method "
+                     "`self.score_one`; make the task a module-level function that receives "
+                     "only what it needs, and load the model once per worker with initializer= "
+                     "(no automatic fix: the task function is not a module-level function of "
+                     "this file)"),
+        ),
+        Invalid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            class Scorer:
+                def __init__(self, path):
+                    self.model = torch.load(path)
+
+                def score(self, x):
+                    return self.model(x)
+
+                def run(self, items):
+                    with mp.Pool(2) as pool:
+                        return pool.map(self.score, items)
+            """,
+            (13, 20, "model `self.model` (loaded by torch.load) is pickled with every task of "
+                     "Pool.map through the bound method `score` of the object that holds it; "
+                     "make the task a module-level function that receives only what it needs, "
+                     "and load the model once per worker with initializer= (no automatic fix: "
+                     "the task function is not a module-level function of this file)"),
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
@@ -266,6 +368,9 @@ class ModelArg(Rule):
 
 def _instead(work: WorkSite, model: Model) -> str:
     name = model.name or "model"
+    if name == "self" or name.startswith("self."):
+        return ("make the task a module-level function that receives only what it needs, "
+                "and load the model once per worker with initializer=")
     if work.kind is ApiKind.RAY:
         return f"put it in the object store once with `ray.put({name})` or hold it in an actor"
     if work.kind is ApiKind.DASK_CLIENT:
@@ -281,6 +386,9 @@ def _through_callable(facts: ModuleFacts, func: Value) -> Iterator[tuple[Model, 
     elif isinstance(func, Bound) and isinstance(func.obj, Model):
         name = func.obj.name or "model"
         yield func.obj, f" through its bound method `{name}.{func.attr}`"
+    elif isinstance(func, Bound) and isinstance(func.obj, Instance):
+        for model in func.obj.klass.evaluator.held_models(func.obj):
+            yield model, f" through the bound method `{func.attr}` of the object that holds it"
     elif isinstance(func, Partial):
         for model in models_in(Tup(func.args)):
             yield model, " through functools.partial"

@@ -338,6 +338,13 @@ class ModuleFacts:
             # spawn(fn, args) calls fn(rank, *args)
             self.work.append(WorkSite(site, obj.api, obj.kind, argument(call, 0, "fn"),
                                       _values([argument(call, 1, "args")]), False, obj.method))
+        elif obj.kind in (ApiKind.POOL, ApiKind.EXECUTOR):
+            # Pool(processes, initializer, ...), ProcessPoolExecutor(workers, context, initializer)
+            initializer = argument(call, 1 if obj.kind is ApiKind.POOL else 2, "initializer")
+            if initializer is not None:
+                api = f"{_short(obj.api)}(initializer=...)"
+                self.work.append(WorkSite(site, api, obj.kind, None, (), False, obj.method,
+                                          callables=(initializer,)))
         elif obj.kind is ApiKind.DATALOADER:
             dataset = [argument(call, 0, "dataset")]
             callables = tuple(e for e in (argument(call, 99, "collate_fn"),

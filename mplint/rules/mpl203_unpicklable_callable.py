@@ -24,7 +24,8 @@ class UnpicklableCallable(Rule):
         "Flags a lambda, a function defined inside another function, a class defined inside a "
         "function, a method of an instance of such a class, or a function defined under "
         '`if __name__ == "__main__":`, used as a `Process` target, a pool or executor task, or '
-        "a `torch.multiprocessing.spawn` function (also through `functools.partial`)."
+        "a `torch.multiprocessing.spawn` function (also through `functools.partial`), and "
+        "as a pool's or executor's `initializer=`."
     )
     why = (
         "Functions are pickled by reference: the child looks them up by module and name. "
@@ -81,6 +82,19 @@ class UnpicklableCallable(Rule):
             """,
             "a thread pool does not pickle its tasks",
         ),
+        Valid(
+            """
+            import multiprocessing as mp
+
+            def work(x):
+                return x * 2
+
+            def run(model_path):
+                with mp.get_context("fork").Pool(2, initializer=lambda: print(model_path)) as p:
+                    return p.map(work, range(4))
+            """,
+            "a forked worker inherits its initializer: nothing is pickled",
+        ),
     )
     INVALID = (
         Invalid(
@@ -121,6 +135,20 @@ class UnpicklableCallable(Rule):
             (7, 14, "function `work` is defined under the main guard, so a child started by "
                     "Process under spawn or forkserver cannot find it (\"Can't get attribute\"); "
                     "define it at module level"),
+        ),
+        Invalid(
+            """
+            import multiprocessing as mp
+
+            def work(x):
+                return x * 2
+
+            def run(model_path):
+                with mp.Pool(2, initializer=lambda: print(model_path)) as pool:
+                    return pool.map(work, range(4))
+            """,
+            (7, 10, "a lambda passed to Pool(initializer=...) cannot be pickled under spawn or "
+                    "forkserver (\"Can't pickle local object\"); define it at module level"),
         ),
     )
 

@@ -304,6 +304,8 @@ class Evaluator:
         if binding.kind is BindingKind.CLASS and isinstance(binding.node, cst.ClassDef):
             return Klass(binding.node, binding.scope, self)
         if binding.kind is BindingKind.ASSIGN and binding.value is not None:
+            if isinstance(binding.value, cst.List) and not binding.value.elements:
+                return self._appended(binding)
             return self.value(binding.value, binding.scope, binding.order)
         if binding.kind is BindingKind.PARAM and isinstance(binding.node, cst.Param):
             return self._parameter_value(binding.node, binding.scope)
@@ -311,6 +313,21 @@ class Evaluator:
             outer = binding.scope.parent if binding.scope.kind is ScopeKind.COMPREHENSION else None
             return item_of(self.value(binding.value, outer or binding.scope, binding.order))
         return UNKNOWN
+
+    def _appended(self, binding: Binding) -> Value:
+        """A list that starts empty and is filled by ``name.append(item)`` in the scope that
+        binds it: its items, when every append adds the same value (``procs.append(p)``)."""
+        items: list[Value] = []
+        for site in self.record.calls:
+            func = site.node.func
+            if (isinstance(func, cst.Attribute) and func.attr.value == "append"
+                    and isinstance(func.value, cst.Name) and func.value.value == binding.name
+                    and site.order > binding.order and len(site.node.args) == 1
+                    and site.scope.lookup_scope(binding.name) is binding.scope):
+                items.append(self.value(site.node.args[0].value, site.scope, site.order))
+        if items and all(item == items[0] for item in items):
+            return Items(items[0])
+        return Tup(())
 
     def _parameter_value(self, param: cst.Param, scope: Scope) -> Value:
         """What a parameter of a plain function of this module receives: the value every call

@@ -136,6 +136,30 @@ class JoinBeforeDrain(Rule):
                     "read, so both wait forever once the data outgrows the pipe; get from "
                     "`results` first, then join"),
         ),
+        Invalid(
+            """
+            import multiprocessing
+
+            def produce(item, queue):
+                queue.put([item, bytes(1 << 20)])
+
+            if __name__ == "__main__":
+                queue = multiprocessing.Queue()
+                processes = []
+                for item in range(3):
+                    process = multiprocessing.Process(target=produce, args=(item, queue))
+                    processes.append(process)
+                for process in processes:
+                    process.start()
+                    process.join()
+                for _ in processes:
+                    print(len(queue.get()[1]))
+            """,
+            (14, 9, "`process.join()` waits for a process that puts on `queue` before the parent "
+                    "takes anything off it: a child does not exit until its queued data is "
+                    "read, so both wait forever once the data outgrows the pipe; get from "
+                    "`queue` first, then join"),
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:

@@ -146,6 +146,11 @@ SPAWN_METHOD_KEYWORD = "start_method"
 THREADED_FRAMEWORKS: frozenset[str] = frozenset({
     "torch", "tensorflow", "keras", "jax", "transformers", "sentence_transformers",
     "onnxruntime", "mxnet",
+    # built on torch, so importing them imports it: torchvision, timm, open_clip, whisper,
+    # ultralytics, fastai, stanza; with CUDA or OpenMP thread pools of their own: paddle,
+    # xgboost, lightgbm, catboost
+    "torchvision", "timm", "open_clip", "whisper", "ultralytics", "fastai", "stanza",
+    "paddle", "xgboost", "lightgbm", "catboost",
 })
 
 
@@ -157,6 +162,7 @@ class ModelPattern:
     label: str  # how messages name the model's kind
     capitalized: bool = False  # only names whose last part starts upper-case (classes)
     exclude: tuple[str, ...] = ()
+    source: str = ""  # where the library documents it
 
     def matches(self, qualname: str) -> bool:
         if not fnmatchcase(qualname, self.pattern):
@@ -175,6 +181,63 @@ _SKLEARN_NON_ESTIMATORS = (
     "sklearn.model_selection.PredefinedSplit",
 )
 _HF_NON_MODELS = ("*Tokenizer*", "*Config*", "*Processor*", "*FeatureExtractor*")
+
+# Models of the ML libraries people run in pools, each with the page that documents it.
+_MORE_LIBRARIES: tuple[ModelPattern, ...] = (
+    ModelPattern("torchvision.models.*", "torchvision model",
+                 exclude=("*Weights*", "torchvision.models.get_weight",
+                          "torchvision.models.get_model_weights",
+                          "torchvision.models.get_model_builder", "torchvision.models.list_models",
+                          "torchvision.models.feature_extraction.*", "*.transform.*"),
+                 source="https://pytorch.org/vision/stable/models.html"),
+    ModelPattern("timm.create_model", "timm model",
+                 source="https://huggingface.co/docs/timm/reference/models"),
+    ModelPattern("open_clip.create_model", "open_clip model",
+                 source="https://github.com/mlfoundations/open_clip#usage"),
+    ModelPattern("whisper.load_model", "whisper model",
+                 source="https://github.com/openai/whisper#python-usage"),
+    *(ModelPattern(f"ultralytics.{name}", "ultralytics model",
+                   source="https://docs.ultralytics.com/reference/engine/model/")
+      for name in ("YOLO", "RTDETR", "SAM", "FastSAM", "NAS")),
+    ModelPattern("fastai.*load_learner", "fastai Learner",
+                 source="https://docs.fast.ai/learner.html#load_learner"),
+    ModelPattern("spacy.load", "spaCy pipeline",
+                 source="https://spacy.io/api/top-level#spacy.load"),
+    ModelPattern("stanza.Pipeline", "stanza pipeline",
+                 source="https://stanfordnlp.github.io/stanza/pipeline.html"),
+    *(ModelPattern(f"gensim.models.{name}", "gensim model",
+                   source="https://radimrehurek.com/gensim/models/word2vec.html")
+      for name in ("Word2Vec", "FastText", "Doc2Vec", "LdaModel", "Word2Vec.load",
+                   "FastText.load", "Doc2Vec.load", "LdaModel.load", "KeyedVectors.load",
+                   "KeyedVectors.load_word2vec_format")),
+    ModelPattern("gensim.downloader.load", "gensim model",
+                 source="https://radimrehurek.com/gensim/downloader.html"),
+    ModelPattern("xgboost.XGB*", "xgboost model", capitalized=True,
+                 source="https://xgboost.readthedocs.io/en/stable/python/python_api.html"),
+    ModelPattern("xgboost.Booster", "xgboost model",
+                 source="https://xgboost.readthedocs.io/en/stable/python/python_api.html"),
+    ModelPattern("xgboost.train", "xgboost model",
+                 source="https://xgboost.readthedocs.io/en/stable/python/python_api.html"),
+    ModelPattern("lightgbm.LGBM*", "lightgbm model", capitalized=True,
+                 source="https://lightgbm.readthedocs.io/en/stable/Python-API.html"),
+    ModelPattern("lightgbm.Booster", "lightgbm model",
+                 source="https://lightgbm.readthedocs.io/en/stable/Python-API.html"),
+    ModelPattern("lightgbm.train", "lightgbm model",
+                 source="https://lightgbm.readthedocs.io/en/stable/Python-API.html"),
+    ModelPattern("catboost.CatBoost*", "catboost model", capitalized=True,
+                 exclude=("catboost.CatBoostError",),
+                 source="https://catboost.ai/docs/en/concepts/python-quickstart"),
+    ModelPattern("paddle.jit.load", "Paddle model",
+                 source="https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/jit/load_en.html"),
+    ModelPattern("paddle.nn.*", "paddle.nn.Layer", capitalized=True,
+                 exclude=("paddle.nn.functional.*", "paddle.nn.initializer.*",
+                          "paddle.nn.utils.*", "paddle.nn.ParamAttr"),
+                 source="https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/nn/Overview_en.html"),
+    ModelPattern("mxnet.gluon.nn.*", "mxnet gluon Block", capitalized=True,
+                 source="https://mxnet.apache.org/versions/1.9.1/api/python/docs/api/gluon/nn/index.html"),
+    ModelPattern("mxnet.gluon.SymbolBlock.imports", "mxnet gluon Block",
+                 source="https://mxnet.apache.org/versions/1.9.1/api/python/docs/api/gluon/symbol_block.html"),
+)
 
 MODEL_FACTORIES: tuple[ModelPattern, ...] = (
     ModelPattern("torch.nn.*", "torch.nn.Module", capitalized=True,
@@ -204,6 +267,7 @@ MODEL_FACTORIES: tuple[ModelPattern, ...] = (
     ModelPattern("sentence_transformers.CrossEncoder", "SentenceTransformer"),
     ModelPattern("onnxruntime.InferenceSession", "onnxruntime.InferenceSession"),
     ModelPattern("flair.models.*.load", "flair model"),
+    *_MORE_LIBRARIES,
 )
 
 # Calls that read a data set into memory (MPL102 reports them at import time).
@@ -311,6 +375,10 @@ MODEL_BASES: dict[str, str] = {
     **{f"{root}.{name}": "Keras model" for root in _KERAS_ROOTS
        for name in ("Model", "Sequential", "models.Model", "models.Sequential")},
     "sklearn.base.BaseEstimator": "scikit-learn estimator",
+    "paddle.nn.Layer": "paddle.nn.Layer",
+    "mxnet.gluon.Block": "mxnet gluon Block",
+    "mxnet.gluon.HybridBlock": "mxnet gluon Block",
+    "flax.linen.Module": "flax.linen.Module",
 }
 
 # Methods that return the model they are called on, per model label prefix ("" = every model).
@@ -384,8 +452,13 @@ def cheap_to_build(qualname: str) -> bool:
     """Model objects that cost nothing to build again: unfitted estimators, losses, layers
     without weights."""
     return (model_label(qualname) == "scikit-learn estimator"
+            or any(fnmatchcase(qualname, p) for p in _UNFITTED_ESTIMATORS)
             or qualname in PARAMETER_FREE_LAYERS
             or (qualname.startswith("torch.nn.") and qualname.endswith("Loss")))
+
+
+# Estimator classes of the boosting libraries: built unfitted, they hold no trees yet.
+_UNFITTED_ESTIMATORS = ("xgboost.XGB*", "lightgbm.LGBM*", "catboost.CatBoost*")
 
 
 def first_match(qualname: str, patterns: Iterable[ModelPattern]) -> str | None:

@@ -56,6 +56,20 @@ def test_prefilter_lists_the_modules_a_file_may_import_from_its_tree() -> None:
     ("sklearn.model_selection.GridSearchCV", "scikit-learn estimator"),
     ("transformers.AutoModelForCausalLM.from_pretrained", "transformers model"),
     ("onnxruntime.InferenceSession", "onnxruntime.InferenceSession"),
+    ("torchvision.models.resnet18", "torchvision model"),
+    ("torchvision.models.detection.fasterrcnn_resnet50_fpn", "torchvision model"),
+    ("timm.create_model", "timm model"),
+    ("whisper.load_model", "whisper model"),
+    ("ultralytics.YOLO", "ultralytics model"),
+    ("fastai.vision.all.load_learner", "fastai Learner"),
+    ("spacy.load", "spaCy pipeline"),
+    ("stanza.Pipeline", "stanza pipeline"),
+    ("gensim.models.Word2Vec.load", "gensim model"),
+    ("xgboost.XGBClassifier", "xgboost model"),
+    ("lightgbm.Booster", "lightgbm model"),
+    ("catboost.CatBoostRegressor", "catboost model"),
+    ("paddle.nn.Linear", "paddle.nn.Layer"),
+    ("mxnet.gluon.nn.Dense", "mxnet gluon Block"),
 ])
 def test_model_constructors(qualname: str, label: str) -> None:
     assert knowledge.model_label(qualname) == label
@@ -66,6 +80,24 @@ def test_model_constructors(qualname: str, label: str) -> None:
     "sklearn.model_selection.KFold", "sklearn.metrics.accuracy_score",
     "transformers.AutoTokenizer.from_pretrained", "transformers.AutoConfig.from_pretrained",
     "torch.save", "numpy.load",
+    "torchvision.models.ResNet18_Weights", "torchvision.models.list_models",
+    "torchvision.models.get_weight", "xgboost.DMatrix", "lightgbm.Dataset",
+    "catboost.Pool", "paddle.nn.functional.relu", "spacy.blank",
 ])
 def test_not_models(qualname: str) -> None:
     assert knowledge.model_label(qualname) is None
+
+
+def test_every_wider_library_entry_names_where_it_is_documented() -> None:
+    for pattern in knowledge.MODEL_FACTORIES:
+        if pattern.pattern.partition(".")[0] in {
+                "torchvision", "timm", "open_clip", "whisper", "ultralytics", "fastai", "spacy",
+                "stanza", "gensim", "xgboost", "lightgbm", "catboost", "paddle", "mxnet"}:
+            assert pattern.source.startswith("https://"), pattern.pattern
+
+
+def test_unfitted_boosting_estimators_are_cheap_and_trained_boosters_are_not() -> None:
+    assert knowledge.cheap_to_build("xgboost.XGBClassifier")
+    assert knowledge.cheap_to_build("lightgbm.LGBMRegressor")
+    assert not knowledge.cheap_to_build("xgboost.train")
+    assert not knowledge.cheap_to_build("torchvision.models.resnet18")

@@ -8,7 +8,7 @@ from typing import Any
 import libcst as cst
 
 from mplint.analysis.scopes import Binding, BindingKind, Scope, ScopeKind
-from mplint.analysis.walk import main_guard_test, walk
+from mplint.analysis.walk import main_guard_test, name_reads, walk
 from mplint.modules import absolute
 
 
@@ -23,6 +23,7 @@ class CallSite:
     guarded: bool  # inside ``if __name__ == "__main__":``
     suites: tuple[cst.CSTNode, ...]  # enclosing statement blocks, outermost first
     statement: cst.BaseStatement  # the statement of the module's body it is part of
+    loop_names: frozenset[str] = frozenset()  # names the enclosing loops of its body bind
 
 
 @dataclass(eq=False)
@@ -58,6 +59,8 @@ class Collector(cst.CSTVisitor):
         self._suites: list[cst.CSTNode] = []
         self.statement: cst.BaseStatement | None = None  # the top-level statement being walked
         self._readers: list[cst.CSTNode] = []  # functions and lambdas whose body is being walked
+        # loops being walked: the function (None: module level) and the names each binds
+        self._loops: list[tuple[cst.CSTNode | None, frozenset[str]]] = []
         self._not_read = 0  # inside an attribute's name or an argument's keyword
 
     # -- helpers -------------------------------------------------------------------------------
@@ -213,33 +216,40 @@ class Collector(cst.CSTVisitor):
     def _enter_comprehension(self, node: cst.BaseComp) -> None:
         self._push(ScopeKind.COMPREHENSION, node)
         comp_for: cst.CompFor | None = node.for_in
+        targets: list[cst.BaseExpression] = []
         while comp_for is not None:
             self._bind_target(comp_for.target, comp_for.iter, BindingKind.LOOP)
+            targets.append(comp_for.target)
             comp_for = comp_for.inner_for_in
+        self._enter_loop(*targets)
+
+    def _leave_comprehension(self) -> None:
+        self._loops.pop()
+        self._pop()
 
     def visit_ListComp(self, node: cst.ListComp) -> None:
         self._enter_comprehension(node)
 
     def leave_ListComp(self, original_node: cst.ListComp) -> None:
-        self._pop()
+        self._leave_comprehension()
 
     def visit_SetComp(self, node: cst.SetComp) -> None:
         self._enter_comprehension(node)
 
     def leave_SetComp(self, original_node: cst.SetComp) -> None:
-        self._pop()
+        self._leave_comprehension()
 
     def visit_GeneratorExp(self, node: cst.GeneratorExp) -> None:
         self._enter_comprehension(node)
 
     def leave_GeneratorExp(self, original_node: cst.GeneratorExp) -> None:
-        self._pop()
+        self._leave_comprehension()
 
     def visit_DictComp(self, node: cst.DictComp) -> None:
         self._enter_comprehension(node)
 
     def leave_DictComp(self, original_node: cst.DictComp) -> None:
-        self._pop()
+        self._leave_comprehension()
 
     # -- assignments ---------------------------------------------------------------------------
     def leave_Assign(self, original_node: cst.Assign) -> None:
@@ -259,6 +269,14 @@ class Collector(cst.CSTVisitor):
 
     def visit_For_body(self, node: cst.For) -> None:
         self._bind_target(node.target, node.iter, BindingKind.LOOP)
+        self._enter_loop(node.target)
+
+    def leave_For_body(self, node: cst.For) -> None:
+        self._loops.pop()
+
+    def _enter_loop(self, *targets: cst.BaseExpression) -> None:
+        names = frozenset(name.value for target in targets for name in name_reads(target))
+        self._loops.append((self._functions[-1] if self._functions else None, names))
 
     def leave_WithItem(self, original_node: cst.WithItem) -> None:
         if original_node.asname is not None:
@@ -306,9 +324,12 @@ class Collector(cst.CSTVisitor):
     def visit_Call(self, node: cst.Call) -> None:
         import_time = self._function_depth == 0 and self._guard_depth == 0
         assert self.statement is not None
+        function = self._functions[-1] if self._functions else None
+        loop_names = frozenset(name for owner, names in self._loops if owner is function
+                               for name in names)
         self.record.calls.append(
             CallSite(node, self._scope, self._next(), import_time, self._guard_depth > 0,
-                     tuple(self._suites), self.statement)
+                     tuple(self._suites), self.statement, loop_names)
         )
 
 

@@ -12,13 +12,14 @@ import libcst as cst
 from mplint import knowledge
 from mplint.analysis.collector import CallSite, ModuleRecord
 from mplint.analysis.evaluator import Evaluator, argument, start_method_argument
-from mplint.analysis.scopes import Scope, ScopeKind
+from mplint.analysis.scopes import BindingKind, Scope, ScopeKind
 from mplint.analysis.values import (
     UNKNOWN,
     Bound,
     ContextMember,
     Delayed,
     Func,
+    Instance,
     Klass,
     Model,
     Partial,
@@ -28,6 +29,7 @@ from mplint.analysis.values import (
     Value,
     item_of,
 )
+from mplint.analysis.walk import name_reads
 from mplint.knowledge import ApiKind, TaskMethod
 
 
@@ -165,7 +167,90 @@ class ModuleFacts:
             return self._functions(value.func)
         if isinstance(value, Qual):
             value = self.evaluator.in_project(value.name) or value
+        if isinstance(value, Bound) and isinstance(value.obj, Instance):
+            return _method(value.obj.klass, value.attr)
         return [value] if isinstance(value, Func) else []
+
+    @staticmethod
+    def task_parameters(func: Func) -> list[cst.Param]:
+        """The positional parameters a task call fills: a method's first one is its object."""
+        params = [*func.node.params.posonly_params, *func.node.params.params]
+        return params[1:] if func.scope.kind is ScopeKind.CLASS else params
+
+    def invariant_parameters(self, work: WorkSite, func: Func) -> frozenset[str]:
+        """The task function's parameters that receive the same value for every item:
+        arguments bound by ``functools.partial``, ``itertools.repeat(x)`` zipped with the
+        items, and tuple positions of a comprehension that do not read its loop variables."""
+        flags: list[bool] = []
+        task = self.work_value(work, work.func) if work.func is not None else UNKNOWN
+        if isinstance(task, Partial):
+            flags.extend(True for _ in task.args)
+        exprs = [p.expr for p in work.payload if p.keyword is None]
+        if work.shape is Shape.ITEMS and exprs:
+            flags.append(False)
+        elif work.shape is Shape.STAR_ITEMS and exprs:
+            flags.extend(self._row_invariance(work, exprs[0]))
+        elif work.shape is Shape.ZIP_ITEMS:
+            flags.extend(self._is_repeat(work, expr) for expr in exprs)
+        elif work.site.loop_names and work.shape is Shape.ARGS:
+            flags.extend(not self._varies(work, expr) for expr in exprs)  # submit in a loop
+        elif (work.site.loop_names and work.shape is Shape.ARGS_TUPLE and exprs
+              and isinstance(exprs[0], cst.Tuple)):
+            flags.extend(not self._varies(work, e.value) for e in exprs[0].elements)
+        params = self.task_parameters(func)
+        return frozenset(p.name.value for p, same in zip(params, flags, strict=False) if same)
+
+    def _row_invariance(self, work: WorkSite, expr: cst.BaseExpression) -> list[bool]:
+        """For each position of a starmap row, whether it is the same in every row."""
+        expr = self._definition(work, expr)
+        if isinstance(expr, (cst.ListComp, cst.GeneratorExp)) and isinstance(expr.elt, cst.Tuple):
+            loop_names: set[str] = set()
+            comp_for: cst.CompFor | None = expr.for_in
+            while comp_for is not None:
+                loop_names |= {name.value for name in name_reads(comp_for.target)}
+                comp_for = comp_for.inner_for_in
+            return [not {n.value for n in name_reads(e.value)} & loop_names
+                    for e in expr.elt.elements]
+        if isinstance(expr, cst.Call) and self.work_value(work, expr.func) == Qual(
+                knowledge.BUILTIN_ZIP):
+            return [a.star == "" and self._is_repeat(work, a.value) for a in expr.args]
+        return []
+
+    def _varies(self, work: WorkSite, expr: cst.BaseExpression, depth: int = 0) -> bool:
+        """Whether ``expr``, sent from inside a loop, can differ from one iteration to the
+        next: it reads a loop variable, or a name assigned from one (or unknown)."""
+        scope = work.scope or work.site.scope
+        for name in {n.value for n in name_reads(expr)}:
+            if name in work.site.loop_names:
+                return True
+            owner = scope.lookup_scope(name)
+            if owner is None or owner is not scope or depth > 4:
+                continue  # builtins, globals and enclosing names do not change per iteration
+            for binding in owner.bindings[name]:
+                if binding.kind is not BindingKind.ASSIGN or binding.value is None:
+                    if binding.kind is not BindingKind.PARAM:
+                        return True
+                elif self._varies(work, binding.value, depth + 1):
+                    return True
+        return False
+
+    def _is_repeat(self, work: WorkSite, expr: cst.BaseExpression) -> bool:
+        expr = self._definition(work, expr)
+        if not isinstance(expr, cst.Call):
+            return False
+        func = self.work_value(work, expr.func)
+        return isinstance(func, Qual) and func.name in knowledge.ITERTOOLS_REPEAT
+
+    def _definition(self, work: WorkSite, expr: cst.BaseExpression) -> cst.BaseExpression:
+        """The expression a name was assigned once from, else ``expr`` itself."""
+        if not isinstance(expr, cst.Name):
+            return expr
+        scope = work.scope or work.site.scope
+        owner = scope.lookup_scope(expr.value)
+        bindings = owner.bindings[expr.value] if owner is not None else []
+        if len(bindings) == 1 and bindings[0].kind is BindingKind.ASSIGN and bindings[0].value:
+            return bindings[0].value
+        return expr
 
     def parameter_values(self, work: WorkSite, func: Func) -> dict[str, Value]:
         """What the task function's positional parameters receive, where it is known."""
@@ -185,7 +270,7 @@ class ModuleFacts:
             sent.extend(values)
         elif work.shape is Shape.ARGS_TUPLE and values and isinstance(values[0], Tup):
             sent.extend(values[0].items)
-        params = [*func.node.params.posonly_params, *func.node.params.params]
+        params = self.task_parameters(func)
         return {p.name.value: v for p, v in zip(params, sent, strict=False)}
 
     def site_of(self, call: cst.Call) -> CallSite | None:
@@ -393,6 +478,17 @@ class ModuleFacts:
         self.work.append(WorkSite(site, api, obj.kind, func, _payload(site.node, spec), True,
                                   obj.method, _SHAPES[spec.shape],
                                   cloudpickle=obj.kind is ApiKind.DASK_CLIENT))
+
+
+def _method(klass: Klass, name: str) -> list[Func]:
+    """The plain method ``name`` defined in ``klass``'s own body."""
+    scope = klass.evaluator.record.scopes.get(klass.node)
+    body = klass.node.body
+    if scope is None or not isinstance(body, cst.IndentedBlock):
+        return []
+    return [Func(statement, scope, False, klass.evaluator) for statement in body.body
+            if isinstance(statement, cst.FunctionDef) and statement.name.value == name
+            and not statement.decorators]
 
 
 def _sets_start_method(func: Func) -> bool:

@@ -28,11 +28,15 @@ class PerTaskLoad(Rule):
     summary = "model built or loaded inside the function that runs once per item"
     what = (
         "Flags a model constructor or loader called in the body of a pool, executor, joblib, "
-        "ray or dask task function, when what it builds does not depend on the task's input "
-        "(the same model for every item). Not reported: models trained in the task (`fit`, "
-        "an optimiser over `parameters()`, `backward()`), which must be fresh per item; models "
-        "built from the task's arguments (a hyper-parameter search); loaders cached in a "
-        "global or by `functools.cache`; tasks that return the model (MPL202)."
+        "ray or dask task function, when what it builds is the same for every item: it reads "
+        "constants, module globals, or only arguments that are the same for every task "
+        "(bound by `functools.partial`, `itertools.repeat(path)` zipped with the items, a "
+        "starmap tuple position that does not read the loop variable, a `submit` argument "
+        "that does not change from one loop iteration to the next). Not reported: models "
+        "trained in the task (`fit`, an optimiser over `parameters()`, `backward()`), which "
+        "must be fresh per item; models built from per-item arguments (a hyper-parameter "
+        "search); loaders cached in a global or by `functools.cache`; tasks that return the "
+        "model (MPL202)."
     )
     why = (
         "The task function runs once per item, so the model is built or read from disk once "
@@ -103,6 +107,21 @@ class PerTaskLoad(Rule):
             """,
             "every item is a different checkpoint: loading it is the task",
         ),
+        Valid(
+            """
+            from concurrent.futures import ProcessPoolExecutor
+            import torch
+
+            def evaluate(path, x):
+                return torch.load(path)(x)
+
+            if __name__ == "__main__":
+                with ProcessPoolExecutor(2) as ex:
+                    for path in ["a.pt", "b.pt"]:
+                        ex.submit(evaluate, path, torch.ones(2))
+            """,
+            "each submitted task gets a different checkpoint from the loop",
+        ),
     )
     INVALID = (
         Invalid(
@@ -162,6 +181,47 @@ class PerTaskLoad(Rule):
                     "a Pool initializer (no automatic fix: the pool already has an "
                     "initializer)"),
         ),
+        Invalid(
+            """
+            import itertools
+            import multiprocessing as mp
+            import torch
+
+            def score(rows, path):
+                model = torch.load(path)
+                return [model(row) for row in rows]
+
+            def run(chunks, path):
+                with mp.Pool(2) as pool:
+                    return pool.starmap(score, zip(chunks, itertools.repeat(path)))
+            """,
+            (6, 13, "`torch.load(...)` loads a model (loaded by torch.load) in `score`, which "
+                    "Pool.starmap runs once per item: the load is paid for every item instead "
+                    "of once per worker; do it once per worker in a Pool initializer (no "
+                    "automatic fix: the loader reads `path`, which a worker initializer cannot "
+                    "see)"),
+        ),
+        Invalid(
+            """
+            from concurrent.futures import ProcessPoolExecutor
+            import torch
+
+            def job(device, sizes):
+                model = torch.nn.GRU(sizes["inputs"], sizes["outputs"])
+                return model.to(device)(torch.ones(1, 1, sizes["inputs"]))
+
+            if __name__ == "__main__":
+                with ProcessPoolExecutor(2) as ex:
+                    for i in range(2):
+                        sizes = {"inputs": 8, "outputs": 1}
+                        ex.submit(job, f"cuda:{i}", sizes)
+            """,
+            (5, 13, "`torch.nn.GRU(...)` builds a model (torch.nn.Module) in `job`, which "
+                    "ProcessPoolExecutor.submit runs once per item: the load is paid for every "
+                    "item instead of once per worker; do it once per worker in a Pool "
+                    "initializer (no automatic fix: the loader reads `sizes`, which a worker "
+                    "initializer cannot see)"),
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
@@ -172,7 +232,8 @@ class PerTaskLoad(Rule):
             for func in facts.task_functions(work):
                 if func.evaluator is not facts.evaluator or _not_per_item(func):
                     continue
-                for site, local, what in _loads(facts, func):
+                invariant = facts.invariant_parameters(work, func)
+                for site, local, what in _loads(facts, func, invariant):
                     if site.node in reported:
                         continue
                     reported.add(site.node)
@@ -190,13 +251,14 @@ def _not_per_item(func: Func) -> bool:
             or isinstance(func.evaluator.returns(func), Model))
 
 
-def _loads(facts: ModuleFacts, func: Func) -> Iterator[tuple[CallSite, str | None, str]]:
+def _loads(facts: ModuleFacts, func: Func,
+           invariant: frozenset[str]) -> Iterator[tuple[CallSite, str | None, str]]:
     """Model builds in ``func``'s body that are the same for every item, with the local name
-    each is bound to."""
+    each is bound to; ``invariant`` parameters receive the same value for every item."""
     body = facts.evaluator.function_scope(func.node)
     if body is None:
         return
-    inputs = _task_inputs(body)
+    inputs = _task_inputs(body, invariant)
     trained = _trained(facts, func)
     if "" in trained:
         return  # a backward pass: the task trains whatever it builds
@@ -217,12 +279,12 @@ def _loads(facts: ModuleFacts, func: Func) -> Iterator[tuple[CallSite, str | Non
         yield site, local, f"{verb} a model ({value.label})"
 
 
-def _task_inputs(body: Scope) -> set[str]:
-    """The task's parameters and the local names computed from them."""
+def _task_inputs(body: Scope, invariant: frozenset[str]) -> set[str]:
+    """The task's per-item parameters and the local names computed from them."""
     # parameters, and names bound in ways the analysis does not follow (``a, b = args``)
-    found = {name for name, bindings in body.bindings.items()
-             if any(b.kind is BindingKind.PARAM or (b.kind is BindingKind.OTHER and b.value is None)
-                    for b in bindings)}
+    found = {name for name, bindings in body.bindings.items() if name not in invariant
+             and any(b.kind is BindingKind.PARAM
+                     or (b.kind is BindingKind.OTHER and b.value is None) for b in bindings)}
     changed = True
     while changed:
         changed = False

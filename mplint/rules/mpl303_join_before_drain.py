@@ -186,8 +186,7 @@ class JoinBeforeDrain(Rule):
         if not isinstance(sent, Tup):
             return
         for func in facts.task_functions(work):
-            params = [*func.node.params.posonly_params, *func.node.params.params]
-            for param, value in zip(params, sent.items, strict=False):
+            for param, value in zip(facts.task_parameters(func), sent.items, strict=False):
                 if isinstance(value, QueueObject) and value.name and _puts_on(
                         facts, func.node, param.name.value):
                     yield value.name

@@ -342,7 +342,7 @@ class Evaluator:
         positional = [*function.params.posonly_params, *function.params.params]
         index = next((i for i, p in enumerate(positional) if p is param), None)
         keyword = param.name.value if param not in function.params.posonly_params else ""
-        sites = self._callers().get(function, [])
+        sites = self.callers().get(function, [])
         values: list[Value] = []
         for site in sites:
             passed = argument(site.node, index if index is not None else 1 << 30, keyword)
@@ -353,7 +353,7 @@ class Evaluator:
             return values[0]
         return UNKNOWN
 
-    def _callers(self) -> dict[cst.CSTNode, list[CallSite]]:
+    def callers(self) -> dict[cst.CSTNode, list[CallSite]]:
         """The calls of this module to each function of this module, found once."""
         if self._callers_found is None:
             self._callers_found = {}  # a lookup made while finding them sees no callers

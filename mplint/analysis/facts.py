@@ -273,6 +273,27 @@ class ModuleFacts:
         params = self.task_parameters(func)
         return {p.name.value: v for p, v in zip(params, sent, strict=False)}
 
+    def callers(self, function: cst.CSTNode) -> list[CallSite]:
+        """The calls of this module to one of its functions."""
+        return self.evaluator.callers().get(function, [])
+
+    def cuda_initialised_by(self, site: CallSite, depth: int = 0) -> tuple[CallSite, str] | None:
+        """The call that initialises CUDA when ``site`` runs: the call itself, or one made
+        (first) by the function of this module it calls, through up to three calls."""
+        from mplint.analysis.cuda import cuda_call
+
+        what = cuda_call(self.evaluator, site)
+        if what is not None:
+            return site, what
+        called = self.value(site.node.func, site)
+        if depth >= 3 or not isinstance(called, Func) or called.evaluator is not self.evaluator:
+            return None
+        for inner in self.calls_in(called.node):
+            found = self.cuda_initialised_by(inner, depth + 1)
+            if found is not None:
+                return found
+        return None
+
     def site_of(self, call: cst.Call) -> CallSite | None:
         """Where ``call`` is made, for a call of this module."""
         return self._sites.get(call)

@@ -16,8 +16,10 @@ class CudaBeforeFork(Rule):
         "`torch.cuda.set_device(...)`, `get_device_name`, a tensor created with "
         '`device="cuda"`, `.cuda()`, `.to("cuda")`), made before a pool, executor or process '
         "is started with fork (chosen explicitly, or the platform default on Linux up to "
-        "Python 3.13) whose task function uses CUDA itself. Lazy calls that do not initialise "
-        "CUDA (`torch.cuda.device_count()`, `torch.cuda.manual_seed_all()`) are not reported. "
+        "Python 3.13) whose task function uses CUDA itself: in the same body, inside a helper "
+        "called first, or before the call that runs the function that starts them. Lazy "
+        "calls that do not initialise CUDA (`torch.cuda.device_count()`, "
+        "`torch.cuda.manual_seed_all()`) are not reported. "
         "Which targets count as \"the default\" is set by `target-python` and "
         "`target-platforms`."
     )
@@ -143,6 +145,52 @@ class CudaBeforeFork(Rule):
                    're-initialize CUDA in forked subprocess"); use the spawn start method '
                    "(no automatic fix: the fork start method is chosen explicitly)"),
         ),
+        Invalid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            def pick_device():
+                return "cuda" if torch.cuda.is_available() else "cpu"
+
+            def work(rank):
+                torch.cuda.set_device(rank)
+                return rank
+
+            def main():
+                print(pick_device())
+                with mp.Pool(2) as pool:
+                    print(pool.map(work, range(2)))
+
+            if __name__ == "__main__":
+                main()
+            """,
+            (5, 22, "`torch.cuda.is_available()` initialises CUDA in the parent before Pool.map "
+                    "starts workers with fork (the default on Linux up to Python 3.13), and "
+                    "`work` uses CUDA in them: a forked child cannot re-initialise CUDA "
+                    "(\"Cannot re-initialize CUDA in forked subprocess\"); use the spawn start "
+                    "method"),
+            fixed="""
+            import multiprocessing as mp
+            import torch
+
+            def pick_device():
+                return "cuda" if torch.cuda.is_available() else "cpu"
+
+            def work(rank):
+                torch.cuda.set_device(rank)
+                return rank
+
+            def main():
+                print(pick_device())
+                with mp.Pool(2) as pool:
+                    print(pool.map(work, range(2)))
+
+            if __name__ == "__main__":
+                mp.set_start_method("spawn")
+                main()
+            """,
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
@@ -175,8 +223,11 @@ class CudaBeforeFork(Rule):
                 return func.node.name.value
         return None
 
-    def _parent_cuda(self, facts: ModuleFacts, start: CallSite) -> tuple[CallSite, str] | None:
-        """The first CUDA-initialising call the parent makes before ``start``."""
+    def _parent_cuda(self, facts: ModuleFacts, start: CallSite,
+                     depth: int = 0) -> tuple[CallSite, str] | None:
+        """The first CUDA-initialising call the parent makes before ``start``: in the same
+        body, at import time, inside a helper called before it, or before the call that
+        runs ``start``'s function (``main()`` under the guard)."""
         where = function_of(start.scope)
         for site in facts.record.calls:
             if site.order >= start.order:
@@ -185,7 +236,12 @@ class CudaBeforeFork(Rule):
                 where is not None or site.guarded == start.guarded)
             if not (same_body or (site.import_time and function_of(site.scope) is None)):
                 continue
-            what = cuda_call(facts.evaluator, site)
-            if what is not None:
-                return site, what
+            found = facts.cuda_initialised_by(site)
+            if found is not None:
+                return found
+        if where is not None and depth < 3:
+            for caller in facts.callers(where):
+                found = self._parent_cuda(facts, caller, depth + 1)
+                if found is not None:
+                    return found
         return None

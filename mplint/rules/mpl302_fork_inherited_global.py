@@ -13,7 +13,8 @@ class ForkInheritedGlobal(Rule):
     name = "fork-inherited-global"
     summary = "task reads a global the parent sets at run time"
     what = (
-        "Flags a read, in a process's or pool's task function, of a module global that the "
+        "Flags a read, in a process's or pool's task function (or a function of the module it "
+        "calls, up to three calls deep), of a module global that the "
         "parent sets only at run time: under `if __name__ == \"__main__\":`, or through "
         "`global` in a function the parent runs (`main()`). Reported when the start may use "
         "spawn or forkserver (explicitly, or as the platform default of the targets). Globals "
@@ -127,6 +128,28 @@ class ForkInheritedGlobal(Rule):
                    "forkserver import the module afresh and see its import-time value; pass it "
                    "as an argument or through initializer=/initargs="),
         ),
+        Invalid(
+            """
+            import multiprocessing as mp
+
+            SCALE = None
+
+            def scaled(x):
+                return x * SCALE
+
+            def work(x):
+                return scaled(x) + 1
+
+            if __name__ == "__main__":
+                SCALE = 3
+                with mp.get_context("spawn").Pool(2) as pool:
+                    print(pool.map(work, range(4)))
+            """,
+            (6, 16, "task function `work` reads global `SCALE` through `scaled`, which the "
+                    "parent sets at run time (under the main guard); Pool.map children started "
+                    "with spawn or forkserver import the module afresh and see its import-time "
+                    "value; pass it as an argument or through initializer=/initargs="),
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
@@ -137,27 +160,47 @@ class ForkInheritedGlobal(Rule):
             for func in facts.task_functions(work):
                 if func.evaluator is not facts.evaluator:
                     continue
-                for name, node in _global_reads(facts, func):
-                    key = (func.node, name)
-                    where = _runtime_setter(facts, func, name)
-                    if where is None or key in reported:
-                        continue
-                    reported.add(key)
-                    module = facts.record.scope.bindings[name]
-                    seen = ("see its import-time value"
-                            if any(b.function is None and not b.guarded for b in module)
-                            else "do not have it")
-                    yield Report(node, (
-                        f"task function `{func.node.name.value}` reads global `{name}`, which "
-                        f"the parent sets at run time ({where}); {work.api} children started "
-                        f"with spawn or forkserver import the module afresh and {seen}; pass it "
-                        "as an argument or through initializer=/initargs="))
+                reached = _reached(facts, func)
+                in_child: set[cst.CSTNode] = {f.node for f in reached}
+                for helper in reached:
+                    for name, node in _global_reads(facts, helper):
+                        key = (func.node, name)
+                        where = _runtime_setter(facts, in_child, name)
+                        if where is None or key in reported:
+                            continue
+                        reported.add(key)
+                        module = facts.record.scope.bindings[name]
+                        seen = ("see its import-time value"
+                                if any(b.function is None and not b.guarded for b in module)
+                                else "do not have it")
+                        via = "" if helper is func else f" through `{helper.node.name.value}`"
+                        yield Report(node, (
+                            f"task function `{func.node.name.value}` reads global `{name}`{via}, "
+                            f"which the parent sets at run time ({where}); {work.api} children "
+                            f"started with spawn or forkserver import the module afresh and "
+                            f"{seen}; pass it as an argument or through initializer=/initargs="))
 
 
-def _runtime_setter(facts: ModuleFacts, func: Func, name: str) -> str | None:
-    """Where the parent alone binds ``name`` at run time, or None."""
+def _reached(facts: ModuleFacts, func: Func, depth: int = 3) -> list[Func]:
+    """``func`` and the functions of this module it calls, through up to ``depth`` calls."""
+    found, level = [func], [func]
+    for _ in range(depth):
+        called = [value for current in level for site in facts.calls_in(current.node)
+                  if isinstance(value := facts.value(site.node.func, site), Func)
+                  and value.evaluator is facts.evaluator]
+        level = []
+        for candidate in called:
+            if all(candidate.node is not f.node for f in found):
+                found.append(candidate)
+                level.append(candidate)
+    return found
+
+
+def _runtime_setter(facts: ModuleFacts, in_child: set[cst.CSTNode], name: str) -> str | None:
+    """Where the parent alone binds ``name`` at run time, or None (also when the child's own
+    code binds it)."""
     bindings = facts.record.scope.bindings.get(name, [])
-    children_set = {func.node} | facts.initializers
+    children_set = in_child | facts.initializers
     if any(b.function is not None and b.function in children_set for b in bindings):
         return None
     for binding in bindings:

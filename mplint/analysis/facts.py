@@ -358,12 +358,24 @@ class ModuleFacts:
         queue = [site for site in self.record.calls if site.guarded or site.import_time]
         while queue:
             site = queue.pop()
-            called = self.value(site.node.func, site)
-            if (isinstance(called, Func) and called.evaluator is self.evaluator
-                    and called.node not in reached):
-                reached.add(called.node)
-                queue.extend(self.calls_in(called.node))
+            for called in self.runs(site):
+                if called.node not in reached:
+                    reached.add(called.node)
+                    queue.extend(self.calls_in(called.node))
         return frozenset(reached)
+
+    def runs(self, site: CallSite) -> list[Func]:
+        """The functions of this module a call runs: the function called, a class's
+        ``__init__`` when it builds an instance, the method of an instance it calls."""
+        called = self.value(site.node.func, site)
+        if isinstance(called, Func):
+            return [called] if called.evaluator is self.evaluator else []
+        if isinstance(called, Klass) and called.evaluator is self.evaluator:
+            return _method(called, "__init__")
+        if (isinstance(called, Bound) and isinstance(called.obj, Instance)
+                and called.obj.klass.evaluator is self.evaluator):
+            return _method(called.obj.klass, called.attr)
+        return []
 
     @cached_property
     def initializers(self) -> frozenset[cst.CSTNode]:
@@ -388,13 +400,10 @@ class ModuleFacts:
         queue = [(site, site) for site in self.record.calls if site.import_time]
         while queue:
             site, root = queue.pop()
-            called = self.value(site.node.func, site)
-            if not isinstance(called, Func) or called.evaluator is not self.evaluator:
-                continue
-            if called.node in reached:
-                continue
-            reached[called.node] = root
-            queue.extend((inner, root) for inner in by_function.get(called.node, []))
+            for called in self.runs(site):
+                if called.node not in reached:
+                    reached[called.node] = root
+                    queue.extend((inner, root) for inner in by_function.get(called.node, []))
         return reached
 
     # -- classification ------------------------------------------------------------------------

@@ -173,6 +173,45 @@ class UnguardedStart(Rule):
                 tmp.spawn(train, nprocs=2)
             """,
         ),
+        Invalid(
+            """
+            import multiprocessing as mp
+
+            def work(x):
+                return x * 2
+
+            class Runner:
+                def __init__(self, workers):
+                    self.pool = mp.Pool(workers)
+
+                def run(self, items):
+                    return self.pool.map(work, items)
+
+            runner = Runner(2)
+            print(runner.run(range(4)))
+            """,
+            (13, 10, "`Runner()` starts processes (multiprocessing.Pool in `__init__`) when the "
+                     "module is imported, outside `if __name__ == \"__main__\":`; under spawn or "
+                     "forkserver every child re-imports the module and fails in its "
+                     "bootstrapping phase"),
+            fixed="""
+            import multiprocessing as mp
+
+            def work(x):
+                return x * 2
+
+            class Runner:
+                def __init__(self, workers):
+                    self.pool = mp.Pool(workers)
+
+                def run(self, items):
+                    return self.pool.map(work, items)
+
+            if __name__ == "__main__":
+                runner = Runner(2)
+                print(runner.run(range(4)))
+            """,
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:

@@ -300,7 +300,11 @@ class Evaluator:
         if binding.kind is BindingKind.IMPORT and binding.qualname:
             return Qual(binding.qualname)
         if binding.kind is BindingKind.FUNCTION and isinstance(binding.node, cst.FunctionDef):
-            return Func(binding.node, binding.scope, binding.guarded, self)
+            # where the def statement is: a ``global f`` nested def binds a module name, but
+            # pickle still finds it as ``main.<locals>.f``
+            own = self.record.scopes.get(binding.node)
+            where = own.parent if own is not None and own.parent is not None else binding.scope
+            return Func(binding.node, where, binding.guarded, self)
         if binding.kind is BindingKind.CLASS and isinstance(binding.node, cst.ClassDef):
             return Klass(binding.node, binding.scope, self)
         if binding.kind is BindingKind.ASSIGN and binding.value is not None:

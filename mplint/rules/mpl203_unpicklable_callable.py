@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import libcst as cst
+
 from mplint.analysis import (
     Bound,
     Func,
@@ -150,6 +152,27 @@ class UnpicklableCallable(Rule):
             (7, 10, "a lambda passed to Pool(initializer=...) cannot be pickled under spawn or "
                     "forkserver (\"Can't pickle local object\"); define it at module level"),
         ),
+        Invalid(
+            """
+            import multiprocessing as mp
+
+            def main(offset):
+                global work
+
+                def work(x):
+                    return x + offset
+
+                with mp.get_context("spawn").Pool(2) as pool:
+                    print(pool.map(work, range(4)))
+
+            if __name__ == "__main__":
+                main(1)
+            """,
+            (10, 15, "function `work` exists only once `main` has run (it is defined there "
+                     "through `global`), so a child started by Pool.map under spawn or "
+                     "forkserver cannot find it (\"Can't get attribute\"); define it at "
+                     "module level"),
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
@@ -162,14 +185,15 @@ class UnpicklableCallable(Rule):
                 problem = _describe(facts.work_value(work, func)) if func is not None else None
                 if problem is not None:
                     local, what = problem
+                    if not local and facts.only_fork(work.method):
+                        continue  # a forked child has the parent's globals: it finds it
                     yield Report(work.site.node, _message(local, what, work, func is work.func))
 
 
 def _message(local: bool, what: str, work: WorkSite, task: bool = True) -> str:
     if not local:
-        return (f"{what} is defined under the main guard, so a child started by {work.api} under "
-                "spawn or forkserver cannot find it (\"Can't get attribute\"); define it at "
-                "module level")
+        return (f"{what}, so a child started by {work.api} under spawn or forkserver cannot find "
+                "it (\"Can't get attribute\"); define it at module level")
     when = "under any start method" if work.per_task else "under spawn or forkserver"
     role = "passed to" if work.per_task or not task else "as the target of"
     return (f"{what} {role} {work.api} cannot be pickled {when} (\"Can't pickle local object\"); "
@@ -182,9 +206,14 @@ def _describe(func: Value) -> tuple[bool, str] | None:
         return True, "a lambda"
     if isinstance(func, Func):
         name = func.node.name.value
+        outer = func.scope.node
+        if name in func.scope.global_names and isinstance(outer, cst.FunctionDef):
+            return False, (f"function `{name}` exists only once `{outer.name.value}` has run "
+                           "(it is defined there through `global`)")
         if func.scope.inside_function():
             return True, f"nested function `{name}`"
-        return (False, f"function `{name}`") if func.guarded else None
+        return (False, f"function `{name}` is defined under the main guard") if func.guarded \
+            else None
     if isinstance(func, Klass) and func.scope.inside_function():
         return True, f"local class `{func.node.name.value}`"
     if isinstance(func, Bound) and isinstance(func.obj, Instance):

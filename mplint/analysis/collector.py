@@ -42,6 +42,7 @@ class ModuleRecord:
     # function or lambda -> every name its body reads (nested bodies included), in source
     # order, with the scope it is read in; attribute names and keyword names are not reads
     reads: dict[cst.CSTNode, list[tuple[cst.Name, Scope]]] = field(default_factory=dict)
+    receivers: set[cst.Name] = field(default_factory=set)  # names read as ``name.attr``
 
 
 class Collector(cst.CSTVisitor):
@@ -175,6 +176,10 @@ class Collector(cst.CSTVisitor):
 
     def leave_Lambda_body(self, node: cst.Lambda) -> None:
         self._readers.pop()
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        if isinstance(node.value, cst.Name):
+            self.record.receivers.add(node.value)
 
     def visit_Attribute_attr(self, node: cst.Attribute) -> None:
         self._not_read += 1

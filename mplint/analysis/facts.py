@@ -110,6 +110,7 @@ class ModuleFacts:
         self._shared_models: set[str] = set()
         for site in self.record.calls:
             self._classify(site, self.value(site.node.func, site))
+        self._drop_processes_never_started()
 
     # -- queries -------------------------------------------------------------------------------
     def value(self, expr: cst.BaseExpression, site: CallSite) -> Value:
@@ -442,6 +443,38 @@ class ModuleFacts:
         elif (isinstance(func, Bound) and func.attr in knowledge.SHARED_MEMORY_METHODS
               and isinstance(func.obj, Model) and func.obj.name):
             self._shared_models.add(func.obj.name)
+
+    def _drop_processes_never_started(self) -> None:
+        """``p = Process(...)`` in a function that never starts ``p`` nor lets it go anywhere
+        (``p`` is only used as ``p.something``) creates no process and sends nothing."""
+        started = {func.obj.origin for site in self.record.calls
+                   if isinstance(func := self.value(site.node.func, site), Bound)
+                   and func.attr == "start" and isinstance(func.obj, ProcessObject)}
+        unstarted = {s.site.node for s in self.starts if s.obj.kind is ApiKind.PROCESS
+                     and s.obj.origin is s.site.node and s.site.node not in started
+                     and self._kept_local(s.site)}
+        if unstarted:
+            self.starts = [s for s in self.starts if s.site.node not in unstarted]
+            self.work = [w for w in self.work if w.site.node not in unstarted]
+
+    def _kept_local(self, site: CallSite) -> bool:
+        """Whether the call's result is bound to a name of a function body that the body only
+        uses as ``name.attr``: it is not returned, stored or passed on."""
+        function = function_of(site.scope)
+        if function is None or site.scope.node is not function:
+            return False
+        names = [name for name, bindings in site.scope.bindings.items()
+                 if any(b.value is site.node for b in bindings)]
+        if len(names) != 1:
+            return False
+        name = names[0]
+        bindings = site.scope.bindings[name]
+        if any(b.kind is BindingKind.PARAM for b in bindings):
+            return False
+        others = [node for node, scope in self.record.reads.get(function, [])
+                  if node.value == name and scope.lookup_scope(name) is site.scope
+                  and node not in self.record.receivers]
+        return len(others) == len(bindings)  # each binding's own target, and nothing else
 
     def _add_creation_work(self, site: CallSite, obj: ProcessObject) -> None:
         call = site.node

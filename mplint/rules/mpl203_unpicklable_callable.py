@@ -97,6 +97,16 @@ class UnpicklableCallable(Rule):
             """,
             "a forked worker inherits its initializer: nothing is pickled",
         ),
+        Valid(
+            """
+            import multiprocessing as mp
+
+            def describe():
+                probe = mp.Process(target=lambda: print("never runs"))
+                return probe.name
+            """,
+            "the Process is built for its attributes and never started: nothing is pickled",
+        ),
     )
     INVALID = (
         Invalid(

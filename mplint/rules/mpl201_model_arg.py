@@ -331,6 +331,28 @@ class ModelArg(Rule):
                      "and load the model once per worker with initializer= (no automatic fix: "
                      "the task function is not a module-level function of this file)"),
         ),
+        Invalid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            def serve(server, port):
+                server.model(torch.ones(2))
+
+            class Server:
+                def __init__(self, path):
+                    self.model = torch.load(path)
+
+                def launch(self):
+                    child = mp.Process(target=serve, args=(self, 8080))
+                    child.start()
+                    child.join()
+            """,
+            (12, 17, "model `self.model` (loaded by torch.load) is pickled into each child "
+                     "started by Process as an attribute of the object sent; build or load it in "
+                     "the child instead (no automatic fix: the model reaches the workers in a "
+                     "way the fix does not rewrite)"),
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
@@ -362,8 +384,20 @@ class ModelArg(Rule):
                 value = item_of(value)
             for model in models_in(value):
                 yield model, ""
+            for instance in _instances_in(value):
+                for model in instance.klass.evaluator.held_models(instance):
+                    yield model, " as an attribute of the object sent"
         if work.func is not None:
             yield from _through_callable(facts, facts.work_value(work, work.func))
+
+
+def _instances_in(value: Value) -> Iterator[Instance]:
+    """Objects of the module's own classes that pickling ``value`` would pickle."""
+    if isinstance(value, Instance):
+        yield value
+    elif isinstance(value, Tup):
+        for item in value.items:
+            yield from _instances_in(item)
 
 
 def _instead(work: WorkSite, model: Model) -> str:

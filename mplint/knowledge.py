@@ -212,18 +212,13 @@ _MORE_LIBRARIES: tuple[ModelPattern, ...] = (
                    "KeyedVectors.load_word2vec_format")),
     ModelPattern("gensim.downloader.load", "gensim model",
                  source="https://radimrehurek.com/gensim/downloader.html"),
-    ModelPattern("xgboost.XGB*", "xgboost model", capitalized=True,
-                 source="https://xgboost.readthedocs.io/en/stable/python/python_api.html"),
-    ModelPattern("xgboost.Booster", "xgboost model",
-                 source="https://xgboost.readthedocs.io/en/stable/python/python_api.html"),
-    ModelPattern("xgboost.train", "xgboost model",
-                 source="https://xgboost.readthedocs.io/en/stable/python/python_api.html"),
-    ModelPattern("lightgbm.LGBM*", "lightgbm model", capitalized=True,
-                 source="https://lightgbm.readthedocs.io/en/stable/Python-API.html"),
-    ModelPattern("lightgbm.Booster", "lightgbm model",
-                 source="https://lightgbm.readthedocs.io/en/stable/Python-API.html"),
-    ModelPattern("lightgbm.train", "lightgbm model",
-                 source="https://lightgbm.readthedocs.io/en/stable/Python-API.html"),
+    # the estimator classes (``xgboost.XGB*``), the Booster, and ``train()``, which returns one
+    *(ModelPattern(f"{library}.{name}", f"{library} model", capitalized=name.endswith("*"),
+                   source=docs)
+      for library, estimators, docs in (
+          ("xgboost", "XGB*", "https://xgboost.readthedocs.io/en/stable/python/python_api.html"),
+          ("lightgbm", "LGBM*", "https://lightgbm.readthedocs.io/en/stable/Python-API.html"))
+      for name in (estimators, "Booster", "train")),
     ModelPattern("catboost.CatBoost*", "catboost model", capitalized=True,
                  exclude=("catboost.CatBoostError",),
                  source="https://catboost.ai/docs/en/concepts/python-quickstart"),

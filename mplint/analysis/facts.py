@@ -392,11 +392,6 @@ class ModuleFacts:
     @cached_property
     def _runs_at_import(self) -> dict[cst.CSTNode, CallSite]:
         """Functions of this module that run on import, each with the module-level call."""
-        by_function: dict[cst.CSTNode, list[CallSite]] = {}
-        for site in self.record.calls:
-            function = function_of(site.scope)
-            if function is not None:
-                by_function.setdefault(function, []).append(site)
         reached: dict[cst.CSTNode, CallSite] = {}
         queue = [(site, site) for site in self.record.calls if site.import_time]
         while queue:
@@ -404,7 +399,7 @@ class ModuleFacts:
             for called in self.runs(site):
                 if called.node not in reached:
                     reached[called.node] = root
-                    queue.extend((inner, root) for inner in by_function.get(called.node, []))
+                    queue.extend((inner, root) for inner in self.calls_in(called.node))
         return reached
 
     # -- classification ------------------------------------------------------------------------

@@ -9,6 +9,7 @@ Qualified names are the names a value has after resolving the module's imports
 from __future__ import annotations
 
 import enum
+import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -196,6 +197,10 @@ _MORE_LIBRARIES: tuple[ModelPattern, ...] = (
                  source="https://github.com/mlfoundations/open_clip#usage"),
     ModelPattern("whisper.load_model", "whisper model",
                  source="https://github.com/openai/whisper#python-usage"),
+    ModelPattern("pywhispercpp.model.Model", "whisper.cpp model",
+                 source="https://absadiki.github.io/pywhispercpp/#pywhispercpp.model.Model"),
+    ModelPattern("faster_whisper.WhisperModel", "faster-whisper model",
+                 source="https://github.com/SYSTRAN/faster-whisper#usage"),
     *(ModelPattern(f"ultralytics.{name}", "ultralytics model",
                    source="https://docs.ultralytics.com/reference/engine/model/")
       for name in ("YOLO", "RTDETR", "SAM", "FastSAM", "NAS")),
@@ -264,6 +269,12 @@ MODEL_FACTORIES: tuple[ModelPattern, ...] = (
     ModelPattern("flair.models.*.load", "flair model"),
     *_MORE_LIBRARIES,
 )
+
+# Labels of generic deserialisers: what they return is whatever was saved, often a dict that
+# holds the model under a key such as "model" or "clf".
+DESERIALISED: frozenset[str] = frozenset({"loaded by pickle.load", "loaded by joblib.load"})
+MODEL_KEY = re.compile(r"(?:^|_)(?:model|models|clf|classifier|regressor|estimator|net|network"
+                       r"|pipeline|booster|learner)(?:_|$)", re.IGNORECASE)
 
 # Calls that read a data set into memory (MPL102 reports them at import time).
 DATA_LOADERS: tuple[ModelPattern, ...] = (

@@ -102,9 +102,18 @@ class Collector(cst.CSTVisitor):
             self._bind_attribute(target.value.value, target.attr.value, value)
         elif isinstance(target, cst.StarredElement):
             self._bind_target(target.value, None, BindingKind.OTHER)
+        elif isinstance(target, cst.Subscript):
+            container: cst.BaseExpression = target
+            while isinstance(container, cst.Subscript):
+                container = container.value
+            if isinstance(container, cst.Attribute) and isinstance(container.value, cst.Name):
+                self._bind_attribute(container.value.value, container.attr.value, value,
+                                     entry=True)
 
-    def _bind_attribute(self, owner: str, attr: str, value: cst.BaseExpression | None) -> None:
-        """``self.attr = value`` inside a method is recorded on the class."""
+    def _bind_attribute(self, owner: str, attr: str, value: cst.BaseExpression | None,
+                        entry: bool = False) -> None:
+        """``self.attr = value`` (or ``self.attr[key] = value``, an ``entry``) inside a method
+        is recorded on the class."""
         cls = self._scope.enclosing_class()
         func = self._scope.node
         if cls is None or not isinstance(func, cst.FunctionDef) or not func.params.params:
@@ -112,7 +121,7 @@ class Collector(cst.CSTVisitor):
         if func.params.params[0].name.value != owner:
             return
         binding = Binding(attr, BindingKind.ASSIGN, self._next(), self._scope, value=value)
-        cls.attributes.setdefault(attr, []).append(binding)
+        (cls.entries if entry else cls.attributes).setdefault(attr, []).append(binding)
 
     def _bind_params(self, params: cst.Parameters) -> None:
         every = [*params.posonly_params, *params.params, *params.kwonly_params]

@@ -118,6 +118,21 @@ class Evaluator:
             self._returns[key] = self._compute_returns(func)
         return self._returns[key]
 
+    def returned_model(self, func: Func) -> Model | None:
+        """The model ``func`` returns on every path, alone or as an element of the tuple it
+        returns (``return tree, columns``)."""
+        returned = self.returns(func)
+        if isinstance(returned, Model):
+            return returned
+        body_scope = self.function_scope(func.node)
+        values = [self.value(r.value, body_scope) for r in _returns(func.node)
+                  if r.value is not None] if body_scope is not None else []
+        found = [next((e for e in v.items if isinstance(e, Model)), None)
+                 for v in values if isinstance(v, Tup)]
+        if values and len(found) == len(values) and all(found):
+            return found[0]
+        return None
+
     def function_scope(self, func: cst.FunctionDef | cst.Lambda) -> Scope | None:
         return self.record.scopes.get(func)
 
@@ -145,6 +160,19 @@ class Evaluator:
         if isinstance(expr, cst.Lambda):
             lambda_scope = self.function_scope(expr)
             return LambdaValue(expr, lambda_scope) if lambda_scope else UNKNOWN
+        if isinstance(expr, cst.Subscript):
+            return self._subscript(expr, scope, order)
+        return UNKNOWN
+
+    def _subscript(self, expr: cst.Subscript, scope: Scope, order: int) -> Value:
+        """``bundle["model"]`` of what a generic deserialiser loaded is the model stored under
+        that key; any other entry stays unknown."""
+        key = _string_key(expr)
+        if key is None or not knowledge.MODEL_KEY.search(key):
+            return UNKNOWN
+        base = self.value(expr.value, scope, order)
+        if isinstance(base, Model) and base.label in knowledge.DESERIALISED:
+            return replace(base, name=None)
         return UNKNOWN
 
     def _element(self, element: cst.BaseElement, scope: Scope, order: int) -> Value:
@@ -254,7 +282,7 @@ class Evaluator:
             base = self.model_base(target)
             if base is not None:
                 return Model(f"{target.node.name.value}, a {self.model_bases[base]} subclass",
-                             framework=knowledge.library_of(base))
+                             framework=knowledge.library_of(base), klass=target)
             for base in self.bases(target):
                 if knowledge.PROCESS_APIS.get(base) is ApiKind.PROCESS:
                     return ProcessObject(ApiKind.PROCESS, f"{target.node.name.value} ({base} "
@@ -411,6 +439,11 @@ class Evaluator:
             values = [self._binding_value(b) for b in bindings if not _is_none(b.value)]
             if values and all(isinstance(v, Model) for v in values):
                 found.append(_named(values[0], f"self.{attr}"))  # type: ignore[arg-type]
+        for attr, bindings in (scope.entries.items() if scope else ()):
+            stored = [v for v in (self._binding_value(b) for b in bindings)
+                      if isinstance(v, Model)]
+            if stored and not any(m.name == f"self.{attr}" for m in found):
+                found.append(replace(stored[0], name=f"self.{attr}"))
         return found
 
     # -- classes and functions -----------------------------------------------------------------
@@ -445,6 +478,17 @@ def _decorator_name(decorator: cst.Decorator) -> str:
 def _anonymous(value: Value) -> Value:
     """``value`` without the variable name it was read through, to compare values."""
     return replace(value, name=None) if isinstance(value, Model | Resource) else value
+
+
+def _string_key(expr: cst.Subscript) -> str | None:
+    """The key of ``x["key"]``, if it is one plain string."""
+    if len(expr.slice) != 1 or not isinstance(expr.slice[0].slice, cst.Index):
+        return None
+    key = expr.slice[0].slice.value
+    if isinstance(key, cst.SimpleString):
+        evaluated = key.evaluated_value
+        return evaluated if isinstance(evaluated, str) else None
+    return None
 
 
 def _named(value: Value, name: str) -> Value:

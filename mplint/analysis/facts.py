@@ -170,6 +170,8 @@ class ModuleFacts:
             value = self.evaluator.in_project(value.name) or value
         if isinstance(value, Bound) and isinstance(value.obj, Instance):
             return _method(value.obj.klass, value.attr)
+        if isinstance(value, Bound) and isinstance(value.obj, Model) and value.obj.klass:
+            return _method(value.obj.klass, value.attr)
         return [value] if isinstance(value, Func) else []
 
     @staticmethod

@@ -52,6 +52,8 @@ class Scope:
     global_names: set[str] = field(default_factory=set)
     # On class scopes: ``self.attr = value`` assignments made in its methods.
     attributes: dict[str, list[Binding]] = field(default_factory=dict)
+    # On class scopes: ``self.attr[key] = value`` (at any depth) stored in its methods.
+    entries: dict[str, list[Binding]] = field(default_factory=dict)
 
     def bind(self, binding: Binding) -> None:
         self.bindings.setdefault(binding.name, []).append(binding)

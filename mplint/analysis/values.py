@@ -59,6 +59,7 @@ class Model:
     name: str | None = None
     origin: cst.Call | None = field(default=None, compare=False)  # the call that built it
     framework: str = ""  # the library it comes from: "torch", "keras", "sklearn", ...
+    klass: Klass | None = field(default=None, compare=False)  # the model class of the tree
 
 
 @dataclass(frozen=True, eq=False)

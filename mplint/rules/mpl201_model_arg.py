@@ -155,6 +155,28 @@ class ModelArg(Rule):
             """,
             "the bound method sends `self`, but the object holds no model: pickling it is cheap",
         ),
+        Valid(
+            """
+            import multiprocessing as mp
+            import pickle
+
+            class Thresholds:
+                def __init__(self, path):
+                    with open(path, "rb") as f:
+                        saved = pickle.load(f)
+                    self.limits = {}
+                    self.limits["low"] = saved["low"]
+                    self.limits["high"] = saved["high"]
+
+                def flag(self, value):
+                    return self.limits["low"] <= value <= self.limits["high"]
+
+                def run(self, values):
+                    with mp.Pool(2) as pool:
+                        return pool.map(self.flag, values)
+            """,
+            "entries of a loaded file that are numbers, not models, are cheap to send",
+        ),
     )
     INVALID = (
         Invalid(
@@ -353,6 +375,36 @@ class ModelArg(Rule):
                      "the child instead (no automatic fix: the model reaches the workers in a "
                      "way the fix does not rewrite)"),
         ),
+        Invalid(
+            """
+            import multiprocessing as mp
+            import pickle
+
+            class Signals:
+                def __init__(self, paths):
+                    self.entries = {}
+                    self.exits = {}
+                    for key, path in paths.items():
+                        with open(path, "rb") as f:
+                            bundle = pickle.load(f)
+                        self.entries[key] = {"path": path}
+                        self.entries[key]["clf"] = bundle["clf"]
+                        self.exits[key] = bundle["exit_model"]
+
+                def score(self, frame):
+                    return [e["clf"].predict(frame) for e in self.entries.values()]
+
+                def run(self, frames):
+                    with mp.Pool(4) as pool:
+                        return pool.map(self.score, frames)
+            """,
+            (20, 20, "model `self.entries` (loaded by pickle.load) is pickled with every task "
+                     "of Pool.map through the bound method `score` of the object that holds it "
+                     "(with `self.exits`); make the task a module-level function that receives "
+                     "only what it needs, and load the model once per worker with initializer= "
+                     "(no automatic fix: the task function is not a module-level function of "
+                     "this file)"),
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
@@ -385,8 +437,7 @@ class ModelArg(Rule):
             for model in models_in(value):
                 yield model, ""
             for instance in _instances_in(value):
-                for model in instance.klass.evaluator.held_models(instance):
-                    yield model, " as an attribute of the object sent"
+                yield from _held(instance, " as an attribute of the object sent")
         if work.func is not None:
             yield from _through_callable(facts, facts.work_value(work, work.func))
 
@@ -398,6 +449,14 @@ def _instances_in(value: Value) -> Iterator[Instance]:
     elif isinstance(value, Tup):
         for item in value.items:
             yield from _instances_in(item)
+
+
+def _held(instance: Instance, how: str) -> Iterator[tuple[Model, str]]:
+    """One finding for all the models an object holds: the first, naming the others."""
+    held = instance.klass.evaluator.held_models(instance)
+    if held:
+        others = ", ".join(f"`{m.name}`" for m in held[1:])
+        yield held[0], how + (f" (with {others})" if others else "")
 
 
 def _instead(work: WorkSite, model: Model) -> str:
@@ -421,8 +480,8 @@ def _through_callable(facts: ModuleFacts, func: Value) -> Iterator[tuple[Model, 
         name = func.obj.name or "model"
         yield func.obj, f" through its bound method `{name}.{func.attr}`"
     elif isinstance(func, Bound) and isinstance(func.obj, Instance):
-        for model in func.obj.klass.evaluator.held_models(func.obj):
-            yield model, f" through the bound method `{func.attr}` of the object that holds it"
+        yield from _held(func.obj, f" through the bound method `{func.attr}` of the object "
+                                   "that holds it")
     elif isinstance(func, Partial):
         for model in models_in(Tup(func.args)):
             yield model, " through functools.partial"

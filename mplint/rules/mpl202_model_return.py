@@ -2,7 +2,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mplint.analysis import Model, ModuleFacts
+import libcst as cst
+
+from mplint import knowledge
+from mplint.analysis import Func, Model, ModuleFacts
 from mplint.rules.base import Invalid, Report, Rule, Valid
 
 
@@ -75,6 +78,21 @@ class ModelReturn(Rule):
             """,
             "a state dict is plain tensors, which is how weights should come back",
         ),
+        Valid(
+            """
+            from concurrent.futures import ProcessPoolExecutor
+            from sklearn.linear_model import Ridge
+
+            def score(alpha, X, y):
+                reg = Ridge(alpha=alpha).fit(X, y)
+                return alpha, reg.score(X, y)
+
+            def search(X, y):
+                with ProcessPoolExecutor() as ex:
+                    return list(ex.map(score, [0.1, 1.0], [X, X], [y, y]))
+            """,
+            "the returned tuple holds numbers; the fitted model stays in the worker",
+        ),
     )
     INVALID = (
         Invalid(
@@ -113,6 +131,35 @@ class ModelReturn(Rule):
                      "which ProcessPoolExecutor.submit pickles back to the parent for every "
                      "task; load it in the parent, or use threads for I/O-bound loading"),
         ),
+        Invalid(
+            """
+            from concurrent.futures import ProcessPoolExecutor
+            import numpy as np
+            from sklearn.tree import DecisionTreeRegressor
+
+            class Forest:
+                def __init__(self, n_trees):
+                    self.n_trees = n_trees
+                    self.trees = []
+
+                def _grow(self, job):
+                    seed, X, y = job
+                    rows = np.random.default_rng(seed).integers(0, len(X), len(X))
+                    tree = DecisionTreeRegressor(random_state=seed)
+                    tree.fit(X[rows], y[rows])
+                    return tree, rows
+
+                def fit(self, X, y):
+                    with ProcessPoolExecutor() as ex:
+                        jobs = [(seed, X, y) for seed in range(self.n_trees)]
+                        self.trees = [t for t, _ in ex.map(self._grow, jobs)]
+                    return self
+            """,
+            (20, 41, "task function `_grow` returns a model (scikit-learn estimator) in the "
+                     "tuple it returns, which ProcessPoolExecutor.map pickles back to the parent "
+                     "for every task; return only what the parent needs from it (predictions, "
+                     "a state dict), or train in threads where the library releases the GIL"),
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
@@ -120,11 +167,28 @@ class ModelReturn(Rule):
             if not work.returns_results:
                 continue
             for func in facts.task_functions(work):
-                returned = func.evaluator.returns(func)
-                if isinstance(returned, Model):
-                    yield Report(work.site.node, (
-                        f"task function `{func.node.name.value}` returns a model "
-                        f"({returned.label}), which {work.api} pickles back to the parent for "
-                        "every task; load it in the parent, or use threads for I/O-bound "
-                        "loading"))
-                    break
+                returned = func.evaluator.returned_model(func)
+                if returned is None:
+                    continue
+                alone = isinstance(func.evaluator.returns(func), Model)
+                where = "" if alone else " in the tuple it returns"
+                advice = ("return only what the parent needs from it (predictions, a state "
+                          "dict), or train in threads where the library releases the GIL"
+                          if _trains(facts, func, returned)
+                          else "load it in the parent, or use threads for I/O-bound loading")
+                yield Report(work.site.node, (
+                    f"task function `{func.node.name.value}` returns a model "
+                    f"({returned.label}){where}, which {work.api} pickles back to the parent "
+                    f"for every task; {advice}"))
+                break
+
+
+def _trains(facts: ModuleFacts, func: Func, model: Model) -> bool:
+    """``func`` calls a training method (``fit``, ``train``, ...) on the model it returns."""
+    for site in facts.calls_in(func.node):
+        target = site.node.func
+        if (isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name)
+                and target.value.value == model.name
+                and target.attr.value in knowledge.TRAINING_METHODS):
+            return True
+    return False

@@ -29,7 +29,7 @@ from mplint.analysis.values import (
     Value,
     item_of,
 )
-from mplint.analysis.walk import name_reads
+from mplint.analysis.walk import children, name_reads
 from mplint.knowledge import ApiKind, TaskMethod
 
 
@@ -202,6 +202,37 @@ class ModuleFacts:
             flags.extend(not self._varies(work, e.value) for e in exprs[0].elements)
         params = self.task_parameters(func)
         return frozenset(p.name.value for p, same in zip(params, flags, strict=False) if same)
+
+    def per_item_collection(self, work: WorkSite) -> str | None:
+        """For a Process built in a loop over a collection (not ``range``) with an argument
+        that changes per item, and whose target handles one item (no loop of its own): the
+        collection's source text, since each item gets a process of its own."""
+        if work.kind is not ApiKind.PROCESS or not work.site.loop_names:
+            return None
+        exprs = [p.expr for p in work.payload if p.keyword is None]
+        if not any(self._varies(work, expr) for expr in exprs):
+            return None
+        scope = work.scope or work.site.scope
+        iterables = [b.value for name in work.site.loop_names
+                     for b in scope.bindings.get(name, ()) if b.kind is BindingKind.LOOP
+                     and b.value is not None]
+        if not iterables or any(self._counts(work, it) for it in iterables):
+            return None
+        functions = self.task_functions(work)
+        if not functions or any(_loops(f.node) for f in functions):
+            return None
+        return cst.Module([]).code_for_node(iterables[0])
+
+    def _counts(self, work: WorkSite, iterable: cst.BaseExpression) -> bool:
+        """``range(n)``, ``enumerate(range(n))``: the loop counts workers, not items."""
+        while isinstance(iterable, cst.Call):
+            callee = self.work_value(work, iterable.func)
+            if callee == Qual("range"):
+                return True
+            if callee != Qual("enumerate") or not iterable.args:
+                return False
+            iterable = iterable.args[0].value
+        return False
 
     def _row_invariance(self, work: WorkSite, expr: cst.BaseExpression) -> list[bool]:
         """For each position of a starmap row, whether it is the same in every row."""
@@ -641,6 +672,18 @@ def _api_name(func: Value) -> str:
 def _short(api: str) -> str:
     """``multiprocessing.pool.Pool`` -> ``Pool``; ``concurrent.futures.ProcessPoolExecutor`` too."""
     return api.rpartition(".")[2]
+
+
+def _loops(function: cst.FunctionDef) -> bool:
+    """Whether ``function``'s own body has a ``for`` or ``while`` loop."""
+    stack: list[cst.CSTNode] = [function.body]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, (cst.For, cst.While)):
+            return True
+        if not isinstance(current, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            stack.extend(children(current))
+    return False
 
 
 def function_of(scope: Scope) -> cst.CSTNode | None:

@@ -4,7 +4,13 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from mplint.analysis import CallSite, ModuleFacts, StartMethodCall, function_of
+from mplint.analysis import (
+    CallSite,
+    ModuleFacts,
+    StartMethodCall,
+    function_of,
+    start_method_argument,
+)
 from mplint.fixers.base import Fixer
 from mplint.fixers.start_method import context_fixer, move_fixer
 from mplint.knowledge import ApiKind
@@ -22,7 +28,8 @@ class StartMethodMisuse(Rule):
     what = (
         "Flags `multiprocessing.set_start_method()` (or torch's) when it runs on import (module "
         "level outside the main guard; with `force=True` only in library code, where it "
-        "overrides the start method of every program that imports it), "
+        "overrides the start method of every program that imports it), in a method of "
+        "library code that forces it and then starts its own processes, "
         "when it is called a second time, or when it comes after a pool, executor, manager, "
         "queue or `get_start_method()` has already fixed the default context."
     )
@@ -99,6 +106,33 @@ class StartMethodMisuse(Rule):
             "force=True replaces the start method instead of raising; in each spawned child, "
             "which imports the script again, it sets the same method again",
         ),
+        Valid(
+            """
+            import multiprocessing as mp
+
+            def use_spawn():
+                try:
+                    mp.set_start_method("spawn", force=True)
+                except RuntimeError:
+                    pass
+            """,
+            "a helper the program calls to choose its start method: choosing is its job",
+        ),
+        Valid(
+            """
+            import multiprocessing as mp
+
+            class Job:
+                def run(self, items):
+                    mp.set_start_method("spawn", force=True)
+                    with mp.Pool(2) as pool:
+                        return pool.map(abs, items)
+
+            if __name__ == "__main__":
+                print(Job().run([-1, -2]))
+            """,
+            "a script's own class: the program is choosing its own start method",
+        ),
     )
     INVALID = (
         Invalid(
@@ -157,6 +191,25 @@ class StartMethodMisuse(Rule):
                    "this module's own processes (no automatic fix: removing it changes the "
                    "start method of the programs that rely on it)"),
         ),
+        Invalid(
+            """
+            import torch.multiprocessing as mp
+
+            class Evaluator:
+                def __init__(self, workers):
+                    self.workers = workers
+
+                def evaluate(self, shards):
+                    mp.set_start_method("spawn", force=True)
+                    with mp.Pool(self.workers) as pool:
+                        return pool.map(len, shards)
+            """,
+            (8, 9, "torch.multiprocessing.set_start_method(..., force=True) in method `evaluate` "
+                   "replaces the start method of the whole program every time it runs, and the "
+                   "program's own choice with it; create the torch.multiprocessing.Pool it "
+                   "starts from get_context('spawn') instead (no automatic fix: other code of "
+                   "the program may rely on the start method it sets)"),
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
@@ -190,6 +243,26 @@ class StartMethodMisuse(Rule):
                     'been set"); call it under the main guard or use get_context()'), fix)
             elif not call.force:
                 yield from self._repeated(call, calls, fixers)
+            elif library:
+                yield from self._forced_in_method(facts, call)
+
+    def _forced_in_method(self, facts: ModuleFacts, call: StartMethodCall) -> Iterator[Report]:
+        """A method of library code that forces the start method and then starts its own
+        processes changes the program's start method as a side effect of its work."""
+        method = function_of(call.site.scope)
+        if not isinstance(method, cst.FunctionDef) or not _is_method(method):
+            return
+        started = next((s for s in facts.starts if function_of(s.site.scope) is method
+                        and s.site.order > call.site.order and s.obj.method is None), None)
+        if started is None:
+            return
+        chosen = start_method_argument(call.site.node)
+        context = f"get_context({chosen!r})" if chosen and chosen != "dynamic" else "get_context()"
+        yield offer(call.site.node, (
+            f"{call.api}(..., force=True) in method `{method.name.value}` replaces the start "
+            "method of the whole program every time it runs, and the program's own choice with "
+            f"it; create the {started.obj.api} it starts from {context} instead"),
+            "other code of the program may rely on the start method it sets")
 
     def _repeated(self, call: StartMethodCall, calls: list[StartMethodCall],
                   fixers: list[tuple[CallSite, str]]) -> Iterator[Report]:
@@ -201,6 +274,12 @@ class StartMethodMisuse(Rule):
                 yield Report(call.site.node, (f"{call.api}() after {what} has fixed the default "
                                               f"context {_ALREADY_SET}"))
                 return
+
+
+def _is_method(function: cst.FunctionDef) -> bool:
+    """A method: its first parameter is ``self`` (a class body, or an excerpt of one)."""
+    params = function.params.params
+    return bool(params) and params[0].name.value == "self"
 
 
 def _own_statement(site: CallSite) -> cst.SimpleStatementLine | None:

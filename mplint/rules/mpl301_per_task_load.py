@@ -122,6 +122,24 @@ class PerTaskLoad(Rule):
             """,
             "each submitted task gets a different checkpoint from the loop",
         ),
+        Valid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            def serve(rank, jobs):
+                model = torch.jit.load("model.pt")
+                while (batch := jobs.get()) is not None:
+                    print(rank, model(batch))
+
+            if __name__ == "__main__":
+                jobs = mp.Queue()
+                workers = [mp.Process(target=serve, args=(r, jobs)) for r in range(4)]
+                for w in workers:
+                    w.start()
+            """,
+            "one process per worker (a range), each loading once and serving many items",
+        ),
     )
     INVALID = (
         Invalid(
@@ -222,12 +240,38 @@ class PerTaskLoad(Rule):
                     "initializer (no automatic fix: the loader reads `sizes`, which a worker "
                     "initializer cannot see)"),
         ),
+        Invalid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            def caption(image_path):
+                model = torch.jit.load("captioner.pt")
+                print(model(image_path))
+
+            if __name__ == "__main__":
+                images = ["a.png", "b.png", "c.png"]
+                procs = []
+                for path in images:
+                    procs.append(mp.Process(target=caption, args=(path,)))
+                for p in procs:
+                    p.start()
+                for p in procs:
+                    p.join()
+            """,
+            (5, 13, "`torch.jit.load(...)` loads a model (TorchScript module) in `caption`, "
+                    "which runs in a Process of its own for every item of `images`: the load is "
+                    "paid for every item instead of once per worker; use a Pool whose "
+                    "initializer loads it once per worker (no automatic fix: one process per "
+                    "item is a different design from a pool)"),
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
         reported: set[cst.CSTNode] = set()
         for work in facts.work:
-            if not work.per_task:
+            collection = None if work.per_task else facts.per_item_collection(work)
+            if not work.per_task and collection is None:
                 continue
             for func in facts.task_functions(work):
                 if func.evaluator is not facts.evaluator or _not_per_item(func):
@@ -238,11 +282,20 @@ class PerTaskLoad(Rule):
                         continue
                     reported.add(site.node)
                     text = f"{cst.Module([]).code_for_node(site.node.func)}(...)"
-                    message = (f"`{text}` {what} in `{func.node.name.value}`, which {work.api} "
-                               "runs once per item: the load is paid for every item instead "
-                               "of once per worker; do it once per worker in a Pool initializer")
-                    yield offer(site.node, message,
-                                per_worker_fixer(facts, work, func, site, local))
+                    name = func.node.name.value
+                    if collection is None:
+                        yield offer(site.node, (
+                            f"`{text}` {what} in `{name}`, which {work.api} runs once per "
+                            "item: the load is paid for every item instead of once per "
+                            "worker; do it once per worker in a Pool initializer"),
+                            per_worker_fixer(facts, work, func, site, local))
+                        continue
+                    yield offer(site.node, (
+                        f"`{text}` {what} in `{name}`, which runs in a {work.api} of its own "
+                        f"for every item of `{collection}`: the load is paid for every item "
+                        "instead of once per worker; use a Pool whose initializer loads it "
+                        "once per worker"),
+                        "one process per item is a different design from a pool")
 
 
 def _not_per_item(func: Func) -> bool:

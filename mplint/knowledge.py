@@ -254,6 +254,7 @@ MODEL_FACTORIES: tuple[ModelPattern, ...] = (
     *(ModelPattern(f"{root}.applications.*", "Keras model", capitalized=True)
       for root in _KERAS_ROOTS),
     *(ModelPattern(f"{root}.models.load_model", "Keras model") for root in _KERAS_ROOTS),
+    *(ModelPattern(f"{root}.models.clone_model", "Keras model") for root in _KERAS_ROOTS),
     *(ModelPattern(f"{root}.saving.load_model", "Keras model") for root in _KERAS_ROOTS),
     ModelPattern("tensorflow.saved_model.load", "TensorFlow SavedModel"),
     ModelPattern("sklearn.*", "scikit-learn estimator", capitalized=True,
@@ -331,7 +332,7 @@ INHERIT_ONLY: tuple[ModelPattern, ...] = tuple(
     ModelPattern(f"{m}.{name}", f"{m}.{name}")
     for m in MULTIPROCESSING_MODULES
     for name in ("Lock", "RLock", "Semaphore", "BoundedSemaphore", "Condition", "Event",
-                 "Queue", "SimpleQueue", "JoinableQueue", "Value", "Array"))
+                 "Barrier", "Queue", "SimpleQueue", "JoinableQueue", "Value", "Array"))
 
 # Model output keeps autograd history unless one of these is in force (MPL205).
 GRAD_OFF: frozenset[str] = frozenset({

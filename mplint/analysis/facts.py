@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -435,6 +435,25 @@ class ModuleFacts:
                     queue.extend((inner, root) for inner in self.calls_in(called.node))
         return reached
 
+    def _iterated_on_import(self, site: CallSite) -> bool:
+        """A DataLoader with workers made at module level and iterated there (outside the
+        guard): its workers start when the module is imported."""
+        if not site.import_time:
+            return False
+        statement = site.statement
+        names = {"\0"}  # the loader itself, when it is built in the loop header
+        if (isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1
+                and isinstance(statement.body[0], cst.Assign)
+                and statement.body[0].value is site.node):
+            names = {n.value for t in statement.body[0].targets for n in name_reads(t.target)}
+        for loop in _module_loops(self.record.module, self.record.main_guard):
+            if loop is statement or {n.value for n in name_reads(loop.iter)} & names:
+                return True
+        return any(other.import_time and other.order > site.order
+                   and self.value(other.node.func, other) in _ITERATING
+                   and {n.value for a in other.node.args for n in name_reads(a.value)} & names
+                   for other in self.record.calls)
+
     # -- classification ------------------------------------------------------------------------
     def _classify(self, site: CallSite, func: Value) -> None:
         kind = _api_kind(func)
@@ -450,7 +469,8 @@ class ModuleFacts:
         creates = kind in _CREATORS or isinstance(func, Klass)
         obj = self.value(site.node, site) if creates else None
         if isinstance(obj, ProcessObject):
-            if _starts_processes(obj):
+            if _starts_processes(obj) or (obj.kind is ApiKind.DATALOADER
+                                          and self._iterated_on_import(site)):
                 self.starts.append(ProcessStart(site, obj))
             self._add_creation_work(site, obj)
         elif isinstance(func, ProcessObject) and func.kind is ApiKind.JOBLIB:
@@ -672,6 +692,23 @@ def _api_name(func: Value) -> str:
 def _short(api: str) -> str:
     """``multiprocessing.pool.Pool`` -> ``Pool``; ``concurrent.futures.ProcessPoolExecutor`` too."""
     return api.rpartition(".")[2]
+
+
+_ITERATING = frozenset({Qual("iter"), Qual("next"), Qual("enumerate"), Qual("list")})
+
+
+def _module_loops(module: cst.Module, guard: cst.If | None) -> Iterator[cst.For]:
+    """The ``for`` loops that run on import: outside functions, classes and the guard."""
+    stack: list[cst.CSTNode] = list(module.body)
+    while stack:
+        current = stack.pop()
+        if current is guard or isinstance(current, (cst.FunctionDef, cst.ClassDef)):
+            continue
+        if isinstance(current, cst.For):
+            yield current
+        if isinstance(current, (cst.BaseCompoundStatement, cst.BaseSuite, cst.Else,
+                                cst.ExceptHandler, cst.Finally)):
+            stack.extend(children(current))
 
 
 def _loops(function: cst.FunctionDef) -> bool:

@@ -6,6 +6,7 @@ import libcst as cst
 
 from mplint.analysis import ModuleFacts, function_of
 from mplint.fixers.main_guard import guard_fixer
+from mplint.knowledge import ApiKind
 from mplint.rules.base import Invalid, Report, Rule, Valid, offer
 
 _GUARD = '`if __name__ == "__main__":`'
@@ -93,6 +94,21 @@ class UnguardedStart(Rule):
                     return pool.map(fn, items)
             """,
             "a library function that starts processes only when a caller calls it",
+        ),
+        Valid(
+            """
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+            loader = DataLoader(TensorDataset(torch.arange(64.0)), batch_size=8, num_workers=2)
+
+            def total():
+                return sum(batch.sum().item() for (batch,) in loader)
+
+            if __name__ == "__main__":
+                print(total())
+            """,
+            "the loader is built on import, but its workers start only when main code iterates it",
         ),
     )
     INVALID = (
@@ -212,6 +228,35 @@ class UnguardedStart(Rule):
                 print(runner.run(range(4)))
             """,
         ),
+        Invalid(
+            """
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+            data = TensorDataset(torch.arange(64.0))
+            loader = DataLoader(data, batch_size=8, num_workers=2)
+            total = 0.0
+            for (batch,) in loader:
+                total += batch.sum().item()
+            print(total)
+            """,
+            (5, 10, "torch.utils.data.DataLoader with workers, iterated at module level, starts "
+                    f"processes when the module is imported, outside {_GUARD}; under spawn or "
+                    "forkserver every child re-imports the module and fails in its bootstrapping "
+                    "phase"),
+            fixed="""
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+            data = TensorDataset(torch.arange(64.0))
+            total = 0.0
+            if __name__ == "__main__":
+                loader = DataLoader(data, batch_size=8, num_workers=2)
+                for (batch,) in loader:
+                    total += batch.sum().item()
+                print(total)
+            """,
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
@@ -232,7 +277,10 @@ class UnguardedStart(Rule):
             if root is None or root.node in reported:
                 continue
             reported.add(root.node)
-            if root is start.site:
+            if root is start.site and start.obj.kind is ApiKind.DATALOADER:
+                subject = (f"{start.obj.api} with workers, iterated at module level, starts "
+                           "processes")
+            elif root is start.site:
                 subject = f"{start.obj.api} starts processes"
             else:
                 subject = (f"`{_call_text(root.node)}` starts processes ({start.obj.api} in "

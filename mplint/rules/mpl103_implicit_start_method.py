@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mplint.analysis import ModuleFacts
+from mplint.analysis import ModuleFacts, ProcessStart
+from mplint.fixers.base import Fixer
 from mplint.fixers.start_method import insert_fixer
 from mplint.knowledge import ApiKind
 from mplint.rules.base import Invalid, Report, Rule, Valid, offer
@@ -173,20 +174,56 @@ class ImplicitStartMethod(Rule):
                 main()
             """,
         ),
+        Invalid(
+            """
+            import torch
+            import torch.multiprocessing as mp
+
+            def square(x):
+                return torch.tensor(x) ** 2
+
+            with mp.Pool(2) as pool:
+                print(pool.map(square, [1, 2]))
+
+            if __name__ == "__main__":
+                mp.set_start_method("spawn")
+            """,
+            (7, 6, "torch.multiprocessing.Pool uses the platform's default start method (fork on "
+                   "Linux up to Python 3.13, forkserver from 3.14, spawn on Windows and macOS) in "
+                   "a script that imports torch; the module's set_start_method() runs only after "
+                   "it; start processes under the main guard, after the choice (no automatic fix: "
+                   "the choice is there, the start runs on import before it)"),
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
-        if facts.framework is None or facts.start_method_calls or not facts.is_entry_script:
+        if facts.framework is None or not facts.is_entry_script:
             return
         if facts.delegates_start_method:
             return
         for start in facts.starts:
+            if facts.start_method_calls and not _before_any_choice(facts, start):
+                continue
             if start.obj.kind in _DEFAULT_CONTEXT_KINDS and start.obj.method is None:
-                fix = insert_fixer(facts.record.scope, facts.record.main_guard)
+                choice = ('choose one, e.g. multiprocessing.set_start_method("spawn") first '
+                          "thing under the main guard")
+                fix: Fixer | str = insert_fixer(facts.record.scope, facts.record.main_guard)
+                if facts.start_method_calls:
+                    choice = ("the module's set_start_method() runs only after it; start "
+                              "processes under the main guard, after the choice")
+                    fix = "the choice is there, the start runs on import before it"
                 yield offer(start.site.node, (
                     f"{start.obj.api} uses the platform's default start method (fork on Linux up "
                     "to Python 3.13, forkserver from 3.14, spawn on Windows and macOS) in a "
-                    f"script that imports {facts.framework}; choose one, e.g. "
-                    'multiprocessing.set_start_method("spawn") first thing under the main guard'),
-                    fix)
+                    f"script that imports {facts.framework}; {choice}"), fix)
                 return
+
+
+def _before_any_choice(facts: ModuleFacts, start: ProcessStart) -> bool:
+    """A start on import that runs before every ``set_start_method()`` of the module: the
+    choice comes too late for it (the calls under the guard, or later in the module)."""
+    root = facts.import_time_root(start.site)
+    if root is None:
+        return False
+    return all(call.site.order > root.order and (call.site.guarded or call.site.import_time)
+               for call in facts.start_method_calls)

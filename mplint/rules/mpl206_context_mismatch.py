@@ -29,7 +29,8 @@ class ContextMismatch(Rule):
     summary = "queue or lock from a fork context handed to a spawn or forkserver process"
     what = (
         "Flags a multiprocessing `Queue`, `SimpleQueue`, `JoinableQueue`, `Lock`, `RLock`, "
-        "`Event`, `Condition`, `Semaphore`, `Value` or `Array` created from a context that may "
+        "`Event`, `Condition`, `Semaphore`, `Barrier`, `Value` or `Array` created from a context "
+        "that may "
         "fork (the default one on Linux before Python 3.14, or `get_context(\"fork\")`) and "
         "handed to processes of a spawn or forkserver context: in `Process(args=...)` of "
         "`get_context(\"spawn\")`, in a pool's `initargs=`, in a DataLoader's dataset or "
@@ -123,6 +124,38 @@ class ContextMismatch(Rule):
         ),
     )
     INVALID = (
+        Invalid(
+            """
+            import multiprocessing as mp
+
+            def meet(barrier):
+                barrier.wait()
+
+            if __name__ == "__main__":
+                barrier = mp.get_context("fork").Barrier(2)
+                pair = [mp.get_context("spawn").Process(target=meet, args=(barrier,))
+                        for _ in range(2)]
+                for p in pair:
+                    p.start()
+            """,
+            (7, 15, "`barrier` (multiprocessing.Barrier) is created from the fork context and "
+                    "handed to Process of the spawn context: starting them raises RuntimeError "
+                    "\"A SemLock created in a fork context is being shared with a process in a "
+                    "spawn context\"; create it from the process's context"),
+            fixed="""
+            import multiprocessing as mp
+
+            def meet(barrier):
+                barrier.wait()
+
+            if __name__ == "__main__":
+                barrier = mp.get_context("spawn").Barrier(2)
+                pair = [mp.get_context("spawn").Process(target=meet, args=(barrier,))
+                        for _ in range(2)]
+                for p in pair:
+                    p.start()
+            """,
+        ),
         Invalid(
             """
             import multiprocessing as mp

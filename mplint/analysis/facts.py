@@ -256,6 +256,8 @@ class ModuleFacts:
         scope = work.scope or work.site.scope
         for name in {n.value for n in name_reads(expr)}:
             if name in work.site.loop_names:
+                if self._zipped_repeat(work, name):
+                    continue
                 return True
             owner = scope.lookup_scope(name)
             if owner is None or owner is not scope or depth > 4:
@@ -269,11 +271,45 @@ class ModuleFacts:
         return False
 
     def _is_repeat(self, work: WorkSite, expr: cst.BaseExpression) -> bool:
+        """Items that are all the same value: ``repeat(x)``, ``[x] * n``, or
+        ``[x for _ in range(n)]`` where ``x`` does not read the comprehension's variables."""
         expr = self._definition(work, expr)
+        if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Multiply):
+            return any(isinstance(side, (cst.List, cst.Tuple)) and len(side.elements) == 1
+                       and not isinstance(side.elements[0], cst.StarredElement)
+                       for side in (expr.left, expr.right))
+        if isinstance(expr, (cst.ListComp, cst.GeneratorExp)):
+            bound = {n.value for comp in _comp_fors(expr) for n in name_reads(comp.target)}
+            return not {n.value for n in name_reads(expr.elt)} & bound
         if not isinstance(expr, cst.Call):
             return False
         func = self.work_value(work, expr.func)
         return isinstance(func, Qual) and func.name in knowledge.ITERTOOLS_REPEAT
+
+    def _zipped_repeat(self, work: WorkSite, name: str) -> bool:
+        """``name`` is a loop variable taken from a ``zip(...)`` position whose items are all
+        the same (``for path, seq in zip(repeat(p), data)``)."""
+        for loop in _loops_in(work.site.statement):
+            target: cst.BaseExpression = loop.target
+            iterable = loop.iter
+            # ``for i, (a, b) in enumerate(zip(...))``
+            while (isinstance(target, cst.Tuple) and len(target.elements) == 2
+                   and isinstance(iterable, cst.Call) and iterable.args
+                   and self.work_value(work, iterable.func) == Qual("enumerate")):
+                target, iterable = target.elements[1].value, iterable.args[0].value
+            if not isinstance(target, cst.Tuple) or not isinstance(iterable, cst.Call):
+                continue
+            names = [e.value.value if isinstance(e.value, cst.Name) else None
+                     for e in target.elements]
+            if name not in names or self.work_value(work, iterable.func) != Qual(
+                    knowledge.BUILTIN_ZIP):
+                continue
+            args = iterable.args
+            position = names.index(name)
+            if any(a.star for a in args) or position >= len(args):
+                return False
+            return self._is_repeat(work, args[position].value)
+        return False
 
     def _definition(self, work: WorkSite, expr: cst.BaseExpression) -> cst.BaseExpression:
         """The expression a name was assigned once from, else ``expr`` itself."""
@@ -692,6 +728,23 @@ def _api_name(func: Value) -> str:
 def _short(api: str) -> str:
     """``multiprocessing.pool.Pool`` -> ``Pool``; ``concurrent.futures.ProcessPoolExecutor`` too."""
     return api.rpartition(".")[2]
+
+
+def _comp_fors(comp: cst.ListComp | cst.GeneratorExp) -> Iterator[cst.CompFor]:
+    current: cst.CompFor | None = comp.for_in
+    while current is not None:
+        yield current
+        current = current.inner_for_in
+
+
+def _loops_in(statement: cst.CSTNode) -> Iterator[cst.For | cst.CompFor]:
+    """The ``for`` loops and comprehension clauses of ``statement``."""
+    stack: list[cst.CSTNode] = [statement]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, (cst.For, cst.CompFor)):
+            yield current
+        stack.extend(children(current))
 
 
 _ITERATING = frozenset({Qual("iter"), Qual("next"), Qual("enumerate"), Qual("list")})

@@ -140,6 +140,22 @@ class PerTaskLoad(Rule):
             """,
             "one process per worker (a range), each loading once and serving many items",
         ),
+        Valid(
+            """
+            from concurrent.futures import ProcessPoolExecutor
+            import joblib
+
+            def score(model_path, rows):
+                model = joblib.load(model_path)
+                return model.predict(rows)
+
+            def score_each(model_paths, chunks):
+                with ProcessPoolExecutor() as ex:
+                    futures = [ex.submit(score, p, c) for p, c in zip(model_paths, chunks)]
+                    return [f.result() for f in futures]
+            """,
+            "each task gets its own model path from the zip: one load per item is the work",
+        ),
     )
     INVALID = (
         Invalid(
@@ -264,6 +280,28 @@ class PerTaskLoad(Rule):
                     "paid for every item instead of once per worker; use a Pool whose "
                     "initializer loads it once per worker (no automatic fix: one process per "
                     "item is a different design from a pool)"),
+        ),
+        Invalid(
+            """
+            from concurrent.futures import ProcessPoolExecutor
+            import joblib
+
+            def score(model_path, rows):
+                model = joblib.load(model_path)
+                return model.predict(rows)
+
+            def score_all(model_path, chunks):
+                paths = [model_path for _ in chunks]
+                with ProcessPoolExecutor() as ex:
+                    jobs = {ex.submit(score, p, c): i
+                            for i, (p, c) in enumerate(zip(paths, chunks))}
+                    return {jobs[f]: f.result() for f in jobs}
+            """,
+            (5, 13, "`joblib.load(...)` loads a model (loaded by joblib.load) in `score`, which "
+                    "ProcessPoolExecutor.submit runs once per item: the load is paid for every "
+                    "item instead of once per worker; do it once per worker in a Pool initializer "
+                    "(no automatic fix: the loader reads `model_path`, which a worker initializer "
+                    "cannot see)"),
         ),
     )
 

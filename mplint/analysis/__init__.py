@@ -5,7 +5,7 @@ modules behind it.
 """
 
 from mplint.analysis.collector import CallSite
-from mplint.analysis.cuda import cuda_call
+from mplint.analysis.cuda import cuda_call, is_cuda_device
 from mplint.analysis.evaluator import (
     argument,
     captured,
@@ -50,7 +50,7 @@ __all__ = [
     "LambdaValue", "Model", "ModuleFacts", "Partial", "Payload", "PayloadMode", "ProcessObject",
     "ProcessStart", "Qual", "QueueObject", "Resource", "Scope", "ScopeKind", "Shape",
     "StartMethodCall", "Tup", "Value", "WorkSite", "argument", "captured", "children",
-    "cuda_call", "decorated_by", "function_of", "item_of", "keyword_argument",
+    "cuda_call", "decorated_by", "function_of", "is_cuda_device", "item_of", "keyword_argument",
     "main_guard_test", "models_in", "name_reads", "resources_in", "start_method_argument",
     "walk",
 ]

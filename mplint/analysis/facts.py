@@ -203,6 +203,31 @@ class ModuleFacts:
         params = self.task_parameters(func)
         return frozenset(p.name.value for p, same in zip(params, flags, strict=False) if same)
 
+    def parameter_expressions(self, work: WorkSite,
+                              func: Func) -> dict[str, tuple[cst.BaseExpression, Scope]]:
+        """The expression each positional parameter of the task function receives, with the
+        scope it is read in, where the call sends it literally (args tuples, submit arguments,
+        rows of a starmap comprehension)."""
+        sent: list[tuple[cst.BaseExpression, Scope] | None] = []
+        task = self.work_value(work, work.func) if work.func is not None else UNKNOWN
+        if isinstance(task, Partial):
+            sent.extend(None for _ in task.args)
+        exprs = [p.expr for p in work.payload if p.keyword is None]
+        scope = work.scope or work.site.scope
+        if work.shape is Shape.ARGS:
+            sent.extend((e, scope) for e in exprs)
+        elif work.shape is Shape.ARGS_TUPLE and exprs and isinstance(exprs[0], cst.Tuple):
+            sent.extend((e.value, scope) for e in exprs[0].elements)
+        elif work.shape is Shape.STAR_ITEMS and exprs:
+            rows = self._definition(work, exprs[0])
+            if (isinstance(rows, (cst.ListComp, cst.GeneratorExp))
+                    and isinstance(rows.elt, cst.Tuple)):
+                inner = self.record.scopes.get(rows, scope)
+                sent.extend((e.value, inner) for e in rows.elt.elements)
+        params = self.task_parameters(func)
+        return {p.name.value: found for p, found in zip(params, sent, strict=False)
+                if found is not None}
+
     def per_item_collection(self, work: WorkSite) -> str | None:
         """For a Process built in a loop over a collection (not ``range``) with an argument
         that changes per item, and whose target handles one item (no loop of its own): the

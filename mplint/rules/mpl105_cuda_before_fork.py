@@ -2,7 +2,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mplint.analysis import CallSite, ModuleFacts, WorkSite, cuda_call, function_of
+from mplint.analysis import (
+    CallSite,
+    ModuleFacts,
+    WorkSite,
+    cuda_call,
+    function_of,
+    is_cuda_device,
+)
 from mplint.fixers.start_method import insert_fixer
 from mplint.rules.base import Invalid, Report, Rule, Valid, offer
 
@@ -91,6 +98,21 @@ class CudaBeforeFork(Rule):
                     print(pool.map(tokenize, ["a b", "c"]))
             """,
             "the forked workers never touch CUDA, so the parent's CUDA state does not matter",
+        ),
+        Valid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            def embed(rows, device):
+                return torch.tensor(rows, device=device).mean().item()
+
+            if __name__ == "__main__":
+                print("GPU present:", torch.cuda.is_available())
+                with mp.Pool(2) as pool:
+                    print(pool.starmap(embed, [([1.0, 2.0], "cpu"), ([3.0], "cpu")]))
+            """,
+            "the device sent to the workers is the CPU: they never touch CUDA",
         ),
     )
     INVALID = (
@@ -191,6 +213,44 @@ class CudaBeforeFork(Rule):
                 main()
             """,
         ),
+        Invalid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            def embed(rows, device):
+                return torch.tensor(rows, device=device).mean().item()
+
+            def main(batches):
+                device = "cuda" if torch.cuda.is_available() else "cpu"
+                with mp.Pool(2) as pool:
+                    return pool.starmap(embed, [(rows, device) for rows in batches])
+
+            if __name__ == "__main__":
+                print(main([[1.0, 2.0], [3.0]]))
+            """,
+            (8, 24, "`torch.cuda.is_available()` initialises CUDA in the parent before "
+                    "Pool.starmap starts workers with fork (the default on Linux up to Python "
+                    "3.13), and `embed` uses CUDA in them: a forked child cannot re-initialise "
+                    "CUDA (\"Cannot re-initialize CUDA in forked subprocess\"); use the spawn "
+                    "start method"),
+            fixed="""
+            import multiprocessing as mp
+            import torch
+
+            def embed(rows, device):
+                return torch.tensor(rows, device=device).mean().item()
+
+            def main(batches):
+                device = "cuda" if torch.cuda.is_available() else "cpu"
+                with mp.Pool(2) as pool:
+                    return pool.starmap(embed, [(rows, device) for rows in batches])
+
+            if __name__ == "__main__":
+                mp.set_start_method("spawn")
+                print(main([[1.0, 2.0], [3.0]]))
+            """,
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
@@ -218,7 +278,12 @@ class CudaBeforeFork(Rule):
         for func in facts.task_functions(work):
             if func.evaluator is not facts.evaluator:
                 continue
-            if any(cuda_call(facts.evaluator, site, initialising=False)
+            # a device sent to the task; "cuda" if available else "cpu" is CUDA exactly
+            # when the parent's availability check has initialised CUDA
+            devices = frozenset(
+                name for name, (expr, scope) in facts.parameter_expressions(work, func).items()
+                if is_cuda_device(expr, scope, facts.evaluator, maybe=True))
+            if any(cuda_call(facts.evaluator, site, initialising=False, devices=devices)
                    for site in facts.calls_in(func.node)):
                 return func.node.name.value
         return None

@@ -116,7 +116,7 @@ class Engine:
         reports = [(rule, report) for rule in self.rules if self.config.enabled(rule.code, shown)
                    for report in rule.check(facts)]
         if not reports:
-            return _Analysis(module, [])
+            return _Analysis(module, text, [])
         # Positions cost a second pass over the tree: only files with findings pay for it.
         positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
         noqa = Noqa.scan(text)
@@ -126,10 +126,10 @@ class Engine:
             if noqa.suppresses(where.start.line, rule.code):
                 continue
             fix = Fix(report.fix.safety, report.fix.title) if report.fix else None
-            items.append((Finding(shown, where.start.line, where.start.column + 1,
-                                  where.end.line, where.end.column + 1, rule.code, rule.name,
-                                  report.message, fix), report.fix))
-        return _Analysis(module, items)
+            items.append(_checked(module, text, Finding(
+                shown, where.start.line, where.start.column + 1, where.end.line,
+                where.end.column + 1, rule.code, rule.name, report.message, fix), report.fix))
+        return _Analysis(module, text, items)
 
     def fix(self, source: Source, unsafe: bool = False, prefilter: bool = True) -> FixResult:
         """Apply the offered fixes one at a time (safe ones, and unsafe ones when asked),
@@ -163,13 +163,9 @@ class Engine:
 
     def _attempt(self, analysis: _Analysis, finding: Finding, fixer: Fixer, shown: str,
                  path: Path | None) -> str | _Refusal:
-        try:
-            new_text = fixer.apply(analysis.module).code
-            compile(new_text, shown, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
-        except (SyntaxError, ValueError) as problem:
-            return _Refusal(f"the fixed code does not parse ({problem})")
-        except Exception as bug:  # a fixer failing must leave the file alone, not end the run
-            return _Refusal(f"the fix failed ({type(bug).__name__}: {bug})")
+        new_text = _applied(analysis.module, analysis.text, fixer, shown)
+        if isinstance(new_text, _Refusal):
+            return new_text
         after = self._analysis(new_text, shown, path)
         if isinstance(after, Finding):
             return _Refusal("libcst cannot parse the fixed code")
@@ -189,7 +185,41 @@ _MAX_FIX_ROUNDS = 32
 @dataclass
 class _Analysis:
     module: cst.Module
+    text: str
     items: list[tuple[Finding, Fixer | None]]
+
+
+def _applied(module: cst.Module, text: str, fixer: Fixer, shown: str) -> str | _Refusal:
+    """The text ``fixer`` turns ``module`` into, or why it is refused: it does not parse, or
+    it loses a comment or reads a name before it is bound where the original did not."""
+    from mplint.fixers.safety import problem
+
+    try:
+        fixed = fixer.apply(module)
+        new_text = fixed.code
+        compile(new_text, shown, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+    except (SyntaxError, ValueError) as error:
+        return _Refusal(f"the fixed code does not parse ({error})")
+    except RecursionError:
+        return _Refusal("the file is too deeply nested to rewrite")
+    except Exception as bug:  # a fixer failing must leave the file alone, not end the run
+        return _Refusal(f"the fix failed ({type(bug).__name__}: {bug})")
+    reason = problem(module, text, fixed, new_text)
+    return _Refusal(reason) if reason is not None else new_text
+
+
+def _checked(module: cst.Module, text: str, finding: Finding,
+             fixer: Fixer | None) -> tuple[Finding, Fixer | None]:
+    """The finding with its fix when the fix keeps the code working, else without it and
+    saying why: a ``[*]`` is only shown for a fix ``--fix`` will make."""
+    from mplint.fixers.base import no_fix
+
+    if fixer is None:
+        return finding, None
+    outcome = _applied(module, text, fixer, finding.path)
+    if not isinstance(outcome, _Refusal):
+        return finding, fixer
+    return replace(finding, message=no_fix(finding.message, outcome.reason), fix=None), None
 
 
 @dataclass(frozen=True)

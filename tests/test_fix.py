@@ -621,7 +621,7 @@ class _BadFixRule(Rule):
             return module
         # drops its own finding (no start is left) but adds an import-time MPL104
         return module.with_changes(body=[module.body[0], *cst.parse_module(
-            "multiprocessing.set_start_method('spawn')\n").body])
+            "multiprocessing.set_start_method('spawn')  # keep me\n").body])
 
 
 def _engine_with(rule: Rule) -> Engine:
@@ -645,11 +645,74 @@ def test_a_fix_that_adds_a_finding_is_refused() -> None:
     assert [reason for _, reason in result.refused] == ["the fix would add MPL104"]
 
 
-def test_a_fix_whose_result_does_not_parse_is_refused() -> None:
-    result = _engine_with(_BadFixRule("no-parse")).fix(Source(BROKEN_SOURCE, "job.py"))
-    assert result.text == BROKEN_SOURCE
-    [(_, reason)] = result.refused
-    assert reason.startswith("the fixed code does not parse (")
+def test_a_fix_whose_result_does_not_parse_is_not_offered() -> None:
+    engine = _engine_with(_BadFixRule("no-parse"))
+    [finding] = engine.lint(Source(BROKEN_SOURCE, "job.py"))
+    assert finding.fix is None
+    assert finding.message.startswith("test finding (no automatic fix: the fixed code does "
+                                      "not parse (")
+    result = engine.fix(Source(BROKEN_SOURCE, "job.py"))
+    assert (result.text, result.fixed, result.refused) == (BROKEN_SOURCE, [], [])
+
+
+# -- the safety net every fix passes ---------------------------------------------------------
+GUARD_ABOVE_SCRIPT = """\
+import multiprocessing as mp
+def work(x): return x * 2
+if __name__ == "__main__":
+    print("first")
+data = [1, 2, 3]
+with mp.Pool(2) as pool:
+    print(pool.map(work, data))
+"""
+GUARD_ABOVE_IMPORT = """\
+if __name__ == "__main__":
+    print("hello")
+import multiprocessing as mp
+mp.set_start_method("spawn")
+
+def work(x):
+    return x * 2
+"""
+
+
+@pytest.mark.parametrize(("source", "code", "name"), [
+    (GUARD_ABOVE_SCRIPT, "MPL101", "data"),
+    (GUARD_ABOVE_IMPORT, "MPL104", "mp"),
+])
+def test_a_fix_that_would_read_a_name_before_it_is_bound_is_not_offered(
+        source: str, code: str, name: str) -> None:
+    """Moving a start or a start-method call into a guard that stands above the assignment or
+    import it needs would raise NameError: no fix, and the message says why."""
+    [finding] = [f for f in Engine().lint(Source(source, "job.py")) if f.code == code]
+    assert finding.fix is None
+    assert finding.message.endswith(f"(no automatic fix: the fixed code would read `{name}` "
+                                    "before it is assigned or imported)")
+    result = Engine().fix(Source(source, "job.py"), unsafe=True)
+    assert result.text == source
+
+
+def test_the_safety_net_finds_lost_comments_and_early_reads() -> None:
+    from mplint.fixers.safety import problem
+
+    def check(before: str, after: str) -> str | None:
+        return problem(cst.parse_module(before), before, cst.parse_module(after), after)
+
+    assert check("x = 1  # one\nprint(x)\n", "x = 1\nprint(x)\n") == (
+        "it would drop the comment `# one`")
+    assert check("x = 1\nprint(x)\n", "print(x)\nx = 1\n") == (
+        "the fixed code would read `x` before it is assigned or imported")
+    # a function called before the global it reads is assigned
+    assert check("def f():\n    return x\nx = 1\nf()\n", "def f():\n    return x\nf()\nx = 1\n") \
+        == "the fixed code would read `x` before it is assigned or imported"
+    # reads that were already early before the change are not the fix's doing
+    assert check("print(x)\nx = 1\n", "print(x)\nx = 1\nprint(x)\n") is None
+    # a branch that may not run leaves the name possibly unbound; a name bound in every branch
+    # is bound after the if
+    assert check("if c():\n    x = 1\nelse:\n    x = 2\nprint(x)\n",
+                 "if c():\n    x = 1\nprint(x)\n") == (
+        "the fixed code would read `x` before it is assigned or imported")
+    assert check("import os\nprint(os.sep)\n", "import os\n\nprint(os.sep)\n") is None
 
 
 # -- files, the command line and the fixtures ------------------------------------------------

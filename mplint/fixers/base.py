@@ -38,15 +38,39 @@ class Fixer:
             module = self.rewrite(module)  # keeps the identity of the nodes it does not touch
         if self.replace or self.keywords:
             module = module.visit(_Edits(self.replace, self.keywords))
-        if self.imports:
-            from libcst.codemod import CodemodContext
-            from libcst.codemod.visitors import AddImportsVisitor
-
-            context = CodemodContext()
-            for name in self.imports:
-                AddImportsVisitor.add_needed_import(context, name)
-            module = AddImportsVisitor(context).transform_module(module)
+        for name in self.imports:
+            module = _import(module, name)
         return module
+
+
+def _import(module: cst.Module, name: str) -> cst.Module:
+    """``module`` with ``import name`` among its first imports, unless it has it already."""
+    body = list(module.body)
+    for statement in body:
+        if isinstance(statement, cst.SimpleStatementLine) and any(
+                isinstance(small, cst.Import) and any(
+                    alias.asname is None and alias.evaluated_name == name
+                    for alias in small.names)
+                for small in statement.body):
+            return module
+    # after the docstring, ``from __future__`` and the imports that open the module
+    position = 0
+    for index, statement in enumerate(body):
+        if not isinstance(statement, cst.SimpleStatementLine):
+            break
+        small = statement.body[0] if statement.body else None
+        opening = (isinstance(small, (cst.Import, cst.ImportFrom))
+                   or (index == 0 and isinstance(small, cst.Expr)
+                       and isinstance(small.value, (cst.SimpleString, cst.ConcatenatedString))))
+        if not opening:
+            break
+        position = index + 1
+    line = cst.parse_statement(f"import {name}{module.default_newline}")
+    if position == 0 and body:  # keep the comments above the first statement on top
+        first = body[0]
+        line = line.with_changes(leading_lines=first.leading_lines)
+        body[0] = first.with_changes(leading_lines=())
+    return module.with_changes(body=[*body[:position], line, *body[position:]])
 
 
 class _Edits(cst.CSTTransformer):

@@ -318,9 +318,68 @@ START_PAIRS = {
 }
 
 
+# Unsafe: a program that imports the library module may rely on the start method it sets.
+_UNSAFE_START = frozenset({"library-module-uses-a-context-instead"})
+
+
 @pytest.mark.parametrize(("before", "after"), START_PAIRS.values(), ids=START_PAIRS.keys())
-def test_start_method_fix(before: str, after: str) -> None:
-    _pair(before, after, unsafe=False)
+def test_start_method_fix(before: str, after: str,
+                          request: pytest.FixtureRequest) -> None:
+    unsafe = request.node.callspec.id in _UNSAFE_START
+    _pair(before, after, unsafe=unsafe)
+    if unsafe:
+        assert fix_source(_code(before), config=Config(select=("MPL",))) == _code(before)
+
+
+SETTINGS_MODULE = """\
+import multiprocessing as mp
+
+# every entry point imports this module; spawn is the project's choice
+mp.set_start_method("spawn")
+
+WORKERS = 4
+"""
+
+
+def test_a_settings_module_keeps_its_start_method_choice() -> None:
+    """A library module that starts nothing itself chooses the start method for the programs
+    that import it: removing the call would silently move them to fork."""
+    [finding] = lint_source(SETTINGS_MODULE)
+    assert finding.code == "MPL104" and finding.fix is None
+    assert finding.message.endswith(
+        "(no automatic fix: the module starts no processes of its own: the call chooses the "
+        "start method for the programs that import it)")
+    assert fix_source(SETTINGS_MODULE, unsafe=True) == SETTINGS_MODULE
+
+
+def test_a_module_level_call_next_to_a_guarded_one_is_removed_with_its_comments() -> None:
+    _pair("""
+        import multiprocessing as mp
+
+        # spawn everywhere
+        mp.set_start_method("spawn")  # (see the docs)
+
+        def work(x):
+            return x
+
+        if __name__ == "__main__":
+            mp.set_start_method("spawn", force=True)
+            with mp.Pool(2) as pool:
+                pool.map(work, [1])
+        """, """
+        import multiprocessing as mp
+
+        # spawn everywhere
+        # (see the docs)
+
+        def work(x):
+            return x
+
+        if __name__ == "__main__":
+            mp.set_start_method("spawn", force=True)
+            with mp.Pool(2) as pool:
+                pool.map(work, [1])
+        """, unsafe=False)
 
 
 @pytest.mark.parametrize(("source", "code", "reason"), [

@@ -195,3 +195,25 @@ def split_blank_lines(statement: cst.BaseStatement) -> tuple[list[cst.EmptyLine]
     if not blank:
         return [], statement
     return lines[:blank], statement.with_changes(leading_lines=lines[blank:])
+
+
+def without(module: cst.Module, statement: cst.SimpleStatementLine) -> cst.Module:
+    """``module`` without a top-level ``statement``; the comments above it and after it on
+    its line stay, above the statement that follows (or at the end of the module)."""
+    comments = list(statement.leading_lines)
+    trailing = statement.trailing_whitespace.comment
+    if trailing is not None:
+        comments.append(cst.EmptyLine(comment=trailing))
+    if all(line.comment is None for line in comments):
+        comments = []
+    body = list(module.body)
+    index = body.index(statement)
+    del body[index]
+    if not comments:
+        return module.with_changes(body=body)
+    if index < len(body):
+        following = body[index]
+        body[index] = following.with_changes(
+            leading_lines=[*comments, *following.leading_lines])
+        return module.with_changes(body=body)
+    return module.with_changes(body=body, footer=[*comments, *module.footer])

@@ -2,9 +2,10 @@
 
 The call goes through the module's own name for multiprocessing (``mp.set_start_method``),
 and ``import multiprocessing`` is scheduled when the module has none. A module-level
-``set_start_method`` call moves into the guard; in library code (no guard) it goes away and the
-module's own starts use ``get_context(method)``. All are safe: the guard runs once, in the
-parent, before anything can have fixed the default, and a context changes nothing global.
+``set_start_method`` call moves into the guard (or goes away when the guard already chooses);
+these are safe: the guard runs once, in the parent, before anything can have fixed the
+default. In library code (no guard) it goes away and the module's own starts use
+``get_context(method)``: unsafe, since a program importing the module may rely on its choice.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import libcst as cst
 
 from mplint.analysis import BindingKind, CallSite, ModuleFacts, Scope, start_method_argument
-from mplint.fixers.base import SAFE, Fixer, is_plain_guard, split_blank_lines
+from mplint.fixers.base import SAFE, UNSAFE, Fixer, is_plain_guard, split_blank_lines, without
 from mplint.knowledge import ApiKind
 
 _MODULES = ("torch.multiprocessing", "multiprocessing")
@@ -34,12 +35,17 @@ def insert_fixer(scope: Scope, guard: cst.If | None, method: str = "spawn") -> F
                  imports=("multiprocessing",) if needs_import else ())
 
 
-def move_fixer(statement: cst.SimpleStatementLine | None, guard: cst.If | None) -> Fixer | str:
-    """Move a module-level ``set_start_method(...)`` statement to the top of the guard."""
+def move_fixer(statement: cst.SimpleStatementLine | None, guard: cst.If | None,
+               chosen_in_guard: bool = False) -> Fixer | str:
+    """Move a module-level ``set_start_method(...)`` statement to the top of the guard; when
+    the guard already chooses the start method, remove it."""
     if statement is None or len(statement.body) != 1:
         return "the call is not a statement of its own at module level"
     if guard is None or not is_plain_guard(guard):
         return "the module has no plain main guard to move it into"
+    if chosen_in_guard:
+        return Fixer(SAFE, "remove it: the main guard already chooses the start method",
+                     lambda module: without(module, statement))
 
     def rewrite(module: cst.Module) -> cst.Module:
         body = [s for s in module.body if s is not statement]
@@ -89,12 +95,17 @@ def context_fixer(facts: ModuleFacts, statement: cst.SimpleStatementLine | None,
         edits[site.node], added = edited
         needs_import = needs_import or added
 
-    def rewrite(module: cst.Module) -> cst.Module:
-        return module.with_changes(body=[s for s in module.body if s is not statement])
+    if not edits:
+        return ("the module starts no processes of its own: the call chooses the start method "
+                "for the programs that import it")
 
-    return Fixer(SAFE, f'create this module\'s processes from `get_context("{method}")` and '
-                       "leave the global start method alone", rewrite, replace=list(edits.items()),
-                 imports=("multiprocessing",) if needs_import else ())
+    def rewrite(module: cst.Module) -> cst.Module:
+        return without(module, statement)
+
+    # unsafe: a program that imports this module may rely on the start method it sets
+    return Fixer(UNSAFE, f'create this module\'s processes from `get_context("{method}")` and '
+                         "leave the global start method to the program", rewrite,
+                 replace=list(edits.items()), imports=("multiprocessing",) if needs_import else ())
 
 
 def _default_context_calls(facts: ModuleFacts) -> list[tuple[CallSite, ApiKind]]:

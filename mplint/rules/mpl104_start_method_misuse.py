@@ -40,11 +40,13 @@ class StartMethodMisuse(Rule):
         "application that imports it. After the default context is in use, the call raises too."
     )
     fix_safety = (
-        'Safe: a module-level call moves to the top of `if __name__ == "__main__":`; in library '
-        "code (no main guard, no start at import) it goes away and the module's own pools, "
-        'processes and queues are created from `get_context("spawn")` (executors get '
-        "`mp_context=`), leaving the global default to the program. No automatic fix for a "
-        "second call or a call after the default was fixed."
+        'Safe: a module-level call moves to the top of `if __name__ == "__main__":` (or goes '
+        "away, its comments kept, when the guard already chooses the start method). Unsafe: in "
+        "library code (no main guard, no start at import) it goes away and the module's own "
+        'pools, processes and queues are created from `get_context("spawn")` (executors get '
+        "`mp_context=`), leaving the global default to the program, which may have relied on "
+        "it; a library module that starts nothing itself keeps its call, the project's choice. "
+        "No automatic fix for a second call or a call after the default was fixed."
     )
     references = ("https://docs.python.org/3/library/multiprocessing.html#multiprocessing.set_start_method",)
     runtime_errors = (
@@ -236,7 +238,8 @@ class StartMethodMisuse(Rule):
                 elif library:
                     fix = context_fixer(facts, statement, call.site.node)
                 else:
-                    fix = move_fixer(statement, facts.record.main_guard)
+                    fix = move_fixer(statement, facts.record.main_guard,
+                                     any(other.site.guarded for other in calls))
                 yield offer(call.site.node, (
                     f"{call.api}() runs when the module is imported, so it runs again in every "
                     'spawned child and in every importer (RuntimeError "context has already '

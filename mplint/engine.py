@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import ast
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mplint.config import Config, Noqa
-from mplint.findings import SAFE, Finding, Fix, edit_between, error
+from mplint.findings import NO_FIX, SAFE, Finding, Fix, edit_between, error
 from mplint.modules import Tree
 from mplint.prefilter import ImportGraph, Scan, scan
 from mplint.sources import MAX_BYTES, Source
@@ -91,12 +91,14 @@ class Engine:
         if isinstance(analysis, Finding):
             return [analysis]
         if not self.edits:
-            return sorted(finding for finding, _ in analysis.items)
-        return sorted(_with_edit(finding, fixer, analysis.module, text)
-                      for finding, fixer in analysis.items)
+            return sorted(item.finding for item in analysis.items)
+        return sorted(_with_edit(item, text) for item in analysis.items)
 
-    def _analysis(self, text: str, shown: str, path: Path | None) -> _Analysis | Finding:
-        """Every finding with the fixer its rule offers; an error finding if it cannot parse."""
+    def _analysis(self, text: str, shown: str, path: Path | None,
+                  trial: bool = True) -> _Analysis | Finding:
+        """Every finding with the fixer its rule offers; an error finding if it cannot parse.
+        With ``trial``, each fix is made on a copy first and kept only if the result passes
+        every check ``--fix`` makes, so a finding shows a fix exactly when it will be made."""
         import libcst as cst
         from libcst.metadata import MetadataWrapper, PositionProvider
 
@@ -120,22 +122,29 @@ class Engine:
         # Positions cost a second pass over the tree: only files with findings pay for it.
         positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
         noqa = Noqa.scan(text)
-        items: list[tuple[Finding, Fixer | None]] = []
+        items: list[_Item] = []
         for rule, report in reports:
             where = positions[report.node]
             if noqa.suppresses(where.start.line, rule.code):
                 continue
             fix = Fix(report.fix.safety, report.fix.title) if report.fix else None
-            items.append(_checked(module, text, Finding(
+            items.append(_Item(Finding(
                 shown, where.start.line, where.start.column + 1, where.end.line,
-                where.end.column + 1, rule.code, rule.name, report.message, fix), report.fix))
-        return _Analysis(module, text, items)
+                where.end.column + 1, rule.code, rule.name, report.message, fix), report.fix,
+                (rule.code, report.message.partition(NO_FIX)[0])))
+        analysis = _Analysis(module, text, items)
+        if trial:
+            for item in items:
+                if item.fixer is not None:
+                    self._trial(analysis, item, shown, path)
+        return analysis
 
     def fix(self, source: Source, unsafe: bool = False, prefilter: bool = True) -> FixResult:
         """Apply the offered fixes one at a time (safe ones, and unsafe ones when asked),
-        re-parsing and re-linting after each; a fix whose result does not parse, keeps its
-        finding or adds another is refused and the text stays as it was. ``remaining`` are
-        the findings of the fixed text."""
+        re-parsing and re-linting after each; a fix whose result does not parse, loses a
+        comment, reads a name before it is bound, keeps its finding or adds another is refused
+        and the text stays as it was. Every fix is tried again after each change, so a second
+        run has nothing left to do. ``remaining`` are the findings of the fixed text."""
         if prefilter and not self._needs_analysis(source):
             return FixResult(source.text, [], [], [])
         text, shown, path = source.text, source.shown, source.path
@@ -145,48 +154,95 @@ class Engine:
             analysis = self._analysis(text, shown, path)
             if isinstance(analysis, Finding):
                 break
-            tried = {f for f, _ in refused}
-            chosen = next(((f, fixer) for f, fixer in sorted(analysis.items, key=lambda i: i[0])
-                           if fixer is not None and (unsafe or fixer.safety == SAFE)
-                           and f not in tried), None)
-            if chosen is None:
+            wanted = [item for item in sorted(analysis.items, key=lambda i: i.finding)
+                      if (item.safety == SAFE or unsafe)]
+            refused = [(item.finding, item.refusal) for item in wanted
+                       if item.refusal is not None]
+            chosen = next((item for item in wanted if item.fixed_text is not None), None)
+            if chosen is None or chosen.fixed_text is None:
                 break
-            finding, fixer = chosen
-            outcome = self._attempt(analysis, finding, fixer, shown, path)
-            if isinstance(outcome, _Refusal):
-                refused.append((finding, outcome.reason))
-            else:
-                text = outcome
-                fixed.append(finding)
+            fixed.extend(_removed(analysis.items, chosen.removed))
+            text = chosen.fixed_text
         remaining = self.lint(Source(text, shown, path, source.encoding), prefilter=False)
         return FixResult(text, fixed, refused, remaining)
 
-    def _attempt(self, analysis: _Analysis, finding: Finding, fixer: Fixer, shown: str,
-                 path: Path | None) -> str | _Refusal:
-        new_text = _applied(analysis.module, analysis.text, fixer, shown)
-        if isinstance(new_text, _Refusal):
-            return new_text
-        after = self._analysis(new_text, shown, path)
-        if isinstance(after, Finding):
-            return _Refusal("libcst cannot parse the fixed code")
-        before_codes = Counter(f.code for f, _ in analysis.items)
-        after_codes = Counter(f.code for f, _ in after.items)
-        if after_codes[finding.code] >= before_codes[finding.code]:
-            return _Refusal("the finding is still there after the fix")
-        added = sorted(code for code in after_codes if after_codes[code] > before_codes[code])
-        if added:
-            return _Refusal(f"the fix would add {', '.join(added)}")
-        return new_text
+    def _trial(self, analysis: _Analysis, item: _Item, shown: str, path: Path | None) -> None:
+        """Make ``item``'s fix on a copy and keep the result if it passes every check; else
+        take the fix off the finding and say why in its message."""
+        from mplint.fixers.base import no_fix
+
+        assert item.fixer is not None
+        applied = _applied(analysis.module, analysis.text, item.fixer, shown)
+        refusal = applied if isinstance(applied, _Refusal) else None
+        if isinstance(applied, str):
+            after = self._analysis(applied, shown, path, trial=False)
+            if isinstance(after, Finding):
+                refusal = _Refusal("libcst cannot parse the fixed code")
+            else:
+                compared = _compare(analysis, after, item)
+                if not isinstance(compared, _Refusal):
+                    item.fixed_text, item.removed = applied, compared
+                    return
+                refusal = compared
+        assert refusal is not None
+        item.refusal = refusal.reason
+        item.finding = replace(item.finding, message=no_fix(item.finding.message, refusal.reason),
+                               fix=None)
+        item.fixer = None
+
+
+def _compare(before: _Analysis, after: _Analysis,
+             item: _Item) -> Counter[tuple[str, str]] | _Refusal:
+    """The findings (by code and message) a fix removes, or why it is refused: its own
+    finding is still there, or another kind of finding appears."""
+    before_keys = Counter(i.key for i in before.items)
+    after_keys = Counter(i.key for i in after.items)
+    if after_keys[item.key] >= before_keys[item.key]:
+        return _Refusal("the finding is still there after the fix")
+    before_codes = Counter(key[0] for key in before_keys.elements())
+    after_codes = Counter(key[0] for key in after_keys.elements())
+    added = sorted(code for code in after_codes if after_codes[code] > before_codes[code])
+    if added:
+        return _Refusal(f"the fix would add {', '.join(added)}")
+    return before_keys - after_keys
+
+
+def _removed(items: list[_Item], removed: Counter[tuple[str, str]]) -> list[Finding]:
+    """The findings a fix made go away: every one its result no longer has."""
+    left = Counter(removed)
+    found: list[Finding] = []
+    for item in sorted(items, key=lambda i: i.finding):
+        if left[item.key] > 0:
+            left[item.key] -= 1
+            found.append(item.finding)
+    return found
 
 
 _MAX_FIX_ROUNDS = 32
 
 
 @dataclass
+class _Item:
+    """A finding, the fixer its rule offers, and what trying that fix gave."""
+
+    finding: Finding
+    fixer: Fixer | None
+    key: tuple[str, str]  # code and the rule's message: the same finding after other edits
+    fixed_text: str | None = None  # the file after the fix, when it passed every check
+    removed: Counter[tuple[str, str]] = field(default_factory=Counter)  # what the fix fixes
+    refusal: str | None = None  # why the fix is not offered, when it failed a check
+    safety: str = ""  # the refused fix's safety
+
+    def __post_init__(self) -> None:
+        if self.fixer is not None:
+            self.safety = self.fixer.safety
+
+
+@dataclass
 class _Analysis:
     module: cst.Module
     text: str
-    items: list[tuple[Finding, Fixer | None]]
+    items: list[_Item]
 
 
 def _applied(module: cst.Module, text: str, fixer: Fixer, shown: str) -> str | _Refusal:
@@ -208,20 +264,6 @@ def _applied(module: cst.Module, text: str, fixer: Fixer, shown: str) -> str | _
     return _Refusal(reason) if reason is not None else new_text
 
 
-def _checked(module: cst.Module, text: str, finding: Finding,
-             fixer: Fixer | None) -> tuple[Finding, Fixer | None]:
-    """The finding with its fix when the fix keeps the code working, else without it and
-    saying why: a ``[*]`` is only shown for a fix ``--fix`` will make."""
-    from mplint.fixers.base import no_fix
-
-    if fixer is None:
-        return finding, None
-    outcome = _applied(module, text, fixer, finding.path)
-    if not isinstance(outcome, _Refusal):
-        return finding, fixer
-    return replace(finding, message=no_fix(finding.message, outcome.reason), fix=None), None
-
-
 @dataclass(frozen=True)
 class _Refusal:
     reason: str
@@ -238,15 +280,12 @@ class FixResult:
     remaining: list[Finding]
 
 
-def _with_edit(finding: Finding, fixer: Fixer | None, module: cst.Module, text: str) -> Finding:
+def _with_edit(item: _Item, text: str) -> Finding:
     """The finding with its fix as a text edit, for machine-readable output."""
-    if fixer is None or finding.fix is None:
+    finding = item.finding
+    if item.fixed_text is None or finding.fix is None:
         return finding
-    try:
-        after = fixer.apply(module).code
-    except Exception:  # the edit is a convenience: a failing fixer only loses it
-        return finding
-    return replace(finding, fix=replace(finding.fix, edit=edit_between(text, after)))
+    return replace(finding, fix=replace(finding.fix, edit=edit_between(text, item.fixed_text)))
 
 
 def _syntax_error(text: str, shown: str, problem: Exception) -> Finding:

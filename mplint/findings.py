@@ -75,6 +75,10 @@ def _position(text: str, offset: int) -> tuple[int, int]:
     return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
+# What a finding's message says when no fix is offered, followed by the reason and ")".
+NO_FIX = " (no automatic fix: "
+
+
 def error(path: str, reason: str, line: int = 1, column: int = 1) -> Finding:
     """The finding for a file that could not be read, decoded or parsed."""
     return Finding(path, line, column, line, column, ERROR_CODE, ERROR_NAME, reason)

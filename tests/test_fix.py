@@ -711,7 +711,38 @@ def test_a_fix_whose_result_does_not_parse_is_not_offered() -> None:
     assert finding.message.startswith("test finding (no automatic fix: the fixed code does "
                                       "not parse (")
     result = engine.fix(Source(BROKEN_SOURCE, "job.py"))
-    assert (result.text, result.fixed, result.refused) == (BROKEN_SOURCE, [], [])
+    assert (result.text, result.fixed) == (BROKEN_SOURCE, [])
+    [(_, reason)] = result.refused
+    assert reason.startswith("the fixed code does not parse (")
+
+
+def test_a_fix_the_engine_would_refuse_is_not_marked_in_lint_output() -> None:
+    """Lint tries each fix the way --fix will: no ``[*]`` for one that would be refused."""
+    [finding] = _engine_with(_BadFixRule("keeps-finding")).lint(Source(BROKEN_SOURCE, "job.py"))
+    assert finding.fix is None
+    assert finding.message == ("test finding (no automatic fix: the finding is still there "
+                               "after the fix)")
+
+
+TWO_STARTS = """\
+import multiprocessing as mp
+
+
+def work(x):
+    return x
+
+
+with mp.Pool(2) as pool:
+    pool.map(work, [1])
+child = mp.Process(target=work, args=(1,))
+child.start()
+"""
+
+
+def test_one_fix_that_clears_two_findings_is_credited_with_both() -> None:
+    result = Engine(Config(select=("MPL101",))).fix(Source(TWO_STARTS, "job.py"))
+    assert [(f.code, f.line) for f in result.fixed] == [("MPL101", 8), ("MPL101", 10)]
+    assert result.remaining == [] and result.refused == []
 
 
 # -- the safety net every fix passes ---------------------------------------------------------

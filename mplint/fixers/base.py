@@ -9,7 +9,7 @@ from typing import TypeVar
 import libcst as cst
 
 from mplint.analysis import children, main_guard_test, name_reads
-from mplint.findings import SAFE, UNSAFE
+from mplint.findings import NO_FIX, SAFE, UNSAFE
 
 __all__ = ["SAFE", "UNSAFE", "Fixer", "no_fix"]
 
@@ -117,7 +117,7 @@ def keyword_arg(keyword: str, value: cst.BaseExpression) -> cst.Arg:
 
 def no_fix(message: str, reason: str) -> str:
     """A finding's message, saying why no automatic fix is offered."""
-    return f"{message} (no automatic fix: {reason})"
+    return f"{message}{NO_FIX}{reason})"
 
 
 def contains(tree: cst.CSTNode, target: cst.CSTNode) -> bool:

@@ -19,7 +19,7 @@ from mplint.config import Config
 from mplint.findings import SAFE, Finding, error
 from mplint.modules import Tree
 from mplint.prefilter import ImportGraph, Scan, scan
-from mplint.sources import Candidate, Source, SourceError, decode, read
+from mplint.sources import Candidate, Source, SourceError, decode, read, unified_diff
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
@@ -95,14 +95,10 @@ def fix_source(engine: Engine, source: Source, unsafe: bool) -> tuple[FixRun, st
 
 
 def _record(source: Source, text: str, result: FixResult) -> FixRun:
-    import difflib
-
     run = FixRun(list(result.remaining), list(result.fixed), list(result.refused))
     if text != source.text:
         run.files_changed = 1
-        run.diff.extend(difflib.unified_diff(source.text.splitlines(keepends=True),
-                                             text.splitlines(keepends=True),
-                                             f"a/{source.shown}", f"b/{source.shown}"))
+        run.diff.extend(unified_diff(source.text, text, source.shown))
     return run
 
 

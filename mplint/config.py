@@ -12,6 +12,7 @@ from typing import Any
 
 from mplint import knowledge
 from mplint.knowledge import ModelPattern
+from mplint.sources import physical_lines
 
 
 class ConfigError(Exception):
@@ -194,7 +195,7 @@ class Noqa:
         if "noqa" not in source.lower():
             return cls()
         found: dict[int, frozenset[str]] = {}
-        for number, line in enumerate(source.splitlines(), start=1):
+        for number, line in enumerate(physical_lines(source), start=1):
             match = _NOQA.search(line)
             if match:
                 codes = match.group("codes")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import tokenize
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -52,6 +53,38 @@ class Source:
     def load(cls, path: Path, shown: str | None = None) -> Source:
         """Read and decode the file at ``path``; raises SourceError with the reason."""
         return cls.from_bytes(read(path), str(path) if shown is None else shown, path)
+
+
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def physical_lines(text: str, keepends: bool = False) -> list[str]:
+    """``text`` split into lines the way Python numbers them: at ``\n``, ``\r\n`` and
+    ``\r`` only (``str.splitlines`` also splits at form feeds, U+2028 and other characters
+    that are ordinary inside a Python line)."""
+    lines: list[str] = []
+    start = 0
+    for end in _LINE_END.finditer(text):
+        lines.append(text[start:end.end() if keepends else end.start()])
+        start = end.end()
+    if start < len(text):
+        lines.append(text[start:])
+    return lines
+
+
+def unified_diff(before: str, after: str, shown: str) -> list[str]:
+    """A unified diff ``patch`` and ``git apply`` accept: lines as Python counts them, and a
+    ``\\ No newline at end of file`` marker after a last line that has none."""
+    import difflib
+
+    out: list[str] = []
+    for line in difflib.unified_diff(physical_lines(before, True), physical_lines(after, True),
+                                     f"a/{shown}", f"b/{shown}"):
+        if line.endswith(("\n", "\r")):
+            out.append(line)
+        else:
+            out.append(f"{line}\n\\ No newline at end of file\n")
+    return out
 
 
 def decode(data: bytes) -> str:

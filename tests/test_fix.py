@@ -839,6 +839,40 @@ def test_diff_writes_nothing_and_exits_1(tmp_path: Path) -> None:
     assert cli("--diff", "job.py", cwd=tmp_path).returncode == 0
 
 
+# A form feed and a U+2028 are ordinary characters inside a Python line; the last line has no
+# newline.
+ODD_LINES = ("import multiprocessing as mp\n\x0c\ndef work(x):\n    return x  # a\u2028b\n\n"
+             "with mp.Pool(2) as pool:\n    pool.map(work, [1])")
+
+
+@pytest.mark.parametrize("tool", [["git", "apply"], ["patch", "-p1", "-s"]])
+def test_diff_applies_with_patch_tools_to_odd_lines(tmp_path: Path, tool: list[str]) -> None:
+    """``--diff`` counts lines the way Python does and marks a missing final newline, so
+    ``patch`` and ``git apply`` turn the file into exactly what ``--fix`` writes."""
+    import shutil
+    import subprocess
+
+    if shutil.which(tool[0]) is None:
+        pytest.skip(f"{tool[0]} is not installed")
+    fixed_dir, patched_dir = tmp_path / "fixed", tmp_path / "patched"
+    for folder in (fixed_dir, patched_dir):
+        folder.mkdir()
+        (folder / "job.py").write_bytes(ODD_LINES.encode())
+    diff = cli("--diff", "job.py", cwd=patched_dir).stdout
+    assert diff.endswith('+        pool.map(work, [1])\n\\ No newline at end of file\n')
+    assert "-    pool.map(work, [1])\n\\ No newline at end of file\n" in diff
+    subprocess.run([*tool], input=diff.encode(), cwd=patched_dir, check=True)
+    assert cli("--fix", "job.py", cwd=fixed_dir).returncode == 0
+    assert (patched_dir / "job.py").read_bytes() == (fixed_dir / "job.py").read_bytes()
+
+
+def test_noqa_lines_are_counted_as_python_counts_them() -> None:
+    source = ("import multiprocessing as mp\nx = 1  # a\u2028b\x0c c\n"
+              "mp.set_start_method('spawn')  # noqa: MPL104\n")
+    assert lint_source(source) == []
+    assert [f.line for f in lint_source(source.replace("  # noqa: MPL104", ""))] == [3]
+
+
 def test_show_fixes_and_unsafe_fixes(tmp_path: Path) -> None:
     write(tmp_path, "job.py", _code(WORKER_PAIRS["apply-async-arguments"][0]))
     lint = cli("job.py", cwd=tmp_path).stdout

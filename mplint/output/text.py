@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mplint.findings import SAFE, Finding
+from mplint.sources import physical_lines
 
 
 def render(findings: Sequence[Finding], unsafe_fixes: bool = False) -> str:
@@ -45,6 +46,6 @@ def statistics(findings: Sequence[Finding]) -> str:
 
 def _read_lines(path: str) -> list[str]:
     try:
-        return Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+        return physical_lines(Path(path).read_text(encoding="utf-8", errors="replace"))
     except OSError:
         return []

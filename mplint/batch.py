@@ -283,10 +283,10 @@ def _fix_one(engine: Engine, path: Path, unsafe: bool, write: bool) -> FixRun:
     run = _record(source, result.text, result)
     if run.files_changed and write:
         try:
-            write_atomically(path, result.text, source.encoding)
-        except SourceError as problem:
-            return FixRun([*run.remaining, error(source.shown, str(problem))],
-                          refused=run.refused)
+            write_atomically(path, result.text, source.encoding, read_as=source.text)
+        except SourceError as problem:  # the file keeps every finding it had
+            return FixRun([*engine.lint(source, prefilter=False),
+                           error(source.shown, str(problem))], refused=run.refused)
     return run
 
 

@@ -165,15 +165,20 @@ def _excluded(path: Path, patterns: Sequence[str]) -> bool:
                for p in patterns)
 
 
-def write_atomically(path: Path, text: str, encoding: str) -> None:
-    """Replace ``path``'s content in one step, keeping its permissions. Raises SourceError
-    with the reason on failure."""
+def write_atomically(path: Path, text: str, encoding: str, read_as: str | None = None) -> None:
+    """Replace ``path``'s content in one step, keeping its permissions; through a symbolic
+    link, the file it points to is replaced and the link stays. With ``read_as`` (the text the
+    fix started from), a file that changed since it was read is left alone. Raises
+    SourceError with the reason on failure."""
     try:
-        mode = path.stat().st_mode & 0o7777
-        if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+        target = path.resolve(strict=True) if path.is_symlink() else path
+        mode = target.stat().st_mode & 0o7777
+        if not os.access(target, os.W_OK) or not os.access(target.parent, os.W_OK):
             raise PermissionError(13, "Permission denied")
-        replace_file(path, text.encode(encoding), mode)
-    except (OSError, UnicodeEncodeError) as error:
+        if read_as is not None and decode(read(target)) != read_as:
+            raise SourceError("the file changed while it was being fixed; nothing was written")
+        replace_file(target, text.encode(encoding), mode)
+    except (OSError, RuntimeError, UnicodeEncodeError) as error:  # RuntimeError: a link loop
         reason = getattr(error, "strerror", None) or str(error)
         raise SourceError(f"cannot write the fixed file: {reason}") from None
 

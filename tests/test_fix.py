@@ -873,6 +873,49 @@ def test_noqa_lines_are_counted_as_python_counts_them() -> None:
     assert [f.line for f in lint_source(source.replace("  # noqa: MPL104", ""))] == [3]
 
 
+def test_fix_through_a_symlink_fixes_the_target_and_keeps_the_link(tmp_path: Path) -> None:
+    target = write(tmp_path, "real.py", BAD)
+    link = tmp_path / "job.py"
+    link.symlink_to(target.name)
+    result = cli("--fix", "job.py", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert link.is_symlink() and os.readlink(link) == "real.py"
+    assert target.read_text() == FIXED
+
+
+def test_a_failed_write_reports_the_findings_the_file_still_has(tmp_path: Path) -> None:
+    """An immutable folder refuses the new file even to root: no "fixed" line, the original
+    findings and one MPL000 line saying why."""
+    import subprocess
+
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    path = write(folder, "job.py", BAD)
+    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available here")
+    try:
+        result = cli("--fix", "locked/job.py", cwd=tmp_path)
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+    assert result.returncode == 1
+    assert "fixed" not in result.stderr
+    codes = [line.split()[1] for line in result.stdout.splitlines()]
+    assert codes == ["MPL000", "MPL101", "MPL103"]
+    assert "MPL000 cannot write the fixed file: " in result.stdout
+    assert path.read_text() == BAD
+
+
+def test_a_file_edited_while_it_is_fixed_is_left_alone(tmp_path: Path) -> None:
+    from mplint.sources import SourceError, write_atomically
+
+    path = write(tmp_path, "job.py", BAD)
+    path.write_text(BAD + "# edited meanwhile\n")
+    with pytest.raises(SourceError, match=r"^the file changed while it was being fixed; "
+                                          r"nothing was written$"):
+        write_atomically(path, FIXED, "utf-8", read_as=BAD)
+    assert path.read_text() == BAD + "# edited meanwhile\n"
+
+
 def test_show_fixes_and_unsafe_fixes(tmp_path: Path) -> None:
     write(tmp_path, "job.py", _code(WORKER_PAIRS["apply-async-arguments"][0]))
     lint = cli("job.py", cwd=tmp_path).stdout

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ast
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -71,12 +73,10 @@ class Engine:
         if prefilter and not self._needs_analysis(source):
             return []
         try:
-            return self._lint_text(source.text, source.shown, source.path)
-        except RecursionError:
-            return [error(source.shown, "too deeply nested to analyse")]
+            with _deep_stack():
+                return self._lint_text(source.text, source.shown, source.path)
         except Exception as bug:  # one file's analysis failing must not end the run
-            return [error(source.shown, f"internal error while analysing ({type(bug).__name__}:"
-                                        f" {bug}); please report it with this file")]
+            return [_failure(source.shown, bug, source.text)]
 
     def _needs_analysis(self, source: Source) -> bool:
         """The prefilter: False means no rule can fire on this file."""
@@ -147,6 +147,13 @@ class Engine:
         run has nothing left to do. ``remaining`` are the findings of the fixed text."""
         if prefilter and not self._needs_analysis(source):
             return FixResult(source.text, [], [], [])
+        try:
+            with _deep_stack():
+                return self._fix(source, unsafe)
+        except Exception as bug:  # the file stays as it was; the run goes on
+            return FixResult(source.text, [], [], [_failure(source.shown, bug, source.text)])
+
+    def _fix(self, source: Source, unsafe: bool) -> FixResult:
         text, shown, path = source.text, source.shown, source.path
         fixed: list[Finding] = []
         refused: list[tuple[Finding, str]] = []
@@ -219,6 +226,62 @@ def _removed(items: list[_Item], removed: Counter[tuple[str, str]]) -> list[Find
 
 
 _MAX_FIX_ROUNDS = 32
+# libcst walks trees recursively: a long ``elif`` chain is ~6 frames per branch. Python 3.11
+# frames cost little C stack, so this depth is safe on the main thread's 8 MiB; deeper code is
+# reported as too deeply nested.
+_RECURSION_LIMIT = 8000
+
+
+def _nesting(text: str) -> int:
+    """How deeply ``text``'s syntax tree nests (a large number when Python cannot say)."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return 0
+    except (RecursionError, MemoryError):
+        return 1 << 30
+    deepest = 0
+    stack: list[tuple[ast.AST, int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
+
+
+@contextmanager
+def _deep_stack() -> Iterator[None]:
+    import sys
+    import threading
+
+    before = sys.getrecursionlimit()
+    if threading.current_thread() is not threading.main_thread():
+        yield  # other threads may have small stacks: keep the interpreter's limit
+        return
+    sys.setrecursionlimit(max(before, _RECURSION_LIMIT))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(before)
+
+
+def _failure(shown: str, bug: BaseException, text: str) -> Finding:
+    """One error finding for a file whose analysis failed; never fails itself."""
+    seen: BaseException | None = bug
+    for _ in range(16):
+        if seen is None:
+            break
+        if isinstance(seen, RecursionError):
+            return error(shown, "too deeply nested to analyse")
+        seen = seen.__cause__ or seen.__context__
+    if _nesting(text) > _RECURSION_LIMIT // 8:  # libcst can turn running out of stack into
+        return error(shown, "too deeply nested to analyse")  # another error
+    try:
+        described = f"{type(bug).__name__}: {bug}"
+    except BaseException:  # str() of the error can fail as well
+        described = type(bug).__name__
+    return error(shown, f"internal error while analysing ({described[:300]}); please report "
+                        "it with this file")
 
 
 @dataclass

@@ -121,3 +121,32 @@ def _without_root_override() -> dict[str, object]:
         pytest.skip("running as root without setpriv: cannot make a file unreadable")
     drop = "-dac_override,-dac_read_search"
     return {"wrapper": [setpriv, "--bounding-set", drop]}
+
+
+def _elif_chain(branches: int) -> str:
+    arms = "".join(f"elif x == {i}:\n    y = {i}\n" for i in range(1, branches))
+    return f"import multiprocessing as mp\nx = 3\nif x == 0:\n    y = 0\n{arms}{BAD[29:]}"
+
+
+def test_a_long_elif_chain_is_analysed(tmp_path: Path) -> None:
+    """487 branches nest past Python's default recursion limit in libcst's tree walks."""
+    write(tmp_path, "a_deep.py", _elif_chain(487))
+    write(tmp_path, "b_bad.py", BAD)
+    code, lines, err = _lines(tmp_path, ".")
+    assert code == 1 and err == ""
+    assert [line.split()[1] for line in lines] == ["MPL101", "MPL101"]
+    assert lines[0].startswith("a_deep.py:978:6: MPL101 [*] ")
+
+
+@pytest.mark.parametrize("fix", [False, True])
+def test_code_nested_too_deeply_is_one_line_and_the_run_goes_on(tmp_path: Path,
+                                                                 fix: bool) -> None:
+    source = _elif_chain(5000)
+    path = write(tmp_path, "a_deep.py", source)
+    write(tmp_path, "b_bad.py", BAD)
+    result = cli(*(["--fix"] if fix else []), ".", cwd=tmp_path)
+    lines = result.stdout.splitlines()
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert lines[0] == "a_deep.py:1:1: MPL000 too deeply nested to analyse"
+    assert len(lines) == (1 if fix else 2)  # b_bad.py is fixed, or reported
+    assert path.read_text() == source

@@ -110,7 +110,7 @@ class _Run:
         self.config, self.options, self.tree = config, options, tree
         self.unsafe = unsafe  # None: linting; else the fixes a fixing run applies
         self._entries: dict[Path, Entry] = {}  # this run's view, by absolute path
-        self._signatures: dict[Path, tuple[int, int] | None] = {}
+        self._signatures: dict[Path, tuple[int, int, int] | None] = {}
         self.graph = ImportGraph(self._scan_of, tree)
 
     @cached_property
@@ -181,7 +181,7 @@ class _Run:
         if self.options.cache is None:
             return
         absolute = path.absolute()
-        deps = [(str(dep), self._signature(dep) or (0, 0))
+        deps = [(str(dep), self._signature(dep) or (0, 0, 0))
                 for dep in self.graph.dependencies(absolute)]
         entry = self._entries[absolute].with_findings(str(path), findings, deps)
         self.options.cache.put(str(absolute), entry)
@@ -191,7 +191,7 @@ class _Run:
             self.options.cache.save()
 
     # -- entries -------------------------------------------------------------------------------
-    def _signature(self, path: Path) -> tuple[int, int] | None:
+    def _signature(self, path: Path) -> tuple[int, int, int] | None:
         from mplint.cache import signature
 
         if path not in self._signatures:
@@ -219,7 +219,7 @@ class _Run:
             return cached
         data = read(path)
         digest = content_hash(data) if cache is not None else ""
-        size_only = sig or (0, len(data))
+        size_only = sig or (0, len(data), 0)
         if cached is not None and cached.digest == digest and (cached.checked or not need_text):
             from dataclasses import replace
 

@@ -24,11 +24,13 @@ from mplint.prefilter import Scan
 from mplint.sources import replace_file
 
 CACHE_DIR = ".mplint_cache"
-Signature = tuple[int, int]  # (mtime in ns, size)
+# (mtime in ns, size, ctime in ns): an edit that keeps the size and puts the modification time
+# back still changes the inode's change time, which no user can set.
+Signature = tuple[int, int, int]
 
 
 def signature(stat: os.stat_result) -> Signature:
-    return stat.st_mtime_ns, stat.st_size
+    return stat.st_mtime_ns, stat.st_size, stat.st_ctime_ns
 
 
 def content_hash(data: bytes) -> str:
@@ -67,36 +69,49 @@ class Entry:
         return replace(self, shown=shown, findings=tuple(findings), deps=tuple(deps))
 
     def to_json(self) -> dict[str, Any]:
-        return {"sig": list(self.signature), "sha": self.digest, "checked": self.checked,
+        data = {"sig": list(self.signature), "sha": self.digest, "checked": self.checked,
                 "scan": [self.scan.direct, [list(i) for i in self.scan.imports]],
                 "error": list(self.error) if self.error else None, "shown": self.shown,
                 "findings": None if self.findings is None
                 else [finding_to_json(f) for f in self.findings],
                 "deps": None if self.deps is None
                 else [[path, *sig] for path, sig in self.deps]}
+        return {**data, "check": _check(data)}
 
     @classmethod
     def from_json(cls, data: Any) -> Entry | None:
         """The entry a cache file holds; None when it is not in the shape this version
-        writes (a damaged or foreign entry is ignored, never trusted)."""
+        writes or its check does not match its content (a damaged, edited or foreign entry
+        is ignored, never trusted)."""
         try:
+            content = {k: v for k, v in data.items() if k != "check"}
+            if data["check"] != _check(content):
+                return None
             direct, imports = data["scan"]
-            mtime, size = data["sig"]
+            mtime, size, changed = data["sig"]
             shown = data.get("shown")
             error = data["error"]
             rows, deps = data.get("findings"), data.get("deps")
             entry = cls(
-                (_int(mtime), _int(size)), _str(data["sha"]), _bool(data["checked"]),
+                (_int(mtime), _int(size), _int(changed)), _str(data["sha"]),
+                _bool(data["checked"]),
                 Scan(_bool(direct), tuple((_int(level), _str(name)) for level, name in imports)),
                 None if error is None else (_int(error[0]), _int(error[1]), _str(error[2])),
                 None if shown is None else _str(shown),
                 None if rows is None or shown is None
                 else tuple(finding_from_json(shown, row) for row in rows),
                 None if deps is None
-                else tuple((_str(path), (_int(m), _int(n))) for path, m, n in deps))
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+                else tuple((_str(path), (_int(m), _int(n), _int(c))) for path, m, n, c in deps))
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, RecursionError):
             return None
         return entry
+
+
+def _check(data: dict[str, Any]) -> int:
+    """A checksum of an entry's content, written with it."""
+    import zlib
+
+    return zlib.crc32(json.dumps(data, sort_keys=True, separators=(",", ":")).encode())
 
 
 def _int(value: Any) -> int:
@@ -162,7 +177,7 @@ class Cache:
     def _read(self) -> dict[str, dict[str, Any]]:
         try:
             data = json.loads(self.file.read_bytes())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):  # unreadable, damaged, nested too deep
             return {}
         entries = data.get("files") if isinstance(data, dict) else None
         if not isinstance(entries, dict):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import codecs
+import contextlib
+import io
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -109,11 +112,23 @@ def _parser(streams: Streams) -> argparse.ArgumentParser:
     return parser
 
 
+def _tolerant(stream: TextIO) -> None:
+    """Let a process stream write any path: a file name's undecodable bytes (surrogates) go
+    out as the bytes they were under UTF-8, other characters the encoding lacks as escapes."""
+    if not isinstance(stream, io.TextIOWrapper) or stream.errors != "strict":
+        return
+    utf8 = codecs.lookup(stream.encoding).name == "utf-8"
+    with contextlib.suppress(ValueError, OSError):
+        stream.reconfigure(errors="surrogateescape" if utf8 else "backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None, *, stdin: IO[bytes] | None = None,
          stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Run ``mplint`` with ``argv`` (default: the command line); the streams default to the
     process's own."""
     args = list(sys.argv[1:] if argv is None else argv)
+    for own in (sys.stdout, sys.stderr):
+        _tolerant(own)
     streams = Streams(stdin or sys.stdin.buffer, stdout or sys.stdout, stderr or sys.stderr)
     if args[:1] == ["rules"]:
         return _list_rules(streams)

@@ -101,20 +101,26 @@ def _path_matches(path: str, pattern: str, root: Path | None) -> bool:
     pure = PurePath(path)
     candidates = [pure.as_posix(), pure.name]
     if root is not None:
-        with contextlib.suppress(ValueError):
+        with contextlib.suppress(ValueError, OSError, RuntimeError):
             candidates.append(Path(path).resolve().relative_to(root.resolve()).as_posix())
     return any(fnmatchcase(c, pattern) for c in candidates)
 
 
 def find_pyproject(start: Path) -> Path | None:
     """The nearest pyproject.toml at or above ``start`` that has a ``[tool.mplint]`` table."""
-    current = start.resolve()
-    if current.is_file():
+    try:
+        current = start.resolve()
+    except (OSError, RuntimeError):  # a symbolic link loop: look from where it is named
+        current = start.absolute()
+    if current.is_file() or not current.is_dir():
         current = current.parent
     for folder in (current, *current.parents):
         candidate = folder / "pyproject.toml"
-        if candidate.is_file() and b"[tool.mplint" in candidate.read_bytes():
-            return candidate
+        try:
+            if candidate.is_file() and b"[tool.mplint" in candidate.read_bytes():
+                return candidate
+        except OSError:  # a folder or file this user cannot read: look further up
+            continue
     return None
 
 

@@ -60,18 +60,39 @@ def test_warm_run_gives_the_same_findings_from_the_cache(tmp_path: Path) -> None
     assert _codes(tmp_path) == EXPECTED
 
 
-def test_a_warm_run_only_stats_files(tmp_path: Path) -> None:
-    """Same size and modification time: the file is not read again (as with ruff and mypy);
-    the stale result proves it."""
+def test_an_edit_that_keeps_size_and_modification_time_is_seen(tmp_path: Path) -> None:
+    """Same size, modification time put back: the inode's change time still moves, so the
+    file is read again and its new content linted."""
     project = _project(tmp_path)
     assert _codes(project) == EXPECTED
     target = project / "unguarded.py"
     stat = target.stat()
     target.write_text("import multiprocessing\nPOOL = multiprocessing.Pool   \n")  # same size
     os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert target.stat().st_size == stat.st_size
+    assert (target.stat().st_size, target.stat().st_mtime_ns) == (stat.st_size,
+                                                                   stat.st_mtime_ns)
+    assert _codes(project) == ["train.py:13:9: MPL201"]
+
+
+def test_an_entry_whose_findings_were_emptied_is_not_trusted(tmp_path: Path) -> None:
+    project = _project(tmp_path)
     assert _codes(project) == EXPECTED
-    assert _codes(project, "--no-cache") == ["train.py:13:9: MPL201"]
+    [cache_file] = _cache_files(project)
+    data = json.loads(cache_file.read_bytes())
+    for entry in data["files"].values():
+        if entry.get("findings"):
+            entry["findings"] = []
+    cache_file.write_text(json.dumps(data))
+    assert _codes(project) == EXPECTED
+
+
+def test_a_cache_file_nested_too_deeply_is_ignored(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    assert _codes(project) == EXPECTED
+    [cache_file] = _cache_files(project)
+    cache_file.write_text("[" * 100_000 + "]" * 100_000)
+    assert _codes(project) == EXPECTED
+    assert _codes(project) == EXPECTED  # and the next run has a good cache again
 
 
 def test_an_edited_file_is_linted_again(tmp_path: Path) -> None:
@@ -162,16 +183,27 @@ def test_fixtures_warm_and_cold_agree(tmp_path: Path) -> None:
     assert len(json.loads(warm.stdout)) > 20
 
 
-def test_fix_reads_only_what_the_cache_cannot_vouch_for(tmp_path: Path) -> None:
+def test_fix_reads_only_what_the_cache_cannot_vouch_for(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """``--fix`` takes the linting path: a file whose cached result offers nothing to fix is
-    not read again (the stale result proves it), and ``--no-cache`` reads it."""
+    not read again, and ``--no-cache`` reads it."""
+    import mplint.batch
+    import mplint.sources
+
     project = _project(tmp_path)
-    clean = write(project, "clean.py", "import multiprocessing\nPOOL = None  # filled in main\n")
+    write(project, "clean.py", "import multiprocessing\nPOOL = None  # filled in main\n")
     assert _codes(project) == EXPECTED
-    stat = clean.stat()
-    clean.write_text("import multiprocessing\nPOOL = multiprocessing.Pool()\n")  # same size
-    os.utime(clean, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    cli("--fix", ".", cwd=project)
-    assert "__main__" not in clean.read_text()
-    cli("--fix", "--no-cache", ".", cwd=project)
-    assert 'if __name__ == "__main__":' in clean.read_text()
+    reads: list[str] = []
+    real = mplint.sources.read
+
+    def spy(path: Path) -> bytes:
+        reads.append(path.name)
+        return real(path)
+
+    for module in (mplint.batch, mplint.sources):
+        monkeypatch.setattr(module, "read", spy)
+    cli("--fix", "-j", "1", ".", cwd=project)
+    assert "clean.py" not in reads and "unguarded.py" in reads
+    reads.clear()
+    cli("--fix", "-j", "1", "--no-cache", ".", cwd=project)
+    assert "clean.py" in reads

@@ -150,3 +150,28 @@ def test_code_nested_too_deeply_is_one_line_and_the_run_goes_on(tmp_path: Path,
     assert lines[0] == "a_deep.py:1:1: MPL000 too deeply nested to analyse"
     assert len(lines) == (1 if fix else 2)  # b_bad.py is fixed, or reported
     assert path.read_text() == source
+
+
+def test_a_symlink_loop_named_on_the_command_line(tmp_path: Path) -> None:
+    os.symlink("b.py", tmp_path / "a.py")
+    os.symlink("a.py", tmp_path / "b.py")
+    write(tmp_path, "bad.py", BAD)
+    code, lines, err = _lines(tmp_path, "a.py", "bad.py")
+    assert code == 1 and err == ""
+    assert lines[0] == "a.py:1:1: MPL000 cannot read: Too many levels of symbolic links"
+    assert lines[1].startswith("bad.py:3:6: MPL101")
+
+
+def test_an_undecodable_file_name_on_a_strict_utf8_stdout(tmp_path: Path) -> None:
+    """The name's bytes come out as they are on disk, whatever the output encoding allows."""
+    import subprocess
+
+    from conftest import tool
+
+    os.makedirs(tmp_path / "src")
+    (tmp_path / "src" / os.fsdecode(b"bad\xff.py")).write_text(BAD)
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}
+    result = subprocess.run([tool("mplint"), "src"], cwd=tmp_path, capture_output=True,
+                            env=env, timeout=120)
+    assert result.returncode == 1 and result.stderr == b""
+    assert result.stdout.startswith(b"src/bad\xff.py:3:6: MPL101 [*] ")

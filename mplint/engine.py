@@ -20,7 +20,7 @@ from mplint.config import Config, Noqa
 from mplint.findings import NO_FIX, SAFE, Finding, Fix, edit_between, error
 from mplint.modules import Tree
 from mplint.prefilter import ImportGraph, Scan, scan
-from mplint.sources import MAX_BYTES, Source
+from mplint.sources import MAX_BYTES, Source, physical_lines
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -105,10 +105,14 @@ class Engine:
         from mplint.analysis.facts import ModuleFacts
         from mplint.modules import module_name
 
+        exact = True  # the tree is of ``text`` itself, so fixes can rewrite it
         try:
             module = cst.parse_module(text)
         except cst.ParserSyntaxError as problem:
-            return _syntax_error(text, shown, problem)
+            expanded = _expanded_indentation(text, shown)
+            if expanded is None:
+                return _syntax_error(text, shown, problem)
+            module, exact = expanded, False
         name = ""
         if path is not None:
             self.tree.include(path)
@@ -132,6 +136,11 @@ class Engine:
                 shown, where.start.line, where.start.column + 1, where.end.line,
                 where.end.column + 1, rule.code, rule.name, report.message, fix), report.fix,
                 (rule.code, report.message.partition(NO_FIX)[0])))
+        if not exact:
+            for item in items:
+                if item.fixer is not None:
+                    _refuse(item, "the file mixes tabs and spaces in its indentation in a way "
+                                  "the rewriter cannot reproduce")
         analysis = _Analysis(module, text, items)
         if trial:
             for item in items:
@@ -176,8 +185,6 @@ class Engine:
     def _trial(self, analysis: _Analysis, item: _Item, shown: str, path: Path | None) -> None:
         """Make ``item``'s fix on a copy and keep the result if it passes every check; else
         take the fix off the finding and say why in its message."""
-        from mplint.fixers.base import no_fix
-
         assert item.fixer is not None
         applied = _applied(analysis.module, analysis.text, item.fixer, shown)
         refusal = applied if isinstance(applied, _Refusal) else None
@@ -192,10 +199,40 @@ class Engine:
                     return
                 refusal = compared
         assert refusal is not None
-        item.refusal = refusal.reason
-        item.finding = replace(item.finding, message=no_fix(item.finding.message, refusal.reason),
-                               fix=None)
-        item.fixer = None
+        _refuse(item, refusal.reason)
+
+
+def _refuse(item: _Item, reason: str) -> None:
+    """Take the fix off ``item``'s finding, saying why in its message."""
+    from mplint.fixers.base import no_fix
+
+    item.refusal = reason
+    item.finding = replace(item.finding, message=no_fix(item.finding.message, reason), fix=None)
+    item.fixer = None
+
+
+def _expanded_indentation(text: str, shown: str) -> cst.Module | None:
+    """The tree of ``text`` with tabs in its indentation expanded, when Python accepts the file
+    as it is and libcst's tokenizer, which counts tab stops differently, does not."""
+    import libcst as cst
+
+    try:
+        compile(text, shown, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    lines = physical_lines(text, keepends=True)
+    expanded = "".join(_expand(line) for line in lines)
+    if expanded == text:
+        return None
+    try:
+        return cst.parse_module(expanded)
+    except cst.ParserSyntaxError:
+        return None
+
+
+def _expand(line: str) -> str:
+    body = line.lstrip(" \t")
+    return line[:len(line) - len(body)].expandtabs(8) + body
 
 
 def _compare(before: _Analysis, after: _Analysis,

@@ -175,3 +175,23 @@ def test_an_undecodable_file_name_on_a_strict_utf8_stdout(tmp_path: Path) -> Non
                             env=env, timeout=120)
     assert result.returncode == 1 and result.stderr == b""
     assert result.stdout.startswith(b"src/bad\xff.py:3:6: MPL101 [*] ")
+
+
+# CPython accepts this indentation (it compares with tab stops of 8 and of 1); libcst's
+# tokenizer does not.
+MIXED_INDENT = ("import multiprocessing as mp\nif True:\n\tif mp:\n        \ty = 2\n\tz = 3\n"
+                "with mp.Pool(2) as pool:\n    pool.map(abs, [1])\n")
+
+
+def test_indentation_python_accepts_is_linted_and_left_alone(tmp_path: Path) -> None:
+    compile(MIXED_INDENT, "mixed.py", "exec")
+    path = write(tmp_path, "mixed.py", MIXED_INDENT)
+    code, lines, err = _lines(tmp_path, "mixed.py")
+    assert code == 1 and err == ""
+    assert lines == ['mixed.py:6:6: MPL101 multiprocessing.Pool starts processes when the module '
+                     'is imported, outside `if __name__ == "__main__":`; under spawn or forkserver '
+                     "every child re-imports the module and fails in its bootstrapping phase (no "
+                     "automatic fix: the file mixes tabs and spaces in its indentation in a way "
+                     "the rewriter cannot reproduce)"]
+    assert cli("--fix", "mixed.py", cwd=tmp_path).returncode == 1
+    assert path.read_text() == MIXED_INDENT

@@ -68,20 +68,24 @@ def _import_statements(data: bytes) -> Iterable[tuple[bytes, int, bytes | None, 
         if (following and data[following - 1] in _WORD_BYTES) or (data[word_end:word_end + 1] \
                 and data[word_end] in _WORD_BYTES):
             continue  # part of a longer name: importlib, reimport
-        start = data.rfind(b"\n", 0, following) + 1
+        own = start = data.rfind(b"\n", 0, following) + 1
         while start > 1 and data[start - 2:start - 1] == b"\\":  # a continued line
             start = data.rfind(b"\n", 0, start - 2) + 1
-        head = data[start:following].replace(b"\\\n", b" ")
-        # a statement begins a line, or follows ``;`` or a compound statement's ``:``
-        head = head[max(head.rfind(b";"), head.rfind(b":")) + 1:].strip()
         end = _statement_end(data, word_end)
         names = data[word_end:end]
-        if not head:
-            yield data[start:end], 0, None, names
-            continue
-        module = _FROM_MODULE.match(head)
-        if module is not None:
-            yield data[start:end], len(module.group(1)), module.group(2), names
+        # the backslash before this line may end a comment rather than continue a line:
+        # read the line both as a continuation and on its own
+        for first in dict.fromkeys((start, own)):
+            head = data[first:following].replace(b"\\\n", b" ")
+            # a statement begins a line, or follows ``;`` or a compound statement's ``:``
+            head = head[max(head.rfind(b";"), head.rfind(b":")) + 1:].strip()
+            if not head:
+                yield data[first:end], 0, None, names
+                break
+            module = _FROM_MODULE.match(head)
+            if module is not None:
+                yield data[first:end], len(module.group(1)), module.group(2), names
+                break
 
 
 def _statement_end(data: bytes, position: int) -> int:

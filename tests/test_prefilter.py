@@ -102,3 +102,16 @@ def test_files_that_cannot_start_processes_are_never_parsed(tmp_path: Path) -> N
     everything = cli("--no-cache", "--no-prefilter", ".", cwd=tmp_path).stdout.splitlines()
     assert [line.split(":")[0] for line in everything] == [
         "mentions.py", "uses_helpers.py", "uses_jobs.py"]
+
+
+@pytest.mark.parametrize("statement", ["import multiprocessing as mp",
+                                       "from multiprocessing import Pool as P"])
+def test_an_import_after_a_comment_ending_in_a_backslash_is_seen(tmp_path: Path,
+                                                                 statement: str) -> None:
+    """A backslash at the end of a comment continues nothing; the next line's import counts."""
+    pool = "mp.Pool" if statement.startswith("import") else "P"
+    write(tmp_path, "job.py", f"x = 1  # see \\\n{statement}\nwith {pool}(2) as pool:\n"
+                              "    pool.map(abs, [1])\n")
+    found = _rule_findings(_findings("job.py", cwd=tmp_path))
+    assert [(f[1], f[3]) for f in found] == [(3, "MPL101")]
+    assert found == _rule_findings(_findings("--no-prefilter", "job.py", cwd=tmp_path))

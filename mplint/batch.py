@@ -19,7 +19,15 @@ from mplint.config import Config
 from mplint.findings import SAFE, Finding, error
 from mplint.modules import Tree
 from mplint.prefilter import ImportGraph, Scan, scan
-from mplint.sources import Candidate, Source, SourceError, decode, read, unified_diff
+from mplint.sources import (
+    TOO_LARGE,
+    Candidate,
+    Source,
+    SourceError,
+    decode,
+    read,
+    unified_diff,
+)
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
@@ -159,11 +167,14 @@ class _Run:
             entry = self._entry(path, need_text=True)
         except SourceError as problem:
             return [error(shown, str(problem))]
+        skip = self.options.prefilter and not self.graph.needs_analysis(
+            path, self._scan_of(path) or _EMPTY)
         if entry.error is not None:
             line, column, reason = entry.error
+            if skip and reason.startswith(TOO_LARGE):
+                return []  # size matters only for a file that would be analysed
             return [error(shown, reason, line, column)]
-        if self.options.prefilter and not self.graph.needs_analysis(
-                path, self._scan_of(path) or _EMPTY):
+        if skip:
             return []
         if (entry.shown == shown and entry.findings is not None
                 and self._dependencies_unchanged(path, entry)

@@ -20,7 +20,7 @@ from mplint.config import Config, Noqa
 from mplint.findings import NO_FIX, SAFE, Finding, Fix, edit_between, error
 from mplint.modules import Tree
 from mplint.prefilter import ImportGraph, Scan, scan
-from mplint.sources import MAX_BYTES, Source, physical_lines
+from mplint.sources import MAX_BYTES, MAX_READ, TOO_LARGE, Source, physical_lines
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 def _read_scan(path: Path) -> Scan | None:
     """The prefilter's view of a module of the tree that is not itself being linted."""
     try:
-        if path.stat().st_size > MAX_BYTES:
+        if path.stat().st_size > MAX_READ:
             return None
         return scan(path.read_bytes())
     except OSError:
@@ -72,6 +72,8 @@ class Engine:
         analysed gives one error finding."""
         if prefilter and not self._needs_analysis(source):
             return []
+        if len(source.text) > MAX_BYTES:  # the CLI says so when it decodes; flake8 gets here
+            return [_too_large(source)]
         try:
             with _deep_stack():
                 return self._lint_text(source.text, source.shown, source.path)
@@ -156,6 +158,8 @@ class Engine:
         run has nothing left to do. ``remaining`` are the findings of the fixed text."""
         if prefilter and not self._needs_analysis(source):
             return FixResult(source.text, [], [], [])
+        if len(source.text) > MAX_BYTES:
+            return FixResult(source.text, [], [], [_too_large(source)])
         try:
             with _deep_stack():
                 return self._fix(source, unsafe)
@@ -300,6 +304,12 @@ def _deep_stack() -> Iterator[None]:
         yield
     finally:
         sys.setrecursionlimit(before)
+
+
+def _too_large(source: Source) -> Finding:
+    return error(source.shown, f"{TOO_LARGE} ({len(source.text) / 2**20:.1f} MiB, limit "
+                               f"{MAX_BYTES // 2**20} MiB; exclude generated files in "
+                               "[tool.mplint])")
 
 
 def _failure(shown: str, bug: BaseException, text: str) -> Finding:

@@ -45,6 +45,6 @@ class Flake8Checker:
         path = Path(self.filename) if self.filename not in ("-", "stdin") else None
         source = Source("".join(self.lines), self.filename, path)
         for finding in _engine_for(self.filename).lint(source):
-            if finding.is_error:
+            if finding.is_error and finding.message.startswith("syntax error"):
                 continue  # flake8 reports unparsable files itself (E999)
             yield finding.line, finding.column - 1, f"{finding.code} {finding.message}", type(self)

@@ -12,7 +12,12 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-MAX_BYTES = 8 * 1024 * 1024  # larger .py files are generated data, not code anyone reviews
+# Larger files that can start processes are not analysed: parsing one takes 15 s or more (a
+# 1.3 MiB torch module: 16 s), and files this size are generated, not code anyone reviews.
+MAX_BYTES = 1024 * 1024
+TOO_LARGE = "file too large to analyse"
+# Larger files are not even read: the prefilter's byte scan of a file stops here.
+MAX_READ = 64 * 1024 * 1024
 SKIPPED_DIRS = frozenset({"__pycache__", "node_modules", "site-packages"})
 
 
@@ -95,8 +100,8 @@ def decode(data: bytes) -> str:
 def decode_with_encoding(data: bytes) -> tuple[str, str]:
     """The decoded source and the encoding to write it back with (``utf-8-sig`` keeps a BOM)."""
     if len(data) > MAX_BYTES:
-        raise SourceError(f"file too large ({len(data) / 2**20:.1f} MiB, limit "
-                          f"{MAX_BYTES // 2**20} MiB)")
+        raise SourceError(f"{TOO_LARGE} ({len(data) / 2**20:.1f} MiB, limit "
+                          f"{MAX_BYTES // 2**20} MiB; exclude generated files in [tool.mplint])")
     if b"\0" in data:
         raise SourceError("binary file (contains NUL bytes), not Python source")
     try:
@@ -121,7 +126,13 @@ def read(path: Path) -> bytes:
     try:
         if not path.is_file() and path.exists():
             raise SourceError("not a regular file")
-        return path.read_bytes()
+        with path.open("rb") as stream:
+            size = os.fstat(stream.fileno()).st_size
+            data = stream.read(MAX_READ + 1) if size <= MAX_READ else b""
+        if size > MAX_READ or len(data) > MAX_READ:
+            raise SourceError(f"file too large ({max(size, len(data)) / 2**20:.1f} MiB; files "
+                              f"over {MAX_READ // 2**20} MiB are not read)")
+        return data
     except OSError as error:
         raise SourceError(f"cannot read: {error.strerror or error}") from None
 

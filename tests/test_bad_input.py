@@ -77,9 +77,21 @@ def test_empty_file_is_clean(tmp_path: Path) -> None:
 
 
 def test_huge_file(tmp_path: Path) -> None:
-    write(tmp_path, "huge.py", b"import multiprocessing\n" + b"x = 1\n" * 1_500_000)
-    _, lines, _ = _lines(tmp_path, "huge.py")
-    assert lines == ["huge.py:1:1: MPL000 file too large (8.6 MiB, limit 8 MiB)"]
+    write(tmp_path, "huge.py", b"import multiprocessing\nmultiprocessing.Pool\n"
+          + b"x = 1\n" * 200_000)
+    write(tmp_path, "huge_data.py", b"TABLE = [\n" + b"    1,\n" * 200_000 + b"]\n")
+    _, lines, _ = _lines(tmp_path, ".")
+    assert lines == ["huge.py:1:1: MPL000 file too large to analyse (1.1 MiB, limit 1 MiB; "
+                     "exclude generated files in [tool.mplint])"]
+
+
+def test_a_file_too_large_to_read_is_not_read(tmp_path: Path) -> None:
+    """A sparse 65 MiB file: reading it would cost 65 MiB; its size alone decides."""
+    with (tmp_path / "giant.py").open("wb") as stream:
+        stream.truncate(65 * 2**20)
+    _, lines, _ = _lines(tmp_path, "giant.py")
+    assert lines == ["giant.py:1:1: MPL000 file too large (65.0 MiB; files over 64 MiB are not "
+                     "read)"]
 
 
 def test_missing_path(tmp_path: Path) -> None:

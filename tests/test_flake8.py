@@ -60,3 +60,12 @@ def test_flake8_follows_imports_to_a_process_subclass_of_the_tree(tmp_path: Path
         'run.py:3:1: MPL101 Worker (multiprocessing.Process subclass) starts processes when the '
         'module is imported, outside `if __name__ == "__main__":`; under spawn or forkserver '
         'every child re-imports the module and fails in its bootstrapping phase']
+
+
+def test_flake8_reports_a_file_too_large_to_analyse_as_the_cli_does(tmp_path: Path) -> None:
+    write(tmp_path, "huge.py",
+          "import multiprocessing\nmultiprocessing.Pool\n" + "x = 1\n" * 200_000)
+    result = _flake8("--select", "MPL", "huge.py", cwd=tmp_path)
+    assert result.stdout == cli("huge.py", cwd=tmp_path).stdout
+    assert result.stdout == ("huge.py:1:1: MPL000 file too large to analyse (1.1 MiB, limit 1 "
+                             "MiB; exclude generated files in [tool.mplint])\n")

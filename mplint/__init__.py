@@ -6,10 +6,28 @@ Linting never imports or runs the code it reads.
 from __future__ import annotations
 
 from mplint._version import __version__
-from mplint.config import Config
-from mplint.findings import Finding, Fix
+
+TYPE_CHECKING = False  # not typing's: importing the package must import nothing else
+if TYPE_CHECKING:
+    from mplint.config import Config
+    from mplint.findings import Finding, Fix
 
 __all__ = ["Config", "Finding", "Fix", "__version__", "fix_source", "lint_source"]
+
+
+def __getattr__(name: str) -> object:
+    """``Config``, ``Finding`` and ``Fix`` load on first use: importing the package imports
+    nothing else, so ``python -m mplint`` can take the working directory off ``sys.path``
+    before any module is looked up there."""
+    if name == "Config":
+        from mplint.config import Config
+
+        return Config
+    if name in ("Finding", "Fix"):
+        from mplint import findings
+
+        return getattr(findings, name)
+    raise AttributeError(f"module 'mplint' has no attribute {name!r}")
 
 
 def lint_source(source: str | bytes, path: str = "<string>",

@@ -25,7 +25,7 @@ def problem(before: cst.Module, before_text: str, after: cst.Module,
             after_text: str) -> str | None:
     """Why the change from ``before`` to ``after`` is not a fix that keeps the code working,
     or None."""
-    lost = _comments(before_text) - _comments(after_text)
+    lost = comments(before_text) - comments(after_text)
     if lost:
         return f"it would drop the comment `{min(lost)}`"
     early = _early_reads(after) - _early_reads(before)
@@ -35,7 +35,8 @@ def problem(before: cst.Module, before_text: str, after: cst.Module,
     return None
 
 
-def _comments(text: str) -> Counter[str]:
+def comments(text: str) -> Counter[str]:
+    """Every comment of ``text``, counted."""
     found: Counter[str] = Counter()
     try:
         for token in tokenize.generate_tokens(io.StringIO(text).readline):

@@ -230,3 +230,55 @@ def test_linting_never_loads_the_verifier() -> None:
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+SLEEPING_CHILD = """\
+import multiprocessing as mp
+import time
+
+
+def sleeper():
+    time.sleep(300)
+
+
+if __name__ == "__main__":
+    child = mp.Process(target=sleeper)
+    child.start()
+    child.join()
+"""
+
+
+@pytest.mark.parametrize(("signal_name", "status"), [("SIGTERM", 143), ("SIGINT", 130)])
+def test_an_interrupted_verify_stops_every_script_it_started(tmp_path: Path, signal_name: str,
+                                                             status: int) -> None:
+    import signal
+    import time
+
+    from conftest import tool
+
+    script = write(tmp_path, "sleeps.py", SLEEPING_CHILD)
+    proc = subprocess.Popen(
+        [tool("mplint"), "verify", "--timeout", "250", "--start-method", "spawn", str(script)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 60
+    while len(_alive_running(script)) < 2 and time.monotonic() < deadline:  # parent + child
+        time.sleep(0.2)
+    assert len(_alive_running(script)) >= 2
+    proc.send_signal(getattr(signal, signal_name))
+    _, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err) == (status, "mplint verify: interrupted; stopped 1 running "
+                                              "script(s)\n")
+    time.sleep(1)
+    assert _alive_running(script) == []
+
+
+def test_a_parent_joining_a_busy_child_without_a_queue_is_not_join_before_drain(
+        tmp_path: Path) -> None:
+    script = write(tmp_path, "sleeps.py", SLEEPING_CHILD)
+    result = run("verify", "--timeout", "8", "--start-method", "spawn", "--format", "json",
+                 str(script))
+    [verdict] = json.loads(result.stdout)["runs"]
+    assert (verdict["status"], verdict["rules"]) == ("hang", [])
+    assert verdict["hint"] == ("the parent is blocked in Process.join() on a child that is still "
+                               "working or waiting: nothing it put on a queue is holding it")

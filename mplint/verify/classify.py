@@ -16,6 +16,9 @@ _IN_JOIN = re.compile(r'multiprocessing/process\.py", line \d+ in join$', re.M)
 _IN_GET = re.compile(r'multiprocessing/queues\.py", line \d+ in get$', re.M)
 HINT_JOIN = ("the parent is blocked in Process.join() while the child waits to flush its queue: "
              "take everything off the queue before joining")
+HINT_JOIN_NO_QUEUE = ("the parent is blocked in Process.join() on a child that is still "
+                      "working or waiting: nothing it put on a queue is holding it")
+_QUEUE_FRAMES = re.compile(r'multiprocessing/queues\.py", line \d+ in ', re.M)
 HINT_GET = ("the parent waits on Queue.get() but no child put a result: a child exited first, "
             "or its put() failed silently in the queue's feeder thread (an unpicklable object, "
             "such as a tensor that requires grad)")
@@ -63,8 +66,12 @@ def classify(outcome: Outcome) -> Verdict:
     rules = sorted({rule for text, rule in signatures() if text in evidence})
     main_stack = outcome.stacks.get(outcome.main_pid, "")
     hint = None
-    if status == "hang" and _IN_JOIN.search(main_stack):
+    children = "\n".join(stack for pid, stack in outcome.stacks.items()
+                         if pid != outcome.main_pid)
+    if status == "hang" and _IN_JOIN.search(main_stack) and _QUEUE_FRAMES.search(children):
         rules, hint = sorted({*rules, "MPL303"}), HINT_JOIN
+    elif status == "hang" and _IN_JOIN.search(main_stack):
+        hint = HINT_JOIN_NO_QUEUE
     elif status == "hang" and _IN_GET.search(main_stack):
         hint = HINT_GET
     return Verdict(

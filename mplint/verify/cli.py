@@ -19,7 +19,7 @@ from mplint.verify import manifest as manifests
 from mplint.verify.classify import Verdict, classify
 from mplint.verify.compare import difference
 from mplint.verify.report import pair_dict, render_pairs, render_verdicts, verdict_dict
-from mplint.verify.runner import START_METHODS, Run, execute
+from mplint.verify.runner import START_METHODS, Run, execute, stop_all
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -53,7 +53,32 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Stopped(Exception):
+    """SIGTERM arrived: stop like Ctrl-C does."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Stopped
+
+
 def main(argv: Sequence[str]) -> int:
+    """Run ``mplint verify``; Ctrl-C or SIGTERM stops every script it started (and their
+    children) and ends with one line instead of a traceback."""
+    import signal
+
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _main(argv)
+    except (KeyboardInterrupt, _Stopped) as stop:
+        stopped = stop_all()
+        print(f"mplint verify: interrupted; stopped {stopped} running script(s)",
+              file=sys.stderr)
+        return 130 if isinstance(stop, KeyboardInterrupt) else 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Sequence[str]) -> int:
     options = _parser().parse_args(list(argv))
     jobs = options.jobs if options.jobs and options.jobs > 0 else (os.cpu_count() or 1)
     if options.manifest is not None:
@@ -92,8 +117,11 @@ def run_all(runs: Sequence[Run], jobs: int,
             progress(verdict)
         return verdict
 
-    with ThreadPoolExecutor(max(1, min(jobs, len(runs) or 1))) as pool:
+    pool = ThreadPoolExecutor(max(1, min(jobs, len(runs) or 1)))
+    try:
         return list(pool.map(one, runs))
+    finally:  # on an interruption too: no new script starts, running ones are stopped
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _scripts(paths: Sequence[Path]) -> tuple[list[Path], list[Verdict]]:

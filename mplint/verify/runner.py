@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -49,6 +50,20 @@ class Outcome:
     timed_out: bool = False
 
 
+# The scripts running now (their token and main pid), so an interrupted run can stop them all.
+_running: dict[str, int] = {}
+_running_lock = threading.Lock()
+
+
+def stop_all() -> int:
+    """Kill every script this process is running, and its processes; how many scripts."""
+    with _running_lock:
+        running = list(_running.items())
+    for token, pid in running:
+        _kill_all(token, pid)
+    return len(running)
+
+
 def execute(run: Run) -> Outcome:
     """Run the script to completion or to its time limit; never leaves a process behind."""
     with tempfile.TemporaryDirectory(prefix="mplint-verify-") as tmp:
@@ -62,6 +77,8 @@ def execute(run: Run) -> Outcome:
             proc = subprocess.Popen(
                 [sys.executable, str(run.script.resolve())], cwd=work, env=_env(run, events, token),
                 stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
+            with _running_lock:
+                _running[token] = proc.pid
             timed_out = False
             try:
                 exit_code: int | None = proc.wait(run.timeout)
@@ -71,6 +88,13 @@ def execute(run: Run) -> Outcome:
                 _kill_all(token, proc.pid)
                 proc.wait()
                 exit_code = None
+            except BaseException:  # interrupted: the script and its children go too
+                _kill_all(token, proc.pid)
+                proc.wait()
+                raise
+            finally:
+                with _running_lock:
+                    _running.pop(token, None)
             wall = time.monotonic() - started
             leftovers = 0 if timed_out else _kill_leftovers(token, proc.pid)
         return Outcome(run, exit_code, _text(root / "stdout"), _text(root / "stderr"), wall,

@@ -282,3 +282,26 @@ def test_a_parent_joining_a_busy_child_without_a_queue_is_not_join_before_drain(
     assert (verdict["status"], verdict["rules"]) == ("hang", [])
     assert verdict["hint"] == ("the parent is blocked in Process.join() on a child that is still "
                                "working or waiting: nothing it put on a queue is holding it")
+
+
+DETACHED_DAEMON = """\
+import subprocess
+import sys
+
+if __name__ == "__main__":
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)  # daemon-{token}"],
+                     env={{}}, start_new_session=True)
+    print("started")
+"""
+
+
+def test_a_daemon_that_leaves_the_session_and_its_environment_is_counted_and_killed(
+        tmp_path: Path) -> None:
+    import uuid
+
+    token = uuid.uuid4().hex
+    script = write(tmp_path, "daemon.py", DETACHED_DAEMON.format(token=token))
+    result = run("verify", "--start-method", "spawn", "--format", "json", str(script))
+    [verdict] = json.loads(result.stdout)["runs"]
+    assert (verdict["status"], verdict["leftovers"]) == ("ok", 1)
+    assert _alive_running(Path(f"daemon-{token}")) == []

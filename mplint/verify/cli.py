@@ -19,7 +19,7 @@ from mplint.verify import manifest as manifests
 from mplint.verify.classify import Verdict, classify
 from mplint.verify.compare import difference
 from mplint.verify.report import pair_dict, render_pairs, render_verdicts, verdict_dict
-from mplint.verify.runner import START_METHODS, Run, execute, stop_all
+from mplint.verify.runner import START_METHODS, Run, adopt_orphans, execute, stop_all
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -111,6 +111,7 @@ def _main(argv: Sequence[str]) -> int:
 def run_all(runs: Sequence[Run], jobs: int,
             progress: Callable[[Verdict], None] | None = None) -> list[Verdict]:
     """Run every script, ``jobs`` at a time; verdicts come back in the order of ``runs``."""
+    adopt_orphans()
     def one(run: Run) -> Verdict:
         verdict = classify(execute(run))
         if progress is not None:

@@ -144,11 +144,55 @@ def _dump_stacks(token: str, main_pid: int) -> None:
 
 def _kill_leftovers(token: str, main_pid: int) -> int:
     """After the script ended: give helpers (the resource tracker) a moment to finish, then
-    kill what is still running and say how many that was."""
+    kill what is still running and say how many that was. A daemon that left the session and
+    dropped its environment is still found: orphans are re-parented to this process."""
     deadline = time.monotonic() + _EXIT_GRACE
-    while processes_with(token) and time.monotonic() < deadline:
+    while (processes_with(token) or _orphans()) and time.monotonic() < deadline:
         time.sleep(0.05)
-    return _kill_all(token, main_pid)
+    return _kill_all(token, main_pid) + _kill_orphans()
+
+
+def adopt_orphans() -> None:
+    """Make this process the reaper of its descendants' orphans (Linux), so a script's
+    daemons cannot escape by detaching; elsewhere a no-op."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def _orphans(zombies: bool = False) -> list[int]:
+    """Processes re-parented to this one that are not a script it is running (with
+    ``zombies``: those that have exited and wait to be reaped)."""
+    me = os.getpid()
+    with _running_lock:
+        scripts = set(_running.values())
+    found = []
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if not entry.name.isdigit() or int(entry.name) in scripts:
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if (fields[0] == "Z") == zombies and int(fields[1]) == me:
+            found.append(int(entry.name))
+    return found
+
+
+def _kill_orphans() -> int:
+    """Kill the adopted orphans still running, reap every adopted one; how many ran."""
+    orphans = _orphans()
+    for pid in orphans:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    for pid in [*orphans, *_orphans(zombies=True)]:
+        with contextlib.suppress(OSError):
+            os.waitpid(pid, 0)  # adopted: this process reaps them
+    return len(orphans)
 
 
 def _kill_all(token: str, main_pid: int) -> int:

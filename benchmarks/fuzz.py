@@ -1,7 +1,7 @@
 """Mutation fuzzer: programs made from the fixtures and the rules' examples, changed the ways
 real code differs from them, and checked for what mplint promises on any input.
 
-    python benchmarks/fuzz.py [--count N] [--seed S] [--execute N] [--save DIR]
+    python benchmarks/fuzz.py [--count N] [--seed S] [--execute N] [--tree N] [--save DIR]
 
 Each program is a seed (a fixture or a rule's VALID/INVALID example) with one to three
 mutations: a name renamed everywhere, the module's alias for multiprocessing changed, script
@@ -14,7 +14,10 @@ same findings with and without the prefilter, and that ``--fix`` (safe fixes, th
 too) gives code that compiles, is unchanged by a second fix, keeps every comment, its BOM and
 its line endings, and has no undefined name (pyflakes) that the original did not have. With
 ``--execute N``, up to N programs whose safe fix changes them (and that import neither
-TensorFlow nor JAX, ray or dask) run before and after the fix, and must print the same.
+TensorFlow nor JAX, ray or dask) run before and after the fix, and must print the same. With
+``--tree N``, N programs written as one tree must give the same findings with one worker and
+two, cold and cached, with and without the prefilter, from the CLI and from flake8, and
+``--diff`` applied with ``patch`` must equal ``--fix``.
 Prints the figures and every failure; ``--save`` writes the failing programs to a folder.
 """
 
@@ -335,6 +338,62 @@ def run(count: int, seed: int, execute: int = 0) -> tuple[int, int, list[Failure
     return count, compared, failures
 
 
+def tree_problems(programs: list[str], folder: Path) -> list[str]:
+    """Whole-tree runs over ``programs`` written to ``folder``: the same findings with one
+    worker and two, cold and from the cache, from the CLI and from flake8; and ``--diff``
+    applied with ``patch`` gives the files ``--fix`` writes."""
+    import json
+    import shutil
+    import subprocess
+
+    bin_dir = Path(sys.executable).parent
+
+    def command(name: str) -> str:
+        return str(bin_dir / name) if (bin_dir / name).exists() else name
+
+    def tree(name: str) -> Path:
+        target = folder / name
+        target.mkdir(parents=True)
+        for index, text in enumerate(programs):
+            (target / f"p{index:05d}.py").write_bytes(text.encode("utf-8"))
+        return target
+
+    def lint(where: Path, *options: str) -> list[tuple[str, int, int, str, str]]:
+        done = subprocess.run([command("mplint"), "--format", "json", "--exit-zero", *options,
+                               "."], cwd=where, capture_output=True, text=True, timeout=3600)
+        return sorted((f["path"], f["line"], f["column"], f["code"], f["message"])
+                      for f in json.loads(done.stdout))
+
+    problems: list[str] = []
+    lint_tree = tree("lint")
+    cold = lint(lint_tree, "--no-cache", "-j", "1")
+    for label, options in (("two workers", ("--no-cache", "-j", "2")),
+                           ("a cold cache", ()), ("a warm cache", ()),
+                           ("no prefilter", ("--no-cache", "--no-prefilter"))):
+        if lint(lint_tree, *options) != cold:
+            problems.append(f"{label} changes the findings")
+    flake8 = subprocess.run([command("flake8"), "--isolated", "--select", "MPL", "."],
+                            cwd=lint_tree, capture_output=True, text=True, timeout=3600)
+    shown = sorted(line.removeprefix("./") for line in flake8.stdout.splitlines())
+    expected = sorted(f"{p}:{line}:{column}: {code} {message}"
+                      for p, line, column, code, message in cold)
+    if shown != expected:
+        problems.append("flake8 and the CLI disagree")
+    patched, fixed = tree("patched"), tree("fixed")
+    diff = subprocess.run([command("mplint"), "--diff", "--no-cache", "."], cwd=patched,
+                          capture_output=True, timeout=3600).stdout
+    if diff and shutil.which("patch"):
+        subprocess.run(["patch", "-s", "-p1"], input=diff, cwd=patched, check=True,
+                       timeout=600)
+    subprocess.run([command("mplint"), "--fix", "--no-cache", "."], cwd=fixed,
+                   capture_output=True, timeout=3600)
+    for index in range(len(programs)):
+        name = f"p{index:05d}.py"
+        if (patched / name).read_bytes() != (fixed / name).read_bytes():
+            problems.append(f"--diff applied with patch differs from --fix on {name}")
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=1000)
@@ -342,9 +401,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save", type=Path, help="write failing programs to this folder")
     parser.add_argument("--execute", type=int, default=0, metavar="N",
                         help="also run up to N programs before and after their safe fix")
+    parser.add_argument("--tree", type=int, default=0, metavar="N",
+                        help="also lint and fix N programs as one tree, every way (tree_problems)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     checked, compared, failures = run(args.count, args.seed, args.execute)
+    if args.tree:
+        import tempfile
+
+        rng = random.Random(args.seed)
+        texts = seeds()
+        programs = [program(rng.choice(texts), rng)[0] for _ in range(args.tree)]
+        with tempfile.TemporaryDirectory() as folder:
+            for problem in tree_problems(programs, Path(folder)):
+                failures.append(("", ["tree"], [problem]))
+        print(f"{args.tree} programs linted and fixed as one tree, every way")
     elapsed = time.perf_counter() - started
     for index, (text, applied, problems) in enumerate(failures):
         print(f"failure {index}: mutations {applied}: {'; '.join(problems)}")

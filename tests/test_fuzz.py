@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from pathlib import Path
 from types import ModuleType
 
@@ -56,3 +57,31 @@ def test_whole_tree_runs_agree_on_mutated_programs(tmp_path: Path) -> None:
     texts = fuzz.seeds()
     programs = [fuzz.program(rng.choice(texts), rng)[0] for _ in range(120)]
     assert fuzz.tree_problems(programs, tmp_path) == []
+
+
+START = "\nimport multiprocessing as _mp\nwith _mp.Pool(2) as _pool:\n    _pool.map(abs, [1])\n"
+
+
+@pytest.mark.filterwarnings("ignore::SyntaxWarning")
+def test_generated_programs_with_a_process_start_break_no_promise() -> None:
+    """Programs hypothesmith generates from Python's grammar, each followed by an unguarded
+    pool, so that rules fire and fixes rewrite code nobody would write by hand."""
+    import hypothesmith
+    from hypothesis import HealthCheck, given, settings
+
+    fuzz = _fuzz()
+
+    @settings(max_examples=150, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(hypothesmith.from_grammar())
+    def check(program: str) -> None:
+        text = program + START if program.endswith("\n") else program + "\n" + START
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)  # ``b"" ()`` is valid, and odd
+            try:
+                compile(text, "<generated>", "exec", dont_inherit=True)
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                return  # the grammar allows what the compiler rejects (a misplaced return)
+            assert fuzz.check(text) == []
+
+    check()

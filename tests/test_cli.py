@@ -142,6 +142,15 @@ def test_show_source_and_statistics(tmp_path: Path) -> None:
     assert out[-2:] == ["2      MPL101 unguarded-start", "2      MPL103 implicit-start-method"]
 
 
+def test_show_source_counts_lines_as_python_does(tmp_path: Path) -> None:
+    """A form feed and a U+2028 inside a line do not shift the source shown."""
+    write(tmp_path, "odd.py", "import multiprocessing as mp\nx = 1  # a\u2028b\x0c c\n"
+                              "with mp.Pool(2) as pool:\n    pool.map(abs, [1])\n")
+    out = cli("--show-source", "odd.py", cwd=tmp_path).stdout.splitlines()
+    assert out[0].startswith("odd.py:3:6: MPL101")
+    assert out[1:3] == ["    with mp.Pool(2) as pool:", "         ^"]
+
+
 def test_stdin(tmp_path: Path) -> None:
     result = run("-", cwd=tmp_path, stdin=BAD.encode())
     assert result.stdout.splitlines()[0] == f"-:7:6: MPL101 [*] {GUARD_MSG}"

@@ -739,10 +739,91 @@ child.start()
 """
 
 
+class _StatementRule(Rule):
+    """Flags the top-level statement ``<flagged> = 1`` (when ``needs`` is also bound) and
+    offers to turn it into ``<into> = 1``, or to delete it when ``into`` is empty."""
+
+    name = "statement"
+
+    def __init__(self, code: str, flagged: str, into: str, needs: str = "") -> None:
+        self.code, self.flagged, self.into, self.needs = code, flagged, into, needs
+
+    def check(self, facts: ModuleFacts) -> Iterator[Report]:
+        body = facts.record.module.body
+        names = {cst.Module([]).code_for_node(s).split(" =")[0] for s in body}
+        if self.needs and self.needs not in names:
+            return
+        for statement in body:
+            if cst.Module([]).code_for_node(statement).startswith(f"{self.flagged} = "):
+                yield Report(statement, f"{self.flagged} found",
+                             Fixer(SAFE, "rewrite", self._rewrite))
+
+    def _rewrite(self, module: cst.Module) -> cst.Module:
+        body = []
+        for statement in module.body:
+            text = cst.Module([]).code_for_node(statement)
+            if not text.startswith(f"{self.flagged} = "):
+                body.append(statement)
+            elif self.into:
+                body.append(cst.parse_statement(f"{self.into} = 1\n"))
+        return module.with_changes(body=body)
+
+
+def test_a_fix_refused_early_is_tried_again_after_other_fixes() -> None:
+    """``a`` -> ``b`` would add a finding while ``c`` exists; once ``c``'s own fix removes
+    it, the first fix is made in the same run: a second run has nothing to do."""
+    engine = Engine(Config(select=("MPL",)))
+    engine.rules = [_StatementRule("MPL997", "a", "b"),
+                    _StatementRule("MPL998", "b", "b", needs="c"),
+                    _StatementRule("MPL999", "c", "")]
+    source = "a = 1\nc = 1\n"
+    result = engine.fix(Source(source, "job.py"), prefilter=False)
+    assert result.text == "b = 1\n"
+    assert [f.code for f in result.fixed] == ["MPL999", "MPL997"]
+    assert engine.fix(Source(result.text, "job.py"), prefilter=False).text == result.text
+
+
 def test_one_fix_that_clears_two_findings_is_credited_with_both() -> None:
     result = Engine(Config(select=("MPL101",))).fix(Source(TWO_STARTS, "job.py"))
     assert [(f.code, f.line) for f in result.fixed] == [("MPL101", 8), ("MPL101", 10)]
     assert result.remaining == [] and result.refused == []
+
+
+def test_the_guard_fix_keeps_every_comment_around_what_it_moves() -> None:
+    _pair("""
+        import multiprocessing as mp
+
+
+        def work(x):
+            return x * 2
+
+
+        # build the inputs
+        data = [1, 2, 3]
+        # run the pool
+        # (two workers)
+        with mp.Pool(2) as pool:
+            print(pool.map(work, data))  # trailing
+            # indented comment after the block
+        # the end
+        """, """
+        import multiprocessing as mp
+
+
+        def work(x):
+            return x * 2
+
+
+        # build the inputs
+        data = [1, 2, 3]
+        if __name__ == "__main__":
+            # run the pool
+            # (two workers)
+            with mp.Pool(2) as pool:
+                print(pool.map(work, data))  # trailing
+                # indented comment after the block
+        # the end
+        """, unsafe=False, select="MPL101")
 
 
 # -- the safety net every fix passes ---------------------------------------------------------

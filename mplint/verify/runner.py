@@ -149,7 +149,10 @@ def _kill_leftovers(token: str, main_pid: int) -> int:
     deadline = time.monotonic() + _EXIT_GRACE
     while (processes_with(token) or _orphans()) and time.monotonic() < deadline:
         time.sleep(0.05)
-    return _kill_all(token, main_pid) + _kill_orphans()
+    stray = ({*processes_with(token), *_orphans()}) - {main_pid}  # each process counted once
+    _kill_all(token, main_pid)
+    _kill_orphans()
+    return len(stray)
 
 
 def adopt_orphans() -> None:

@@ -363,6 +363,11 @@ TRAINING_METHODS: frozenset[str] = frozenset({
 READ_ONLY_METHODS: frozenset[str] = frozenset({
     "eval", "to", "cpu", "cuda", "predict", "predict_proba", "transform", "encode", "forward",
     "decision_function"})
+# Calls that finish setting up a model just built, on the model itself: a load-per-worker fix
+# moves them into the initializer with the build.
+SETUP_METHODS: frozenset[str] = frozenset({
+    "load_state_dict", "eval", "to", "cpu", "cuda", "half", "float", "double", "bfloat16",
+    "requires_grad_", "share_memory", "load_weights", "set_weights"})
 # Queue and pipe methods that send to / take from another process.
 QUEUE_PUTS: frozenset[str] = frozenset({"put", "put_nowait", "send"})
 QUEUE_GETS: frozenset[str] = frozenset({"get", "get_nowait"})

@@ -431,7 +431,6 @@ WORKER_PAIRS = {
         if __name__ == "__main__":
             mp.set_start_method("spawn")
             path = "weights.pt"
-            model = torch.load(path)
             with mp.Pool(2, initializer=_init_worker_model, initargs=(path,)) as pool:
                 print(pool.starmap(score, [(x, 2) for x in range(3)]))
         """,
@@ -451,7 +450,6 @@ WORKER_PAIRS = {
                 return pool.map(functools.partial(predict, net), batches)
         """,
         """
-        import functools
         import multiprocessing as mp
         from tensorflow import keras
 
@@ -468,7 +466,6 @@ WORKER_PAIRS = {
             return net.predict(batch)
 
         def main(batches):
-            net = keras.models.load_model("net.keras")
             with mp.get_context("spawn").Pool(2, initializer=_init_worker_net) as pool:
                 return pool.map(predict, batches)
         """,
@@ -504,7 +501,6 @@ WORKER_PAIRS = {
             return clf.predict([row])
 
         if __name__ == "__main__":
-            clf = joblib.load("clf.joblib")
             with mp.get_context("spawn").Pool(2, initializer=_init_worker_clf) as pool:
                 job = pool.apply_async(label, ([0, 1],))
                 print(job.get())
@@ -537,7 +533,6 @@ WORKER_PAIRS = {
         if __name__ == "__main__":
             mp.set_start_method("spawn")
             checkpoint = "model.pt"
-            model = torch.jit.load(checkpoint)
             p = mp.Process(target=serve, args=(checkpoint, 8080))
             p.start()
             p.join()
@@ -555,7 +550,8 @@ def test_load_per_worker_fix_is_unsafe_only() -> None:
     before = _code(WORKER_PAIRS["apply-async-arguments"][0])
     [finding] = [f for f in lint_source(before) if f.code == "MPL201"]
     assert finding.fix is not None and finding.fix.safety == "unsafe"
-    assert finding.fix.title == "load `clf` once in each worker instead of sending it"
+    assert finding.fix.title == ("load `clf` once in each worker instead of sending it "
+                                 "(the parent, which only sent it, no longer loads it)")
     assert fix_source(before, config=Config(select=("MPL201",))) == before
 
 
@@ -652,6 +648,244 @@ def test_load_per_worker_left_alone(source: str, reason: str) -> None:
     assert finding.fix is None
     assert finding.message.endswith(f"(no automatic fix: {reason})")
     assert fix_source(source, config=Config(select=("MPL201",)), unsafe=True) == source
+
+
+def test_load_per_worker_fix_keeps_the_parents_load_when_the_parent_uses_it() -> None:
+    _pair("""
+        import multiprocessing as mp
+        import torch
+
+        def infer(model, x):
+            return model(x)
+
+        if __name__ == "__main__":
+            model = torch.load("m.pt")
+            with mp.get_context("spawn").Pool(2) as pool:
+                print(pool.starmap(infer, [(model, x) for x in range(3)]))
+            print(model)
+        """, """
+        import multiprocessing as mp
+        import torch
+
+        _worker_model = None
+
+
+        def _init_worker_model():
+            global _worker_model
+            _worker_model = torch.load("m.pt")
+
+
+        def infer(x):
+            model = _worker_model
+            return model(x)
+
+        if __name__ == "__main__":
+            model = torch.load("m.pt")
+            with mp.get_context("spawn").Pool(2, initializer=_init_worker_model) as pool:
+                print(pool.map(infer, range(3)))
+            print(model)
+        """, select="MPL201")
+
+
+def test_load_per_worker_fix_keeps_the_comments_of_the_parents_load_and_del() -> None:
+    _pair("""
+        import multiprocessing as mp
+        from transformers import AutoModel
+
+        def embed(model, text):
+            return model(text)
+
+        def main(texts):
+            # the big one
+            model = AutoModel.from_pretrained('gpt2')  # 500 MB
+            with mp.get_context('spawn').Pool(2) as pool:
+                out = pool.starmap(embed, [(model, t) for t in texts])
+            del model  # free it
+            return out
+        """, """
+        import multiprocessing as mp
+        from transformers import AutoModel
+
+        _worker_model = None
+
+
+        def _init_worker_model():
+            global _worker_model
+            _worker_model = AutoModel.from_pretrained('gpt2')
+
+
+        def embed(text):
+            model = _worker_model
+            return model(text)
+
+        def main(texts):
+            # the big one
+            # 500 MB
+            with mp.get_context('spawn').Pool(2, initializer=_init_worker_model) as pool:
+                out = pool.map(embed, texts)
+            # free it
+            return out
+        """, select="MPL201")
+
+
+def test_load_per_worker_fix_drops_only_the_imports_it_left_unused() -> None:
+    _pair("""
+        import functools
+        import itertools
+        import multiprocessing as mp
+        import torch
+
+        def infer(model, x):
+            return model(x)
+
+        def run(xs):
+            model = torch.jit.load("m.pt")
+            with mp.get_context("spawn").Pool(2) as pool:
+                return pool.map(functools.partial(infer, model), xs)
+        """, """
+        import itertools
+        import multiprocessing as mp
+        import torch
+
+        _worker_model = None
+
+
+        def _init_worker_model():
+            global _worker_model
+            _worker_model = torch.jit.load("m.pt")
+
+
+        def infer(x):
+            model = _worker_model
+            return model(x)
+
+        def run(xs):
+            with mp.get_context("spawn").Pool(2, initializer=_init_worker_model) as pool:
+                return pool.map(infer, xs)
+        """, select="MPL201")
+
+
+def test_per_task_load_fix_moves_the_whole_load_and_takes_its_value_out_of_the_items() -> None:
+    """The fixture's load: build, weights, eval, all in the initializer; the checkpoint path
+    goes once through initargs and leaves the items it only served."""
+    source = (FIXTURES / "pairs" / "per_task_load_broken.py").read_text()
+    [finding] = [f for f in lint_source(source) if f.code == "MPL301"]
+    assert finding.fix is not None and finding.fix.safety == "unsafe"
+    assert finding.fix.title == ("build it once per worker in `_init_worker_model` (Pool "
+                                 "initializer=); unsafe: the task's parameters and the items "
+                                 "change")
+    fixed = fix_source(source, config=Config(select=("MPL301",)), unsafe=True)
+    assert _code("""
+        def _init_worker_model(path):
+            global _worker_model
+            model = torch.nn.Linear(4, 1)  # expect: MPL301
+            model.load_state_dict(torch.load(path, weights_only=True))
+            _worker_model = model
+
+
+        def score(value):
+            model = _worker_model
+            with torch.no_grad():
+        """) in fixed
+    assert ("multiprocessing.Pool(2, initializer=_init_worker_model, initargs=(path,))"
+            in fixed)
+    assert "pool.map(score, [float(i) for i in range(8)])" in fixed
+
+
+def test_per_task_load_fix_is_safe_when_nothing_but_the_load_moves() -> None:
+    source = _code("""
+        import multiprocessing as mp
+        import torch
+
+        def infer(x):
+            net = torch.jit.load("net.pt")
+            net.eval()
+            return float(net(torch.tensor([x])))
+
+        if __name__ == "__main__":
+            with mp.get_context("spawn").Pool(2) as pool:
+                print(pool.map(infer, range(8)))
+        """)
+    [finding] = [f for f in lint_source(source) if f.code == "MPL301"]
+    assert finding.fix is not None and finding.fix.safety == "safe"
+    fixed = fix_source(source, config=Config(select=("MPL301",)))
+    assert "    net = torch.jit.load(\"net.pt\")\n    net.eval()\n    _worker_net = net\n" in fixed
+    assert "def infer(x):\n    net = _worker_net\n    return" in fixed
+
+
+@pytest.mark.parametrize(("source", "reason"), [
+    ("""
+     import multiprocessing as mp
+     import torch
+
+     def infer(path, x):
+         return torch.load(path)(x)
+
+     def run(paths, xs):
+         with mp.Pool(2) as pool:
+             return pool.starmap(infer, zip(paths, xs))
+     """, None),
+    ("""
+     import multiprocessing as mp
+     import torch
+
+     def infer(path, x):
+         model = torch.load(path)
+         return model(x)
+
+     def run(xs):
+         with mp.Pool(2) as pool:
+             path = "late.pt"
+             return pool.starmap(infer, [(path, x) for x in xs])
+     """, "the load reads `path`, which is not known yet where the pool is made"),
+    ("""
+     import multiprocessing as mp
+     import torch
+
+     def infer(path, x):
+         model = torch.load(path)
+         return model(x)
+
+     def run(xs, path):
+         with mp.Pool(2) as pool:
+             return [pool.apply_async(infer, (path, x)).get() for x in xs]
+     """, "the load reads `path`, which is the same for every item but sent in a way the fix "
+          "cannot pass to an initializer"),
+], ids=["per-item-path-is-not-flagged", "value-set-after-the-pool", "apply-async-arguments"])
+def test_per_task_load_fix_declined(source: str, reason: str | None) -> None:
+    source = _code(source)
+    found = [f for f in lint_source(source) if f.code == "MPL301"]
+    if reason is None:
+        assert found == []
+        return
+    [finding] = found
+    assert finding.fix is None
+    assert finding.message.endswith(f"(no automatic fix: {reason})")
+
+
+def test_fixes_write_strings_in_the_files_own_quotes() -> None:
+    _pair("""
+        import multiprocessing as mp
+        import torch
+
+        def work(x):
+            return x * 2
+
+        if __name__ == '__main__':
+            with mp.Pool(2) as pool:
+                print(pool.map(work, range(4)))
+        """, """
+        import multiprocessing as mp
+        import torch
+
+        def work(x):
+            return x * 2
+
+        if __name__ == '__main__':
+            mp.set_start_method('spawn')
+            with mp.Pool(2) as pool:
+                print(pool.map(work, range(4)))
+        """, select="MPL103")
 
 
 # -- the safety net --------------------------------------------------------------------------
@@ -1007,7 +1241,8 @@ def test_show_fixes_and_unsafe_fixes(tmp_path: Path) -> None:
     result = cli("--fix", "--unsafe-fixes", "--show-fixes", "job.py", cwd=tmp_path)
     assert result.returncode == 0
     assert result.stdout == ("fixed job.py:10:15: MPL201 load `clf` once in each worker "
-                             "instead of sending it\n")
+                             "instead of sending it (the parent, which only sent it, no longer "
+                             "loads it)\n")
     assert (tmp_path / "job.py").read_text() == _code(WORKER_PAIRS["apply-async-arguments"][1])
 
 

@@ -50,7 +50,9 @@ def _runs(pair: dict[str, Any], which: str) -> dict[str, dict[str, Any]]:
 
 def test_every_pair_does_what_the_manifest_says(suite: dict[str, Any]) -> None:
     manifest = tomllib.loads(MANIFEST.read_text())["pair"]
-    assert suite["_exit"] == 0
+    failing = {name: pair["problems"] for name, pair in suite.items()
+               if name != "_exit" and pair["status"] == "fail"}
+    assert suite["_exit"] == 0, failing
     for entry in manifest:
         pair = suite[entry["name"]]
         if "cuda" in entry.get("requires", []) and pair["status"] == "skip":
@@ -101,6 +103,33 @@ def test_profile_shows_per_task_loading_and_the_load_per_worker_fix(suite: dict[
         loads = fixed[method]["profile"]["loads_in_workers"]["torch.load"]
         assert loads == fixed[method]["profile"]["worker_processes_loading"]["torch.load"]
         assert 1 <= loads <= 2
+
+
+def test_mplints_own_fix_loads_once_per_worker_and_prints_the_same(
+        suite: dict[str, Any]) -> None:
+    """Each load-per-worker pair's broken script, fixed by ``mplint --fix --unsafe-fixes``:
+    it runs under every start method, no worker loads or builds a model twice, and it prints
+    what the original prints under fork."""
+    autofixed = [e["name"] for e in tomllib.loads(MANIFEST.read_text())["pair"]
+                 if e.get("autofix")]
+    assert sorted(autofixed) == ["keras-model-submitted", "per-task-load",
+                                 "seed-model-in-starmap"]
+    for name in autofixed:
+        pair = suite[name]
+        runs = {r["method"]: r for r in pair["runs"]
+                if Path(r["script"]).name == f"{name}.autofixed.py"}
+        assert {m: r["status"] for m, r in runs.items()} == {
+            "spawn": "ok", "forkserver": "ok", "fork": "ok"}, name
+        for method, r in runs.items():
+            most = r["profile"]["most_in_one_worker"]
+            assert most and max(most.values()) == 1, (name, method, most)
+        original = _runs(pair, "broken")["fork"]
+        if original["status"] == "ok":
+            for r in runs.values():
+                assert normalise(r["stdout"]) == normalise(original["stdout"])
+    # the broken per-task script loads once per item, the fixed ones once per worker
+    broken = _runs(suite["per-task-load"], "broken")["spawn"]["profile"]
+    assert broken["loads_in_workers"] == {"torch.load": 8, "torch.nn.modules.linear.Linear": 8}
 
 
 def test_profile_shows_the_model_pickled_with_every_task(suite: dict[str, Any]) -> None:

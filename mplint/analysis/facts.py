@@ -194,7 +194,7 @@ class ModuleFacts:
         elif work.shape is Shape.STAR_ITEMS and exprs:
             flags.extend(self._row_invariance(work, exprs[0]))
         elif work.shape is Shape.ZIP_ITEMS:
-            flags.extend(self._is_repeat(work, expr) for expr in exprs)
+            flags.extend(self.is_repeat(work, expr) for expr in exprs)
         elif work.site.loop_names and work.shape is Shape.ARGS:
             flags.extend(not self._varies(work, expr) for expr in exprs)  # submit in a loop
         elif (work.site.loop_names and work.shape is Shape.ARGS_TUPLE and exprs
@@ -219,7 +219,7 @@ class ModuleFacts:
         elif work.shape is Shape.ARGS_TUPLE and exprs and isinstance(exprs[0], cst.Tuple):
             sent.extend((e.value, scope) for e in exprs[0].elements)
         elif work.shape is Shape.STAR_ITEMS and exprs:
-            rows = self._definition(work, exprs[0])
+            rows = self.definition(work, exprs[0])
             if (isinstance(rows, (cst.ListComp, cst.GeneratorExp))
                     and isinstance(rows.elt, cst.Tuple)):
                 inner = self.record.scopes.get(rows, scope)
@@ -261,7 +261,7 @@ class ModuleFacts:
 
     def _row_invariance(self, work: WorkSite, expr: cst.BaseExpression) -> list[bool]:
         """For each position of a starmap row, whether it is the same in every row."""
-        expr = self._definition(work, expr)
+        expr = self.definition(work, expr)
         if isinstance(expr, (cst.ListComp, cst.GeneratorExp)) and isinstance(expr.elt, cst.Tuple):
             loop_names: set[str] = set()
             comp_for: cst.CompFor | None = expr.for_in
@@ -272,7 +272,7 @@ class ModuleFacts:
                     for e in expr.elt.elements]
         if isinstance(expr, cst.Call) and self.work_value(work, expr.func) == Qual(
                 knowledge.BUILTIN_ZIP):
-            return [a.star == "" and self._is_repeat(work, a.value) for a in expr.args]
+            return [a.star == "" and self.is_repeat(work, a.value) for a in expr.args]
         return []
 
     def _varies(self, work: WorkSite, expr: cst.BaseExpression, depth: int = 0) -> bool:
@@ -295,10 +295,10 @@ class ModuleFacts:
                     return True
         return False
 
-    def _is_repeat(self, work: WorkSite, expr: cst.BaseExpression) -> bool:
+    def is_repeat(self, work: WorkSite, expr: cst.BaseExpression) -> bool:
         """Items that are all the same value: ``repeat(x)``, ``[x] * n``, or
         ``[x for _ in range(n)]`` where ``x`` does not read the comprehension's variables."""
-        expr = self._definition(work, expr)
+        expr = self.definition(work, expr)
         if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Multiply):
             return any(isinstance(side, (cst.List, cst.Tuple)) and len(side.elements) == 1
                        and not isinstance(side.elements[0], cst.StarredElement)
@@ -333,10 +333,10 @@ class ModuleFacts:
             position = names.index(name)
             if any(a.star for a in args) or position >= len(args):
                 return False
-            return self._is_repeat(work, args[position].value)
+            return self.is_repeat(work, args[position].value)
         return False
 
-    def _definition(self, work: WorkSite, expr: cst.BaseExpression) -> cst.BaseExpression:
+    def definition(self, work: WorkSite, expr: cst.BaseExpression) -> cst.BaseExpression:
         """The expression a name was assigned once from, else ``expr`` itself."""
         if not isinstance(expr, cst.Name):
             return expr

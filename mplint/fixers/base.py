@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -31,16 +32,66 @@ class Fixer:
     replace: Sequence[tuple[cst.CSTNode, cst.CSTNode]] = ()
     keywords: Sequence[tuple[cst.Call, Sequence[cst.Arg]]] = ()
     imports: tuple[str, ...] = ()
+    tidy: bool = False  # drop the module-level imports the fix left unused
 
     def apply(self, module: cst.Module) -> cst.Module:
         """The fixed module."""
+        original = module
         if self.rewrite is not None:
             module = self.rewrite(module)  # keeps the identity of the nodes it does not touch
         if self.replace or self.keywords:
             module = module.visit(_Edits(self.replace, self.keywords))
         for name in self.imports:
             module = _import(module, name)
-        return module
+        return drop_unused_imports(original, module) if self.tidy else module
+
+
+def drop_unused_imports(before: cst.Module, after: cst.Module) -> cst.Module:
+    """``after`` without the names its top-level imports bind that ``before`` used and
+    ``after`` no longer uses; an import left with no name goes, its comments stay."""
+    used_before, used_after = _uses_outside_imports(before), _uses_outside_imports(after)
+    for statement in list(after.body):
+        if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+            continue
+        small = statement.body[0]
+        if not isinstance(small, (cst.Import, cst.ImportFrom)) or isinstance(
+                small.names, cst.ImportStar):
+            continue
+        if isinstance(small, cst.ImportFrom) and getattr(small.module, "value", "") == \
+                "__future__":
+            continue
+        kept = [alias for alias in small.names
+                if not (used_before[_bound(alias)] and not used_after[_bound(alias)])]
+        if len(kept) == len(small.names):
+            continue
+        if kept:
+            trimmed = small.with_changes(names=separated(kept))
+            if isinstance(small, cst.ImportFrom) and small.rpar is not None and len(kept) == 1:
+                trimmed = trimmed.with_changes(lpar=None, rpar=None)
+            after = after.with_changes(body=[s.with_changes(body=[trimmed])
+                                             if s is statement else s for s in after.body])
+        else:
+            after = without(after, statement)
+    return after
+
+
+def _bound(alias: cst.ImportAlias) -> str:
+    if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+        return alias.asname.name.value
+    top: cst.BaseExpression = alias.name
+    while isinstance(top, cst.Attribute):
+        top = top.value
+    return top.value if isinstance(top, cst.Name) else ""
+
+
+def _uses_outside_imports(module: cst.Module) -> Counter[str]:
+    uses: Counter[str] = Counter()
+    for statement in module.body:
+        if isinstance(statement, cst.SimpleStatementLine) and all(
+                isinstance(small, (cst.Import, cst.ImportFrom)) for small in statement.body):
+            continue
+        uses.update(name.value for name in name_reads(statement))
+    return uses
 
 
 def _import(module: cst.Module, name: str) -> cst.Module:
@@ -113,6 +164,23 @@ def keyword_arg(keyword: str, value: cst.BaseExpression) -> cst.Arg:
     """``keyword=value`` written without spaces around ``=``."""
     tight = cst.SimpleWhitespace("")
     return cst.Arg(value, keyword=cst.Name(keyword), equal=cst.AssignEqual(tight, tight))
+
+
+def quote(module: cst.Module, text: str) -> str:
+    """``text`` as a string literal in the quotes most of ``module``'s one-line strings use
+    (double when there are none or as many)."""
+    counts = Counter[str]()
+    stack: list[cst.CSTNode] = [module]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.SimpleString):
+            body = current.value.lstrip("rbuRBUfF")
+            if body[:3] not in ("'" * 3, '"' * 3):
+                counts[body[:1]] += 1
+        else:
+            stack.extend(children(current))
+    mark = "'" if counts["'"] > counts['"'] else '"'
+    return f"{mark}{text}{mark}"
 
 
 def no_fix(message: str, reason: str) -> str:

@@ -4,7 +4,9 @@ For a pool or executor, the model's loader expression moves into an initializer 
 model in a module global; the task function reads the global instead of taking the model as a
 parameter, the pool gets ``initializer=``/``initargs=``, and the call stops sending the model
 (starmap tuples left with one item become plain ``map`` items). For ``Process(target=f,
-args=(model, ...))`` the target builds the model itself from the loader's arguments.
+args=(model, ...))`` the target builds the model itself from the loader's arguments. When the
+parent reads the model nowhere but in that call, its own load and ``del`` of it go as well, and
+imports the fix leaves unused are dropped.
 
 Offered only where the loader can run again in the child: the model is built by one assignment,
 is not used between that assignment and the call, and the loader's free names are module-level
@@ -32,12 +34,14 @@ from mplint.analysis import (
     ScopeKind,
     WorkSite,
     children,
+    walk,
 )
 from mplint.fixers.base import (
     UNSAFE,
     Fixer,
     contains,
     keyword_arg,
+    names_bound,
     names_read,
     separated,
     split_blank_lines,
@@ -57,6 +61,9 @@ class _Plan:
     partial: cst.Call | None  # ``partial(f, model)`` as the task, if that is how it travels
     global_name: str
     init_name: str
+    # the parent's own load and ``del`` of the model, when nothing else in the parent uses it
+    parent: tuple[cst.SimpleStatementLine, ...] = ()
+    name: str = ""
 
 
 def load_per_worker_fixer(facts: ModuleFacts, work: WorkSite, model: Model) -> Fixer | str:
@@ -66,7 +73,9 @@ def load_per_worker_fixer(facts: ModuleFacts, work: WorkSite, model: Model) -> F
         return found
     where = "in each worker" if found.creation is not None else "in the child"
     title = f"load `{model.name}` once {where} instead of sending it"
-    return Fixer(UNSAFE, title, lambda module: _rewrite(module, found))
+    if found.parent:
+        title += " (the parent, which only sent it, no longer loads it)"
+    return Fixer(UNSAFE, title, lambda module: _rewrite(module, found), tidy=True)
 
 
 def _plan(facts: ModuleFacts, work: WorkSite, model: Model) -> _Plan | str:
@@ -102,7 +111,80 @@ def _plan(facts: ModuleFacts, work: WorkSite, model: Model) -> _Plan | str:
     param = params[index].name.value
     partial_node = partial_call if isinstance(partial_call, cst.Call) else None
     return _Plan(function.node, index, binding.value, passed, creation, site.node, partial_node,
-                 _fresh(f"_worker_{param}", taken), _fresh(f"_init_worker_{param}", taken))
+                 _fresh(f"_worker_{param}", taken), _fresh(f"_init_worker_{param}", taken),
+                 _parent_only_sends(binding, site.node, name), name)
+
+
+def _parent_only_sends(binding: Binding, work: cst.Call, name: str,
+                       ) -> tuple[cst.SimpleStatementLine, ...]:
+    """The parent's ``name = load(...)`` statement and its ``del name`` statements, when the
+    parent reads ``name`` nowhere but in the work call: the fixed parent need not load it."""
+    owner = binding.scope.node
+    statements: list[cst.SimpleStatementLine] = []
+    reads = 0
+    stack: list[cst.CSTNode] = [owner]
+    while stack:
+        current = stack.pop()
+        if current is work or (current is not owner and _rebinds(current, name)):
+            continue
+        if isinstance(current, cst.SimpleStatementLine) and len(current.body) == 1:
+            small = current.body[0]
+            if isinstance(small, cst.Assign) and small.value is binding.value and len(
+                    small.targets) == 1 and isinstance(small.targets[0].target, cst.Name):
+                statements.append(current)
+                continue
+            if isinstance(small, cst.Del) and _del_names(small) == [name]:
+                statements.append(current)
+                continue
+        if isinstance(current, cst.Name):
+            reads += current.value == name
+        elif isinstance(current, (cst.Attribute, cst.Arg)):
+            stack.append(current.value)
+        else:
+            stack.extend(children(current))
+    if reads or not any(binding.value in (getattr(s.body[0], "value", None),)
+                        for s in statements):
+        return ()
+    return tuple(statements)
+
+
+def _rebinds(node: cst.CSTNode, name: str) -> bool:
+    """A function or lambda whose own ``name`` (a parameter or a local) hides the parent's."""
+    if not isinstance(node, (cst.FunctionDef, cst.Lambda)):
+        return False
+    params = node.params
+    every = [*params.posonly_params, *params.params, *params.kwonly_params]
+    every += [p for p in (params.star_arg, params.star_kwarg) if isinstance(p, cst.Param)]
+    if any(p.name.value == name for p in every):
+        return True
+    return isinstance(node, cst.FunctionDef) and name in names_bound(node.body) \
+        and not _declares_global(node.body, name)
+
+
+def _declares_global(body: cst.CSTNode, name: str) -> bool:
+    """``global name`` in a function's own body (not in functions nested in it)."""
+    found = False
+
+    class Globals(cst.CSTVisitor):
+        def visit_Global(self, node: cst.Global) -> None:
+            nonlocal found
+            found = found or any(g.name.value == name for g in node.names)
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return False
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+            return False
+
+    walk(body, Globals())
+    return found
+
+
+def _del_names(statement: cst.Del) -> list[str]:
+    target = statement.target
+    targets = [e.value for e in target.elements] if isinstance(target, (cst.Tuple, cst.List)) \
+        else [target]
+    return [t.value if isinstance(t, cst.Name) else "" for t in targets]
 
 
 def _model_position(work: WorkSite, name: str, partial_call: cst.BaseExpression | None,
@@ -285,18 +367,53 @@ class _Rewriter(cst.CSTTransformer):
             return _without_model(updated_node, plan)
         return updated_node
 
-    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
-        if self.plan.creation is None:
+    def leave_IndentedBlock(self, original_node: cst.IndentedBlock,
+                            updated_node: cst.IndentedBlock) -> cst.IndentedBlock:
+        if not self.plan.parent:
             return updated_node
-        body = list(updated_node.body)
-        at = next(i for i, s in enumerate(original_node.body) if s is self.plan.function)
+        kept, left = _drop(original_node.body, updated_node.body, self.plan.parent)
+        body = [statement for _, statement in kept] or [cst.SimpleStatementLine([cst.Pass()])]
+        return updated_node.with_changes(body=body, footer=[*left, *updated_node.footer])
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        kept, left = _drop(original_node.body, updated_node.body, self.plan.parent)
+        originals = [original for original, _ in kept]
+        body = [statement for _, statement in kept]
+        footer = [*left, *updated_node.footer]
+        if self.plan.creation is None:
+            return updated_node.with_changes(body=body, footer=footer)
+        at = originals.index(self.plan.function)
         blank, function = split_blank_lines(body[at])
         assert isinstance(function, cst.FunctionDef)
         added = _initializer(self.plan, updated_node)
         added[0] = added[0].with_changes(leading_lines=blank)
         function = function.with_changes(
             leading_lines=[cst.EmptyLine(), cst.EmptyLine(), *function.leading_lines])
-        return updated_node.with_changes(body=[*body[:at], *added, function, *body[at + 1:]])
+        return updated_node.with_changes(body=[*body[:at], *added, function, *body[at + 1:]],
+                                         footer=footer)
+
+
+def _drop(originals: Sequence[cst.BaseStatement], updated: Sequence[cst.BaseStatement],
+          dropped: Sequence[cst.BaseStatement],
+          ) -> tuple[list[tuple[cst.BaseStatement, cst.BaseStatement]], list[cst.EmptyLine]]:
+    """The statements of a block without ``dropped`` (as (original, updated) pairs), and the
+    comments of dropped statements that no statement follows. A dropped statement's comments
+    go above the statement that follows it."""
+    kept: list[tuple[cst.BaseStatement, cst.BaseStatement]] = []
+    carried: list[cst.EmptyLine] = []
+    for original, statement in zip(originals, updated, strict=True):
+        if any(original is d for d in dropped):
+            assert isinstance(statement, cst.SimpleStatementLine)
+            carried += [line for line in statement.leading_lines if line.comment]
+            if statement.trailing_whitespace.comment is not None:
+                carried.append(cst.EmptyLine(comment=statement.trailing_whitespace.comment))
+            continue
+        if carried:
+            statement = statement.with_changes(
+                leading_lines=[*carried, *getattr(statement, "leading_lines", ())])
+            carried = []
+        kept.append((original, statement))
+    return kept, carried
 
 
 def _without_model(call: cst.Call, plan: _Plan) -> cst.Call:
@@ -332,6 +449,8 @@ def _without_model(call: cst.Call, plan: _Plan) -> cst.Call:
         elt = _replace_element(iterable.elt, plan.index, [])
         single = len(elt.elements) == 1
         iterable = iterable.with_changes(elt=elt.elements[0].value if single else elt)
+        if single:
+            iterable = plain_items(iterable)
     elif isinstance(iterable, (cst.List, cst.Tuple)):
         rows = [_replace_element(e.value, plan.index, []) for e in iterable.elements
                 if isinstance(e.value, cst.Tuple)]
@@ -345,6 +464,19 @@ def _without_model(call: cst.Call, plan: _Plan) -> cst.Call:
     if single and isinstance(func, cst.Attribute) and attr in _STAR_TO_PLAIN:
         call = call.with_changes(func=func.with_changes(attr=cst.Name(_STAR_TO_PLAIN[attr])))
     return call
+
+
+def plain_items(items: cst.ListComp | cst.GeneratorExp) -> cst.BaseExpression:
+    """``rows`` for ``[r for r in rows]`` (one ``for``, no ``if``, the item is the loop
+    variable): a pool takes any iterable, so the copy says nothing; else ``items``."""
+    loop = items.for_in
+    if (loop.inner_for_in is None and not loop.ifs and loop.asynchronous is None
+            and isinstance(loop.target, cst.Name) and isinstance(items.elt, cst.Name)
+            and items.elt.value == loop.target.value
+            and not items.lpar and not items.rpar):
+        return loop.iter.with_changes(lpar=(), rpar=()) if isinstance(
+            loop.iter, cst.Name) else loop.iter
+    return items
 
 
 def _replace_element(sequence: cst.Tuple | cst.List, index: int,

@@ -21,10 +21,9 @@ from mplint.fixers.base import (
     is_plain_guard,
     names_bound,
     names_read,
+    quote,
     split_blank_lines,
 )
-
-_GUARD_TEST = cst.parse_expression('__name__ == "__main__"')
 
 
 @dataclass(frozen=True)
@@ -127,6 +126,7 @@ def _rewrite(module: cst.Module, moved: tuple[int, ...], guard: cst.If | None) -
         new_guard = guard.with_changes(body=guard.body.with_changes(body=inner))
         return module.with_changes(body=[new_guard if s is guard else s for s in kept])
     blank, first = split_blank_lines(before[0])
-    new_guard = cst.If(test=_GUARD_TEST, body=cst.IndentedBlock(body=[first, *before[1:]]),
+    test = cst.parse_expression(f"__name__ == {quote(module, '__main__')}")
+    new_guard = cst.If(test=test, body=cst.IndentedBlock(body=[first, *before[1:]]),
                        leading_lines=blank)
     return module.with_changes(body=[*kept, new_guard])

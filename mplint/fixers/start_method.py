@@ -13,7 +13,15 @@ from __future__ import annotations
 import libcst as cst
 
 from mplint.analysis import BindingKind, CallSite, ModuleFacts, Scope, start_method_argument
-from mplint.fixers.base import SAFE, UNSAFE, Fixer, is_plain_guard, split_blank_lines, without
+from mplint.fixers.base import (
+    SAFE,
+    UNSAFE,
+    Fixer,
+    is_plain_guard,
+    quote,
+    split_blank_lines,
+    without,
+)
 from mplint.knowledge import ApiKind
 
 _MODULES = ("torch.multiprocessing", "multiprocessing")
@@ -28,7 +36,7 @@ def insert_fixer(scope: Scope, guard: cst.If | None, method: str = "spawn") -> F
     callee, needs_import = _set_start_method_name(scope)
 
     def rewrite(module: cst.Module) -> cst.Module:
-        call = cst.parse_statement(f"{callee}({method!r})\n".replace("'", '"'))
+        call = cst.parse_statement(f"{callee}({quote(module, method)})\n")
         return _prepend_to_guard(module, guard, call)
 
     return Fixer(SAFE, f'call `{callee}("{method}")` first in the main guard', rewrite,
@@ -88,7 +96,8 @@ def context_fixer(facts: ModuleFacts, statement: cst.SimpleStatementLine | None,
     edits: dict[cst.Call, cst.Call] = {}
     needs_import = False
     for site, kind in _default_context_calls(facts):
-        edited = _in_context(site.node, kind, method, facts.record.scope)
+        edited = _in_context(site.node, kind, quote(facts.record.module, method),
+                             facts.record.scope)
         if edited is None:
             callee = cst.Module([]).code_for_node(site.node.func)
             return f"`{callee}(...)` cannot be given a context"
@@ -118,14 +127,15 @@ def _default_context_calls(facts: ModuleFacts) -> list[tuple[CallSite, ApiKind]]
 
 def _in_context(call: cst.Call, kind: ApiKind, method: str,
                 scope: Scope) -> tuple[cst.Call, bool] | None:
-    """The call made through ``get_context(method)``, and whether multiprocessing must be
-    imported for it; None when the call's shape does not allow it."""
-    literal = cst.SimpleString(f'"{method}"')
+    """The call made through ``get_context(method)`` (``method`` is a string literal), and
+    whether multiprocessing must be imported for it; None when the call's shape does not allow
+    it."""
+    literal = cst.SimpleString(method)
     if kind is ApiKind.EXECUTOR:
         if any(a.keyword and a.keyword.value == "mp_context" for a in call.args):
             return None
         module, needs_import = _module_name(scope)
-        context = cst.parse_expression(f'{module}.get_context("{method}")')
+        context = cst.parse_expression(f"{module}.get_context({method})")
         tight = cst.SimpleWhitespace("")
         arg = cst.Arg(context, keyword=cst.Name("mp_context"), equal=cst.AssignEqual(tight, tight))
         args = list(call.args)
@@ -139,7 +149,7 @@ def _in_context(call: cst.Call, kind: ApiKind, method: str,
         return call.with_changes(func=func.with_changes(value=getter)), False
     if isinstance(func, cst.Name):  # Pool(...) from ``from multiprocessing import Pool``
         module, needs_import = _module_name(scope)
-        context = cst.parse_expression(f'{module}.get_context("{method}")')
+        context = cst.parse_expression(f"{module}.get_context({method})")
         return call.with_changes(func=cst.Attribute(context, cst.Name(func.value))), needs_import
     return None
 

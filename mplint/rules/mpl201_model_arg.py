@@ -49,8 +49,10 @@ class ModelArg(Rule):
         "function loses the model parameter and the call stops sending it. A Process target "
         "builds the model itself. The child re-runs the loader instead of receiving the "
         "parent's object, which is the same model only when the loader is deterministic. "
-        "Offered only when the model is built by one assignment, unchanged before the call, "
-        "from names the child can have, and the task function is a module-level function "
+        "When the parent reads the model nowhere else, its own load (and `del model`) goes "
+        "too; imports left unused go, a one-argument starmap becomes `map` over the items "
+        "themselves. Offered only when the model is built by one assignment, unchanged before "
+        "the call, from names the child can have, and the task function is a module-level function "
         "used nowhere else; otherwise the message says why."
     )
     references = ("https://docs.python.org/3/library/multiprocessing.html#multiprocessing.pool.Pool",)
@@ -218,10 +220,9 @@ class ModelArg(Rule):
                 return model(data).detach()
 
             if __name__ == "__main__":
-                model = make_model()
                 inputs = [torch.randn(10) for _ in range(4)]
                 with multiprocessing.Pool(4, initializer=_init_worker_model) as pool:
-                    out = pool.map(run, [d for d in inputs])
+                    out = pool.map(run, inputs)
             """,
         ),
         Invalid(
@@ -248,7 +249,6 @@ class ModelArg(Rule):
                 model.summary()
 
             if __name__ == "__main__":
-                net = keras.models.load_model("m.keras")
                 p = Process(target=serve, args=(8080,))
                 p.start()
             """,
@@ -469,7 +469,8 @@ def _instead(work: WorkSite, model: Model) -> str:
     if work.kind is ApiKind.DASK_CLIENT:
         return f"send it to the workers once with `client.scatter({name})`"
     if work.kind is ApiKind.JOBLIB:
-        return "load it in the task function through a cached loader (functools.cache) instead"
+        return ("load it in the task function through a functools.cache loader in an importable "
+                "module (not the script) instead")
     return "load it once per worker with initializer= instead"
 
 

@@ -18,7 +18,7 @@ from mplint.analysis import (
     decorated_by,
 )
 from mplint.fixers.base import names_read
-from mplint.fixers.per_task_load import per_worker_fixer
+from mplint.fixers.per_task_load import per_worker_fixer, worker_advice
 from mplint.rules.base import Invalid, Report, Rule, Valid, offer
 
 
@@ -44,12 +44,22 @@ class PerTaskLoad(Rule):
         "is seconds per item, and it usually dwarfs the work the task does with it."
     )
     fix_safety = (
-        "The loader call moves into a new initializer that stores the model in a module global, "
-        "the task reads the global, and the pool gets `initializer=`. Safe when the loader "
-        "reads only module-level names and the task only calls the model (or `eval`, `to`, "
-        "`predict`, ...); unsafe when the task uses it otherwise, since the tasks of a worker "
-        "now share one model. Not offered when the pool already has an initializer, for "
-        "joblib, ray and dask, or when the loader reads local names."
+        "The whole load moves into a new initializer that stores the model in a module global: "
+        "the statement that builds it, the set-up calls that follow on the same object "
+        "(`load_state_dict(torch.load(path))`, `eval()`, `model = model.to(device)`, "
+        "`requires_grad_(False)`) and the helper assignments that only feed them. The values "
+        "it reads that are the same for every item (a `partial` argument, `repeat(path)`, a "
+        "starmap position or a position of the tuple each item unpacks into that does not "
+        "read the loop variable, a `submit` argument that does not change in the loop) go "
+        "once through `initargs`; where the task used such a value only for the load, it "
+        "leaves the items and the task's parameters (a starmap left with one argument becomes "
+        "`map`). Safe when the task keeps its parameters and only calls the model (or `eval`, "
+        "`to`, `predict`, ...) afterwards; unsafe when the parameters change, when an "
+        "`initargs` value is computed by a call (it now runs once), or when the task uses the "
+        "model otherwise (the tasks of a worker now share one model). Not offered when the pool "
+        "already has an initializer, when the load reads a per-item value or one that is not "
+        "known where the pool is made, or for joblib, ray and dask, whose workers take no "
+        "initializer: the message says what to use instead."
     )
     references = (
         "https://docs.python.org/3/library/multiprocessing.html#multiprocessing.pool.Pool",
@@ -231,9 +241,27 @@ class PerTaskLoad(Rule):
             """,
             (6, 13, "`torch.load(...)` loads a model (loaded by torch.load) in `score`, which "
                     "Pool.starmap runs once per item: the load is paid for every item instead "
-                    "of once per worker; do it once per worker in a Pool initializer (no "
-                    "automatic fix: the loader reads `path`, which a worker initializer cannot "
-                    "see)"),
+                    "of once per worker; do it once per worker in a Pool initializer"),
+            fixed="""
+            import multiprocessing as mp
+            import torch
+
+            _worker_model = None
+
+
+            def _init_worker_model(path):
+                global _worker_model
+                _worker_model = torch.load(path)
+
+
+            def score(rows):
+                model = _worker_model
+                return [model(row) for row in rows]
+
+            def run(chunks, path):
+                with mp.Pool(2, initializer=_init_worker_model, initargs=(path,)) as pool:
+                    return pool.map(score, chunks)
+            """,
         ),
         Invalid(
             """
@@ -253,8 +281,8 @@ class PerTaskLoad(Rule):
             (5, 13, "`torch.nn.GRU(...)` builds a model (torch.nn.Module) in `job`, which "
                     "ProcessPoolExecutor.submit runs once per item: the load is paid for every "
                     "item instead of once per worker; do it once per worker in a Pool "
-                    "initializer (no automatic fix: the loader reads `sizes`, which a worker "
-                    "initializer cannot see)"),
+                    "initializer (no automatic fix: the load reads `sizes`, which is not "
+                    "known yet where the pool is made)"),
         ),
         Invalid(
             """
@@ -300,8 +328,122 @@ class PerTaskLoad(Rule):
             (5, 13, "`joblib.load(...)` loads a model (loaded by joblib.load) in `score`, which "
                     "ProcessPoolExecutor.submit runs once per item: the load is paid for every "
                     "item instead of once per worker; do it once per worker in a Pool initializer "
-                    "(no automatic fix: the loader reads `model_path`, which a worker initializer "
-                    "cannot see)"),
+                    "(no automatic fix: the load reads `model_path` (through `p`), which is not "
+                    "known yet where the pool is made)"),
+        ),
+        Invalid(
+            """
+            import functools
+            import multiprocessing as mp
+            import torch
+
+            def classify(checkpoint, device, image):
+                net = torch.nn.Linear(8, 2)
+                # weights from the training run
+                net.load_state_dict(torch.load(checkpoint))
+                net = net.to(device).eval()
+                return int(net(image.to(device)).argmax())
+
+            def run(images, checkpoint):
+                with mp.Pool(4) as pool:
+                    return pool.map(functools.partial(classify, checkpoint, "cpu"), images)
+            """,
+            (6, 11, "`torch.nn.Linear(...)` builds a model (torch.nn.Module) in `classify`, which "
+                    "Pool.map runs once per item: the load is paid for every item instead of "
+                    "once per worker; do it once per worker in a Pool initializer"),
+            (8, 25, "`torch.load(...)` loads a model (loaded by torch.load) in `classify`, which "
+                    "Pool.map runs once per item: the load is paid for every item instead of "
+                    "once per worker; do it once per worker in a Pool initializer"),
+            fixed="""
+            import functools
+            import multiprocessing as mp
+            import torch
+
+            _worker_net = None
+
+
+            def _init_worker_net(checkpoint, device):
+                global _worker_net
+                net = torch.nn.Linear(8, 2)
+                # weights from the training run
+                net.load_state_dict(torch.load(checkpoint))
+                net = net.to(device).eval()
+                _worker_net = net
+
+
+            def classify(device, image):
+                net = _worker_net
+                return int(net(image.to(device)).argmax())
+
+            def run(images, checkpoint):
+                with mp.Pool(4, initializer=_init_worker_net, initargs=(checkpoint, "cpu")) as pool:
+                    return pool.map(functools.partial(classify, "cpu"), images)
+            """,
+        ),
+        Invalid(
+            """
+            from concurrent.futures import ProcessPoolExecutor
+            from transformers import AutoModel
+
+            def embed(name, text):
+                state = {"low_cpu_mem_usage": True}
+                model = AutoModel.from_pretrained(name, **state)
+                model.requires_grad_(False)
+                model.eval()
+                return model(text)
+
+            def main(texts):
+                with ProcessPoolExecutor() as ex:
+                    futures = [ex.submit(embed, "gpt2", t) for t in texts]
+                    return [f.result() for f in futures]
+            """,
+            (6, 13, "`AutoModel.from_pretrained(...)` loads a model (transformers model) in "
+                    "`embed`, which ProcessPoolExecutor.submit runs once per item: the load is "
+                    "paid for every item instead of once per worker; do it once per worker in "
+                    "a Pool initializer"),
+            fixed="""
+            from concurrent.futures import ProcessPoolExecutor
+            from transformers import AutoModel
+
+            _worker_model = None
+
+
+            def _init_worker_model(name):
+                global _worker_model
+                state = {"low_cpu_mem_usage": True}
+                model = AutoModel.from_pretrained(name, **state)
+                model.requires_grad_(False)
+                model.eval()
+                _worker_model = model
+
+
+            def embed(text):
+                model = _worker_model
+                return model(text)
+
+            def main(texts):
+                with ProcessPoolExecutor(initializer=_init_worker_model, initargs=("gpt2",)) as ex:
+                    futures = [ex.submit(embed, t) for t in texts]
+                    return [f.result() for f in futures]
+            """,
+        ),
+        Invalid(
+            """
+            from joblib import Parallel, delayed
+            import joblib
+
+            def predict(rows):
+                model = joblib.load("model.pkl")
+                return model.predict(rows)
+
+            def run(chunks):
+                return Parallel(n_jobs=4)(delayed(predict)(c) for c in chunks)
+            """,
+            (5, 13, "`joblib.load(...)` loads a model (loaded by joblib.load) in `predict`, which "
+                    "joblib.Parallel runs once per item: the load is paid for every item instead "
+                    "of once per worker; load it in a functools.cache function of an importable "
+                    "module (not the script), which each reused worker runs once (no automatic "
+                    "fix: joblib's workers take no initializer)"),
         ),
     )
 
@@ -325,7 +467,7 @@ class PerTaskLoad(Rule):
                         yield offer(site.node, (
                             f"`{text}` {what} in `{name}`, which {work.api} runs once per "
                             "item: the load is paid for every item instead of once per "
-                            "worker; do it once per worker in a Pool initializer"),
+                            f"worker; {worker_advice(work)}"),
                             per_worker_fixer(facts, work, func, site, local))
                         continue
                     yield offer(site.node, (

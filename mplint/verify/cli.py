@@ -11,6 +11,7 @@ import ast
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -182,17 +183,21 @@ def _check_manifest(options: argparse.Namespace, jobs: int) -> int:
         return EXIT_USAGE
     cuda = any("cuda" in p.requires for p in pairs) and manifests.cuda_available()
     skipped = {p.name: manifests.missing_requirement(p, cuda) for p in pairs}
-    runs = [run for p in pairs if not skipped[p.name]
-            for run in manifests.runs_for(p, options.timeout)]
-    verdicts = run_all(runs, jobs, _progress(len(runs)))
-    results = []
-    for pair in pairs:
-        reason = skipped[pair.name]
-        if reason:
-            results.append(manifests.PairResult(pair, "skip", [reason]))
-            continue
-        mine = [v for v in verdicts if Path(v.script) in (pair.broken, pair.fixed)]
-        results.append(manifests.judge(pair, mine))
+    with tempfile.TemporaryDirectory(prefix="mplint-autofix-") as name:
+        folder = Path(name)
+        manifests.make_autofixed([p for p in pairs if not skipped[p.name]], folder)
+        runs = [run for p in pairs if not skipped[p.name]
+                for run in manifests.runs_for(p, options.timeout, folder)]
+        verdicts = run_all(runs, jobs, _progress(len(runs)))
+        results = []
+        for pair in pairs:
+            reason = skipped[pair.name]
+            if reason:
+                results.append(manifests.PairResult(pair, "skip", [reason]))
+                continue
+            scripts = {pair.broken, *pair.fixed_scripts(folder)}
+            mine = [v for v in verdicts if Path(v.script) in scripts]
+            results.append(manifests.judge(pair, mine, folder))
     if options.format == "json":
         print(json.dumps([pair_dict(r) for r in results], indent=2))
     else:

@@ -9,11 +9,20 @@ A manifest is TOML::
     fixed = "unguarded_pool_fixed.py"
     requires = ["torch"]                       # importable modules; "cuda" needs a GPU
     broken-results = { fork = "ok", spawn = "crash: bootstrapping phase", forkserver = "hang" }
+    loads-per-worker = 1                       # load-per-worker pairs: see below
+    broken-loads = 8
+    autofix = true
 
 A pair passes when the broken script does what ``broken-results`` says under each method
 ("ok", "hang", or "crash" optionally followed by text its error must contain), the fixed script
 is ok under every start method, and, where the broken one works under fork, the fixed one
 prints the same output (see :mod:`mplint.verify.compare`).
+
+``autofix = true`` also checks, like the fixed script, what ``mplint --fix --unsafe-fixes``
+makes of a copy of the broken one. ``loads-per-worker`` is the most times one worker process of
+a fixed (and autofixed) script may load or build any one model, and at least one worker must
+load it; ``broken-loads`` is how many times the broken script's workers together load or build
+each model (once per item) wherever it runs to the end. Both are read from the run's profile.
 """
 
 from __future__ import annotations
@@ -43,6 +52,13 @@ class Pair:
     expected: dict[str, str]  # method -> "ok" | "hang" | "crash[: text]"
     requires: tuple[str, ...] = ()
     timeout: float | None = None  # overrides the run's limit (short for pairs that hang)
+    loads_per_worker: int | None = None
+    broken_loads: int | None = None
+    autofix: bool = False
+
+    def fixed_scripts(self, folder: Path | None) -> list[Path]:
+        """The hand-written fixed script, and the automatically fixed copy made in ``folder``."""
+        return [self.fixed, *([autofixed(self, folder)] if self.autofix and folder else [])]
 
 
 @dataclass
@@ -65,7 +81,8 @@ def load(path: Path) -> list[Pair]:
             pairs.append(Pair(entry["name"], path.parent / entry["broken"],
                               path.parent / entry["fixed"], tuple(entry.get("rules", ())),
                               expected, tuple(entry.get("requires", ())),
-                              entry.get("timeout")))
+                              entry.get("timeout"), entry.get("loads-per-worker"),
+                              entry.get("broken-loads"), bool(entry.get("autofix", False))))
         except (KeyError, TypeError) as error:
             raise ManifestError(f"{path}: pair {entry.get('name', '?')}: missing {error}") from None
         unknown = set(expected) - set(START_METHODS)
@@ -75,15 +92,33 @@ def load(path: Path) -> list[Pair]:
     return pairs
 
 
-def runs_for(pair: Pair, timeout: float) -> list[Run]:
-    """The broken script under each method it has an expectation for, the fixed one under all.
+def autofixed(pair: Pair, folder: Path) -> Path:
+    return folder / f"{pair.name}.autofixed.py"
+
+
+def make_autofixed(pairs: list[Pair], folder: Path) -> None:
+    """Copy each autofix pair's broken script into ``folder`` and fix it as a user would, with
+    ``mplint --fix --unsafe-fixes`` (its exit status says findings remain: that is not judged
+    here; whether the result runs and loads once per worker is)."""
+    for pair in pairs:
+        if pair.autofix:
+            target = autofixed(pair, folder)
+            target.write_bytes(pair.broken.read_bytes())
+            subprocess.run([sys.executable, "-m", "mplint", "--fix", "--unsafe-fixes",
+                            "--no-cache", str(target)],
+                           capture_output=True, check=False, timeout=300)
+
+
+def runs_for(pair: Pair, timeout: float, folder: Path | None = None) -> list[Run]:
+    """The broken script under each method it has an expectation for, the fixed ones under all.
     A pair's own limit is short so that expected hangs end soon; a run expected to finish gets
     the run's limit when that is longer (a busy machine slows framework imports)."""
     short = pair.timeout or timeout
     long = max(short, timeout)
     return ([Run(pair.broken, method, short if want.startswith("hang") else long)
              for method, want in pair.expected.items()]
-            + [Run(pair.fixed, method, long) for method in START_METHODS])
+            + [Run(fixed, method, long) for fixed in pair.fixed_scripts(folder)
+               for method in START_METHODS])
 
 
 def missing_requirement(pair: Pair, cuda: bool) -> str | None:
@@ -106,27 +141,52 @@ def cuda_available() -> bool:
         return False
 
 
-def judge(pair: Pair, verdicts: list[Verdict]) -> PairResult:
+def judge(pair: Pair, verdicts: list[Verdict], folder: Path | None = None) -> PairResult:
     problems: list[str] = []
     broken = {v.method: v for v in verdicts if Path(v.script) == pair.broken}
-    fixed = {v.method: v for v in verdicts if Path(v.script) == pair.fixed}
     for method, want in pair.expected.items():
         problem = _matches(broken[method], want)
         if problem:
             problems.append(f"broken under {method}: {problem}")
-    for method, verdict in fixed.items():
-        if verdict.status != "ok":
-            problems.append(f"fixed under {method}: {verdict.status} "
-                            f"({verdict.exception or ''}: {verdict.message or ''})")
+        elif pair.broken_loads is not None and broken[method].status == "ok":
+            problems.extend(_broken_loads(pair.broken_loads, broken[method]))
     original = broken.get("fork")
-    if original is not None and original.status == "ok":
+    for script in pair.fixed_scripts(folder):
+        which = "fixed" if script == pair.fixed else "autofixed"
+        fixed = {v.method: v for v in verdicts if Path(v.script) == script}
         for method, verdict in fixed.items():
-            diff = difference(original.stdout, verdict.stdout, original.exit_code,
-                              verdict.exit_code)
-            if diff and verdict.status == "ok":
-                problems.append(f"fixed under {method} differs from the original under fork:\n"
-                                f"{diff}")
+            if verdict.status != "ok":
+                problems.append(f"{which} under {method}: {verdict.status} "
+                                f"({verdict.exception or ''}: {verdict.message or ''})")
+            elif pair.loads_per_worker is not None:
+                problems.extend(f"{which} under {method}: {problem}" for problem
+                                in _per_worker(pair.loads_per_worker, verdict))
+        if original is not None and original.status == "ok":
+            for method, verdict in fixed.items():
+                diff = difference(original.stdout, verdict.stdout, original.exit_code,
+                                  verdict.exit_code)
+                if diff and verdict.status == "ok":
+                    problems.append(f"{which} under {method} differs from the original under "
+                                    f"fork:\n{diff}")
     return PairResult(pair, "fail" if problems else "pass", problems, verdicts)
+
+
+def _per_worker(limit: int, verdict: Verdict) -> list[str]:
+    profile = verdict.profile
+    if profile is None or not profile.most_in_one_worker:
+        return ["no worker process loaded or built a model"]
+    return [f"{name} x{count} in one worker process (at most {limit} expected)"
+            for name, count in profile.most_in_one_worker.items() if count > limit]
+
+
+def _broken_loads(expected: int, verdict: Verdict) -> list[str]:
+    loads = verdict.profile.loads_in_workers if verdict.profile is not None else {}
+    wrong = {name: count for name, count in loads.items() if count != expected}
+    if loads and not wrong:
+        return []
+    found = ", ".join(f"{name} x{count}" for name, count in (wrong or loads).items()) or "none"
+    return [f"broken under {verdict.method}: model loads in the workers: {found}; "
+            f"{expected} of each expected (one per item)"]
 
 
 def _matches(verdict: Verdict, want: str) -> str | None:

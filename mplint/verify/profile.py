@@ -30,6 +30,11 @@ class Profile:
     loads_in_main: dict[str, int] = field(default_factory=dict)
     loads_in_workers: dict[str, int] = field(default_factory=dict)
     worker_processes_loading: dict[str, int] = field(default_factory=dict)
+    most_in_one_worker: dict[str, int] = field(default_factory=dict)  # per name, busiest worker
+
+    def loads_per_worker(self) -> int:
+        """The most times one worker process loaded or built any one model (0: none did)."""
+        return max(self.most_in_one_worker.values(), default=0)
 
 
 def summarise(lines: list[str], main_pid: int) -> Profile:
@@ -38,7 +43,7 @@ def summarise(lines: list[str], main_pid: int) -> Profile:
     methods: set[str] = set()
     main: Counter[str] = Counter()
     workers: Counter[str] = Counter()
-    loaders: dict[str, set[int]] = {}
+    loaders: dict[str, Counter[int]] = {}
     for line in lines:
         try:
             event = json.loads(line)
@@ -53,10 +58,11 @@ def summarise(lines: list[str], main_pid: int) -> Profile:
         elif kind in ("load", "build"):
             (main if pid == main_pid else workers)[event["name"]] += 1
             if pid != main_pid:
-                loaders.setdefault(event["name"], set()).add(pid)
+                loaders.setdefault(event["name"], Counter())[pid] += 1
     profile.processes = len(pids)
     profile.methods_used = sorted(methods)
     profile.loads_in_main = dict(sorted(main.items()))
     profile.loads_in_workers = dict(sorted(workers.items()))
     profile.worker_processes_loading = {name: len(p) for name, p in sorted(loaders.items())}
+    profile.most_in_one_worker = {name: max(p.values()) for name, p in sorted(loaders.items())}
     return profile

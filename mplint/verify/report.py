@@ -35,7 +35,10 @@ def describe_profile(profile: Profile) -> str:
         main = profile.loads_in_main.get(name, 0)
         workers = profile.loads_in_workers.get(name, 0)
         where = profile.worker_processes_loading.get(name, 0)
-        parts.append(f"{name} x{main} in main, x{workers} in {where} other processes")
+        most = profile.most_in_one_worker.get(name, 0)
+        busiest = f" (at most x{most} in one)" if where > 1 else ""
+        parts.append(f"{name} x{main} in main, x{workers} in {where} other "
+                     f"process{'es' if where != 1 else ''}{busiest}")
     return "; ".join(parts)
 
 

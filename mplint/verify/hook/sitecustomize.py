@@ -16,6 +16,7 @@ import importlib.util
 import json
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import IO, Any
@@ -107,14 +108,28 @@ def _resolve(module: ModuleType, dotted: str) -> tuple[Any, str] | None:
     return (owner, name) if hasattr(owner, name) else None
 
 
+_building = threading.local()  # how deep in model constructors this thread is
+
+
 def _count_calls(owner: Any, name: str, kind: str, label: Callable[..., str]) -> None:
+    """Wrap ``owner.name`` so that each call records one event. For builds only the outermost
+    constructor counts: the layers a model builds inside its own ``__init__`` are part of it."""
     original = getattr(owner, name)
     if getattr(original, "_mplint_counted", False):
         return
 
     def counted(*args: Any, **kwargs: Any) -> Any:
-        _record(kind, name=label(*args))
-        return original(*args, **kwargs)
+        if kind != "build":
+            _record(kind, name=label(*args))
+            return original(*args, **kwargs)
+        depth = getattr(_building, "depth", 0)
+        if depth == 0:
+            _record(kind, name=label(*args))
+        _building.depth = depth + 1
+        try:
+            return original(*args, **kwargs)
+        finally:
+            _building.depth = depth
 
     counted._mplint_counted = True  # type: ignore[attr-defined]
     counted.__wrapped__ = original  # type: ignore[attr-defined]

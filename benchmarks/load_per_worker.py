@@ -9,13 +9,15 @@ Two scripts, written here as users write them:
 * Keras (MPL201): the parent loads a saved model of about 8 MB and submits it with every item
   to a ProcessPoolExecutor, so it is pickled with every task.
 
-Each is copied and fixed with ``mplint --fix --unsafe-fixes``; then the original and the fixed
-script run under ``mplint verify --start-method M`` (real child processes, the verifier's
-profile of what was pickled and loaded where). Printed per script and start method: wall time,
-bytes pickled by the parent, model loads in the workers (all together, and the most in one
-worker process), whether the outputs agree, and the speed-up as original / fixed wall time.
+Both choose their start method from ``LPW_METHOD`` (so the only fix mplint makes is the
+load-per-worker one). Each is copied and fixed with ``mplint --fix --unsafe-fixes``; then the
+original and the fixed script run under ``mplint verify`` (real child processes, the
+verifier's profile of what was pickled and loaded where). Printed per script and start
+method: wall time (the whole script, worker start-up and imports included), bytes pickled by
+the parent, how many times the workers together loaded or built the model and the most times
+one worker did, whether the outputs agree, and the speed-up as original / fixed wall time.
 Keras does not run under fork: TensorFlow is not fork-safe once the parent has used it (the
-forked worker never answers), which is why the fixed script chooses spawn.
+forked worker never answers).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ def score(checkpoint, value):
 
 
 if __name__ == "__main__":
+    multiprocessing.set_start_method(os.environ["LPW_METHOD"])
     checkpoint = os.environ["LPW_MODEL"]
     items, workers = int(os.environ["LPW_ITEMS"]), int(os.environ["LPW_WORKERS"])
     with multiprocessing.Pool(workers) as pool:
@@ -69,6 +72,7 @@ if __name__ == "__main__":
 
 KERAS_SCRIPT = '''\
 """Predicts batches in worker processes, sending the model with every batch."""
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 
@@ -85,7 +89,8 @@ if __name__ == "__main__":
     items, workers = int(os.environ["LPW_ITEMS"]), int(os.environ["LPW_WORKERS"])
     model = keras.models.load_model(saved)
     batches = [np.full((1, 512), i / 100, dtype="float32") for i in range(items)]
-    with ProcessPoolExecutor(workers) as ex:
+    context = multiprocessing.get_context(os.environ["LPW_METHOD"])
+    with ProcessPoolExecutor(workers, mp_context=context) as ex:
         futures = [ex.submit(predict, model, b) for b in batches]
         print([f.result()[0][0] for f in futures])
 '''
@@ -123,11 +128,11 @@ def _verify(script: Path, method: str, settings: dict[str, str], timeout: int) -
     done = subprocess.run(command, capture_output=True, text=True, check=False,
                           env={**os.environ, **settings})
     try:
-        [verdict] = json.loads(done.stdout)
-    except ValueError:
+        [verdict] = json.loads(done.stdout)["runs"]
+    except (ValueError, KeyError):
         sys.exit(f"load_per_worker: mplint verify failed on {script}: {done.stderr.strip()}")
     profile = verdict.get("profile") or {}
-    loads = sum((profile.get("loads_in_workers") or {}).values())
+    loads = max((profile.get("loads_in_workers") or {}).values(), default=0)
     most = max((profile.get("most_in_one_worker") or {}).values(), default=0)
     sent = (profile.get("sent") or {}).get("bytes", 0)
     return Run(verdict["wall"], verdict["status"], sent, loads, most, verdict["stdout"])
@@ -178,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     for label, script, model, wanted in cases:
         fixed = _fixed(script)
         for method in wanted:
-            given = {**settings, "LPW_MODEL": model}
+            given = {**settings, "LPW_MODEL": model, "LPW_METHOD": method}
             before = _verify(script, method, given, options.timeout)
             after = _verify(fixed, method, given, options.timeout)
             same = "same" if before.stdout == after.stdout else "DIFFERENT"

@@ -851,7 +851,22 @@ def test_per_task_load_fix_is_safe_when_nothing_but_the_load_moves() -> None:
              return [pool.apply_async(infer, (path, x)).get() for x in xs]
      """, "the load reads `path`, which is the same for every item but sent in a way the fix "
           "cannot pass to an initializer"),
-], ids=["per-item-path-is-not-flagged", "value-set-after-the-pool", "apply-async-arguments"])
+    ("""
+     import multiprocessing as mp
+     import torch
+
+     def infer(path, x):
+         model = torch.nn.Linear(4, 1)
+         model.load_state_dict(torch.load(path))
+         return model(x)
+
+     def run(paths, xs):
+         with mp.Pool(2) as pool:
+             return pool.starmap(infer, zip(paths, xs))
+     """, "setting the model up reads `path`, which changes from one item to the next, so the "
+          "load depends on the item"),
+], ids=["per-item-path-is-not-flagged", "value-set-after-the-pool", "apply-async-arguments",
+        "weights-per-item"])
 def test_per_task_load_fix_declined(source: str, reason: str | None) -> None:
     source = _code(source)
     found = [f for f in lint_source(source) if f.code == "MPL301"]

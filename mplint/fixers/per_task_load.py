@@ -93,6 +93,7 @@ class _Plan:
     global_name: str
     init_name: str
     dropped: list[tuple[str, _Source]] = field(default_factory=list)  # values leaving items
+    nested: bool = False  # the load is inside an if, loop, with or try of the task
     unpack: cst.SimpleStatementLine | None = None  # ``path, value = args`` in the task
 
 
@@ -178,7 +179,8 @@ def _plan(facts: ModuleFacts, work: WorkSite, func: Func, site: CallSite, body: 
     global_name = _fresh(f"_worker_{stem}", taken)
     init_name = _fresh(f"_init_worker_{stem}", taken | {global_name})
     plan = _Plan(func.node, block, local, site.node, [(n, sources[n]) for n in order], pool,
-                 work.site.node, global_name, init_name)
+                 work.site.node, global_name, init_name,
+                 nested=not isinstance(statements[start], cst.SimpleStatementLine))
     _take_out_of_items(facts, plan, statements)
     return plan
 
@@ -227,8 +229,13 @@ def _block(statements: Sequence[cst.BaseStatement], start: int, local: str,
     for statement in statements[start + 1:]:
         fed = _helper(statement)
         setup = _setup(statement, local)
-        if not (setup or (fed and fed != local)) \
-                or unreachable(_read_names(statement), bound) is not None:
+        if not (setup or (fed and fed != local)):
+            break
+        missing = unreachable(_read_names(statement), bound)
+        if missing is not None and setup:
+            return (f"setting the model up reads `{missing}`, which changes from one item to the "
+                    "next, so the load depends on the item")
+        if missing is not None:
             break
         block.append(statement)
         bound |= names_bound(statement)
@@ -486,6 +493,8 @@ def _unsafe(plan: _Plan, body: Scope) -> str | None:
         return "the task's parameters and the items change"
     if any(_has_call(source.expr) for _, source in plan.passed):
         return "the values passed to the initializer are computed once, not per task"
+    if plan.nested:
+        return "the load ran only where the task's block reached it; now every worker runs it"
     if plan.local is None:
         return None
     if not _read_only(plan, body):

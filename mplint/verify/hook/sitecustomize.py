@@ -16,9 +16,8 @@ import importlib.util
 import json
 import os
 import sys
-import threading
 from collections.abc import Callable, Sequence
-from types import ModuleType
+from types import FrameType, ModuleType
 from typing import IO, Any
 
 _DIR = os.environ.get("MPLINT_VERIFY_DIR", "")
@@ -108,28 +107,33 @@ def _resolve(module: ModuleType, dotted: str) -> tuple[Any, str] | None:
     return (owner, name) if hasattr(owner, name) else None
 
 
-_building = threading.local()  # how deep in model constructors this thread is
+def _inside_another_build(obj: Any, base: type) -> bool:
+    """Whether ``obj`` is being built by a method of another model object: the layers a model
+    makes in its ``__init__``, the graph Keras builds for a Sequential model, are part of it."""
+    frame: FrameType | None = sys._getframe(2)
+    while frame is not None:
+        try:
+            other = frame.f_locals.get("self")
+            if other is not None and other is not obj and isinstance(other, base):
+                return True
+        except Exception:  # an odd ``self`` must not break the script being verified
+            pass
+        frame = frame.f_back
+    return False
 
 
 def _count_calls(owner: Any, name: str, kind: str, label: Callable[..., str]) -> None:
-    """Wrap ``owner.name`` so that each call records one event. For builds only the outermost
-    constructor counts: the layers a model builds inside its own ``__init__`` are part of it."""
+    """Wrap ``owner.name`` so that each call records one event. For builds (``owner`` is a
+    model base class, ``name`` its ``__init__``) only models built from outside any other
+    model count."""
     original = getattr(owner, name)
     if getattr(original, "_mplint_counted", False):
         return
 
     def counted(*args: Any, **kwargs: Any) -> Any:
-        if kind != "build":
+        if kind != "build" or not _inside_another_build(args[0], owner):
             _record(kind, name=label(*args))
-            return original(*args, **kwargs)
-        depth = getattr(_building, "depth", 0)
-        if depth == 0:
-            _record(kind, name=label(*args))
-        _building.depth = depth + 1
-        try:
-            return original(*args, **kwargs)
-        finally:
-            _building.depth = depth
+        return original(*args, **kwargs)
 
     counted._mplint_counted = True  # type: ignore[attr-defined]
     counted.__wrapped__ = original  # type: ignore[attr-defined]

@@ -110,8 +110,9 @@ def per_worker_fixer(facts: ModuleFacts, work: WorkSite, func: Func, site: CallS
     an initializer of the pool that runs ``work``."""
     if work.kind in _NO_INITIALIZER:
         return _NO_INITIALIZER[work.kind][0]
-    if func.scope.inside_function() or func.guarded:
-        return "the task function is not a module-level function"
+    if func.scope.kind is not ScopeKind.MODULE or func.guarded \
+            or func.evaluator is not facts.evaluator:
+        return "the task function is not a module-level function of this file"
     body = facts.evaluator.function_scope(func.node)
     assert body is not None
     sources = _sources(facts, work, func)

@@ -70,7 +70,8 @@ class Entry:
 
     def to_json(self) -> dict[str, Any]:
         data = {"sig": list(self.signature), "sha": self.digest, "checked": self.checked,
-                "scan": [self.scan.direct, [list(i) for i in self.scan.imports]],
+                "scan": [self.scan.direct, [list(i) for i in self.scan.imports],
+                         list(self.scan.exports)],
                 "error": list(self.error) if self.error else None, "shown": self.shown,
                 "findings": None if self.findings is None
                 else [finding_to_json(f) for f in self.findings],
@@ -87,7 +88,7 @@ class Entry:
             content = {k: v for k, v in data.items() if k != "check"}
             if data["check"] != _check(content):
                 return None
-            direct, imports = data["scan"]
+            direct, imports, exports = data["scan"]
             mtime, size, changed = data["sig"]
             shown = data.get("shown")
             error = data["error"]
@@ -95,7 +96,8 @@ class Entry:
             entry = cls(
                 (_int(mtime), _int(size), _int(changed)), _str(data["sha"]),
                 _bool(data["checked"]),
-                Scan(_bool(direct), tuple((_int(level), _str(name)) for level, name in imports)),
+                Scan(_bool(direct), tuple((_int(level), _str(name)) for level, name in imports),
+                     tuple(_str(name) for name in exports)),
                 None if error is None else (_int(error[0]), _int(error[1]), _str(error[2])),
                 None if shown is None else _str(shown),
                 None if rows is None or shown is None

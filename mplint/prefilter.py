@@ -1,15 +1,20 @@
 """Decisions made from a file's bytes, before any parse: can it start processes, and which
 modules of the linted tree can its analysis read.
 
-A file is analysed when it imports a process module and spells a starting API's name, or when
-it imports (directly or through other modules of the tree) a module that does: a
-``multiprocessing.Process`` subclass defined there can be started from it. Everything else
-cannot produce a finding and is never parsed. The import graph found here also tells the cache
-which files a result depends on.
+A file is analysed when it imports a process module and spells a starting API's name
+("direct"), or when it names something a module it imports exports that can start processes:
+a function or class whose body spells a starting API or names such a thing in turn, a name
+assigned from one at module level, or such a name imported and passed on. Importing a module
+that starts processes somewhere is not enough: a file that never names what starts them can
+only call code that does not. Each module's exports are found from its bytes too (its
+top-level ``def`` and ``class`` blocks, searched for the names), once per run, and only for
+modules that import something that exports. Everything else cannot produce a finding and is
+never parsed. The import graph found here also tells the cache which files a result depends on.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -37,6 +42,7 @@ class Scan:
 
     direct: bool  # imports a process module and spells a starting API
     imports: tuple[tuple[int, str], ...]  # (relative level, dotted name) of possible tree modules
+    exports: tuple[str, ...] = ()  # top-level names whose code spells a starting API
 
 
 def scan(data: bytes) -> Scan:
@@ -50,7 +56,81 @@ def scan(data: bytes) -> Scan:
         for found in _imported_modules(level, source, names):
             imports[found] = None
     direct = any(starts.search(data) is not None for starts in named.values())
-    return Scan(direct, tuple(imports))
+    exports: tuple[str, ...] = ()
+    if direct:
+        exports = tuple(sorted(_exporting(_parse(data), list(named.values()))))
+    return Scan(direct, tuple(imports), exports)
+
+
+_DEFINITION = re.compile(rb"^[ \t]*(?:async[ \t]+def|def|class)[ \t]+(\w+)", re.MULTILINE)
+_ASSIGNED = re.compile(rb"^[ \t]*(\w+)[ \t]*(?::[^=\n]*)?=(?!=)", re.MULTILINE)
+_COMPOUND = (ast.If, ast.Try, ast.With, ast.AsyncWith, ast.For, ast.AsyncFor, ast.While)
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """A module read with Python's own parser (much cheaper than libcst), for its exports."""
+
+    data: bytes
+    module: ast.Module | None  # None: it does not parse
+    offsets: tuple[int, ...]  # where each line starts
+
+
+def _parse(data: bytes) -> _Parsed:
+    try:
+        module: ast.Module | None = ast.parse(data)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        module = None
+    offsets = [0]
+    for line in data.splitlines(keepends=True):
+        offsets.append(offsets[-1] + len(line))
+    return _Parsed(data, module, tuple(offsets))
+
+
+def _exporting(parsed: _Parsed, patterns: list[re.Pattern[bytes]],
+               bodies: bool = True) -> set[str]:
+    """The module-level names whose code matches one of ``patterns``: functions and classes
+    (decorators included; with ``bodies`` False, classes whose bases match and no
+    functions), names assigned from matching code, also inside a module-level ``if``,
+    ``try``, ``with`` or loop. A module that does not parse exports every name it may
+    define, so that nothing is missed."""
+    data = parsed.data
+    if parsed.module is None:
+        return {m.group(1).decode() for m in _DEFINITION.finditer(data)} | {
+            m.group(1).decode() for m in _ASSIGNED.finditer(data)}
+    offsets = parsed.offsets
+
+    def matches(node: ast.stmt) -> bool:
+        first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
+        last = node.end_lineno or node.lineno
+        if not bodies and isinstance(node, ast.ClassDef) and node.body:
+            last = max(node.lineno, node.body[0].lineno - 1)  # the header: bases, keywords
+        start, end = offsets[first - 1], offsets[min(last, len(offsets) - 1)]
+        return any(p.search(data, start, end) for p in patterns)
+
+    found: set[str] = set()
+    pending: list[ast.stmt] = list(parsed.module.body)
+    while pending:
+        statement = pending.pop()
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if bodies and matches(statement):
+                found.add(statement.name)
+        elif isinstance(statement, ast.ClassDef):
+            if matches(statement):
+                found.add(statement.name)
+        elif isinstance(statement, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            if matches(statement):
+                targets = statement.targets if isinstance(statement, ast.Assign) \
+                    else [statement.target]
+                found |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        elif isinstance(statement, _COMPOUND):
+            pending.extend(statement.body)
+            pending.extend(getattr(statement, "orelse", ()))
+            if isinstance(statement, ast.Try):
+                pending.extend(statement.finalbody)
+                for handler in statement.handlers:
+                    pending.extend(handler.body)
+    return found
 
 
 def _import_statements(data: bytes) -> Iterable[tuple[bytes, int, bytes | None, bytes]]:
@@ -140,6 +220,13 @@ def _with_parents(level: int, dotted: str) -> Iterable[tuple[int, str]]:
         yield level, ".".join(parts[:cut])
 
 
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
 class ImportGraph:
     """The modules of the linted tree and the imports between them, read on demand.
 
@@ -147,12 +234,15 @@ class ImportGraph:
     file cannot be read.
     """
 
-    def __init__(self, load: Callable[[Path], Scan | None], tree: Tree) -> None:
+    def __init__(self, load: Callable[[Path], Scan | None], tree: Tree,
+                 read: Callable[[Path], bytes | None] = _read) -> None:
         self._load = load
+        self._read = read
         self.tree = tree
         self._scans: dict[Path, Scan | None] = {}
         self._edges: dict[Path, tuple[Path, ...]] = {}
-        self._reaches: dict[Path, bool] = {}
+        self._exports: dict[Path, frozenset[str]] = {}
+        self._parsed: dict[Path, _Parsed | None] = {}
 
     def add(self, path: Path, found: Scan) -> None:
         """Record a file's scan made by the caller (a file being linted, or stdin)."""
@@ -195,65 +285,89 @@ class ImportGraph:
             stack.extend(reversed(self.imports(current)))
         return list(seen)
 
-    def needs_analysis(self, path: Path | None, found: Scan) -> bool:
-        """Whether a rule can fire on this file: the prefilter's verdict."""
+    def needs_analysis(self, path: Path | None, found: Scan, data: bytes | None = None) -> bool:
+        """Whether a rule can fire on this file: the prefilter's verdict. ``data`` is the
+        file's content when the caller has it (else it is read when it must be searched)."""
         if found.direct:
             return True
         if path is None or not found.imports:
             return False
         self.add(path, found)
-        return any(self._reaches_direct(dep) for dep in self.imports(path))
+        names = self._imported_exports(path)
+        if not names:
+            return False
+        if data is None:
+            data = self._read(path)
+        return data is None or _names(names).search(data) is not None
 
-    def _reaches_direct(self, start: Path) -> bool:
-        """Whether ``start`` or a module it imports (transitively) can start processes.
+    def _imported_exports(self, path: Path) -> frozenset[str]:
+        return frozenset().union(*(self.exports(dep) for dep in self.imports(path)))
 
-        Tarjan's strongly connected components, iteratively: modules importing each other in a
-        cycle share one answer, and every answer is computed once per run.
-        """
-        if start in self._reaches:
-            return self._reaches[start]
-        index: dict[Path, int] = {}
-        low: dict[Path, int] = {}
-        reach: dict[Path, bool] = {}
-        stack: list[Path] = []
-        on_stack: set[Path] = set()
-        work: list[tuple[Path, int]] = [(start, 0)]
+    def exports(self, start: Path) -> frozenset[str]:
+        """The names ``start`` offers its importers that can lead to starting processes."""
+        if start in self._exports:
+            return self._exports[start]
+        # every module reachable from ``start`` whose exports are not known yet, imports first
+        order: list[Path] = []
+        seen: set[Path] = set()
+        work: list[tuple[Path, bool]] = [(start, False)]
         while work:
-            node, child = work.pop()
-            if child == 0:
-                index[node] = low[node] = len(index)
-                stack.append(node)
-                on_stack.add(node)
-                scanned = self._scan(node)
-                reach[node] = scanned is not None and scanned.direct
-            edges = self.imports(node)
-            if child < len(edges):
-                work.append((node, child + 1))
-                target = edges[child]
-                if target in self._reaches:
-                    reach[node] = reach[node] or self._reaches[target]
-                elif target not in index:
-                    work.append((target, 0))
-                elif target in on_stack:
-                    low[node] = min(low[node], index[target])
+            node, done = work.pop()
+            if done:
+                order.append(node)
                 continue
-            # all edges done: fold the finished child into its parent, close a component
-            if low[node] == index[node]:
-                members: list[Path] = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    members.append(member)
-                    if member == node:
-                        break
-                answer = any(reach[m] for m in members)
-                for member in members:
-                    self._reaches[member] = answer
-            if work:
-                parent = work[-1][0]
-                if node in self._reaches:
-                    reach[parent] = reach[parent] or self._reaches[node]
-                else:
-                    low[parent] = min(low[parent], low[node])
-                    reach[parent] = reach[parent] or reach[node]
-        return self._reaches[start]
+            if node in seen or node in self._exports:
+                continue
+            seen.add(node)
+            work.append((node, True))
+            work.extend((dep, False) for dep in self.imports(node))
+        current: dict[Path, set[str]] = {}
+        for node in order:
+            scanned = self._scan(node)
+            current[node] = set(scanned.exports) if scanned is not None else set()
+        changed = True
+        while changed:  # modules that import each other: until nothing new is found
+            changed = False
+            for node in order:
+                incoming: set[str] = set()
+                for dep in self.imports(node):
+                    incoming |= current[dep] if dep in current else self._exports.get(dep, set())
+                if not incoming:
+                    continue
+                grown = current[node] | self._naming(node, incoming | current[node])
+                if grown != current[node]:
+                    current[node] = grown
+                    changed = True
+        for node, names in current.items():
+            self._exports[node] = frozenset(names)
+        return self._exports[start]
+
+    def _naming(self, path: Path, names: set[str]) -> set[str]:
+        """What ``path`` exports because its code names some of ``names``: the names it
+        passes on (imports them, or assigns from them) and the classes derived from them.
+        A function that only calls one of them is not exported: the analysis of a module
+        does not follow calls into the functions of another to find a start."""
+        data = self._read(path)
+        if data is None:
+            return set()
+        pattern = _names(frozenset(names))
+        if pattern.search(data) is None:
+            return set()
+        mentioned = {m.group().decode() for m in pattern.finditer(data)}
+        if path not in self._parsed:
+            self._parsed[path] = _parse(data)
+        parsed = self._parsed[path]
+        assert parsed is not None
+        return mentioned | _exporting(parsed, [pattern], bodies=False)
+
+
+_NAME_PATTERNS: dict[frozenset[str], re.Pattern[bytes]] = {}
+
+
+def _names(names: frozenset[str]) -> re.Pattern[bytes]:
+    """One pattern for the whole words in ``names``."""
+    if names not in _NAME_PATTERNS:
+        if len(_NAME_PATTERNS) > 256:
+            _NAME_PATTERNS.clear()
+        _NAME_PATTERNS[names] = _words(sorted(names))
+    return _NAME_PATTERNS[names]

@@ -90,8 +90,8 @@ def test_imports_are_followed_through_re_exports_and_packages(tmp_path: Path) ->
 
 
 def test_files_that_cannot_start_processes_are_never_parsed(tmp_path: Path) -> None:
-    """A syntax error shows whether a file was parsed: only the file whose imports reach a
-    module that can start processes is."""
+    """A syntax error shows whether a file was parsed: only the file that names a class of
+    its tree that can start processes is."""
     write(tmp_path, "jobs.py", WORKER)
     write(tmp_path, "helpers.py", "import os\n\ndef cpus():\n    return os.cpu_count()\n")
     write(tmp_path, "uses_jobs.py", "from jobs import Worker\nif True\n    pass\n")
@@ -115,3 +115,34 @@ def test_an_import_after_a_comment_ending_in_a_backslash_is_seen(tmp_path: Path,
     found = _rule_findings(_findings("job.py", cwd=tmp_path))
     assert [(f[1], f[3]) for f in found] == [(3, "MPL101")]
     assert found == _rule_findings(_findings("--no-prefilter", "job.py", cwd=tmp_path))
+
+
+def test_importing_a_module_that_starts_processes_is_not_enough(tmp_path: Path) -> None:
+    """A file that names nothing the module exports that can start processes (a function or
+    class whose code spells a process API, a subclass of one, a name passed on) is not
+    parsed; a file that names such a thing, through a chain of modules, is."""
+    write(tmp_path, "jobs.py", WORKER + "\n\ndef cpus():\n    return 4\n")
+    write(tmp_path, "middle.py", "from jobs import Worker, cpus\n\n\nclass Slow(Worker):\n"
+                                 "    pass\n\n\ndef count():\n    return cpus()\n")
+    write(tmp_path, "only_cpus.py", "from jobs import cpus\nprint(cpus())\nif True\n")
+    write(tmp_path, "only_count.py", "from middle import count\nprint(count())\nif True\n")
+    write(tmp_path, "run.py", "from middle import Slow\n\nworker = Slow()\nworker.start()\n")
+    lines = cli("--no-cache", ".", cwd=tmp_path).stdout.splitlines()
+    assert [line.split(" ")[:2] for line in lines] == [["run.py:3:10:", "MPL101"]]
+    everything = cli("--no-cache", "--no-prefilter", ".", cwd=tmp_path).stdout.splitlines()
+    assert [line.split(" ")[:2] for line in everything] == [
+        ["only_count.py:3:8:", "MPL000"], ["only_cpus.py:3:8:", "MPL000"],
+        ["run.py:3:10:", "MPL101"]]
+
+
+def test_what_a_module_exports_is_read_from_its_bytes() -> None:
+    from mplint.prefilter import scan
+
+    source = (b"import multiprocessing as mp\n\n"
+              b"def start(n):\n    return mp.Pool(n)\n\n"
+              b"def plain():\n    return 1\n\n"
+              b"@decorated\nclass Job(mp.Process):\n    pass\n\n"
+              b"POOL = mp.get_context('spawn').Pool\nLIMIT = 3\n"
+              b"if True:\n    def nested():\n        mp.Process().start()\n")
+    assert scan(source).exports == ("Job", "POOL", "nested", "start")
+    assert scan(b"import os\nos.getpid()\n").exports == ()

@@ -2,14 +2,19 @@
 
     python benchmarks/bench.py [TREE ...] [--tools mplint,ruff,...] [--others-venv PATH]
 
-With no TREE it measures the installed Python sources of torch and TensorFlow and CPython's Lib.
+With no TREE it measures real ML repositories (tinygrad 0.14.0's and torch_geometric 2.8.1's
+wheels and fairseq 0.12.2's sdist, downloaded with ``pip download --no-deps`` into
+``benchmarks/.trees`` on first use), the installed Python sources of torch and TensorFlow, and
+CPython's Lib. Per tree it also prints how many files mplint parses (the others the prefilter
+skips) and the cold one-file latency of the slowest of the five largest parsed files, as an
+editor or pre-commit pays it.
 Each tree's Python files (the ones ``mplint`` discovers) are first copied into a scratch folder
 outside any repository, so no tool skips them through a ``.gitignore`` or a virtual-environment
 rule; every tool then gets that same explicit list of files, runs once, with its output
 discarded. Fixit and TorchFix need their own
 libcst, so they are installed into a separate virtual environment (``--others-venv``, created
 on first use). Prints, per tree, a table of wall time, lines per second and each tool's time
-as a multiple of cold ``mplint``'s.
+as a multiple of cold ``mplint``'s and of ``ruff --select F``'s.
 """
 
 from __future__ import annotations
@@ -46,10 +51,73 @@ def _installed_tree(package: str) -> Path | None:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def default_trees() -> list[Path]:
-    trees = [_installed_tree("torch"), _installed_tree("tensorflow"),
-             Path(sysconfig.get_paths()["stdlib"])]
+# (pip requirement, file it downloads, folder of the sources inside it)
+DOWNLOADS = (("tinygrad==0.14.0", "tinygrad-0.14.0-py3-none-any.whl", "tinygrad"),
+             ("torch_geometric==2.8.1", "torch_geometric-2.8.1-py3-none-any.whl",
+              "torch_geometric"),
+             ("fairseq==0.12.2", "fairseq-0.12.2.tar.gz", "fairseq-0.12.2"))
+
+
+def downloaded_trees(folder: Path) -> list[Path]:
+    """The ML repositories' sources, downloaded and unpacked once into ``folder``."""
+    trees = []
+    for requirement, archive, inner in DOWNLOADS:
+        target = folder / requirement.replace("==", "-")
+        if not (target / inner).is_dir():
+            folder.mkdir(parents=True, exist_ok=True)
+            if not (folder / archive).exists():
+                fetched = subprocess.run(
+                    [sys.executable, "-m", "pip", "download", "-q", "--no-deps",
+                     "-d", str(folder), requirement], capture_output=True, text=True,
+                    check=False)
+                if fetched.returncode != 0 or not (folder / archive).exists():
+                    print(f"bench: cannot download {requirement}: {fetched.stderr.strip()[-200:]}",
+                          file=sys.stderr)
+                    continue
+            shutil.unpack_archive(folder / archive, target,
+                                  "zip" if archive.endswith(".whl") else None)
+        trees.append(target / inner)
+    return trees
+
+
+def default_trees(downloads: Path) -> list[Path]:
+    trees = [*downloaded_trees(downloads), _installed_tree("torch"),
+             _installed_tree("tensorflow"), Path(sysconfig.get_paths()["stdlib"])]
     return [tree for tree in trees if tree is not None]
+
+
+def parsed_files(files: list[Path], root: Path) -> list[Path]:
+    """The files mplint's prefilter lets through to the parser."""
+    sys.path.insert(0, str(HERE.parent))
+    from mplint.modules import Tree
+    from mplint.prefilter import ImportGraph, scan
+
+    def load(path: Path) -> object:
+        try:
+            return scan(path.read_bytes())
+        except OSError:
+            return None
+
+    graph = ImportGraph(load, Tree([root]))  # type: ignore[arg-type]
+    found = []
+    for path in files:
+        scanned = load(path)
+        if scanned is not None and graph.needs_analysis(path, scanned):  # type: ignore[arg-type]
+            found.append(path)
+    return found
+
+
+def one_file(parsed: list[Path], cwd: Path) -> tuple[float, Path] | None:
+    """The slowest cold ``mplint FILE`` among the five largest parsed files."""
+    slowest: tuple[float, Path] | None = None
+    for path in sorted(parsed, key=lambda p: p.stat().st_size, reverse=True)[:5]:
+        start = time.perf_counter()
+        subprocess.run([str(BIN / "mplint"), "--no-cache", "--exit-zero", str(path)], cwd=cwd,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        seconds = time.perf_counter() - start
+        if slowest is None or seconds > slowest[0]:
+            slowest = (seconds, path)
+    return slowest
 
 
 def files_of(tree: Path) -> list[Path]:
@@ -111,15 +179,18 @@ def measure(name: str, argv: list[str], files: list[Path], cwd: Path, limit: flo
 
 def table(tree: Path, files: list[Path], lines: int, timings: list[Timing]) -> str:
     base = next((t.seconds for t in timings if t.tool == "mplint --no-cache"), None)
+    ruff = next((t.seconds for t in timings if t.tool.startswith("ruff")), None)
     out = [f"\n{tree}: {len(files):,} files, {lines:,} lines",
-           f"{'tool':<34}{'wall s':>9}{'lines/s':>12}{'x mplint':>10}  note",
-           "-" * 75]
+           f"{'tool':<34}{'wall s':>9}{'lines/s':>12}{'x mplint':>10}{'x ruff F':>10}  note",
+           "-" * 85]
     for t in timings:
         if t.seconds is None:
-            out.append(f"{t.tool:<34}{'-':>9}{'-':>12}{'-':>10}  {t.note}")
+            out.append(f"{t.tool:<34}{'-':>9}{'-':>12}{'-':>10}{'-':>10}  {t.note}")
             continue
         ratio = f"{t.seconds / base:.2f}" if base else "-"
-        out.append(f"{t.tool:<34}{t.seconds:>9.2f}{lines / t.seconds:>12,.0f}{ratio:>10}  {t.note}")
+        versus = f"{t.seconds / ruff:.2f}" if ruff else "-"
+        out.append(f"{t.tool:<34}{t.seconds:>9.2f}{lines / t.seconds:>12,.0f}{ratio:>10}"
+                   f"{versus:>10}  {t.note}")
     return "\n".join(out)
 
 
@@ -131,6 +202,8 @@ def main() -> int:
                         help="where Fixit and TorchFix are installed")
     parser.add_argument("--no-others", action="store_true", help="skip Fixit and TorchFix")
     parser.add_argument("--limit", type=float, default=1200, help="seconds allowed per tool run")
+    parser.add_argument("--downloads", type=Path, default=HERE / ".trees",
+                        help="where the downloaded ML repositories are kept")
     options = parser.parse_args()
     others = None if options.no_others else others_venv(options.others_venv)
     chosen = commands(others)
@@ -139,15 +212,21 @@ def main() -> int:
         chosen = {name: argv for name, argv in chosen.items()
                   if any(name.startswith(w) for w in wanted)}
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; one run per tool")
-    for tree in options.trees or default_trees():
+    for tree in options.trees or default_trees(options.downloads):
         with tempfile.TemporaryDirectory(prefix="mplint-bench-") as scratch:
-            files = copy_tree(tree, files_of(tree), Path(scratch) / tree.name)
+            root = Path(scratch) / tree.name
+            files = copy_tree(tree, files_of(tree), root)
             lines = sum(path.read_bytes().count(b"\n") for path in files)
             work = Path(scratch) / "cwd"
             work.mkdir()
             timings = [measure(name, argv, files, work, options.limit)
                        for name, argv in chosen.items()]
+            parsed = parsed_files(files, root)
+            slowest = one_file(parsed, work)
         print(table(tree, files, lines, timings), flush=True)
+        print(f"files mplint parses: {len(parsed):,} of {len(files):,}")
+        if slowest is not None:
+            print(f"one file, cold: {slowest[0]:.2f} s ({slowest[1].relative_to(root)})")
     return 0
 
 

@@ -167,10 +167,6 @@ class _Run:
             entry = self._entry(path, need_text=True)
         except SourceError as problem:
             return [error(shown, str(problem))]
-        if (entry.error is None and entry.shown == shown and entry.findings is not None
-                and self._dependencies_unchanged(path, entry)
-                and not self._fixable(entry.findings)):
-            return list(entry.findings)  # the prefilter's verdict too: nor has what it read
         skip = self.options.prefilter and not self.graph.needs_analysis(
             path, self._scan_of(path) or _EMPTY)
         if entry.error is not None:
@@ -179,8 +175,11 @@ class _Run:
                 return []  # size matters only for a file that would be analysed
             return [error(shown, reason, line, column)]
         if skip:
-            self.store(candidate.path, [])
             return []
+        if (entry.shown == shown and entry.findings is not None
+                and self._dependencies_unchanged(path, entry)
+                and not self._fixable(entry.findings)):
+            return list(entry.findings)
         return None
 
     def _fixable(self, findings: Iterable[Finding]) -> bool:

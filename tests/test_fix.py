@@ -792,7 +792,9 @@ def test_per_task_load_fix_moves_the_whole_load_and_takes_its_value_out_of_the_i
     assert "pool.map(score, [float(i) for i in range(8)])" in fixed
 
 
-def test_per_task_load_fix_is_safe_when_nothing_but_the_load_moves() -> None:
+def test_per_task_load_fix_is_unsafe_even_when_nothing_but_the_load_moves() -> None:
+    """A load that fails in an initializer makes a Pool restart its workers forever, where
+    the task used to raise: never safe."""
     source = _code("""
         import multiprocessing as mp
         import torch
@@ -807,8 +809,11 @@ def test_per_task_load_fix_is_safe_when_nothing_but_the_load_moves() -> None:
                 print(pool.map(infer, range(8)))
         """)
     [finding] = [f for f in lint_source(source) if f.code == "MPL301"]
-    assert finding.fix is not None and finding.fix.safety == "safe"
-    fixed = fix_source(source, config=Config(select=("MPL301",)))
+    assert finding.fix is not None and finding.fix.safety == "unsafe"
+    assert finding.fix.title.endswith("unsafe: a load that fails now fails in every worker's "
+                                      "start-up, not in each task")
+    assert fix_source(source, config=Config(select=("MPL301",))) == source
+    fixed = fix_source(source, config=Config(select=("MPL301",)), unsafe=True)
     assert "    net = torch.jit.load(\"net.pt\")\n    net.eval()\n    _worker_net = net\n" in fixed
     assert "def infer(x):\n    net = _worker_net\n    return" in fixed
 

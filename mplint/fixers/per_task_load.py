@@ -11,11 +11,12 @@ item unpacks into) are passed once through ``initargs``; where the task used suc
 for the load, it leaves the items and the task's parameters.
 
 Offered for pools and executors made by a visible call without an initializer, when the task is
-a module-level function. Safe when the task keeps its parameters and only calls the model (or
-predicts with it) after the load: each task then sees the model it built before. Unsafe when the
-items or the task's parameters change, when a value passed through ``initargs`` is computed by a
-call (it now runs once), or when the task uses the model otherwise (the tasks of a worker now
-share one model).
+a module-level function. Always unsafe, and the title says the weightiest reason: the items or
+the task's parameters change; a value passed through ``initargs`` is computed by a call (it now
+runs once); the load was conditional; the task uses the model otherwise than by calling it (the
+tasks of a worker now share one model); and in every case a load that fails now fails in each
+worker's start-up (a Pool restarts such a worker forever, an executor breaks) instead of raising
+in the task for its item.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ from mplint.analysis import (
     name_reads,
 )
 from mplint.fixers.base import (
-    SAFE,
     UNSAFE,
     Fixer,
     contains,
@@ -119,11 +119,9 @@ def per_worker_fixer(facts: ModuleFacts, work: WorkSite, func: Func, site: CallS
     plan = _plan(facts, work, func, site, body, sources)
     if isinstance(plan, str):
         return plan
-    unsafe = _unsafe(plan, body)
-    title = f"build it once per worker in `{plan.init_name}` (Pool initializer=)"
-    if unsafe:
-        title += f"; unsafe: {unsafe}"
-    return Fixer(UNSAFE if unsafe else SAFE, title, lambda module: module.visit(_Rewriter(plan)),
+    title = (f"build it once per worker in `{plan.init_name}` (Pool initializer=); unsafe: "
+             f"{_unsafe(plan, body)}")
+    return Fixer(UNSAFE, title, lambda module: module.visit(_Rewriter(plan)),
                  tidy=True)
 
 
@@ -489,18 +487,19 @@ def _read_nodes(node: cst.CSTNode) -> list[cst.Name]:
     return found
 
 
-def _unsafe(plan: _Plan, body: Scope) -> str | None:
+def _unsafe(plan: _Plan, body: Scope) -> str:
+    """Why the fix is unsafe, the weightiest reason first: none of them is ever safe."""
     if plan.dropped:
         return "the task's parameters and the items change"
     if any(_has_call(source.expr) for _, source in plan.passed):
         return "the values passed to the initializer are computed once, not per task"
     if plan.nested:
         return "the load ran only where the task's block reached it; now every worker runs it"
-    if plan.local is None:
-        return None
-    if not _read_only(plan, body):
+    if plan.local is not None and not _read_only(plan, body):
         return "the tasks of a worker now share one model"
-    return None
+    # what the load does when it fails changes: a Pool restarts a worker whose initializer
+    # raises, forever, and an executor breaks, where the task used to raise for its item
+    return "a load that fails now fails in every worker's start-up, not in each task"
 
 
 def _has_call(expr: cst.CSTNode) -> bool:

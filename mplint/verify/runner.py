@@ -74,10 +74,13 @@ def execute(run: Run) -> Outcome:
         token = uuid.uuid4().hex
         with open(root / "stdout", "wb") as out, open(root / "stderr", "wb") as err:
             started = time.monotonic()
-            proc = subprocess.Popen(
-                [sys.executable, str(run.script.resolve())], cwd=work, env=_env(run, events, token),
-                stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
+            # started and registered in one step: another run's orphan sweep must never see
+            # this script as an orphan of the verifier (it is a child too) and kill it
             with _running_lock:
+                proc = subprocess.Popen(
+                    [sys.executable, str(run.script.resolve())], cwd=work,
+                    env=_env(run, events, token), stdin=subprocess.DEVNULL, stdout=out,
+                    stderr=err, start_new_session=True)
                 _running[token] = proc.pid
             timed_out = False
             try:

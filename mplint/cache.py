@@ -137,8 +137,8 @@ def _bool(value: Any) -> bool:
 def finding_to_json(finding: Finding) -> list[Any]:
     fix = None
     if finding.fix is not None:
-        edit = finding.fix.edit
-        fix = [finding.fix.safety, finding.fix.title, list(astuple(edit)) if edit else None]
+        fix = [finding.fix.safety, finding.fix.title,
+               [list(astuple(edit)) for edit in finding.fix.edits]]
     return [*astuple(finding)[1:8], fix]
 
 
@@ -151,12 +151,10 @@ def finding_from_json(path: str, row: list[Any]) -> Finding:
 def _fix_from_json(fix: list[Any] | None) -> Fix | None:
     if not fix:
         return None
-    safety, title, edit = fix
-    if edit is None:
-        return Fix(str(safety), str(title))
-    line, column, end_line, end_column, content = edit
-    return Fix(str(safety), str(title), Edit(int(line), int(column), int(end_line),
-                                             int(end_column), str(content)))
+    safety, title, edits = fix
+    return Fix(str(safety), str(title), tuple(
+        Edit(int(line), int(column), int(end_line), int(end_column), str(content))
+        for line, column, end_line, end_column, content in edits))
 
 
 def _code_stamp() -> tuple[int, int]:

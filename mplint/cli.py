@@ -7,18 +7,20 @@ import codecs
 import contextlib
 import io
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn, TextIO
 
 from mplint._version import __version__
 from mplint.batch import Options, default_jobs, lint_paths
 from mplint.cache import CACHE_DIR
-from mplint.config import Config, ConfigError, find_pyproject, load
+from mplint.config import Config, ConfigError, check_codes, find_pyproject, load
 from mplint.findings import Finding, error
 from mplint.modules import Tree
-from mplint.sources import Source, SourceError, discover
+from mplint.sources import Candidate, Source, SourceError, discover
+from mplint.verify.options import DESCRIPTION as VERIFY_DESCRIPTION
+from mplint.verify.options import add_arguments as verify_arguments
 
 if TYPE_CHECKING:
     from mplint.batch import FixRun
@@ -46,10 +48,11 @@ class _Exit(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    """An argument parser that writes to the run's streams and returns instead of exiting."""
+    """An argument parser that writes to the run's streams, returns instead of exiting, and
+    reports a usage error in one line."""
 
-    def __init__(self, streams: Streams, **kw: object) -> None:
-        super().__init__(**kw)  # type: ignore[arg-type]
+    def __init__(self, streams: Streams, **kw: Any) -> None:
+        super().__init__(**kw)
         self.streams = streams
 
     def _print_message(self, message: str, file: Any = None) -> None:
@@ -62,28 +65,71 @@ class _Parser(argparse.ArgumentParser):
             self.streams.stderr.write(message)
         raise _Exit(status)
 
+    def error(self, message: str) -> NoReturn:
+        hint = "" if "(see `" in message else f" (see `{self.prog} --help`)"
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}{hint}\n")
+
 
 def _codes(value: str) -> list[str]:
-    return [code.strip().upper() for code in value.split(",") if code.strip()]
+    try:
+        return list(check_codes((c for c in value.split(",") if c.strip()), "in the option"))
+    except ConfigError as problem:
+        raise argparse.ArgumentTypeError(str(problem).replace("in the option: ", "")) from None
 
 
-def _parser(streams: Streams) -> argparse.ArgumentParser:
+COMMANDS = ("check", "rules", "rule", "verify", "server")
+
+
+def _parser(streams: Streams) -> _Parser:
     parser = _Parser(
         streams,
         prog="mplint",
-        description="Find multiprocessing pitfalls in Python ML code. "
-                    "Subcommands: `mplint rules` lists the rules, `mplint rule CODE` shows one, "
-                    "`mplint verify SCRIPTS` runs scripts under each start method.",
+        description="Find multiprocessing pitfalls in Python ML code.",
+        epilog="`mplint PATHS` is short for `mplint check PATHS`; `mplint check --help` lists "
+               "the options. A folder named like a command is linted with `mplint check rules` "
+               "or `mplint ./rules`.",
     )
+    parser.add_argument("--version", action="version", version=f"mplint {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    check = commands.add_parser(
+        "check", streams=streams, help="lint files and folders (the default command)",
+        description="Lint Python files for multiprocessing pitfalls.")
+    _check_arguments(check)
+    commands.add_parser("rules", streams=streams, help="list the rules",
+                        description="List every rule: code, name, summary.")
+    rule = commands.add_parser("rule", streams=streams, help="show a rule's page",
+                               description="Show one rule's page: what it flags, why, the fix.")
+    rule.add_argument("code", help="a rule code, e.g. MPL201")
+    verify = commands.add_parser(
+        "verify", streams=streams, help="run scripts under each start method (executes them)",
+        description=VERIFY_DESCRIPTION)
+    verify_arguments(verify)
+    commands.add_parser("server", streams=streams, help="run the language server on stdio",
+                        description="A Language Server Protocol server over stdin/stdout, "
+                                    "for editors (see the README).")
+    return parser
+
+
+def _check_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="*", type=Path, default=None,
                         help="files or directories to lint (default: .); - reads stdin")
-    parser.add_argument("--select", type=_codes, help="codes or prefixes to report (MPL2 = MPL2xx)")
+    parser.add_argument("--select", type=_codes,
+                        help="codes or prefixes to report (MPL2 = MPL2xx, ALL = every rule)")
+    parser.add_argument("--extend-select", type=_codes, default=[],
+                        help="add to the selected codes")
     parser.add_argument("--ignore", type=_codes, help="codes or prefixes not to report")
     parser.add_argument("--extend-ignore", type=_codes, default=[], help="add to the ignore list")
     parser.add_argument("--format", choices=_FORMATS, default="text")
+    parser.add_argument("--output-file", "-o", type=Path, metavar="FILE",
+                        help="write the report to FILE instead of stdout")
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings")
     parser.add_argument("--show-source", action="store_true", help="show each finding's line")
     parser.add_argument("--statistics", action="store_true", help="count findings per code")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="print the findings and nothing else (no summary line)")
+    parser.add_argument("-s", "--silent", action="store_true",
+                        help="print nothing; the exit status still says whether there are "
+                             "findings")
     parser.add_argument("-j", "--jobs", type=int, default=None,
                         help="parallel processes (default: number of cores)")
     parser.add_argument("--fix", action="store_true",
@@ -95,21 +141,28 @@ def _parser(streams: Streams) -> argparse.ArgumentParser:
                              "(exit 1 when there is a diff)")
     parser.add_argument("--show-fixes", action="store_true",
                         help="with --fix or --diff, list each fix applied and each refused")
+    parser.add_argument("--add-noqa", action="store_true",
+                        help="add `# noqa: CODE` to the line of every finding (write the files)")
+    parser.add_argument("--show-settings", action="store_true",
+                        help="print the settings that apply to the first path, and exit")
     parser.add_argument("--no-cache", action="store_true",
                         help=f"neither read nor write {CACHE_DIR}/")
     parser.add_argument("--no-prefilter", action="store_true",
                         help="analyse every file, even those that cannot start processes "
                              "(slow; for checking the prefilter)")
+    parser.add_argument("--no-respect-gitignore", action="store_true",
+                        help="also lint what .gitignore and .ignore files ignore")
+    parser.add_argument("--force-exclude", action="store_true",
+                        help="apply `exclude` to paths named on the command line too "
+                             "(pre-commit names every changed file)")
     parser.add_argument("--target-python", metavar="VERSION",
                         help="Python version the code runs on, e.g. 3.12 (default: any); "
                              "decides which start method is the default")
     parser.add_argument("--target-platforms", metavar="LIST",
                         help="comma-separated: linux, macos, windows (default: any)")
     parser.add_argument("--config", type=Path, help="pyproject.toml to read [tool.mplint] from")
-    parser.add_argument("--stdin-filename", default=None,
-                        help="the path stdin's findings carry (for editors)")
-    parser.add_argument("--version", action="version", version=f"mplint {__version__}")
-    return parser
+    parser.add_argument("--stdin-filename", default=None, metavar="NAME",
+                        help="read the module from stdin and report it as NAME (for editors)")
 
 
 def _tolerant(stream: TextIO) -> None:
@@ -130,16 +183,21 @@ def main(argv: Sequence[str] | None = None, *, stdin: IO[bytes] | None = None,
     for own in (sys.stdout, sys.stderr):
         _tolerant(own)
     streams = Streams(stdin or sys.stdin.buffer, stdout or sys.stdout, stderr or sys.stderr)
-    if args[:1] == ["rules"]:
-        return _list_rules(streams)
-    if args[:1] == ["rule"]:
-        return _show_rule(args[1:], streams)
-    if args[:1] == ["verify"]:
-        from mplint.verify.cli import main as verify
-
-        return verify(args[1:])
+    if not args or (args[0] not in COMMANDS and args[0] not in ("-h", "--help", "--version")):
+        args.insert(0, "check")  # ``mplint PATHS`` is ``mplint check PATHS``
     try:
-        return _lint(_parser(streams).parse_args(args), streams)
+        options = _parser(streams).parse_args(args)
+        if options.command == "rules":
+            return _list_rules(streams)
+        if options.command == "rule":
+            return _show_rule(options.code, streams)
+        if options.command == "server":
+            return _serve(streams)
+        if options.command == "verify":
+            from mplint.verify.cli import run as verify
+
+            return verify(options)
+        return _check(options, streams)
     except _Exit as stop:
         return stop.status
     except ConfigError as problem:
@@ -151,16 +209,49 @@ def main(argv: Sequence[str] | None = None, *, stdin: IO[bytes] | None = None,
         return EXIT_CLEAN
 
 
+def _serve(streams: Streams) -> int:
+    try:
+        from mplint.server import main as serve
+    except ImportError as missing:
+        streams.stderr.write(f"mplint: error: the language server needs pygls ({missing}); "
+                             "install it with: pip install 'mplint[server]'\n")
+        return EXIT_ERROR
+    return serve()
+
+
+def _check(options: argparse.Namespace, streams: Streams) -> int:
+    if options.output_file is not None:
+        try:
+            output = options.output_file.open("w", encoding="utf-8", newline="")
+        except OSError as problem:
+            streams.stderr.write(f"mplint: error: cannot write {options.output_file}: "
+                                 f"{problem.strerror or problem}\n")
+            return EXIT_ERROR
+        with output:
+            return _lint(options, Streams(streams.stdin, output, streams.stderr))
+    if options.silent:
+        return _lint(options, Streams(streams.stdin, io.StringIO(), io.StringIO()))
+    return _lint(options, streams)
+
+
 def _lint(options: argparse.Namespace, streams: Streams) -> int:
-    paths: list[Path] = options.paths or [Path(".")]
+    paths: list[Path] = options.paths or ([Path("-")] if options.stdin_filename else [Path(".")])
     config_path = options.config or find_pyproject(paths[0] if paths[0] != Path("-") else Path("."))
     config = load(config_path).with_overrides(options.select, options.ignore, options.extend_ignore,
-                                              options.target_python, options.target_platforms)
+                                              options.target_python, options.target_platforms,
+                                              options.extend_select)
+    if options.no_respect_gitignore:
+        config = replace(config, respect_gitignore=False)
+    if options.force_exclude:
+        config = replace(config, force_exclude=True)
+    if options.show_settings:
+        streams.stdout.write(_settings(config, config_path, paths[0]))
+        return EXIT_CLEAN
     tree = Tree(config.search_roots())
     files = [p for p in paths if p != Path("-")]
     for given in files:
         tree.include(given)
-    edits = options.format in ("json", "sarif")
+    edits = options.format in ("json", "sarif") or options.add_noqa
     cache = None
     if not options.no_cache and not options.no_prefilter:
         from mplint.cache import Cache
@@ -169,11 +260,12 @@ def _lint(options: argparse.Namespace, streams: Streams) -> int:
     jobs = options.jobs if options.jobs and options.jobs > 0 else default_jobs()
     run = Options(jobs, cache, not options.no_prefilter, edits)
     stdin = _stdin_source(options, streams) if Path("-") in paths else None
+    candidates = discover(files, config.exclude, config.respect_gitignore, config.force_exclude)
     if options.fix or options.diff:
         if isinstance(stdin, Finding):  # nothing to fix in what cannot be decoded
             streams.stderr.write(f"mplint: {stdin.path}: {stdin.message}\n")
             return EXIT_ERROR
-        return _fix(options, config, tree, files, stdin, run, streams)
+        return _fix(options, config, tree, candidates, stdin, run, streams)
     findings: list[Finding] = []
     if isinstance(stdin, Finding):
         findings.append(stdin)
@@ -181,7 +273,9 @@ def _lint(options: argparse.Namespace, streams: Streams) -> int:
         from mplint.engine import Engine
 
         findings += Engine(config, Tree(config.search_roots()), edits).lint(stdin)
-    findings += lint_paths(discover(files, config.exclude), config, run, tree)
+    findings += lint_paths(candidates, config, run, tree)
+    if options.add_noqa:
+        return _add_noqa(findings, streams)
     _print(findings, options, streams.stdout, streams.stderr)
     return _exit_code(findings, options)
 
@@ -202,8 +296,9 @@ def _exit_code(findings: list[Finding], options: argparse.Namespace) -> int:
     return EXIT_FINDINGS
 
 
-def _fix(options: argparse.Namespace, config: Config, tree: Tree, files: list[Path],
-         stdin: Source | None, run_options: Options, streams: Streams) -> int:
+def _fix(options: argparse.Namespace, config: Config, tree: Tree,
+         candidates: Iterable[Candidate], stdin: Source | None, run_options: Options,
+         streams: Streams) -> int:
     from mplint.batch import FixRun, fix_paths, fix_source
 
     run = FixRun()
@@ -213,7 +308,7 @@ def _fix(options: argparse.Namespace, config: Config, tree: Tree, files: list[Pa
 
         engine = Engine(config, Tree(config.search_roots()), run_options.edits)
         run, fixed_stdin = fix_source(engine, stdin, options.unsafe_fixes)
-    run.add(fix_paths(discover(files, config.exclude), config, run_options,
+    run.add(fix_paths(candidates, config, run_options,
                       options.unsafe_fixes, write=options.fix and not options.diff, tree=tree))
     run.remaining.sort()
     report = streams.stderr if fixed_stdin is not None and not options.diff else streams.stdout
@@ -224,10 +319,7 @@ def _fix(options: argparse.Namespace, config: Config, tree: Tree, files: list[Pa
     if options.show_fixes:
         _show_fixes(run, report)
     if not options.diff:
-        _print(run.remaining, options, report, streams.stderr)
-        if run.fixed:
-            streams.stderr.write(f"mplint: fixed {len(run.fixed)} finding(s) in "
-                                 f"{run.files_changed} file(s)\n")
+        _print(run.remaining, options, report, streams.stderr, fixed=len(run.fixed))
         return _exit_code(run.remaining, options)
     return EXIT_FINDINGS if run.diff else EXIT_CLEAN
 
@@ -243,17 +335,101 @@ def _show_fixes(run: FixRun, stream: TextIO) -> None:
 
 
 def _print(findings: list[Finding], options: argparse.Namespace, stream: TextIO,
-           stderr: TextIO) -> None:
+           stderr: TextIO, fixed: int = 0) -> None:
     from mplint.output import FORMATTERS, text
 
-    if options.format == "text" and options.show_source:
-        stream.write(text.render_with_source(findings, options.unsafe_fixes))
-    elif options.format == "text":
-        stream.write(text.render(findings, options.unsafe_fixes))
+    if options.format == "text":
+        colour = _colour(stream)
+        if options.show_source:
+            stream.write(text.render_with_source(findings, options.unsafe_fixes, colour))
+        else:
+            stream.write(text.render(findings, options.unsafe_fixes, colour))
     else:
         stream.write(FORMATTERS[options.format](findings))
     if options.statistics:
         (stream if options.format == "text" else stderr).write(text.statistics(findings))
+    if options.format == "text" and not options.quiet:
+        stream.write(text.summary(findings, options.unsafe_fixes, fixed))
+    elif fixed and not options.quiet:
+        stderr.write(text.summary(findings, options.unsafe_fixes, fixed))
+
+
+def _colour(stream: TextIO) -> bool:
+    """Colour on a terminal; ``NO_COLOR`` turns it off, ``FORCE_COLOR`` on (no-color.org)."""
+    import os
+
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _add_noqa(findings: list[Finding], streams: Streams) -> int:
+    """Add ``# noqa: CODE`` to each finding's line, file by file, keeping encoding, BOM and
+    line endings; the files are written in one step each."""
+    from mplint.sources import write_atomically
+    from mplint.suppress import add_noqa
+
+    wanted: dict[str, dict[int, set[str]]] = {}
+    for finding in findings:
+        if finding.is_error:
+            streams.stderr.write(f"{finding.path}:{finding.line}:{finding.column}: "
+                                 f"{finding.code} {finding.message}\n")
+        elif finding.path != "-":
+            wanted.setdefault(finding.path, {}).setdefault(finding.line, set()).add(finding.code)
+    added = 0
+    for shown, lines in sorted(wanted.items()):
+        path = Path(shown)
+        try:
+            source = Source.load(path)
+        except SourceError as problem:
+            streams.stderr.write(f"mplint: {shown}: {problem}\n")
+            continue
+        result = add_noqa(source.text, lines)
+        for line, reason in result.refused:
+            streams.stderr.write(f"mplint: {shown}:{line}: no noqa comment added: {reason}\n")
+        if result.added:
+            try:
+                write_atomically(path, result.text, source.encoding, read_as=source.text)
+            except SourceError as problem:
+                streams.stderr.write(f"mplint: {shown}: {problem}\n")
+                continue
+            added += result.added
+    streams.stderr.write(f"Added {added} noqa directive{'' if added == 1 else 's'}.\n")
+    return EXIT_ERROR if any(f.is_error for f in findings) else EXIT_CLEAN
+
+
+def _settings(config: Config, config_path: Path | None, first: Path) -> str:
+    """What ``--show-settings`` prints: the effective settings for ``first``."""
+    from mplint.config import KNOWN_CODES
+
+    def listed(values: Iterable[str]) -> str:
+        return ", ".join(values) or "(none)"
+
+    enabled = [code for code in KNOWN_CODES if config.enabled(code, str(first))]
+    target = ".".join(map(str, config.target_python)) if config.target_python else "any"
+    rows = [
+        ("path", str(first)),
+        ("configuration", str(config_path) if config_path else "(none found: defaults)"),
+        ("select", listed(config.select)),
+        ("ignore", listed(config.ignore)),
+        ("enabled rules", listed(enabled)),
+        ("exclude", listed(config.exclude)),
+        ("per-file-ignores", listed(f"{pattern} = {', '.join(codes)}"
+                                    for pattern, codes in config.per_file_ignores)),
+        ("model-loaders", listed(config.model_loaders)),
+        ("model-base-classes", listed(config.model_base_classes)),
+        ("target-python", target),
+        ("target-platforms", listed(config.target_platforms)),
+        ("default start methods", listed(sorted(config.default_methods()))),
+        ("respect-gitignore", str(config.respect_gitignore).lower()),
+        ("force-exclude", str(config.force_exclude).lower()),
+    ]
+    return "".join(f"{name:<22} {value}\n" for name, value in rows)
 
 
 def _list_rules(streams: Streams) -> int:
@@ -264,13 +440,13 @@ def _list_rules(streams: Streams) -> int:
     return EXIT_CLEAN
 
 
-def _show_rule(args: list[str], streams: Streams) -> int:
+def _show_rule(code: str, streams: Streams) -> int:
     from mplint.rules import rule_by_code
 
     rules = rule_by_code()
-    if len(args) != 1 or args[0].upper() not in rules:
-        known = ", ".join(rules)
-        streams.stderr.write(f"mplint: usage: mplint rule CODE (one of {known})\n")
+    if code.upper() not in rules:
+        streams.stderr.write(f"mplint: error: unknown rule code {code!r} "
+                             "(see `mplint rules`)\n")
         return EXIT_ERROR
-    streams.stdout.write(rules[args[0].upper()].docs())
+    streams.stdout.write(rules[code.upper()].docs())
     return EXIT_CLEAN

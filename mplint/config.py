@@ -19,6 +19,28 @@ class ConfigError(Exception):
     """A setting that cannot be used; the message names the file and the key."""
 
 
+# Every code mplint reports (a test keeps this equal to the rules' own codes); kept here so
+# that checking a ``--select`` does not import the rules.
+KNOWN_CODES = ("MPL000", "MPL101", "MPL102", "MPL103", "MPL104", "MPL105", "MPL201", "MPL202",
+               "MPL203", "MPL204", "MPL205", "MPL206", "MPL301", "MPL302", "MPL303")
+ALL = "ALL"  # selects every rule, as in ruff
+
+
+def check_codes(codes: Iterable[str], where: str) -> tuple[str, ...]:
+    """``codes`` upper-cased, ``ALL`` as the prefix of every code; a code or prefix that
+    selects no rule raises ConfigError naming it and ``where`` it was given."""
+    checked: list[str] = []
+    for raw in codes:
+        code = raw.strip().upper()
+        if code == ALL:
+            code = "MPL"
+        if not code or not any(known.startswith(code) for known in KNOWN_CODES):
+            raise ConfigError(f"{where}: unknown rule code or prefix {raw.strip()!r} "
+                              "(see `mplint rules`; ALL selects every rule)")
+        checked.append(code)
+    return tuple(checked)
+
+
 @dataclass(frozen=True)
 class Config:
     select: tuple[str, ...] = ("MPL",)
@@ -31,6 +53,8 @@ class Config:
     target_python: tuple[int, int] | None = None
     target_platforms: tuple[str, ...] = knowledge.PLATFORMS
     root: Path | None = None  # the folder of the pyproject.toml it came from
+    respect_gitignore: bool = True  # skip what .gitignore / .ignore files ignore when walking
+    force_exclude: bool = False  # apply ``exclude`` to paths named on the command line too
 
     def default_methods(self) -> frozenset[str]:
         """The start methods a start without an explicit choice may run under."""
@@ -57,8 +81,10 @@ class Config:
 
     def with_overrides(self, select: Sequence[str] | None, ignore: Sequence[str] | None,
                        extend_ignore: Sequence[str] = (), target_python: str | None = None,
-                       target_platforms: str | None = None) -> Config:
-        changed = replace(self, select=tuple(select) if select else self.select,
+                       target_platforms: str | None = None,
+                       extend_select: Sequence[str] = ()) -> Config:
+        changed = replace(self, select=(tuple(select) if select else self.select)
+                          + tuple(extend_select),
                           ignore=(tuple(ignore) if ignore is not None else self.ignore)
                           + tuple(extend_ignore))
         if target_python is not None:
@@ -138,8 +164,9 @@ def load(path: Path | None) -> Config:
     return _from_table(table, path)
 
 
-_KEYS = {"select", "ignore", "extend-ignore", "exclude", "per-file-ignores", "model-loaders",
-         "model-base-classes", "target-python", "target-platforms"}
+_KEYS = {"select", "extend-select", "ignore", "extend-ignore", "exclude", "per-file-ignores",
+         "model-loaders", "model-base-classes", "target-python", "target-platforms",
+         "respect-gitignore", "force-exclude"}
 
 
 def _from_table(table: Mapping[str, Any], path: Path) -> Config:
@@ -150,18 +177,33 @@ def _from_table(table: Mapping[str, Any], path: Path) -> Config:
     if not isinstance(per_file, dict):
         raise ConfigError(f"{path}: [tool.mplint] per-file-ignores must be a table")
     return Config(
-        select=_strings(table, "select", path) or ("MPL",),
-        ignore=_strings(table, "ignore", path) + _strings(table, "extend-ignore", path),
+        select=(_codes(table, "select", path) or ("MPL",)) + _codes(table, "extend-select", path),
+        ignore=_codes(table, "ignore", path) + _codes(table, "extend-ignore", path),
         exclude=_strings(table, "exclude", path),
-        per_file_ignores=tuple((pattern, _string_list(codes, f"per-file-ignores.{pattern}", path))
-                               for pattern, codes in per_file.items()),
+        per_file_ignores=tuple((pattern, check_codes(
+            _string_list(codes, f"per-file-ignores.{pattern}", path),
+            f"{path}: [tool.mplint] per-file-ignores.{pattern}"))
+            for pattern, codes in per_file.items()),
         model_loaders=_strings(table, "model-loaders", path),
         model_base_classes=_strings(table, "model-base-classes", path),
         target_python=_target_python(table, path),
         target_platforms=parse_platforms(_strings(table, "target-platforms", path) or ("any",),
                                          f"{path}: [tool.mplint] target-platforms"),
         root=path.parent,
+        respect_gitignore=_bool(table, "respect-gitignore", True, path),
+        force_exclude=_bool(table, "force-exclude", False, path),
     )
+
+
+def _codes(table: Mapping[str, Any], key: str, path: Path) -> tuple[str, ...]:
+    return check_codes(_strings(table, key, path), f"{path}: [tool.mplint] {key}")
+
+
+def _bool(table: Mapping[str, Any], key: str, default: bool, path: Path) -> bool:
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{path}: [tool.mplint] {key} must be true or false")
+    return value
 
 
 def _target_python(table: Mapping[str, Any], path: Path) -> tuple[int, int] | None:

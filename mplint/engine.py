@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mplint.config import Config, Noqa
-from mplint.findings import NO_FIX, SAFE, Finding, Fix, edit_between, error
+from mplint.findings import NO_FIX, SAFE, Finding, Fix, edits_between, error
 from mplint.modules import Tree
 from mplint.prefilter import ImportGraph, Scan, scan
 from mplint.sources import MAX_BYTES, MAX_READ, TOO_LARGE, Source, physical_lines
@@ -391,11 +391,11 @@ class FixResult:
 
 
 def _with_edit(item: _Item, text: str) -> Finding:
-    """The finding with its fix as a text edit, for machine-readable output."""
+    """The finding with its fix as text edits, for machine-readable output and editors."""
     finding = item.finding
     if item.fixed_text is None or finding.fix is None:
         return finding
-    return replace(finding, fix=replace(finding.fix, edit=edit_between(text, item.fixed_text)))
+    return replace(finding, fix=replace(finding.fix, edits=edits_between(text, item.fixed_text)))
 
 
 def _syntax_error(text: str, shown: str, problem: Exception) -> Finding:

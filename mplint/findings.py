@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from mplint.sources import physical_lines
+
 ERROR_CODE = "MPL000"  # a file that could not be linted
 ERROR_NAME = "unlintable-file"
 SAFE, UNSAFE = "safe", "unsafe"  # how sure a fix is to keep the program's meaning
@@ -24,12 +26,13 @@ class Edit:
 
 @dataclass(frozen=True)
 class Fix:
-    """A fix a rule offers; ``safety`` is "safe" or "unsafe". ``edit`` is filled in for
-    machine-readable output (``--format json``/``sarif``)."""
+    """A fix a rule offers; ``safety`` is "safe" or "unsafe". ``edits`` are filled in for
+    machine-readable output (``--format json``/``sarif``) and editors: the fewest
+    non-overlapping replacements, in order, all positioned in the original text."""
 
     safety: str
     title: str = ""
-    edit: Edit | None = None
+    edits: tuple[Edit, ...] = ()
 
 
 @dataclass(frozen=True, order=True)
@@ -54,25 +57,77 @@ class Finding:
         return self.code == ERROR_CODE
 
 
-def edit_between(before: str, after: str) -> Edit:
-    """The one replacement that turns ``before`` into ``after`` (common ends left out)."""
-    start = 0
-    limit = min(len(before), len(after))
-    while start < limit and before[start] == after[start]:
-        start += 1
-    end_before, end_after = len(before), len(after)
-    while end_before > start and end_after > start and before[end_before - 1] == after[
-            end_after - 1]:
-        end_before -= 1
-        end_after -= 1
-    line, column = _position(before, start)
-    end_line, end_column = _position(before, end_before)
-    return Edit(line, column, end_line, end_column, after[start:end_after])
+def edits_between(before: str, after: str) -> tuple[Edit, ...]:
+    """The replacements that turn ``before`` into ``after``, positioned in ``before``: changed
+    runs of lines, lines that only moved in or out matched up so that re-indenting a line is
+    an edit of its indentation, each narrowed to the characters that differ, and edits that
+    touch merged."""
+    import difflib
+
+    old, new = physical_lines(before, keepends=True), physical_lines(after, keepends=True)
+    starts = [0]
+    for line in old:
+        starts.append(starts[-1] + len(line))
+    spans: list[tuple[int, int, str]] = []  # offsets in ``before`` and the new text
+
+    def replace_lines(i1: int, i2: int, j1: int, j2: int) -> None:
+        removed, added = "".join(old[i1:i2]), "".join(new[j1:j2])
+        head = _common_prefix(removed, added)
+        tail = _common_suffix(removed[head:], added[head:])
+        if head < len(removed) - tail or head < len(added) - tail:
+            spans.append((starts[i1] + head, starts[i2] - tail, added[head:len(added) - tail]))
+
+    lines = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    for tag, i1, i2, j1, j2 in lines.get_opcodes():
+        if tag == "equal":
+            continue
+        stripped = difflib.SequenceMatcher(None, [line.strip() for line in old[i1:i2]],
+                                           [line.strip() for line in new[j1:j2]], autojunk=False)
+        for tag2, a1, a2, b1, b2 in stripped.get_opcodes():
+            if tag2 == "equal":
+                for k in range(a2 - a1):
+                    replace_lines(i1 + a1 + k, i1 + a1 + k + 1, j1 + b1 + k, j1 + b1 + k + 1)
+            else:
+                replace_lines(i1 + a1, i1 + a2, j1 + b1, j1 + b2)
+    merged: list[tuple[int, int, str]] = []
+    for start, end, content in spans:
+        if merged and merged[-1][1] == start:
+            merged[-1] = (merged[-1][0], end, merged[-1][2] + content)
+        else:
+            merged.append((start, end, content))
+    return tuple(Edit(*_position(before, start), *_position(before, end), content)
+                 for start, end, content in merged)
+
+
+def _common_prefix(a: str, b: str) -> int:
+    size = 0
+    limit = min(len(a), len(b))
+    while size < limit and a[size] == b[size]:
+        size += 1
+    if 0 < size < len(a) and a[size - 1] == "\r" and a[size] == "\n":
+        size -= 1  # never split a \r\n line end
+    return size
+
+
+def _common_suffix(a: str, b: str) -> int:
+    size = 0
+    limit = min(len(a), len(b))
+    while size < limit and a[len(a) - 1 - size] == b[len(b) - 1 - size]:
+        size += 1
+    if 0 < size < len(a) and a[len(a) - size] == "\n" and a[len(a) - size - 1] == "\r":
+        size -= 1
+    return size
 
 
 def _position(text: str, offset: int) -> tuple[int, int]:
-    line = text.count("\n", 0, offset) + 1
-    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+    """The 1-based line and column of ``offset`` in ``text``, lines as Python counts them."""
+    line_start = 0
+    line = 1
+    for piece in physical_lines(text[:offset], keepends=True):
+        if piece.endswith(("\n", "\r")):
+            line += 1
+            line_start += len(piece)
+    return line, offset - line_start + 1
 
 
 # What a finding's message says when no fix is offered, followed by the reason and ")".

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import Any
 
 # Larger files that can start processes are not analysed: parsing one takes 15 s or more (a
 # 1.3 MiB torch module: 16 s), and files this size are generated, not code anyone reviews.
@@ -137,40 +138,106 @@ def read(path: Path) -> bytes:
         raise SourceError(f"cannot read: {error.strerror or error}") from None
 
 
-def discover(paths: Sequence[Path], exclude: Sequence[str] = ()) -> Iterator[Candidate]:
-    """Yield the Python files under ``paths``, sorted, skipping hidden, venv and excluded folders.
+def discover(paths: Sequence[Path], exclude: Sequence[str] = (), gitignore: bool = True,
+             force_exclude: bool = False) -> Iterator[Candidate]:
+    """Yield the Python files under ``paths``, sorted, skipping hidden, venv and excluded
+    folders and, with ``gitignore``, what the ``.gitignore`` and ``.ignore`` files of the
+    repository ignore (and ``.git/info/exclude``).
 
-    Paths named explicitly are always linted; exclusion applies to what a walk finds.
+    Paths named explicitly are always linted, unless ``force_exclude`` and they match
+    ``exclude`` (pre-commit names every changed file).
     """
     for given in paths:
+        if force_exclude and exclude and excluded(given.absolute(), exclude):
+            continue
         if given.is_dir():
-            yield from _walk(given, exclude)
+            ignores = _Ignores.above(given) if gitignore else None
+            yield from _walk(given, exclude, ignores)
         elif given.exists() or given.is_symlink():
             yield Candidate(given)
         else:
             yield Candidate(given, "no such file or directory")
 
 
-def _walk(top: Path, exclude: Sequence[str]) -> Iterator[Candidate]:
+_IGNORE_FILES = (".gitignore", ".ignore")
+
+
+class _Ignores:
+    """The ignore files that apply in one folder, from the repository's root down; a deeper
+    file's rule wins over a shallower one's, as in git."""
+
+    def __init__(self, specs: tuple[tuple[Path, Any], ...] = ()) -> None:
+        self.specs = specs
+
+    @classmethod
+    def above(cls, folder: Path) -> _Ignores:
+        """The ignore files of ``folder``'s repository in the folders above ``folder``."""
+        start = Path(os.path.abspath(folder))
+        chain = [start, *start.parents]
+        root = next((f for f in chain if (f / ".git").exists()), None)
+        if root is None:
+            return cls()
+        ignores = cls()._read(root, [root / ".git" / "info" / "exclude"])
+        for parent in reversed(chain[1:chain.index(root) + 1]):
+            ignores = ignores.inside(parent)
+        return ignores
+
+    def inside(self, folder: Path) -> _Ignores:
+        """These rules and those of ``folder``'s own ignore files."""
+        return self._read(folder, [folder / name for name in _IGNORE_FILES])
+
+    def _read(self, base: Path, files: list[Path]) -> _Ignores:
+        lines: list[str] = []
+        for file in files:
+            try:
+                lines += file.read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:  # none there (the usual case), or unreadable: no rules
+                continue
+        if not any(line.strip() and not line.startswith("#") for line in lines):
+            return self
+        import pathspec  # only trees with ignore files pay for it
+
+        spec = pathspec.GitIgnoreSpec.from_lines(lines)
+        return _Ignores((*self.specs, (Path(os.path.abspath(base)), spec)))
+
+    def ignored(self, path: Path, is_dir: bool) -> bool:
+        for base, spec in reversed(self.specs):
+            try:
+                relative = Path(os.path.abspath(path)).relative_to(base).as_posix()
+            except ValueError:
+                continue
+            verdict = spec.check_file(relative + "/" if is_dir else relative).include
+            if verdict is not None:
+                return bool(verdict)
+        return False
+
+
+def _walk(top: Path, exclude: Sequence[str], ignores: _Ignores | None) -> Iterator[Candidate]:
     try:
         with os.scandir(top) as listing:
             entries = sorted(listing, key=lambda entry: entry.name)
     except OSError as error:
         yield Candidate(top, f"cannot list directory: {error.strerror or error}")
         return
+    if ignores is not None:
+        ignores = ignores.inside(top)
     for entry in entries:
         name = entry.name
-        if name.startswith(".") or (exclude and _excluded(Path(entry.path), exclude)):
+        if name.startswith(".") or (exclude and excluded(Path(entry.path), exclude)):
             continue
-        if entry.is_dir(follow_symlinks=False):
+        is_dir = entry.is_dir(follow_symlinks=False)
+        if ignores is not None and ignores.specs and ignores.ignored(Path(entry.path), is_dir):
+            continue
+        if is_dir:
             if name not in SKIPPED_DIRS and not os.path.exists(
                     os.path.join(entry.path, "pyvenv.cfg")):
-                yield from _walk(Path(entry.path), exclude)
+                yield from _walk(Path(entry.path), exclude, ignores)
         elif name.endswith(".py"):
             yield Candidate(Path(entry.path))
 
 
-def _excluded(path: Path, patterns: Sequence[str]) -> bool:
+def excluded(path: Path, patterns: Sequence[str]) -> bool:
+    """Whether ``path`` matches one of the ``exclude`` patterns (by name, or by path)."""
     text = path.as_posix()
     return any(fnmatchcase(path.name, p) or fnmatchcase(text, p) or fnmatchcase(text, f"*/{p}")
                for p in patterns)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -38,6 +39,17 @@ def cli(*args: str, cwd: Path | None = None,
     finally:
         os.chdir(before)
     return subprocess.CompletedProcess(["mplint", *args], code, out.getvalue(), err.getvalue())
+
+
+SUMMARY = re.compile(r"All checks passed\.|Found \d+ problems? \(\d+ fixed, \d+ remaining\)\.|"
+                     r"Found \d+ problems?( \(.*\))?\.")
+
+
+def report(stdout: str) -> list[str]:
+    """The finding lines of ``mplint``'s text output; its last line must be the summary."""
+    lines = stdout.splitlines()
+    assert lines and SUMMARY.fullmatch(lines[-1]), lines[-1:] or "no summary line"
+    return lines[:-1]
 
 
 def requires(*modules: str) -> pytest.MarkDecorator:

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import cli, run, write
+from conftest import cli, report, run, write
 
 BAD = """\
 import multiprocessing as mp
@@ -19,7 +19,7 @@ with mp.Pool() as pool:
 
 def _lines(tmp_path: Path, *paths: str) -> tuple[int, list[str], str]:
     result = cli(*paths, cwd=tmp_path)
-    return result.returncode, result.stdout.splitlines(), result.stderr
+    return result.returncode, report(result.stdout), result.stderr
 
 
 def test_syntax_error_is_one_line_and_the_run_goes_on(tmp_path: Path) -> None:
@@ -118,7 +118,7 @@ def test_unreadable_file(tmp_path: Path) -> None:
         result = run(".", cwd=tmp_path, **_without_root_override())
     finally:
         locked.chmod(0o644)
-    lines = result.stdout.splitlines()
+    lines = report(result.stdout)
     assert result.returncode == 1 and result.stderr == ""
     assert lines[0] == "locked.py:1:1: MPL000 cannot read: Permission denied"
     assert lines[1].startswith("open.py:3:6: MPL101")
@@ -157,7 +157,7 @@ def test_code_nested_too_deeply_is_one_line_and_the_run_goes_on(tmp_path: Path,
     path = write(tmp_path, "a_deep.py", source)
     write(tmp_path, "b_bad.py", BAD)
     result = cli(*(["--fix"] if fix else []), ".", cwd=tmp_path)
-    lines = result.stdout.splitlines()
+    lines = report(result.stdout)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert lines[0] == "a_deep.py:1:1: MPL000 too deeply nested to analyse"
     assert len(lines) == (1 if fix else 2)  # b_bad.py is fixed, or reported

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, cli, tool, write
+from conftest import FIXTURES, cli, report, tool, write
 
 POOL = """\
 import multiprocessing
@@ -38,7 +38,7 @@ def _project(tmp_path: Path) -> Path:
 def _codes(tmp_path: Path, *args: str) -> list[str]:
     result = cli(*args, ".", cwd=tmp_path)
     assert result.stderr == ""
-    return [line.split(" ")[0] + " " + line.split(" ")[1] for line in result.stdout.splitlines()]
+    return [line.split(" ")[0] + " " + line.split(" ")[1] for line in report(result.stdout)]
 
 
 def _cache_files(tmp_path: Path) -> list[Path]:

@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from conftest import ROOT, cli, run, write
+from conftest import ROOT, cli, report, run, write
 
 BAD = """\
 import multiprocessing as mp
@@ -38,16 +38,18 @@ def test_text_output_and_exit_code_with_findings(tmp_path: Path) -> None:
     write(tmp_path, "bad.py", BAD)
     result = run("bad.py", cwd=tmp_path)  # the console script itself
     assert result.returncode == 1
-    lines = result.stdout.splitlines()
+    lines = report(result.stdout)
     assert lines[0] == f"bad.py:7:6: MPL101 [*] {GUARD_MSG}"  # [*]: --fix fixes it
     assert lines[1].startswith("bad.py:7:6: MPL103 multiprocessing.Pool uses the platform's")
     assert len(lines) == 2
 
 
-def test_clean_file_exits_zero_and_prints_nothing(tmp_path: Path) -> None:
+def test_clean_file_exits_zero_and_says_so(tmp_path: Path) -> None:
     write(tmp_path, "ok.py", CLEAN)
     result = cli("ok.py", cwd=tmp_path)
-    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "All checks passed.\n", "")
+    quiet = cli("-q", "ok.py", cwd=tmp_path)
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
 
 
 def test_default_path_is_the_current_directory(tmp_path: Path) -> None:
@@ -67,19 +69,19 @@ def test_exit_zero_keeps_findings_but_exits_zero(tmp_path: Path) -> None:
 def test_usage_errors_exit_two(tmp_path: Path) -> None:
     assert run("--format", "xml", ".", cwd=tmp_path).returncode == 2
     unknown = cli("rule", "MPL999", cwd=tmp_path)
-    assert unknown.returncode == 2
-    assert "MPL201" in unknown.stderr
+    assert (unknown.returncode, unknown.stdout) == (2, "")
+    assert unknown.stderr == "mplint: error: unknown rule code 'MPL999' (see `mplint rules`)\n"
 
 
 def test_select_and_ignore_expand_prefixes(tmp_path: Path) -> None:
     write(tmp_path, "bad.py", BAD)
     only_101 = cli("--select", "MPL10", "--ignore", "MPL103", "bad.py", cwd=tmp_path)
-    assert [line.split()[1] for line in only_101.stdout.splitlines()] == ["MPL101"]
+    assert [line.split()[1] for line in report(only_101.stdout)] == ["MPL101"]
     none = cli("--select", "MPL2", "bad.py", cwd=tmp_path)
-    assert (none.returncode, none.stdout) == (0, "")
+    assert (none.returncode, report(none.stdout)) == (0, [])
     # the longer, more specific prefix wins, as in flake8
     specific = cli("--ignore", "MPL1", "--select", "MPL103", "bad.py", cwd=tmp_path)
-    assert [line.split()[1] for line in specific.stdout.splitlines()] == ["MPL103"]
+    assert [line.split()[1] for line in report(specific.stdout)] == ["MPL103"]
 
 
 def test_json_schema(tmp_path: Path) -> None:
@@ -95,10 +97,10 @@ def test_json_schema(tmp_path: Path) -> None:
     fix = first["fix"]
     assert (fix["safety"], fix["title"]) == (
         "safe", 'move the script part under `if __name__ == "__main__":`')
-    # the edit replaces lines 7-8 with the guarded block
-    edit = fix["edit"]
-    assert (edit["line"], edit["column"]) == (7, 1)
-    assert edit["content"].startswith('if __name__ == "__main__":\n    with mp.Pool(2) as pool:')
+    # the guard goes in before line 7 and lines 7-8 are indented: only what changes
+    assert [(e["line"], e["column"], e["end_line"], e["end_column"]) for e in fix["edits"]] == [
+        (7, 1, 7, 1), (8, 5, 8, 5)]
+    assert [e["content"] for e in fix["edits"]] == ['if __name__ == "__main__":\n    ', "    "]
     assert data[1]["fix"] is None or data[1]["fix"]["safety"] == "safe"
 
 
@@ -136,7 +138,7 @@ def test_github_format_lines(tmp_path: Path) -> None:
 def test_show_source_and_statistics(tmp_path: Path) -> None:
     write(tmp_path, "bad.py", BAD)
     write(tmp_path, "bad2.py", BAD)
-    out = cli("--show-source", "--statistics", ".", cwd=tmp_path).stdout.splitlines()
+    out = report(cli("--show-source", "--statistics", ".", cwd=tmp_path).stdout)
     assert out[1] == "    with mp.Pool(2) as pool:"
     assert out[2] == "         ^"
     assert out[-2:] == ["2      MPL101 unguarded-start", "2      MPL103 implicit-start-method"]
@@ -146,14 +148,14 @@ def test_show_source_counts_lines_as_python_does(tmp_path: Path) -> None:
     """A form feed and a U+2028 inside a line do not shift the source shown."""
     write(tmp_path, "odd.py", "import multiprocessing as mp\nx = 1  # a\u2028b\x0c c\n"
                               "with mp.Pool(2) as pool:\n    pool.map(abs, [1])\n")
-    out = cli("--show-source", "odd.py", cwd=tmp_path).stdout.splitlines()
+    out = report(cli("--show-source", "odd.py", cwd=tmp_path).stdout)
     assert out[0].startswith("odd.py:3:6: MPL101")
     assert out[1:3] == ["    with mp.Pool(2) as pool:", "         ^"]
 
 
 def test_stdin(tmp_path: Path) -> None:
     result = run("-", cwd=tmp_path, stdin=BAD.encode())
-    assert result.stdout.splitlines()[0] == f"-:7:6: MPL101 [*] {GUARD_MSG}"
+    assert report(result.stdout)[0] == f"-:7:6: MPL101 [*] {GUARD_MSG}"
     named = cli("-", "--stdin-filename", "src/job.py", cwd=tmp_path, stdin=BAD.encode())
     assert named.stdout.startswith("src/job.py:7:6: MPL101")
 
@@ -182,11 +184,11 @@ def test_version_and_module_entry_point() -> None:
 def test_noqa_comments(tmp_path: Path) -> None:
     source = BAD.replace("with mp.Pool(2) as pool:", "with mp.Pool(2) as pool:  # noqa: MPL101")
     write(tmp_path, "a.py", source)
-    assert [line.split()[1] for line in cli("a.py", cwd=tmp_path).stdout.splitlines()] == ["MPL103"]
+    assert [line.split()[1] for line in report(cli("a.py", cwd=tmp_path).stdout)] == ["MPL103"]
     write(tmp_path, "b.py", BAD.replace("as pool:", "as pool:  # noqa"))
-    assert cli("b.py", cwd=tmp_path).stdout == ""
+    assert report(cli("b.py", cwd=tmp_path).stdout) == []
     write(tmp_path, "c.py", BAD.replace("as pool:", "as pool:  # noqa: E501"))
-    assert len(cli("c.py", cwd=tmp_path).stdout.splitlines()) == 2
+    assert len(report(cli("c.py", cwd=tmp_path).stdout)) == 2
 
 
 def test_pyproject_configuration(tmp_path: Path) -> None:
@@ -212,7 +214,7 @@ if __name__ == "__main__":
     with mp.get_context("spawn").Pool() as pool:
         pool.starmap(run, [(model, x) for x in range(3)])
 """)
-    lines = cli(".", cwd=tmp_path).stdout.splitlines()
+    lines = report(cli(".", cwd=tmp_path).stdout)
     assert [line.split(": ")[0] + ": " + line.split()[1] for line in lines] == [
         "bad.py:7:6: MPL101",
         "serve.py:11:9: MPL201",
@@ -237,7 +239,7 @@ def test_parallel_run_gives_the_same_findings_in_the_same_order(tmp_path: Path) 
     serial = cli("-j", "1", ".", cwd=tmp_path)
     parallel = cli("-j", "2", ".", cwd=tmp_path)
     assert serial.stdout == parallel.stdout
-    assert len(serial.stdout.splitlines()) == 2 * 26
+    assert len(report(serial.stdout)) == 2 * 26
 
 
 def test_hidden_and_virtualenv_folders_are_skipped(tmp_path: Path) -> None:
@@ -256,17 +258,17 @@ def test_runs_on_the_repository_fixtures_from_the_readme() -> None:
 
 def test_target_options_decide_the_default_start_method(tmp_path: Path) -> None:
     write(tmp_path, "job.py", "import multiprocessing\nmultiprocessing.Pool(2)\n")
-    assert [line.split()[1] for line in cli("job.py", cwd=tmp_path).stdout.splitlines()] == [
+    assert [line.split()[1] for line in report(cli("job.py", cwd=tmp_path).stdout)] == [
         "MPL101"]
     linux_old = cli("--target-python", "3.12", "--target-platforms", "linux", "job.py",
                     cwd=tmp_path)
-    assert linux_old.returncode == 0 and linux_old.stdout == ""  # fork: nothing re-imports
+    assert linux_old.returncode == 0 and report(linux_old.stdout) == []  # fork: no re-import
     linux_new = cli("--target-python", "3.14", "--target-platforms", "linux", "job.py",
                     cwd=tmp_path)
     assert " MPL101 " in linux_new.stdout  # forkserver
     write(tmp_path, "pyproject.toml",
           '[tool.mplint]\ntarget-python = "3.13"\ntarget-platforms = ["linux"]\n')
-    assert cli("job.py", cwd=tmp_path).stdout == ""
+    assert report(cli("job.py", cwd=tmp_path).stdout) == []
     bad = cli("--target-platforms", "beos", "job.py", cwd=tmp_path)
     assert bad.returncode == 2
     assert bad.stderr.strip() == ("mplint: --target-platforms: unknown platform beos "

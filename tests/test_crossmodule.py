@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import cli, write
+from conftest import cli, report, write
 
 USE = """\
 import multiprocessing as mp
@@ -22,7 +22,7 @@ if __name__ == "__main__":
 
 def _codes(tmp_path: Path, *paths: str) -> list[str]:
     return [line.split(": ", 1)[0] + ": " + line.split()[1]
-            for line in cli(*paths, cwd=tmp_path).stdout.splitlines()]
+            for line in report(cli(*paths, cwd=tmp_path).stdout)]
 
 
 def test_class_defined_in_a_sibling_module(tmp_path: Path) -> None:
@@ -40,7 +40,7 @@ def test_relative_import_inside_a_package_and_inherited_base(tmp_path: Path) -> 
     write(tmp_path, "app/nets.py", "from .base import Base\n\nclass Tower(Base):\n    pass\n")
     write(tmp_path, "app/run.py", USE.format(import_line="from . import nets",
                                              call="nets.Tower()"))
-    lines = cli("app/run.py", cwd=tmp_path).stdout.splitlines()
+    lines = report(cli("app/run.py", cwd=tmp_path).stdout)
     assert len(lines) == 1
     assert lines[0].startswith("app/run.py:10:9: MPL201 model `model` (Tower, a Keras model "
                                "subclass) is pickled with every task of Pool.starmap")

@@ -4,23 +4,28 @@ net around them: refusals, idempotence, and files written without damage."""
 from __future__ import annotations
 
 import ast
+import itertools
 import json
 import os
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import libcst as cst
 import pytest
-from conftest import FIXTURES, cli, run, write
+from conftest import FIXTURES, cli, report, run, write
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mplint import Config, fix_source, lint_source
 from mplint.analysis.facts import ModuleFacts
 from mplint.engine import Engine
+from mplint.findings import edits_between
 from mplint.fixers.base import SAFE, Fixer
 from mplint.rules import all_rules
 from mplint.rules.base import Report, Rule
-from mplint.sources import Source
+from mplint.sources import Source, physical_lines
 
 
 def _code(text: str) -> str:
@@ -1153,11 +1158,10 @@ def test_fix_writes_the_file_and_a_second_run_changes_nothing(tmp_path: Path) ->
     path = write(tmp_path, "job.py", BAD)
     result = cli("--fix", "job.py", cwd=tmp_path)
     assert result.returncode == 0, result.stdout
-    assert result.stdout == ""
-    assert result.stderr == "mplint: fixed 2 finding(s) in 1 file(s)\n"
+    assert (result.stdout, result.stderr) == ("Found 2 problems (2 fixed, 0 remaining).\n", "")
     assert path.read_text() == FIXED
     again = cli("--fix", "--show-fixes", "job.py", cwd=tmp_path)
-    assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
+    assert (again.returncode, again.stdout, again.stderr) == (0, "All checks passed.\n", "")
     assert path.read_text() == FIXED
     # no temporary files left (the cache is shared with linting)
     assert not [p for p in tmp_path.iterdir() if p.name not in ("job.py", ".mplint_cache")]
@@ -1234,7 +1238,7 @@ def test_a_failed_write_reports_the_findings_the_file_still_has(tmp_path: Path) 
         subprocess.run(["chattr", "-i", str(folder)], check=True)
     assert result.returncode == 1
     assert "fixed" not in result.stderr
-    codes = [line.split()[1] for line in result.stdout.splitlines()]
+    codes = [line.split()[1] for line in report(result.stdout)]
     assert codes == ["MPL000", "MPL101", "MPL103"]
     assert "MPL000 cannot write the fixed file: " in result.stdout
     assert path.read_text() == BAD
@@ -1262,7 +1266,7 @@ def test_show_fixes_and_unsafe_fixes(tmp_path: Path) -> None:
     assert result.returncode == 0
     assert result.stdout == ("fixed job.py:10:15: MPL201 load `clf` once in each worker "
                              "instead of sending it (the parent, which only sent it, no longer "
-                             "loads it)\n")
+                             "loads it)\nFound 1 problem (1 fixed, 0 remaining).\n")
     assert (tmp_path / "job.py").read_text() == _code(WORKER_PAIRS["apply-async-arguments"][1])
 
 
@@ -1300,7 +1304,7 @@ def test_an_unwritable_file_gets_a_one_line_error_and_the_run_goes_on(tmp_path: 
                "--"] if os.geteuid() == 0 else []
     result = run("--fix", ".", cwd=tmp_path, wrapper=wrapper)
     assert result.returncode == 1
-    assert result.stdout.splitlines()[0] == (
+    assert report(result.stdout)[0] == (
         "a_locked.py:1:1: MPL000 cannot write the fixed file: Permission denied")
     assert locked.read_text() == BAD
     assert other.read_text() == FIXED
@@ -1322,7 +1326,7 @@ def test_fixing_every_fixture_parses_removes_what_it_targets_and_is_idempotent(
     assert result.returncode == 1  # rules without a fix, and findings whose fix is declined
     for path in folder.rglob("*.py"):
         ast.parse(path.read_bytes(), str(path))
-    left = cli(".", cwd=folder).stdout.splitlines()
+    left = report(cli(".", cwd=folder).stdout)
     without_fix = {rule.code for rule in all_rules() if rule.fix_safety.startswith("No ")}
     assert left and all(line.split()[1] in without_fix or "(no automatic fix: " in line
                         for line in left), left
@@ -1333,17 +1337,64 @@ def test_fixing_every_fixture_parses_removes_what_it_targets_and_is_idempotent(
     assert {p: p.read_bytes() for p in folder.rglob("*.py")} == snapshot
 
 
-def test_json_and_sarif_carry_the_edit_that_fix_applies(tmp_path: Path) -> None:
+def _apply(text: str, edits: list[dict[str, Any]]) -> str:
+    """``edits`` (JSON output's, positions in ``text``) applied from the last to the first."""
+    lines = text.splitlines(keepends=True)
+
+    def offset(line: int, column: int) -> int:
+        return sum(len(each) for each in lines[:line - 1]) + column - 1
+
+    for edit in reversed(edits):
+        start = offset(edit["line"], edit["column"])
+        end = offset(edit["end_line"], edit["end_column"])
+        text = text[:start] + edit["content"] + text[end:]
+    return text
+
+
+def test_json_and_sarif_carry_the_edits_that_fix_applies(tmp_path: Path) -> None:
     write(tmp_path, "job.py", BAD)
     [guard, _] = json.loads(cli("--format", "json", "job.py", cwd=tmp_path).stdout)
-    edit = guard["fix"]["edit"]
-    lines = BAD.splitlines(keepends=True)
-    start = sum(len(line) for line in lines[:edit["line"] - 1]) + edit["column"] - 1
-    end = sum(len(line) for line in lines[:edit["end_line"] - 1]) + edit["end_column"] - 1
-    applied = BAD[:start] + edit["content"] + BAD[end:]
-    assert applied == fix_source(BAD, config=Config(select=("MPL101",)))
+    edits = guard["fix"]["edits"]
+    assert _apply(BAD, edits) == fix_source(BAD, config=Config(select=("MPL101",)))
     sarif = json.loads(cli("--format", "sarif", "job.py", cwd=tmp_path).stdout)
     [fix] = sarif["runs"][0]["results"][0]["fixes"]
     [change] = fix["artifactChanges"]
-    assert change["replacements"][0]["insertedContent"]["text"] == edit["content"]
+    assert [r["insertedContent"]["text"] for r in change["replacements"]] == [
+        e["content"] for e in edits]
     assert fix["description"]["text"].endswith("(safe)")
+
+
+def test_a_fix_of_a_few_lines_in_a_long_file_is_a_few_small_edits(tmp_path: Path) -> None:
+    """Edits carry what changes, not everything between the first and the last change."""
+    filler = "".join(f"def helper_{i}(x):\n    return x + {i}\n\n\n" for i in range(300))
+    text = BAD.replace("def square", filler + "def square", 1)
+    write(tmp_path, "job.py", text)
+    [guard, _] = json.loads(cli("--format", "json", "job.py", cwd=tmp_path).stdout)
+    edits = guard["fix"]["edits"]
+    assert _apply(text, edits) == fix_source(text, config=Config(select=("MPL101",)))
+    assert sum(len(e["content"]) for e in edits) < 60, edits
+
+
+_LINES = st.lists(st.sampled_from(["x = 1", "    x = 1", "if a:", "  # note", "", "y = 2  # z",
+                                   "\tz = [", "é = 'ü'"]), max_size=12)
+_ENDS = st.sampled_from(["\n", "\r\n", "\r"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_LINES.map(tuple), _ENDS), min_size=2, max_size=2))
+def test_edits_between_turn_the_text_into_the_fixed_text(pair: list[Any]) -> None:
+    """For any two texts (any line ends, indentation changes, moved lines), applying the edits
+    in reverse order gives the second text, and the edits are ordered and do not overlap."""
+    (lines_a, end_a), (lines_b, end_b) = pair
+    before, after = end_a.join(lines_a) + end_a, end_b.join(lines_b) + end_b
+    edits = edits_between(before, after)
+    starts = [0]
+    for line in physical_lines(before, keepends=True):
+        starts.append(starts[-1] + len(line))
+    spans = [(starts[e.line - 1] + e.column - 1, starts[e.end_line - 1] + e.end_column - 1,
+              e.content) for e in edits]
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(spans))
+    text = before
+    for start, end, content in reversed(spans):
+        text = text[:start] + content + text[end:]
+    assert text == after

@@ -67,6 +67,6 @@ def test_flake8_reports_a_file_too_large_to_analyse_as_the_cli_does(tmp_path: Pa
     write(tmp_path, "huge.py",
           "import multiprocessing\nmultiprocessing.Pool\nDATA = '" + "a" * 1_150_000 + "'\n")
     result = _flake8("--select", "MPL", "huge.py", cwd=tmp_path)
-    assert result.stdout == cli("huge.py", cwd=tmp_path).stdout
+    assert result.stdout == cli("-q", "huge.py", cwd=tmp_path).stdout
     assert result.stdout == ("huge.py:1:1: MPL000 file too large to analyse (1.1 MiB, limit 1 "
                              "MiB; exclude generated files in [tool.mplint])\n")

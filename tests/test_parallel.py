@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import FIXTURES, cli, write
+from conftest import FIXTURES, cli, report, write
 
 
 def test_parallel_and_serial_runs_agree_on_the_fixtures(tmp_path: Path) -> None:
@@ -18,11 +18,11 @@ def test_parallel_output_is_sorted_by_path_and_line(tmp_path: Path) -> None:
     for number in reversed(range(12)):
         write(tmp_path, f"pkg/job_{number:02}.py",
               "import multiprocessing\n\npool = multiprocessing.Pool(2)\n" * 2)
-    lines = cli("--no-cache", "-j", "3", ".", cwd=tmp_path).stdout.splitlines()
+    lines = report(cli("--no-cache", "-j", "3", ".", cwd=tmp_path).stdout)
     assert len(lines) == 24
     assert lines == sorted(lines, key=lambda line: (line.split(":")[0],
                                                     int(line.split(":")[1])))
-    assert lines == cli("--no-cache", "-j", "1", ".", cwd=tmp_path).stdout.splitlines()
+    assert lines == report(cli("--no-cache", "-j", "1", ".", cwd=tmp_path).stdout)
 
 
 def test_parallel_and_serial_fixes_agree(tmp_path: Path) -> None:
@@ -34,7 +34,7 @@ def test_parallel_and_serial_fixes_agree(tmp_path: Path) -> None:
     serial = cli("--no-cache", "-j", "1", "--fix", ".", cwd=tmp_path / "serial")
     parallel = cli("--no-cache", "-j", "2", "--fix", ".", cwd=tmp_path / "parallel")
     assert serial.returncode == parallel.returncode == 0
-    assert serial.stderr == parallel.stderr == "mplint: fixed 6 finding(s) in 6 file(s)\n"
+    assert serial.stdout == parallel.stdout == "Found 6 problems (6 fixed, 0 remaining).\n"
     for number in range(6):
         fixed = (tmp_path / "parallel" / f"job_{number}.py").read_text()
         assert fixed == (tmp_path / "serial" / f"job_{number}.py").read_text()

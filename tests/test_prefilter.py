@@ -7,7 +7,7 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, cli, package_folder, requires, write
+from conftest import FIXTURES, cli, package_folder, report, requires, write
 
 WORKER = """\
 import multiprocessing
@@ -75,7 +75,7 @@ def test_a_file_without_process_words_starting_a_process_subclass_of_its_tree(
                 'under spawn or forkserver every child re-imports the module and fails in its '
                 'bootstrapping phase']
     for args in ([], ["--no-prefilter"]):
-        assert cli("--no-cache", *args, ".", cwd=tmp_path).stdout.splitlines() == expected
+        assert report(cli("--no-cache", *args, ".", cwd=tmp_path).stdout) == expected
 
 
 def test_imports_are_followed_through_re_exports_and_packages(tmp_path: Path) -> None:
@@ -85,7 +85,7 @@ def test_imports_are_followed_through_re_exports_and_packages(tmp_path: Path) ->
     write(tmp_path, "app/main.py", SCRIPT_WITHOUT_PROCESS_WORDS.replace(
         "from jobs import Worker", "from app.workers import Worker"))
     # only the script is named: its imports still lead the prefilter to the Process subclass
-    lines = cli("--no-cache", "app/main.py", cwd=tmp_path).stdout.splitlines()
+    lines = report(cli("--no-cache", "app/main.py", cwd=tmp_path).stdout)
     assert [line.split(" ")[:2] for line in lines] == [["app/main.py:3:10:", "MPL101"]]
 
 
@@ -97,9 +97,9 @@ def test_files_that_cannot_start_processes_are_never_parsed(tmp_path: Path) -> N
     write(tmp_path, "uses_jobs.py", "from jobs import Worker\nif True\n    pass\n")
     write(tmp_path, "uses_helpers.py", "from helpers import cpus\nif True\n    pass\n")
     write(tmp_path, "mentions.py", "# multiprocessing.Pool is not used here\nif True\n")
-    lines = cli("--no-cache", ".", cwd=tmp_path).stdout.splitlines()
+    lines = report(cli("--no-cache", ".", cwd=tmp_path).stdout)
     assert lines == ["uses_jobs.py:2:8: MPL000 syntax error: expected ':'"]
-    everything = cli("--no-cache", "--no-prefilter", ".", cwd=tmp_path).stdout.splitlines()
+    everything = report(cli("--no-cache", "--no-prefilter", ".", cwd=tmp_path).stdout)
     assert [line.split(":")[0] for line in everything] == [
         "mentions.py", "uses_helpers.py", "uses_jobs.py"]
 
@@ -127,9 +127,9 @@ def test_importing_a_module_that_starts_processes_is_not_enough(tmp_path: Path) 
     write(tmp_path, "only_cpus.py", "from jobs import cpus\nprint(cpus())\nif True\n")
     write(tmp_path, "only_count.py", "from middle import count\nprint(count())\nif True\n")
     write(tmp_path, "run.py", "from middle import Slow\n\nworker = Slow()\nworker.start()\n")
-    lines = cli("--no-cache", ".", cwd=tmp_path).stdout.splitlines()
+    lines = report(cli("--no-cache", ".", cwd=tmp_path).stdout)
     assert [line.split(" ")[:2] for line in lines] == [["run.py:3:10:", "MPL101"]]
-    everything = cli("--no-cache", "--no-prefilter", ".", cwd=tmp_path).stdout.splitlines()
+    everything = report(cli("--no-cache", "--no-prefilter", ".", cwd=tmp_path).stdout)
     assert [line.split(" ")[:2] for line in everything] == [
         ["only_count.py:3:8:", "MPL000"], ["only_cpus.py:3:8:", "MPL000"],
         ["run.py:3:10:", "MPL101"]]

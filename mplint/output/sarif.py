@@ -38,11 +38,10 @@ def _uri(path: str) -> str:
 
 
 def _fixes(finding: Finding) -> dict[str, Any]:
-    """SARIF's ``fixes``: the finding's edit as one replacement, with its safety."""
+    """SARIF's ``fixes``: the finding's edits as replacements, with its safety."""
     fix = finding.fix
-    if fix is None or fix.edit is None:
+    if fix is None or not fix.edits:
         return {}
-    edit = fix.edit
     return {"fixes": [{
         "description": {"text": f"{fix.title} ({fix.safety})"},
         "artifactChanges": [{
@@ -51,7 +50,7 @@ def _fixes(finding: Finding) -> dict[str, Any]:
                 "deletedRegion": {"startLine": edit.line, "startColumn": edit.column,
                                   "endLine": edit.end_line, "endColumn": edit.end_column},
                 "insertedContent": {"text": edit.content},
-            }],
+            } for edit in fix.edits],
         }],
     }]}
 

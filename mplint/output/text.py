@@ -9,26 +9,61 @@ from pathlib import Path
 from mplint.findings import SAFE, Finding
 from mplint.sources import physical_lines
 
+_BOLD, _RED, _CYAN, _DIM, _RESET = "\x1b[1m", "\x1b[1;31m", "\x1b[36m", "\x1b[2m", "\x1b[0m"
 
-def render(findings: Sequence[Finding], unsafe_fixes: bool = False) -> str:
+
+def render(findings: Sequence[Finding], unsafe_fixes: bool = False, colour: bool = False) -> str:
     """One line per finding; ``[*]`` marks those ``--fix`` would fix (with ``--unsafe-fixes``
-    also the unsafe ones)."""
-    return "".join(_line(f, unsafe_fixes) for f in findings)
+    also the unsafe ones). ``colour`` adds terminal colours (the text stays the same)."""
+    return "".join(_line(f, unsafe_fixes, colour) for f in findings)
 
 
-def _line(finding: Finding, unsafe_fixes: bool) -> str:
-    fixable = finding.fix is not None and (unsafe_fixes or finding.fix.safety == SAFE)
-    marker = "[*] " if fixable else ""
-    return (f"{finding.path}:{finding.line}:{finding.column}: {finding.code} {marker}"
-            f"{finding.message}\n")
+def _fixable(finding: Finding, unsafe_fixes: bool) -> bool:
+    return finding.fix is not None and (unsafe_fixes or finding.fix.safety == SAFE)
 
 
-def render_with_source(findings: Sequence[Finding], unsafe_fixes: bool = False) -> str:
+def _line(finding: Finding, unsafe_fixes: bool, colour: bool = False) -> str:
+    marker = "[*] " if _fixable(finding, unsafe_fixes) else ""
+    if not colour:
+        return (f"{finding.path}:{finding.line}:{finding.column}: {finding.code} {marker}"
+                f"{finding.message}\n")
+    marker = f"{_CYAN}{marker}{_RESET}" if marker else ""
+    return (f"{_BOLD}{finding.path}{_RESET}{_DIM}:{finding.line}:{finding.column}:{_RESET} "
+            f"{_RED}{finding.code}{_RESET} {marker}{finding.message}\n")
+
+
+def summary(findings: Sequence[Finding], unsafe_fixes: bool = False, fixed: int = 0) -> str:
+    """The closing line: how many problems, and how many ``--fix`` can fix (or fixed)."""
+    count = len(findings)
+    if fixed:
+        total = count + fixed
+        return (f"Found {total} problem{_s(total)} ({fixed} fixed, {count} remaining).\n")
+    if not count:
+        return "All checks passed.\n"
+    safe = sum(1 for f in findings if _fixable(f, False))
+    unsafe = sum(1 for f in findings if f.fix is not None) - safe
+    notes = []
+    if safe or (unsafe and unsafe_fixes):
+        fixable = safe + (unsafe if unsafe_fixes else 0)
+        option = "`--fix --unsafe-fixes`" if unsafe_fixes and unsafe else "`--fix`"
+        notes.append(f"{fixable} fixable with {option}")
+    if unsafe and not unsafe_fixes:
+        notes.append(f"{unsafe} more with `--unsafe-fixes`")
+    detail = f" ({'; '.join(notes)})" if notes else ""
+    return f"Found {count} problem{_s(count)}{detail}.\n"
+
+
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"
+
+
+def render_with_source(findings: Sequence[Finding], unsafe_fixes: bool = False,
+                       colour: bool = False) -> str:
     """Each finding followed by its source line and a caret under the column."""
     sources: dict[str, list[str]] = {}
     out: list[str] = []
     for finding in findings:
-        out.append(_line(finding, unsafe_fixes))
+        out.append(_line(finding, unsafe_fixes, colour))
         lines = sources.get(finding.path) or _read_lines(finding.path)
         sources[finding.path] = lines
         if 0 < finding.line <= len(lines):

@@ -19,38 +19,16 @@ from pathlib import Path
 from mplint.verify import manifest as manifests
 from mplint.verify.classify import Verdict, classify
 from mplint.verify.compare import difference
+from mplint.verify.options import DESCRIPTION, add_arguments
 from mplint.verify.report import pair_dict, render_pairs, render_verdicts, verdict_dict
-from mplint.verify.runner import START_METHODS, Run, adopt_orphans, execute, stop_all
+from mplint.verify.runner import Run, adopt_orphans, execute, stop_all
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-def _methods(value: str) -> list[str]:
-    methods = [m.strip() for m in value.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in START_METHODS]
-    if unknown or not methods:
-        raise argparse.ArgumentTypeError(f"start methods are {', '.join(START_METHODS)}")
-    return methods
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="mplint verify",
-        description="Run scripts in fresh child processes under each start method, with a "
-                    "time limit, and report ok / crash / hang, the rule that predicts a "
-                    "failure, and what crossed the process boundary. This executes the scripts.")
-    parser.add_argument("paths", nargs="*", type=Path,
-                        help="scripts, or folders whose main-guarded modules are run")
-    parser.add_argument("--start-method", type=_methods, default=["spawn", "forkserver"],
-                        help="comma-separated: spawn, forkserver, fork (default: spawn,forkserver)")
-    parser.add_argument("--timeout", type=float, default=60.0,
-                        help="seconds before a run counts as a hang (default 60)")
-    parser.add_argument("--compare", type=Path, metavar="ORIGINAL",
-                        help="run ORIGINAL under fork and require the same output from each path")
-    parser.add_argument("--manifest", type=Path, help="check a suite of broken/fixed pairs")
-    parser.add_argument("--format", choices=("text", "json"), default="text")
-    parser.add_argument("-j", "--jobs", type=int, default=None,
-                        help="scripts run at once (default: the number of cores)")
+    parser = argparse.ArgumentParser(prog="mplint verify", description=DESCRIPTION)
+    add_arguments(parser)
     return parser
 
 
@@ -63,13 +41,23 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str]) -> int:
-    """Run ``mplint verify``; Ctrl-C or SIGTERM stops every script it started (and their
-    children) and ends with one line instead of a traceback."""
+    """Run ``mplint verify`` with its own command line."""
+    return run(_parser().parse_args(list(argv)))
+
+
+def run(options: argparse.Namespace) -> int:
+    """Run ``mplint verify`` with parsed options; Ctrl-C or SIGTERM stops every script it
+    started (and their children) and ends with one line instead of a traceback."""
     import signal
 
+    if not sys.platform.startswith("linux"):
+        print("mplint verify: runs on Linux only (it follows each script's processes through "
+              f"/proc); this is {sys.platform}. Linting and fixing work everywhere.",
+              file=sys.stderr)
+        return EXIT_USAGE
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        return _main(argv)
+        return _main(options)
     except (KeyboardInterrupt, _Stopped) as stop:
         stopped = stop_all()
         print(f"mplint verify: interrupted; stopped {stopped} running script(s)",
@@ -79,8 +67,7 @@ def main(argv: Sequence[str]) -> int:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _main(argv: Sequence[str]) -> int:
-    options = _parser().parse_args(list(argv))
+def _main(options: argparse.Namespace) -> int:
     jobs = options.jobs if options.jobs and options.jobs > 0 else (os.cpu_count() or 1)
     if options.manifest is not None:
         return _check_manifest(options, jobs)

@@ -36,7 +36,8 @@ from pathlib import Path
 
 from mplint.verify.classify import Verdict
 from mplint.verify.compare import difference
-from mplint.verify.runner import START_METHODS, Run
+from mplint.verify.options import START_METHODS
+from mplint.verify.runner import Run
 
 
 class ManifestError(Exception):

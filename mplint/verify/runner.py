@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HOOK_DIR = Path(__file__).resolve().parent / "hook"
-START_METHODS = ("spawn", "forkserver", "fork")
 _STACK_GRACE = 1.0  # seconds the stuck processes get to write their stacks
 _EXIT_GRACE = 2.0  # seconds helpers get to exit on their own after the script ended
 

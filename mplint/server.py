@@ -1,0 +1,279 @@
+"""``mplint server``: a language server over stdio, for editors.
+
+Diagnostics on open, change and save carry the CLI's codes, ranges and messages, with the
+``[tool.mplint]`` of the pyproject.toml nearest each file. Code actions apply a finding's fix
+(safe fixes are the preferred quick fix, unsafe ones say so in their title), add
+``# noqa: CODE`` to the line, or make every safe fix at once (``source.fixAll.mplint``); hovering
+a finding shows its rule's page. While a file does not parse, its last diagnostics stay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
+
+from mplint._version import __version__
+from mplint.config import Config, ConfigError, find_pyproject, load
+from mplint.engine import Engine
+from mplint.findings import SAFE, Edit, Finding, edits_between
+from mplint.modules import Tree
+from mplint.sources import Source, excluded, physical_lines
+
+FIX_ALL = "source.fixAll.mplint"
+_DEBOUNCE_S = 0.15  # keystrokes closer than this are linted once
+_SYNTAX_ERROR = "syntax error"
+
+
+@dataclass
+class _Linted:
+    """A document's findings and the text they are of."""
+
+    text: str
+    version: int | None
+    findings: list[Finding]
+
+
+class MplintServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("mplint", __version__)
+        self.linted: dict[str, _Linted] = {}
+        self._engines: dict[Path | None, tuple[Config, Engine]] = {}
+        self._pending: dict[str, asyncio.Task[None]] = {}
+
+    # -- analysis ----------------------------------------------------------------------------
+
+    def engine_for(self, path: Path | None) -> tuple[Config, Engine]:
+        """The configuration and engine of the pyproject.toml nearest ``path``."""
+        config_path = find_pyproject(path) if path is not None else None
+        if config_path not in self._engines:
+            try:
+                config = load(config_path)
+            except ConfigError as problem:
+                self.window_show_message(types.ShowMessageParams(
+                    types.MessageType.Error, f"mplint: {problem} (using the defaults)"))
+                config = Config()
+            self._engines[config_path] = (config, Engine(config, Tree(config.search_roots()),
+                                                         edits=True))
+        return self._engines[config_path]
+
+    def forget_modules(self) -> None:
+        """A file or a configuration was saved: read the project afresh on the next lint."""
+        self._engines.clear()
+
+    def lint(self, uri: str) -> _Linted:
+        """Lint the document as the editor holds it; a text that does not parse keeps the
+        last findings."""
+        document = self.workspace.get_text_document(uri)
+        text = document.source
+        previous = self.linted.get(uri)
+        if previous is not None and previous.text == text:
+            return previous
+        path = _path(uri)
+        config, engine = self.engine_for(path)
+        if path is not None and excluded(path, config.exclude):
+            findings: list[Finding] = []
+        else:
+            shown = str(path) if path is not None else uri
+            findings = engine.lint(Source(text, shown, path))
+        if any(f.is_error and f.message.startswith(_SYNTAX_ERROR) for f in findings):
+            kept = previous.findings if previous is not None else []
+            self.linted[uri] = _Linted(previous.text if previous else text, document.version,
+                                       kept)
+            return _Linted(text, document.version, [])  # no actions on a text mid-edit
+        self.linted[uri] = _Linted(text, document.version, findings)
+        return self.linted[uri]
+
+    def publish(self, uri: str) -> None:
+        linted = self.lint(uri)
+        stored = self.linted[uri]
+        self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
+            uri=uri, version=linted.version,
+            diagnostics=[self.diagnostic(uri, stored.text, f) for f in stored.findings]))
+
+    def schedule(self, uri: str) -> None:
+        """Lint ``uri`` once the edits stop for a moment."""
+        waiting = self._pending.pop(uri, None)
+        if waiting is not None:
+            waiting.cancel()
+
+        async def later() -> None:
+            await asyncio.sleep(_DEBOUNCE_S)
+            self._pending.pop(uri, None)
+            self.publish(uri)
+
+        self._pending[uri] = asyncio.get_running_loop().create_task(later())
+
+    # -- positions ---------------------------------------------------------------------------
+
+    def client_range(self, text: str, line: int, column: int, end_line: int,
+                     end_column: int) -> types.Range:
+        """A 1-based code-point range of ``text`` in the units the client counts."""
+        lines = physical_lines(text)
+        codec = self.workspace.position_codec
+        return codec.range_to_client_units(lines, types.Range(
+            types.Position(line - 1, column - 1), types.Position(end_line - 1, end_column - 1)))
+
+    def server_range(self, text: str, client: types.Range) -> types.Range:
+        """A client's range in code points (0-based)."""
+        lines = physical_lines(text)
+        found = self.workspace.position_codec.range_from_client_units(lines, client)
+        return types.Range(types.Position(found.start.line, found.start.character),
+                           types.Position(found.end.line, found.end.character))
+
+    def diagnostic(self, uri: str, text: str, finding: Finding) -> types.Diagnostic:
+        return types.Diagnostic(
+            range=self.client_range(text, finding.line, finding.column, finding.end_line,
+                                    finding.end_column),
+            message=finding.message,
+            severity=(types.DiagnosticSeverity.Error if finding.is_error
+                      else types.DiagnosticSeverity.Warning),
+            code=finding.code,
+            source="mplint",
+        )
+
+    def text_edits(self, text: str, edits: Sequence[Edit]) -> list[types.TextEdit]:
+        return [types.TextEdit(range=self.client_range(text, e.line, e.column, e.end_line,
+                                                       e.end_column), new_text=e.content)
+                for e in edits]
+
+    def workspace_edit(self, uri: str, linted: _Linted,
+                       edits: Sequence[Edit]) -> types.WorkspaceEdit:
+        return types.WorkspaceEdit(document_changes=[types.TextDocumentEdit(
+            text_document=types.OptionalVersionedTextDocumentIdentifier(uri=uri,
+                                                                        version=linted.version),
+            edits=list(self.text_edits(linted.text, edits)))])
+
+
+server = MplintServer()
+
+
+def _path(uri: str) -> Path | None:
+    if not uri.startswith("file:"):
+        return None
+    local = to_fs_path(uri)
+    return Path(local) if local else None
+
+
+def _overlaps(finding: Finding, wanted: types.Range) -> bool:
+    """Whether a finding (1-based) touches a range (0-based, code points)."""
+    start = (finding.line - 1, finding.column - 1)
+    end = (finding.end_line - 1, finding.end_column - 1)
+    return (start <= (wanted.end.line, wanted.end.character)
+            and (wanted.start.line, wanted.start.character) <= end)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+def did_open(ls: MplintServer, params: types.DidOpenTextDocumentParams) -> None:
+    ls.publish(params.text_document.uri)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+def did_change(ls: MplintServer, params: types.DidChangeTextDocumentParams) -> None:
+    ls.schedule(params.text_document.uri)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+def did_save(ls: MplintServer, params: types.DidSaveTextDocumentParams) -> None:
+    ls.forget_modules()
+    ls.linted.pop(params.text_document.uri, None)
+    ls.publish(params.text_document.uri)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+def did_close(ls: MplintServer, params: types.DidCloseTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    ls.linted.pop(uri, None)
+    ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+def did_change_files(ls: MplintServer, params: types.DidChangeWatchedFilesParams) -> None:
+    ls.forget_modules()
+
+
+@server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(
+    code_action_kinds=[types.CodeActionKind.QuickFix, types.CodeActionKind.SourceFixAll,
+                       FIX_ALL], resolve_provider=False))
+def code_action(ls: MplintServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+    uri = params.text_document.uri
+    linted = ls.lint(uri)
+    only = params.context.only
+    actions: list[types.CodeAction] = []
+    if _wanted(types.CodeActionKind.QuickFix, only):
+        wanted = ls.server_range(linted.text, params.range)
+        for finding in linted.findings:
+            if not finding.is_error and _overlaps(finding, wanted):
+                actions.extend(_quick_fixes(ls, uri, linted, finding))
+    if _wanted(FIX_ALL, only):
+        fix_all = _fix_all(ls, uri, linted)
+        if fix_all is not None:
+            actions.append(fix_all)
+    return actions
+
+
+def _wanted(kind: str, only: Sequence[str] | None) -> bool:
+    return not only or any(kind == k or kind.startswith(f"{k}.") for k in only)
+
+
+def _quick_fixes(ls: MplintServer, uri: str, linted: _Linted,
+                 finding: Finding) -> list[types.CodeAction]:
+    from mplint.suppress import add_noqa
+
+    diagnostic = ls.diagnostic(uri, linted.text, finding)
+    actions = []
+    fix = finding.fix
+    if fix is not None and fix.edits:
+        safe = fix.safety == SAFE
+        label = "" if safe or "unsafe" in fix.title else " (unsafe)"
+        actions.append(types.CodeAction(
+            title=f"mplint: {fix.title}{label}", kind=types.CodeActionKind.QuickFix,
+            diagnostics=[diagnostic], is_preferred=safe,
+            edit=ls.workspace_edit(uri, linted, fix.edits)))
+    suppressed = add_noqa(linted.text, {finding.line: [finding.code]})
+    if suppressed.added:
+        actions.append(types.CodeAction(
+            title=f"mplint: disable {finding.code} for this line",
+            kind=types.CodeActionKind.QuickFix, diagnostics=[diagnostic],
+            edit=ls.workspace_edit(uri, linted, edits_between(linted.text, suppressed.text))))
+    return actions
+
+
+def _fix_all(ls: MplintServer, uri: str, linted: _Linted) -> types.CodeAction | None:
+    if not any(f.fix is not None and f.fix.safety == SAFE for f in linted.findings):
+        return None
+    path = _path(uri)
+    _, engine = ls.engine_for(path)
+    result = engine.fix(Source(linted.text, str(path) if path else uri, path))
+    if result.text == linted.text:
+        return None
+    return types.CodeAction(title="mplint: fix all safe fixes", kind=FIX_ALL,
+                            edit=ls.workspace_edit(uri, linted,
+                                                   edits_between(linted.text, result.text)))
+
+
+@server.feature(types.TEXT_DOCUMENT_HOVER)
+def hover(ls: MplintServer, params: types.HoverParams) -> types.Hover | None:
+    from mplint.rules import rule_by_code
+
+    linted = ls.linted.get(params.text_document.uri)
+    if linted is None:
+        return None
+    point = ls.server_range(linted.text, types.Range(params.position, params.position))
+    rules = rule_by_code()
+    pages = [rules[f.code].docs() for f in linted.findings
+             if f.code in rules and _overlaps(f, point)]
+    if not pages:
+        return None
+    return types.Hover(contents=types.MarkupContent(kind=types.MarkupKind.Markdown,
+                                                    value="\n---\n\n".join(dict.fromkeys(pages))))
+
+
+def main() -> int:
+    server.start_io()
+    return 0

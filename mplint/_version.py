@@ -1,3 +1,3 @@
 """The release, importable by every layer without importing the package face."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

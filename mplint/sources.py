@@ -148,7 +148,7 @@ def discover(paths: Sequence[Path], exclude: Sequence[str] = (), gitignore: bool
     ``exclude`` (pre-commit names every changed file).
     """
     for given in paths:
-        if force_exclude and exclude and excluded(given.absolute(), exclude):
+        if force_exclude and exclude and _excluded_with_parents(given, exclude):
             continue
         if given.is_dir():
             ignores = _Ignores.above(given) if gitignore else None
@@ -234,6 +234,16 @@ def _walk(top: Path, exclude: Sequence[str], ignores: _Ignores | None) -> Iterat
                 yield from _walk(Path(entry.path), exclude, ignores)
         elif name.endswith(".py"):
             yield Candidate(Path(entry.path))
+
+
+def _excluded_with_parents(path: Path, patterns: Sequence[str]) -> bool:
+    """Whether ``path`` or a folder it is in matches ``exclude``, the folders counted from the
+    working directory when the path is inside it (a walk would not have entered them)."""
+    absolute = os.path.abspath(path)
+    relative = os.path.relpath(absolute)
+    shown = Path(relative if not relative.startswith("..") else absolute)
+    return any(excluded(each, patterns) for each in (shown, *shown.parents)
+               if each.name not in ("", ".", ".."))
 
 
 def excluded(path: Path, patterns: Sequence[str]) -> bool:

@@ -77,6 +77,10 @@ def test_failures_are_mapped_to_the_rules_that_predict_them(suite: dict[str, Any
         return _runs(suite[name], "broken")[method]["rules"]
 
     assert rules("unguarded-pool", "spawn") == ["MPL101"]
+    # the child's message in whole sentences, as the interpreter printed it
+    assert _runs(suite["unguarded-pool"], "broken")["spawn"]["message"] == (
+        "An attempt has been made to start a new process before the current process has "
+        "finished its bootstrapping phase.")
     assert rules("module-level-start-method", "forkserver") == ["MPL104"]
     assert rules("lambda-task", "fork") == ["MPL203"]
     assert rules("seed-model-in-starmap", "spawn") == ["MPL205"]
@@ -229,6 +233,8 @@ if __name__ == "__main__":
     wrong = write(tmp_path, "wrong.py", fixed.read_text().replace("x * x", "x + x"))
     same = run("verify", "--compare", str(original), str(fixed), cwd=tmp_path)
     assert same.returncode == 0, same.stdout
+    assert same.stdout.splitlines()[-1] == (
+        f"outputs match: 2 runs printed what {original} prints under fork")
     different = run("verify", "--compare", str(original), str(wrong), cwd=tmp_path)
     assert different.returncode == 1
     assert "-[0, 1, 4, 9] took <time> at 0x?" in different.stdout
@@ -334,3 +340,4 @@ def test_a_daemon_that_leaves_the_session_and_its_environment_is_counted_and_kil
     [verdict] = json.loads(result.stdout)["runs"]
     assert (verdict["status"], verdict["leftovers"]) == ("ok", 1)
     assert _alive_running(Path(f"daemon-{token}")) == []
+

@@ -101,15 +101,23 @@ def last_exception(stderr: str) -> tuple[str | None, str | None]:
 
 
 def _indented_after(lines: list[str], index: int) -> str:
-    """A message that starts on the lines after ``Type:`` (multiprocessing's bootstrap error)."""
-    words: list[str] = []
+    """A message that starts on the lines after ``Type:`` (multiprocessing's bootstrap error):
+    its first paragraph, and the next ones until a sentence ends, so it is never cut mid-way."""
+    paragraphs: list[list[str]] = [[]]
     for line in lines[index + 1:]:
         if line and not line[0].isspace():
             break
-        words.extend(line.split())
-        if len(words) > 30:
+        if not line.strip():
+            if paragraphs[-1]:
+                paragraphs.append([])
+            continue
+        paragraphs[-1].extend(line.split())
+    words: list[str] = []
+    for paragraph in paragraphs:
+        words.extend(paragraph)
+        if words and words[-1].endswith((".", "!", "?", ":")):
             break
-    return " ".join(words)
+    return " ".join(words).rstrip(":")
 
 
 def _exit_reason(exit_code: int | None) -> tuple[str | None, str | None]:

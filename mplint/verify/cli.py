@@ -12,9 +12,12 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+import threading
+import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TextIO
 
 from mplint.verify import manifest as manifests
 from mplint.verify.classify import Verdict, classify
@@ -80,7 +83,7 @@ def _main(options: argparse.Namespace) -> int:
         original, more = _scripts([options.compare])
         problems += more
         runs += [Run(s, "fork", options.timeout) for s in original]
-    verdicts = problems + run_all(runs, jobs, _progress(len(runs)))
+    verdicts = problems + run_all(runs, jobs, _progress())
     failed = any(v.status != "ok" for v in verdicts)
     compared: list[str] = []
     if options.compare is not None:
@@ -93,23 +96,34 @@ def _main(options: argparse.Namespace) -> int:
         sys.stdout.write(render_verdicts(verdicts))
         for text in compared:
             print(text)
+        if options.compare is not None and not compared:
+            matched = sum(1 for v in verdicts if v.status == "ok"
+                          and Path(v.script) != options.compare)
+            print(f"outputs match: {matched} run{'' if matched == 1 else 's'} printed what "
+                  f"{options.compare} prints under fork")
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def run_all(runs: Sequence[Run], jobs: int,
-            progress: Callable[[Verdict], None] | None = None) -> list[Verdict]:
+def run_all(runs: Sequence[Run], jobs: int, progress: Progress | None = None) -> list[Verdict]:
     """Run every script, ``jobs`` at a time; verdicts come back in the order of ``runs``."""
     adopt_orphans()
+
     def one(run: Run) -> Verdict:
+        if progress is not None:
+            progress.started(run)
         verdict = classify(execute(run))
         if progress is not None:
-            progress(verdict)
+            progress.finished(run)
         return verdict
 
     pool = ThreadPoolExecutor(max(1, min(jobs, len(runs) or 1)))
     try:
+        if progress is not None:
+            progress.begin(len(runs))
         return list(pool.map(one, runs))
     finally:  # on an interruption too: no new script starts, running ones are stopped
+        if progress is not None:
+            progress.end()
         pool.shutdown(wait=False, cancel_futures=True)
 
 
@@ -175,7 +189,7 @@ def _check_manifest(options: argparse.Namespace, jobs: int) -> int:
         manifests.make_autofixed([p for p in pairs if not skipped[p.name]], folder)
         runs = [run for p in pairs if not skipped[p.name]
                 for run in manifests.runs_for(p, options.timeout, folder)]
-        verdicts = run_all(runs, jobs, _progress(len(runs)))
+        verdicts = run_all(runs, jobs, _progress())
         results = []
         for pair in pairs:
             reason = skipped[pair.name]
@@ -192,17 +206,60 @@ def _check_manifest(options: argparse.Namespace, jobs: int) -> int:
     return EXIT_FAILED if any(r.status == "fail" for r in results) else EXIT_OK
 
 
-def _progress(total: int) -> Callable[[Verdict], None] | None:
+class Progress:
+    """One status line on a terminal: how many runs are done, and which scripts are running and
+    for how long, refreshed twice a second. Nothing when stderr is not a terminal."""
+
+    def __init__(self, stream: TextIO, width: int = 100) -> None:
+        self.stream = stream
+        self.width = width
+        self.total = self.done = 0
+        self.running: dict[int, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def begin(self, total: int) -> None:
+        self.total = total
+        self._thread = threading.Thread(target=self._refresh, daemon=True)
+        self._thread.start()
+
+    def started(self, run: Run) -> None:
+        with self._lock:
+            self.running[id(run)] = (f"{run.script.name} [{run.method}]", time.monotonic())
+
+    def finished(self, run: Run) -> None:
+        with self._lock:
+            self.running.pop(id(run), None)
+            self.done += 1
+        self._draw()
+
+    def end(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.stream.write("\r\x1b[K")
+        self.stream.flush()
+
+    def line(self, now: float) -> str:
+        with self._lock:
+            running = sorted(self.running.values(), key=lambda item: item[1])
+        shown = ", ".join(f"{name} {now - since:.0f}s" for name, since in running)
+        text = f"[{self.done}/{self.total} done] " + (f"running: {shown}" if shown else "")
+        return text if len(text) <= self.width else text[:self.width - 1] + "…"
+
+    def _draw(self) -> None:
+        self.stream.write(f"\r{self.line(time.monotonic())}\x1b[K")
+        self.stream.flush()
+
+    def _refresh(self) -> None:
+        while not self._stop.wait(0.5):
+            self._draw()
+
+
+def _progress() -> Progress | None:
     if not sys.stderr.isatty():
         return None
-    done = [0]
+    import shutil
 
-    def show(verdict: Verdict) -> None:
-        done[0] += 1
-        sys.stderr.write(f"\r[{done[0]}/{total}] {verdict.script} [{verdict.method}] "
-                         f"{verdict.status}\x1b[K")
-        if done[0] == total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-    return show
+    return Progress(sys.stderr, shutil.get_terminal_size().columns - 1)

@@ -1,0 +1,43 @@
+"""``mplint verify``'s command line, without running scripts: progress, platform support."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import write
+
+from mplint.cli import main as cli_main
+from mplint.verify.cli import Progress
+from mplint.verify.runner import Run
+
+
+def test_progress_names_the_running_scripts_and_their_time() -> None:
+    stream = io.StringIO()
+    progress = Progress(stream, width=80)
+    progress.total = 4
+    first, second = Run(Path("a/train.py"), "spawn", 60), Run(Path("b/eval.py"), "fork", 60)
+    progress.started(first)
+    progress.started(second)
+    progress.running[id(first)] = ("train.py [spawn]", 100.0)
+    progress.running[id(second)] = ("eval.py [fork]", 103.0)
+    assert progress.line(112.4) == "[0/4 done] running: train.py [spawn] 12s, eval.py [fork] 9s"
+    progress.finished(first)
+    assert progress.line(112.4) == "[1/4 done] running: eval.py [fork] 9s"
+    assert stream.getvalue().startswith("\r[1/4 done] running: eval.py [fork]")
+    narrow = Progress(io.StringIO(), width=20)
+    narrow.started(first)
+    assert len(narrow.line(1e9)) == 20 and narrow.line(1e9).endswith("…")
+
+
+def test_verify_says_it_runs_on_linux_only(monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str],
+                                           tmp_path: Path) -> None:
+    script = write(tmp_path, "job.py", "print(1)\n")
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert cli_main(["verify", str(script)]) == 2
+    assert capsys.readouterr().err == (
+        "mplint verify: runs on Linux only (it follows each script's processes through /proc); "
+        "this is darwin. Linting and fixing work everywhere.\n")

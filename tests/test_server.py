@@ -195,3 +195,35 @@ async def test_each_folder_uses_its_own_configuration(client: LanguageClient,
     loud = write(tmp_path / "loud", "job.py", SCRIPT)
     assert await open_file(client, quiet) == ()
     assert [d.code for d in await open_file(client, loud)] == ["MPL101"]
+
+
+async def test_save_relints_with_the_other_modules_read_again_and_close_clears(
+        client: LanguageClient, tmp_path: Path) -> None:
+    """A helper module changed on disk counts after a save; closing the file clears it."""
+    write(tmp_path, "helpers.py", "def build():\n    return 1\n")
+    path = write(tmp_path, "job.py", """\
+import multiprocessing as mp
+
+from helpers import build
+
+
+def score(x):
+    return build() + x
+
+
+if __name__ == "__main__":
+    mp.set_start_method("spawn")
+    with mp.Pool(2) as pool:
+        print(pool.map(score, range(4)))
+""")
+    assert await open_file(client, path) == ()
+    write(tmp_path, "helpers.py", "import torch\n\n\ndef build():\n"
+                                  "    return torch.nn.Linear(4, 1)\n")
+    client.text_document_did_save(types.DidSaveTextDocumentParams(
+        text_document=types.TextDocumentIdentifier(uri=path.as_uri())))
+    await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    assert [d.code for d in client.diagnostics[path.as_uri()]] == ["MPL301"]
+    client.text_document_did_close(types.DidCloseTextDocumentParams(
+        text_document=types.TextDocumentIdentifier(uri=path.as_uri())))
+    await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    assert client.diagnostics[path.as_uri()] == ()

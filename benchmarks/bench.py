@@ -124,7 +124,8 @@ def files_of(tree: Path) -> list[Path]:
     sys.path.insert(0, str(HERE.parent))
     from mplint.sources import discover
 
-    return [candidate.path for candidate in discover([tree]) if candidate.error is None]
+    return [candidate.path for candidate in discover([tree], gitignore=False)
+            if candidate.error is None]
 
 
 def others_venv(folder: Path) -> Path:

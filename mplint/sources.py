@@ -145,13 +145,16 @@ def discover(paths: Sequence[Path], exclude: Sequence[str] = (), gitignore: bool
     repository ignore (and ``.git/info/exclude``).
 
     Paths named explicitly are always linted, unless ``force_exclude`` and they match
-    ``exclude`` (pre-commit names every changed file).
+    ``exclude`` (pre-commit names every changed file); a folder named explicitly that the
+    ignore files above it ignore is walked with only the ignore files inside it.
     """
     for given in paths:
         if force_exclude and exclude and _excluded_with_parents(given, exclude):
             continue
         if given.is_dir():
             ignores = _Ignores.above(given) if gitignore else None
+            if ignores is not None and ignores.ignored(given, is_dir=True):
+                ignores = _Ignores()  # named although ignored: only its own ignore files count
             yield from _walk(given, exclude, ignores)
         elif given.exists() or given.is_symlink():
             yield Candidate(given)

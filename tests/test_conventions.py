@@ -101,10 +101,14 @@ def test_gitignored_files_are_skipped_when_walking(tmp_path: Path) -> None:
     everything = report(cli("--select", "MPL101", "--no-respect-gitignore", ".",
                             cwd=tmp_path).stdout)
     assert len(everything) == 7
-    # a file named on the command line is linted even when ignored, as in ruff
+    # a file or folder named on the command line is linted even when ignored
     assert codes(cli("--select", "MPL101", "build/bad.py", cwd=tmp_path)) == ["MPL101"]
+    write(tmp_path, "build/.gitignore", "skip.py\n")
+    write(tmp_path, "build/skip.py", UNGUARDED)
+    assert [line.split(":")[0] for line in report(cli("--select", "MPL101", "build",
+                                                       cwd=tmp_path).stdout)] == ["build/bad.py"]
     write(tmp_path, "pyproject.toml", "[tool.mplint]\nrespect-gitignore = false\n")
-    assert len(report(cli("--select", "MPL101", ".", cwd=tmp_path).stdout)) == 7
+    assert len(report(cli("--select", "MPL101", ".", cwd=tmp_path).stdout)) == 8
 
 
 def test_force_exclude_applies_exclude_to_named_files(tmp_path: Path) -> None:

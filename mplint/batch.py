@@ -167,6 +167,10 @@ class _Run:
             entry = self._entry(path, need_text=True)
         except SourceError as problem:
             return [error(shown, str(problem))]
+        if (entry.error is None and entry.shown == shown and entry.findings is not None
+                and self._dependencies_unchanged(path, entry)
+                and not self._fixable(entry.findings)):
+            return list(entry.findings)  # analysed, or skipped by the prefilter, before
         skip = self.options.prefilter and not self.graph.needs_analysis(
             path, self._scan_of(path) or _EMPTY)
         if entry.error is not None:
@@ -175,11 +179,8 @@ class _Run:
                 return []  # size matters only for a file that would be analysed
             return [error(shown, reason, line, column)]
         if skip:
+            self.store(candidate.path, [])  # the verdict holds while nothing it read changes
             return []
-        if (entry.shown == shown and entry.findings is not None
-                and self._dependencies_unchanged(path, entry)
-                and not self._fixable(entry.findings)):
-            return list(entry.findings)
         return None
 
     def _fixable(self, findings: Iterable[Finding]) -> bool:
@@ -192,9 +193,8 @@ class _Run:
         if self.options.cache is None:
             return
         absolute = path.absolute()
-        deps = [(str(dep), self._signature(dep) or (0, 0, 0))
-                for dep in self.graph.dependencies(absolute)]
-        entry = self._entries[absolute].with_findings(str(path), findings, deps)
+        entry = self._entries[absolute].with_findings(str(path), findings,
+                                                      self._closure(absolute))
         self.options.cache.put(str(absolute), entry)
 
     def save(self) -> None:
@@ -254,13 +254,19 @@ class _Run:
         except SourceError:
             return None
 
+    def _closure(self, path: Path) -> str:
+        return self.graph.closure_digest(path, self._content)
+
+    def _content(self, path: Path) -> str:
+        """What a file's content is, as the closure digest counts it: its content hash (a
+        file touched but not changed keeps it)."""
+        try:
+            return self._entry(path, need_text=False).digest
+        except SourceError:
+            return "unreadable"
+
     def _dependencies_unchanged(self, path: Path, entry: Entry) -> bool:
-        if entry.deps is None:
-            return False
-        current = self.graph.dependencies(path)
-        if [Path(dep) for dep, _ in entry.deps] != current:
-            return False
-        return all(self._signature(Path(dep)) == sig for dep, sig in entry.deps)
+        return entry.deps is not None and entry.deps == self._closure(path)
 
 
 _EMPTY = Scan(False, ())

@@ -1,9 +1,10 @@
 """``.mplint_cache/``: results of earlier runs, so a re-run over an unchanged tree only stats.
 
 One JSON file per mplint version and effective configuration holds, per file (absolute path):
-its stat signature, content hash, prefilter scan, decoding error or findings, and the files of
-the tree its analysis read, each with their signature. A result is reused only when the file
-and every one of those files are unchanged (same signature, or same content hash). Writes go to
+its stat signature, content hash, prefilter scan, decoding error or findings (none for a file
+the prefilter skipped), and a digest of the files of the tree it imports, directly or through
+others, with their signatures. A result is reused only when the file is unchanged (same
+signature, or same content hash) and that digest is the same. Writes go to
 a temporary file renamed into place, merged with what concurrent runs wrote meanwhile; an
 unreadable or malformed cache or entry is ignored.
 """
@@ -62,11 +63,12 @@ class Entry:
     error: tuple[int, int, str] | None = None  # line, column, reason it cannot be linted
     shown: str | None = None  # the path its findings carry
     findings: tuple[Finding, ...] | None = None
-    deps: tuple[tuple[str, Signature], ...] | None = None  # files its analysis read
+    # the digest of the file and the files of the tree it imports, with their signatures
+    # (``ImportGraph.closure_digest``): the findings hold while it is the same
+    deps: str | None = None
 
-    def with_findings(self, shown: str, findings: list[Finding],
-                      deps: list[tuple[str, Signature]]) -> Entry:
-        return replace(self, shown=shown, findings=tuple(findings), deps=tuple(deps))
+    def with_findings(self, shown: str, findings: list[Finding], deps: str) -> Entry:
+        return replace(self, shown=shown, findings=tuple(findings), deps=deps)
 
     def to_json(self) -> dict[str, Any]:
         data = {"sig": list(self.signature), "sha": self.digest, "checked": self.checked,
@@ -75,8 +77,7 @@ class Entry:
                 "error": list(self.error) if self.error else None, "shown": self.shown,
                 "findings": None if self.findings is None
                 else [finding_to_json(f) for f in self.findings],
-                "deps": None if self.deps is None
-                else [[path, *sig] for path, sig in self.deps]}
+                "deps": self.deps}
         return {**data, "check": _check(data)}
 
     @classmethod
@@ -102,8 +103,7 @@ class Entry:
                 None if shown is None else _str(shown),
                 None if rows is None or shown is None
                 else tuple(finding_from_json(shown, row) for row in rows),
-                None if deps is None
-                else tuple((_str(path), (_int(m), _int(n), _int(c))) for path, m, n, c in deps))
+                None if deps is None else _str(deps))
         except (KeyError, TypeError, ValueError, IndexError, AttributeError, RecursionError):
             return None
         return entry

@@ -243,6 +243,7 @@ class ImportGraph:
         self._edges: dict[Path, tuple[Path, ...]] = {}
         self._exports: dict[Path, frozenset[str]] = {}
         self._parsed: dict[Path, _Parsed | None] = {}
+        self._digests: dict[Path, str] = {}
 
     def add(self, path: Path, found: Scan) -> None:
         """Record a file's scan made by the caller (a file being linted, or stdin)."""
@@ -258,7 +259,7 @@ class ImportGraph:
         if path in self._edges:
             return self._edges[path]
         found = self._scan(path)
-        edges: list[Path] = []
+        edges: dict[Path, None] = {}
         if found is not None and found.imports:
             roots = self.tree.roots(path)
             current = module_name(path)[1]
@@ -267,23 +268,64 @@ class ImportGraph:
                 if knowledge.is_known_library(dotted):
                     continue  # the analysis never looks inside these, so neither does the graph
                 target = self.tree.find(dotted, roots)
-                if target is not None and target != path and target not in edges:
-                    edges.append(target)
+                if target is not None and target != path:
+                    edges[target] = None
         self._edges[path] = tuple(edges)
         return self._edges[path]
 
-    def dependencies(self, path: Path) -> list[Path]:
-        """Every file of the tree ``path`` imports, directly or through others, in a stable
-        order: what its analysis can read."""
-        seen: dict[Path, None] = {}
-        stack = list(reversed(self.imports(path)))
-        while stack:
-            current = stack.pop()
-            if current in seen or current == path:
+    def closure_digest(self, path: Path, stamp: Callable[[Path], object]) -> str:
+        """A digest of ``path`` and every file of the tree it imports, directly or through
+        others, each with its ``stamp`` (a signature): it changes when any of them changes or
+        an import comes to name another file. One pass over the import graph serves every file
+        (a digest per group of modules that import each other, built from the digests of the
+        groups they import, as in a Merkle tree)."""
+        if path in self._digests:
+            return self._digests[path]
+        import hashlib
+
+        index: dict[Path, int] = {}
+        low: dict[Path, int] = {}
+        stack: list[Path] = []
+        on_stack: set[Path] = set()
+        work: list[tuple[Path, int]] = [(path, 0)]
+        while work:
+            node, child = work.pop()
+            if child == 0:
+                index[node] = low[node] = len(index)
+                stack.append(node)
+                on_stack.add(node)
+            edges = self.imports(node)
+            if child < len(edges):
+                work.append((node, child + 1))
+                target = edges[child]
+                if target in self._digests:
+                    continue
+                if target not in index:
+                    work.append((target, 0))
+                elif target in on_stack:
+                    low[node] = min(low[node], index[target])
                 continue
-            seen[current] = None
-            stack.extend(reversed(self.imports(current)))
-        return list(seen)
+            if work and work[-1][1] > 0:  # back in the importer: pass the low link up
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] != index[node]:
+                continue
+            members: list[Path] = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                members.append(member)
+                if member == node:
+                    break
+            inside = set(members)
+            parts = sorted(f"{m}\0{stamp(m)}" for m in members)
+            parts += sorted({self._digests[t] for m in members for t in self.imports(m)
+                             if t not in inside})
+            digest = hashlib.blake2b("\n".join(parts).encode("utf-8", "surrogateescape"),
+                                     digest_size=16).hexdigest()
+            for member in members:
+                self._digests[member] = digest
+        return self._digests[path]
 
     def needs_analysis(self, path: Path | None, found: Scan, data: bytes | None = None) -> bool:
         """Whether a rule can fire on this file: the prefilter's verdict. ``data`` is the
@@ -332,8 +374,9 @@ class ImportGraph:
                 incoming: set[str] = set()
                 for dep in self.imports(node):
                     incoming |= current[dep] if dep in current else self._exports.get(dep, set())
-                if not incoming:
+                if not incoming and not current[node]:
                     continue
+                # its own exports count too: ``run = Worker`` exports ``run``
                 grown = current[node] | self._naming(node, incoming | current[node])
                 if grown != current[node]:
                     current[node] = grown

@@ -113,6 +113,25 @@ def test_editing_an_imported_module_invalidates_its_importers(tmp_path: Path) ->
     assert _codes(project) == EXPECTED
 
 
+def test_a_module_imported_through_another_invalidates_and_a_skipped_file_is_rechecked(
+        tmp_path: Path) -> None:
+    """The cache vouches for a result only while every module reachable through imports is
+    unchanged: a start that appears two imports away re-checks a file the prefilter skipped."""
+    write(tmp_path, "pyproject.toml", "[tool.mplint]\nselect = ['MPL101']\n")
+    write(tmp_path, "jobs.py", "def run():\n    return 1\n")
+    write(tmp_path, "tools.py", "from jobs import run\n")
+    write(tmp_path, "main.py", "from tools import run\n\nworker = run()\nworker.start()\n")
+    assert _codes(tmp_path) == []
+    [cache_file] = _cache_files(tmp_path)
+    entry = json.loads(cache_file.read_bytes())["files"][str(tmp_path / "main.py")]
+    assert entry["findings"] == [] and isinstance(entry["deps"], str)  # skipped, with a digest
+    write(tmp_path, "jobs.py", "import multiprocessing\n\n\n"
+                               "class Worker(multiprocessing.Process):\n    pass\n\n\n"
+                               "run = Worker\n")
+    assert _codes(tmp_path) == ["main.py:3:10: MPL101"]
+    assert _codes(tmp_path) == ["main.py:3:10: MPL101"]  # and from the cache
+
+
 def test_touching_without_changing_content_reuses_the_result(tmp_path: Path) -> None:
     project = _project(tmp_path)
     assert _codes(project) == EXPECTED

@@ -147,3 +147,17 @@ def test_what_a_module_exports_is_read_from_its_bytes() -> None:
               b"if True:\n    def nested():\n        mp.Process().start()\n")
     assert scan(source).exports == ("Job", "POOL", "nested", "start")
     assert scan(b"import os\nos.getpid()\n").exports == ()
+
+
+def test_a_process_class_renamed_in_its_own_module_and_re_exported(tmp_path: Path) -> None:
+    """``run = Worker`` in the module that defines the Process subclass exports ``run`` too;
+    an importer two modules away that only says ``run`` is analysed."""
+    write(tmp_path, "jobs.py", "import multiprocessing\n\n\nclass Worker(multiprocessing.Process):"
+                               "\n    pass\n\n\nrun = Worker\n")
+    write(tmp_path, "tools.py", "from jobs import run\n")
+    write(tmp_path, "main.py", "from tools import run\n\nworker = run()\nworker.start()\n")
+    expected = [line for line in report(cli("--no-cache", "--no-prefilter", ".",
+                                            cwd=tmp_path).stdout) if " MPL101 " in line]
+    assert [line.split(" ")[0] for line in expected] == ["main.py:3:10:"]
+    assert report(cli("--no-cache", ".", cwd=tmp_path).stdout) == report(
+        cli("--no-cache", "--no-prefilter", ".", cwd=tmp_path).stdout)

@@ -20,6 +20,7 @@ from mplint.analysis.facts import (
     Shape,
     StartMethodCall,
     WorkSite,
+    comp_fors,
     decorated_by,
     function_of,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "LambdaValue", "Model", "ModuleFacts", "Partial", "Payload", "PayloadMode", "ProcessObject",
     "ProcessStart", "Qual", "QueueObject", "Resource", "Scope", "ScopeKind", "Shape",
     "StartMethodCall", "Tup", "Value", "WorkSite", "argument", "captured", "children",
+    "comp_fors",
     "cuda_call", "decorated_by", "function_of", "is_cuda_device", "item_of", "keyword_argument",
     "main_guard_test", "models_in", "name_reads", "resources_in", "start_method_argument",
     "walk",

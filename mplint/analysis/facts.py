@@ -304,7 +304,7 @@ class ModuleFacts:
                        and not isinstance(side.elements[0], cst.StarredElement)
                        for side in (expr.left, expr.right))
         if isinstance(expr, (cst.ListComp, cst.GeneratorExp)):
-            bound = {n.value for comp in _comp_fors(expr) for n in name_reads(comp.target)}
+            bound = {n.value for comp in comp_fors(expr) for n in name_reads(comp.target)}
             return not {n.value for n in name_reads(expr.elt)} & bound
         if not isinstance(expr, cst.Call):
             return False
@@ -755,7 +755,8 @@ def _short(api: str) -> str:
     return api.rpartition(".")[2]
 
 
-def _comp_fors(comp: cst.ListComp | cst.GeneratorExp) -> Iterator[cst.CompFor]:
+def comp_fors(comp: cst.ListComp | cst.GeneratorExp) -> Iterator[cst.CompFor]:
+    """The ``for`` clauses of a comprehension, outermost first."""
     current: cst.CompFor | None = comp.for_in
     while current is not None:
         yield current

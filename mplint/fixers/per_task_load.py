@@ -38,6 +38,7 @@ from mplint.analysis import (
     ScopeKind,
     Shape,
     WorkSite,
+    comp_fors,
     name_reads,
 )
 from mplint.fixers.base import (
@@ -395,7 +396,7 @@ def _unpacked(facts: ModuleFacts, work: WorkSite, func: Func, param: str,
     targets = _unpack_targets(first, param)
     if targets is None or len(targets) != len(rows.elt.elements):
         return {}
-    loop = {n for comp in _comp_fors(rows) for n in names_read(comp.target)}
+    loop = {n for comp in comp_fors(rows) for n in names_read(comp.target)}
     found = {}
     for index, (target, element) in enumerate(zip(targets, rows.elt.elements, strict=True)):
         if target is not None and not names_read(element.value) & loop and not isinstance(
@@ -417,15 +418,6 @@ def _unpack_targets(statement: cst.BaseStatement, param: str) -> list[str | None
         return None
     return [e.value.value if isinstance(e.value, cst.Name) and isinstance(e, cst.Element)
             else None for e in target.elements]
-
-
-def _comp_fors(comp: cst.ListComp | cst.GeneratorExp) -> list[cst.CompFor]:
-    found: list[cst.CompFor] = []
-    current: cst.CompFor | None = comp.for_in
-    while current is not None:
-        found.append(current)
-        current = current.inner_for_in
-    return found
 
 
 # -- taking values out of the items -------------------------------------------------------------

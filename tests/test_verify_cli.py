@@ -41,3 +41,36 @@ def test_verify_says_it_runs_on_linux_only(monkeypatch: pytest.MonkeyPatch,
     assert capsys.readouterr().err == (
         "mplint verify: runs on Linux only (it follows each script's processes through /proc); "
         "this is darwin. Linting and fixing work everywhere.\n")
+
+
+@pytest.mark.slow
+def test_on_a_terminal_verify_shows_what_is_running(tmp_path: Path) -> None:
+    """stderr on a pseudo-terminal gets the status line; piped, it gets nothing."""
+    import os
+    import pty
+    import subprocess
+
+    from conftest import tool
+
+    script = write(tmp_path, "slow.py", "import time\ntime.sleep(1.5)\nprint('done')\n")
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.run([tool("mplint"), "verify", "--start-method", "spawn", str(script)],
+                              stdout=subprocess.PIPE, stderr=follower, timeout=120, cwd=tmp_path)
+        os.close(follower)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal is closed once everything is read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(leader)
+    assert proc.returncode == 0
+    assert b"[0/1 done] running: slow.py [spawn] 1s" in shown
+    piped = subprocess.run([tool("mplint"), "verify", "--start-method", "spawn", str(script)],
+                           capture_output=True, timeout=120, cwd=tmp_path)
+    assert piped.returncode == 0 and piped.stderr == b""

@@ -39,10 +39,12 @@ def comments(text: str) -> Counter[str]:
     """Every comment of ``text``, counted."""
     found: Counter[str] = Counter()
     try:
-        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+        # lines split as Python splits them (a lone \r ends a line: Python 3.12's tokenizer
+        # fails on one it is handed inside a line)
+        for token in tokenize.generate_tokens(io.StringIO(text, newline=None).readline):
             if token.type == tokenize.COMMENT:
                 found[token.string.rstrip()] += 1
-    except (tokenize.TokenError, SyntaxError):
+    except (tokenize.TokenError, SyntaxError, ValueError):
         pass  # what parses for libcst but not for tokenize keeps what was read so far
     return found
 

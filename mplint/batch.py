@@ -167,8 +167,8 @@ class _Run:
             entry = self._entry(path, need_text=True)
         except SourceError as problem:
             return [error(shown, str(problem))]
-        if (entry.error is None and entry.shown == shown and entry.findings is not None
-                and self._dependencies_unchanged(path, entry)
+        if ((entry.error is None or entry.findings == ()) and entry.shown == shown
+                and entry.findings is not None and self._dependencies_unchanged(path, entry)
                 and not self._fixable(entry.findings)):
             return list(entry.findings)  # analysed, or skipped by the prefilter, before
         skip = self.options.prefilter and not self.graph.needs_analysis(
@@ -176,6 +176,7 @@ class _Run:
         if entry.error is not None:
             line, column, reason = entry.error
             if skip and reason.startswith(TOO_LARGE):
+                self.store(candidate.path, [])
                 return []  # size matters only for a file that would be analysed
             return [error(shown, reason, line, column)]
         if skip:

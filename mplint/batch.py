@@ -167,22 +167,23 @@ class _Run:
             entry = self._entry(path, need_text=True)
         except SourceError as problem:
             return [error(shown, str(problem))]
-        if ((entry.error is None or entry.findings == ()) and entry.shown == shown
-                and entry.findings is not None and self._dependencies_unchanged(path, entry)
+        # a file that neither spells a process API nor imports anything: no need to ask more
+        plain = self.options.prefilter and not entry.scan.direct and not entry.scan.imports
+        if (not plain and (entry.error is None or entry.findings == ())
+                and entry.shown == shown and entry.findings is not None
+                and self._dependencies_unchanged(path, entry)
                 and not self._fixable(entry.findings)):
             return list(entry.findings)  # analysed, or skipped by the prefilter, before
-        skip = self.options.prefilter and not self.graph.needs_analysis(
-            path, self._scan_of(path) or _EMPTY)
+        skip = plain or (self.options.prefilter and not self.graph.needs_analysis(
+            path, self._scan_of(path) or _EMPTY))
         if entry.error is not None:
             line, column, reason = entry.error
-            if skip and reason.startswith(TOO_LARGE):
-                self.store(candidate.path, [])
-                return []  # size matters only for a file that would be analysed
-            return [error(shown, reason, line, column)]
-        if skip:
+            if not (skip and reason.startswith(TOO_LARGE)):
+                return [error(shown, reason, line, column)]
+            # size matters only for a file that would be analysed
+        if skip and not plain:
             self.store(candidate.path, [])  # the verdict holds while nothing it read changes
-            return []
-        return None
+        return [] if skip else None
 
     def _fixable(self, findings: Iterable[Finding]) -> bool:
         """Whether a fixing run has something to try in these findings."""

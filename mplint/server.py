@@ -96,16 +96,21 @@ class MplintServer(LanguageServer):
             uri=uri, version=linted.version,
             diagnostics=[self.diagnostic(uri, stored.text, f) for f in stored.findings]))
 
-    def schedule(self, uri: str) -> None:
-        """Lint ``uri`` once the edits stop for a moment."""
+    def cancel(self, uri: str) -> None:
+        """Forget a lint scheduled for ``uri``."""
         waiting = self._pending.pop(uri, None)
         if waiting is not None:
             waiting.cancel()
 
+    def schedule(self, uri: str) -> None:
+        """Lint ``uri`` once the edits stop for a moment."""
+        self.cancel(uri)
+
         async def later() -> None:
             await asyncio.sleep(_DEBOUNCE_S)
             self._pending.pop(uri, None)
-            self.publish(uri)
+            if uri in self.workspace.text_documents:  # not closed meanwhile
+                self.publish(uri)
 
         self._pending[uri] = asyncio.get_running_loop().create_task(later())
 
@@ -189,6 +194,7 @@ def did_save(ls: MplintServer, params: types.DidSaveTextDocumentParams) -> None:
 def did_close(ls: MplintServer, params: types.DidCloseTextDocumentParams) -> None:
     uri = params.text_document.uri
     ls.linted.pop(uri, None)
+    ls.cancel(uri)
     ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
 

@@ -87,7 +87,8 @@ def test_failures_are_mapped_to_the_rules_that_predict_them(suite: dict[str, Any
     assert rules("join-before-drain", "spawn") == ["MPL303"]
     assert rules("context-mismatch", "fork") == ["MPL206"]
     queue = _runs(suite["seed-grad-tensor-on-queue"], "broken")["spawn"]
-    assert queue["rules"] == [] and "Queue.get()" in queue["hint"]
+    # from Python 3.13 the child's feeder thread prints the refused tensor, which MPL205 predicts
+    assert queue["rules"] in ([], ["MPL205"]) and "Queue.get()" in queue["hint"]
 
 
 def test_the_start_method_really_used_is_reported(suite: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn, TextIO
 from mplint._version import __version__
 from mplint.batch import Options, default_jobs, lint_paths
 from mplint.cache import CACHE_DIR
-from mplint.config import Config, ConfigError, check_codes, find_pyproject, load
+from mplint.config import KNOWN_CODES, Config, ConfigError, check_codes, find_pyproject, load
 from mplint.findings import Finding, error
 from mplint.modules import Tree
 from mplint.sources import Candidate, Source, SourceError, discover
@@ -72,9 +72,9 @@ class _Parser(argparse.ArgumentParser):
 
 def _codes(value: str) -> list[str]:
     try:
-        return list(check_codes((c for c in value.split(",") if c.strip()), "in the option"))
+        return list(check_codes(c for c in value.split(",") if c.strip()))
     except ConfigError as problem:
-        raise argparse.ArgumentTypeError(str(problem).replace("in the option: ", "")) from None
+        raise argparse.ArgumentTypeError(str(problem)) from None
 
 
 COMMANDS = ("check", "rules", "rule", "verify", "server")
@@ -251,7 +251,7 @@ def _lint(options: argparse.Namespace, streams: Streams) -> int:
     files = [p for p in paths if p != Path("-")]
     for given in files:
         tree.include(given)
-    edits = options.format in ("json", "sarif") or options.add_noqa
+    edits = options.format in ("json", "sarif")
     cache = None
     if not options.no_cache and not options.no_prefilter:
         from mplint.cache import Cache
@@ -400,13 +400,11 @@ def _add_noqa(findings: list[Finding], streams: Streams) -> int:
                 continue
             added += result.added
     streams.stderr.write(f"Added {added} noqa directive{'' if added == 1 else 's'}.\n")
-    return EXIT_ERROR if any(f.is_error for f in findings) else EXIT_CLEAN
+    return EXIT_FINDINGS if any(f.is_error for f in findings) else EXIT_CLEAN
 
 
 def _settings(config: Config, config_path: Path | None, first: Path) -> str:
     """What ``--show-settings`` prints: the effective settings for ``first``."""
-    from mplint.config import KNOWN_CODES
-
     def listed(values: Iterable[str]) -> str:
         return ", ".join(values) or "(none)"
 

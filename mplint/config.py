@@ -26,16 +26,16 @@ KNOWN_CODES = ("MPL000", "MPL101", "MPL102", "MPL103", "MPL104", "MPL105", "MPL2
 ALL = "ALL"  # selects every rule, as in ruff
 
 
-def check_codes(codes: Iterable[str], where: str) -> tuple[str, ...]:
+def check_codes(codes: Iterable[str]) -> tuple[str, ...]:
     """``codes`` upper-cased, ``ALL`` as the prefix of every code; a code or prefix that
-    selects no rule raises ConfigError naming it and ``where`` it was given."""
+    selects no rule raises ConfigError naming it."""
     checked: list[str] = []
     for raw in codes:
         code = raw.strip().upper()
         if code == ALL:
             code = "MPL"
         if not code or not any(known.startswith(code) for known in KNOWN_CODES):
-            raise ConfigError(f"{where}: unknown rule code or prefix {raw.strip()!r} "
+            raise ConfigError(f"unknown rule code or prefix {raw.strip()!r} "
                               "(see `mplint rules`; ALL selects every rule)")
         checked.append(code)
     return tuple(checked)
@@ -180,7 +180,7 @@ def _from_table(table: Mapping[str, Any], path: Path) -> Config:
         select=(_codes(table, "select", path) or ("MPL",)) + _codes(table, "extend-select", path),
         ignore=_codes(table, "ignore", path) + _codes(table, "extend-ignore", path),
         exclude=_strings(table, "exclude", path),
-        per_file_ignores=tuple((pattern, check_codes(
+        per_file_ignores=tuple((pattern, _checked(
             _string_list(codes, f"per-file-ignores.{pattern}", path),
             f"{path}: [tool.mplint] per-file-ignores.{pattern}"))
             for pattern, codes in per_file.items()),
@@ -196,7 +196,14 @@ def _from_table(table: Mapping[str, Any], path: Path) -> Config:
 
 
 def _codes(table: Mapping[str, Any], key: str, path: Path) -> tuple[str, ...]:
-    return check_codes(_strings(table, key, path), f"{path}: [tool.mplint] {key}")
+    return _checked(_strings(table, key, path), f"{path}: [tool.mplint] {key}")
+
+
+def _checked(codes: Iterable[str], where: str) -> tuple[str, ...]:
+    try:
+        return check_codes(codes)
+    except ConfigError as problem:
+        raise ConfigError(f"{where}: {problem}") from None
 
 
 def _bool(table: Mapping[str, Any], key: str, default: bool, path: Path) -> bool:

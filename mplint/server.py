@@ -94,7 +94,7 @@ class MplintServer(LanguageServer):
         stored = self.linted[uri]
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
             uri=uri, version=linted.version,
-            diagnostics=[self.diagnostic(uri, stored.text, f) for f in stored.findings]))
+            diagnostics=[self.diagnostic(stored.text, f) for f in stored.findings]))
 
     def cancel(self, uri: str) -> None:
         """Forget a lint scheduled for ``uri``."""
@@ -131,7 +131,7 @@ class MplintServer(LanguageServer):
         return types.Range(types.Position(found.start.line, found.start.character),
                            types.Position(found.end.line, found.end.character))
 
-    def diagnostic(self, uri: str, text: str, finding: Finding) -> types.Diagnostic:
+    def diagnostic(self, text: str, finding: Finding) -> types.Diagnostic:
         return types.Diagnostic(
             range=self.client_range(text, finding.line, finding.column, finding.end_line,
                                     finding.end_column),
@@ -231,7 +231,7 @@ def _quick_fixes(ls: MplintServer, uri: str, linted: _Linted,
                  finding: Finding) -> list[types.CodeAction]:
     from mplint.suppress import add_noqa
 
-    diagnostic = ls.diagnostic(uri, linted.text, finding)
+    diagnostic = ls.diagnostic(linted.text, finding)
     actions = []
     fix = finding.fix
     if fix is not None and fix.edits:

@@ -252,3 +252,13 @@ def test_add_noqa_extends_an_existing_comment_and_skips_lines_inside_strings(
     assert result.stderr == ("mplint: b.py:2: no noqa comment added: the line ends inside a "
                              "string or continues on the next line, so a comment there would "
                              "change the code\nAdded 0 noqa directives.\n")
+
+
+def test_add_noqa_reports_a_file_it_cannot_lint_and_exits_one(tmp_path: Path) -> None:
+    write(tmp_path, "bad.py", UNGUARDED)
+    write(tmp_path, "latin.py", b"import multiprocessing\nname = 'caf\xe9'\n")
+    result = cli("--add-noqa", "--select", "MPL101", ".", cwd=tmp_path)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == ("latin.py:2:12: MPL000 cannot decode byte 0xe9 as utf-8 (no coding "
+                             "cookie, so UTF-8 was assumed)\nAdded 1 noqa directive.\n")
+    assert "# noqa: MPL101" in (tmp_path / "bad.py").read_text()

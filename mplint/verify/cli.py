@@ -216,6 +216,7 @@ class Progress:
         self.total = self.done = 0
         self.running: dict[int, tuple[str, float]] = {}
         self._lock = threading.Lock()
+        self._writing = threading.Lock()  # runs finish and the refresh draws from many threads
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -238,8 +239,9 @@ class Progress:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        self.stream.write("\r\x1b[K")
-        self.stream.flush()
+        with self._writing:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
 
     def line(self, now: float) -> str:
         with self._lock:
@@ -249,8 +251,9 @@ class Progress:
         return text if len(text) <= self.width else text[:self.width - 1] + "…"
 
     def _draw(self) -> None:
-        self.stream.write(f"\r{self.line(time.monotonic())}\x1b[K")
-        self.stream.flush()
+        with self._writing:
+            self.stream.write(f"\r{self.line(time.monotonic())}\x1b[K")
+            self.stream.flush()
 
     def _refresh(self) -> None:
         while not self._stop.wait(0.5):

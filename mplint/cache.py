@@ -5,8 +5,9 @@ its stat signature, content hash, prefilter scan, decoding error or findings (no
 the prefilter skipped), and a digest of the files of the tree it imports, directly or through
 others, with their signatures. A result is reused only when the file is unchanged (same
 signature, or same content hash) and that digest is the same. Writes go to
-a temporary file renamed into place, merged with what concurrent runs wrote meanwhile; an
-unreadable or malformed cache or entry is ignored.
+a temporary file renamed into place, merged with what concurrent runs wrote meanwhile. The
+file carries a checksum of its entries' bytes: a damaged or edited cache is ignored as a
+whole, and a malformed entry on its own.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from dataclasses import astuple, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,8 @@ from mplint.prefilter import Scan
 from mplint.sources import replace_file
 
 CACHE_DIR = ".mplint_cache"
+# A cache file: this header, then the entries' JSON (whose CRC-32 the header gives), then "}".
+_HEAD = re.compile(rb'\A\{"version":"[^"]*","check":(\d+),"files":')
 # (mtime in ns, size, ctime in ns): an edit that keeps the size and puts the modification time
 # back still changes the inode's change time, which no user can set.
 Signature = tuple[int, int, int]
@@ -71,24 +75,19 @@ class Entry:
         return replace(self, shown=shown, findings=tuple(findings), deps=deps)
 
     def to_json(self) -> dict[str, Any]:
-        data = {"sig": list(self.signature), "sha": self.digest, "checked": self.checked,
+        return {"sig": list(self.signature), "sha": self.digest, "checked": self.checked,
                 "scan": [self.scan.direct, [list(i) for i in self.scan.imports],
                          list(self.scan.exports)],
                 "error": list(self.error) if self.error else None, "shown": self.shown,
                 "findings": None if self.findings is None
                 else [finding_to_json(f) for f in self.findings],
                 "deps": self.deps}
-        return {**data, "check": _check(data)}
 
     @classmethod
     def from_json(cls, data: Any) -> Entry | None:
         """The entry a cache file holds; None when it is not in the shape this version
-        writes or its check does not match its content (a damaged, edited or foreign entry
-        is ignored, never trusted)."""
+        writes (a foreign entry is ignored, never trusted)."""
         try:
-            content = {k: v for k, v in data.items() if k != "check"}
-            if data["check"] != _check(content):
-                return None
             direct, imports, exports = data["scan"]
             mtime, size, changed = data["sig"]
             shown = data.get("shown")
@@ -107,13 +106,6 @@ class Entry:
         except (KeyError, TypeError, ValueError, IndexError, AttributeError, RecursionError):
             return None
         return entry
-
-
-def _check(data: dict[str, Any]) -> int:
-    """A checksum of an entry's content, written with it."""
-    import zlib
-
-    return zlib.crc32(json.dumps(data, sort_keys=True, separators=(",", ":")).encode())
 
 
 def _int(value: Any) -> int:
@@ -176,10 +168,21 @@ class Cache:
 
     def _read(self) -> dict[str, dict[str, Any]]:
         try:
-            data = json.loads(self.file.read_bytes())
-        except (OSError, ValueError, RecursionError):  # unreadable, damaged, nested too deep
+            text = self.file.read_bytes()
+        except OSError:
             return {}
-        entries = data.get("files") if isinstance(data, dict) else None
+        head = _HEAD.match(text)
+        if head is None or not text.endswith(b"}"):
+            return {}  # not written by this version, or cut short
+        body = memoryview(text)[head.end():-1]
+        import zlib
+
+        if zlib.crc32(body) != int(head.group(1)):
+            return {}  # damaged or edited
+        try:
+            entries = json.loads(bytes(body))
+        except (ValueError, RecursionError):  # nested too deep
+            return {}
         if not isinstance(entries, dict):
             return {}
         return {k: v for k, v in entries.items() if isinstance(v, dict)}
@@ -200,8 +203,11 @@ class Cache:
             self.folder.mkdir(parents=True, exist_ok=True)
             _mark(self.folder)
             merged = {**self._read(), **self._changed}
-            text = json.dumps({"version": __version__, "files": merged}, separators=(",", ":"))
-            replace_file(self.file, text.encode("utf-8"))
+            import zlib
+
+            body = json.dumps(merged, separators=(",", ":")).encode("utf-8")
+            head = f'{{"version":{json.dumps(__version__)},"check":{zlib.crc32(body)},"files":'
+            replace_file(self.file, head.encode("utf-8") + body + b"}")
 
 
 def _mark(folder: Path) -> None:

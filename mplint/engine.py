@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from mplint.config import Config, Noqa
 from mplint.findings import NO_FIX, SAFE, Finding, Fix, edits_between, error
 from mplint.modules import Tree
+from mplint.parsing import parse_module
 from mplint.prefilter import ImportGraph, Scan, scan
 from mplint.sources import MAX_BYTES, MAX_READ, TOO_LARGE, Source, physical_lines
 
@@ -109,7 +110,7 @@ class Engine:
 
         exact = True  # the tree is of ``text`` itself, so fixes can rewrite it
         try:
-            module = cst.parse_module(text)
+            module = parse_module(text)
         except cst.ParserSyntaxError as problem:
             expanded = _expanded_indentation(text, shown)
             if expanded is None:
@@ -229,7 +230,7 @@ def _expanded_indentation(text: str, shown: str) -> cst.Module | None:
     if expanded == text:
         return None
     try:
-        return cst.parse_module(expanded)
+        return parse_module(expanded)
     except cst.ParserSyntaxError:
         return None
 

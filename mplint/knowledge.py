@@ -109,6 +109,12 @@ PREFILTER_WORDS: dict[str, tuple[str, ...]] = {
     "torch": (*(f"multiprocessing.{word}" for word in _MP_START_WORDS), "data.DataLoader"),
 }
 
+# A start word that counts only when the file also matches a pattern: a DataLoader has worker
+# processes only with ``num_workers=`` a positive integer literal (anything else, the analysis
+# takes for no workers or cannot tell, and says nothing about the loader).
+_WORKERS = r"\bnum_workers\s*=\s*\(*\s*(?:[1-9]|0[xXoObB])"
+PREFILTER_REQUIRES: dict[str, str] = {"DataLoader": _WORKERS, "data.DataLoader": _WORKERS}
+
 
 @dataclass(frozen=True)
 class TaskMethod:

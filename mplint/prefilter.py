@@ -2,14 +2,18 @@
 modules of the linted tree can its analysis read.
 
 A file is analysed when it imports a process module and spells a starting API's name
-("direct"), or when it names something a module it imports exports that can start processes:
-a function or class whose body spells a starting API or names such a thing in turn, a name
-assigned from one at module level, or such a name imported and passed on. Importing a module
-that starts processes somewhere is not enough: a file that never names what starts them can
-only call code that does not. Each module's exports are found from its bytes too (its
-top-level ``def`` and ``class`` blocks, searched for the names), once per run, and only for
-modules that import something that exports. Everything else cannot produce a finding and is
-never parsed. The import graph found here also tells the cache which files a result depends on.
+("direct"; a DataLoader counts only with ``num_workers=`` a positive literal), or when it names
+a class that a module it imports exports as one that starts processes when called: a class
+whose bases spell a process class (a ``Process`` subclass) or name such a class in turn, a name
+assigned from one, or such a name imported and passed on. That is every start the analysis of
+a module can see in another module: it does not follow calls into another module's functions
+to find one, so a function elsewhere that starts processes, returns a pool or sets the start
+method adds to a finding only in a file that starts processes itself, which is analysed anyway.
+Importing a module that starts processes somewhere is not enough. Each module's exports are
+found from its bytes too (its top-level ``class`` headers and assignments, searched for the
+names), once per run, and only for modules that import something that exports. Everything else
+cannot produce a finding and is never parsed. The import graph found here also tells the cache
+which files a result depends on.
 """
 
 from __future__ import annotations
@@ -28,9 +32,21 @@ def _words(words: Iterable[str]) -> re.Pattern[bytes]:
     return re.compile(rb"\b(?:" + b"|".join(re.escape(w.encode()) for w in words) + rb")\b")
 
 
-# (module word, its pattern in an import statement, the pattern of its start words)
-_GROUPS = tuple((module.encode(), _words([module]), _words(starts))
-                for module, starts in knowledge.PREFILTER_WORDS.items())
+def _starts(words: Iterable[str]) -> re.Pattern[bytes] | None:
+    words = list(words)
+    return _words(words) if words else None
+
+
+# (module word, its pattern in an import statement, the pattern of its start words, the
+# pattern of those that need no other spelling, the patterns the others need)
+_GROUPS = tuple(
+    (module.encode(), _words([module]), _starts(starts),
+     _starts(w for w in starts if w not in knowledge.PREFILTER_REQUIRES),
+     frozenset(knowledge.PREFILTER_REQUIRES[w] for w in starts
+               if w in knowledge.PREFILTER_REQUIRES))
+    for module, starts in knowledge.PREFILTER_WORDS.items())
+_REQUIRED = {source: re.compile(source.encode())
+             for source in knowledge.PREFILTER_REQUIRES.values()}
 _WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 _FROM_MODULE = re.compile(rb"from(?:[ \t]+|(?=\.))(\.*)[ \t]*([\w.]*)\Z")
 _NAME = re.compile(rb"[A-Za-z_]\w*(?:[ \t]*\.[ \t]*\w+)*")
@@ -42,23 +58,29 @@ class Scan:
 
     direct: bool  # imports a process module and spells a starting API
     imports: tuple[tuple[int, str], ...]  # (relative level, dotted name) of possible tree modules
-    exports: tuple[str, ...] = ()  # top-level names whose code spells a starting API
+    exports: tuple[str, ...] = ()  # top-level classes (and names) whose header spells one
 
 
 def scan(data: bytes) -> Scan:
     data = data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 BOM
     named: dict[int, re.Pattern[bytes]] = {}  # groups an import statement names -> start words
     imports: dict[tuple[int, str], None] = {}
+    met: dict[str, bool] = {}
     for statement, level, source, names in _import_statements(data):
-        for index, (word, module, starts) in enumerate(_GROUPS):
+        for index, (word, module, starts, plain, needs) in enumerate(_GROUPS):
             if index not in named and word in statement and module.search(statement):
-                named[index] = starts
+                for need in needs:
+                    if need not in met:
+                        met[need] = _REQUIRED[need].search(data) is not None
+                chosen = starts if all(met[need] for need in needs) else plain
+                if chosen is not None:
+                    named[index] = chosen
         for found in _imported_modules(level, source, names):
             imports[found] = None
     direct = any(starts.search(data) is not None for starts in named.values())
     exports: tuple[str, ...] = ()
     if direct:
-        exports = tuple(sorted(_exporting(_parse(data), list(named.values()))))
+        exports = tuple(sorted(_exporting(_parse(data), list(named.values()), bodies=False)))
     return Scan(direct, tuple(imports), exports)
 
 

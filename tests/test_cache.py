@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import zlib
 from pathlib import Path
 
 import pytest
@@ -153,6 +154,14 @@ def test_a_corrupt_cache_is_ignored_and_rewritten(tmp_path: Path) -> None:
     json.loads(cache_file.read_bytes())  # valid again
 
 
+def _rewrite(cache_file: Path, entries: dict[str, object]) -> None:
+    """Write entries as a cache file with a matching checksum, as another writer could."""
+    body = json.dumps(entries, separators=(",", ":")).encode()
+    head = json.loads(cache_file.read_bytes())["version"]
+    cache_file.write_bytes(b'{"version":"' + head.encode() + b'","check":'
+                           + str(zlib.crc32(body)).encode() + b',"files":' + body + b"}")
+
+
 def test_a_malformed_entry_is_ignored(tmp_path: Path) -> None:
     project = _project(tmp_path)
     assert _codes(project) == EXPECTED
@@ -160,7 +169,20 @@ def test_a_malformed_entry_is_ignored(tmp_path: Path) -> None:
     data = json.loads(cache_file.read_bytes())
     data["files"][str(project / "unguarded.py")]["findings"] = [["not", "a", "finding"]]
     data["files"][str(project / "train.py")] = {"sig": "garbage"}
-    cache_file.write_text(json.dumps(data))
+    _rewrite(cache_file, data["files"])
+    assert _codes(project) == EXPECTED
+
+
+def test_a_cache_whose_checksum_does_not_match_is_ignored(tmp_path: Path) -> None:
+    """Well-formed entries edited by hand (findings emptied) are not trusted: the file's
+    checksum no longer matches its entries."""
+    project = _project(tmp_path)
+    assert _codes(project) == EXPECTED
+    [cache_file] = _cache_files(project)
+    text = cache_file.read_bytes()
+    assert b'"findings":[[' in text
+    cache_file.write_bytes(text.replace(b'"findings":[[', b'"findings":[],"x":[[', 1))
+    json.loads(cache_file.read_bytes())  # still valid JSON
     assert _codes(project) == EXPECTED
 
 

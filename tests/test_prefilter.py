@@ -119,9 +119,9 @@ def test_an_import_after_a_comment_ending_in_a_backslash_is_seen(tmp_path: Path,
 
 
 def test_importing_a_module_that_starts_processes_is_not_enough(tmp_path: Path) -> None:
-    """A file that names nothing the module exports that can start processes (a function or
-    class whose code spells a process API, a subclass of one, a name passed on) is not
-    parsed; a file that names such a thing, through a chain of modules, is."""
+    """A file that names nothing the module exports that can start processes (a class whose
+    bases spell a process class, a subclass of one, a name passed on) is not parsed; a file
+    that names such a thing, through a chain of modules, is."""
     write(tmp_path, "jobs.py", WORKER + "\n\ndef cpus():\n    return 4\n")
     write(tmp_path, "middle.py", "from jobs import Worker, cpus\n\n\nclass Slow(Worker):\n"
                                  "    pass\n\n\ndef count():\n    return cpus()\n")
@@ -145,7 +145,9 @@ def test_what_a_module_exports_is_read_from_its_bytes() -> None:
               b"@decorated\nclass Job(mp.Process):\n    pass\n\n"
               b"POOL = mp.get_context('spawn').Pool\nLIMIT = 3\n"
               b"if True:\n    def nested():\n        mp.Process().start()\n")
-    assert scan(source).exports == ("Job", "POOL", "nested", "start")
+    # a function that starts processes is not exported: the analysis of an importer does not
+    # follow calls into it to find a start (tested below)
+    assert scan(source).exports == ("Job", "POOL")
     assert scan(b"import os\nos.getpid()\n").exports == ()
 
 
@@ -161,3 +163,44 @@ def test_a_process_class_renamed_in_its_own_module_and_re_exported(tmp_path: Pat
     assert [line.split(" ")[0] for line in expected] == ["main.py:3:10:"]
     assert report(cli("--no-cache", ".", cwd=tmp_path).stdout) == report(
         cli("--no-cache", "--no-prefilter", ".", cwd=tmp_path).stdout)
+
+
+def test_a_function_of_another_module_that_starts_processes_is_not_followed(
+        tmp_path: Path) -> None:
+    """Calling another module's function that makes a pool or sets the start method gives the
+    caller no finding (the analysis stays in the caller's module; the same code written in the
+    caller has two), so the prefilter skips such a caller: it is never parsed."""
+    write(tmp_path, "jobs.py", "import multiprocessing as mp\n\n\ndef start(n):\n"
+                               "    return mp.Pool(n)\n\n\ndef setup():\n"
+                               "    mp.set_start_method('fork')\n")
+    caller = ("import torch\nfrom jobs import start, setup\n\nmodel = torch.nn.Linear(2, 2)\n"
+              "setup()\npool = start(2)\npool.map(abs, [model])\n")
+    write(tmp_path, "main.py", caller)
+    write(tmp_path, "broken.py", caller + "if True\n")  # shows whether it is parsed
+    write(tmp_path, "inline.py", caller.replace("from jobs import start, setup\n",
+                                                "import multiprocessing as mp\n")
+          .replace("setup()", "mp.set_start_method('fork')").replace("start(2)", "mp.Pool(2)"))
+    without = _findings("--no-prefilter", ".", cwd=tmp_path)
+    assert [(f["path"], f["code"]) for f in without] == [
+        ("broken.py", "MPL000"), ("inline.py", "MPL104"), ("inline.py", "MPL201")]
+    with_prefilter = _findings(".", cwd=tmp_path)
+    assert with_prefilter == without[1:]
+
+
+@pytest.mark.parametrize(("call", "direct"), [
+    ("DataLoader(ds, num_workers=2)", True),
+    ("DataLoader(ds, num_workers = (4))", True),
+    ("DataLoader(ds, num_workers=0x2)", True),
+    ("DataLoader(ds, num_workers=0)", False),
+    ("DataLoader(ds, num_workers=workers)", False),
+    ("DataLoader(ds, batch_size=8)", False),
+])
+def test_a_dataloader_counts_with_a_positive_literal_worker_count(call: str,
+                                                                  direct: bool) -> None:
+    """The analysis sees worker processes in a DataLoader only when ``num_workers=`` is a
+    positive integer literal; the prefilter asks the same of the file."""
+    from mplint.prefilter import scan
+
+    for imported in ("from torch.utils.data import DataLoader", "import torch"):
+        spelled = call if imported.startswith("from") else f"torch.utils.data.{call}"
+        assert scan(f"{imported}\n{spelled}\n".encode()).direct is direct

@@ -28,6 +28,7 @@ from mplint.analysis.values import (
     Qual,
     QueueObject,
     Resource,
+    Summarised,
     Tup,
     Unknown,
     Value,
@@ -198,7 +199,7 @@ class Evaluator:
         if isinstance(func, ContextMember):
             return self._call_context_member(func, call)
         if isinstance(func, Klass | Func):
-            return func.evaluator.call_result(func)
+            return result_of(func)
         if isinstance(func, Bound):
             return self._call_bound(func)
         return UNKNOWN
@@ -266,7 +267,7 @@ class Evaluator:
     def _call_project(self, qualname: str) -> Value:
         """A class or function imported from another module of the linted tree."""
         target = self.in_project(qualname)
-        return target.evaluator.call_result(target) if target is not None else UNKNOWN
+        return result_of(target) if target is not None else UNKNOWN
 
     def in_project(self, qualname: str) -> Klass | Func | None:
         """The class or function of the linted tree that ``qualname`` names, looked up only
@@ -312,7 +313,7 @@ class Evaluator:
                 obj.label, frozenset())
             return replace(obj, name=None) if bound.attr in keep else UNKNOWN
         if isinstance(obj, Klass) and bound.attr == "from_pretrained":
-            loaded = obj.evaluator.call_result(obj)
+            loaded = result_of(obj)
             return loaded if isinstance(loaded, Model) else UNKNOWN
         return UNKNOWN
 
@@ -392,7 +393,8 @@ class Evaluator:
             found: dict[cst.CSTNode, list[CallSite]] = {}
             for site in self.record.calls:
                 called = self.value(site.node.func, site.scope, site.order)
-                if isinstance(called, Func) and called.evaluator is self:
+                if (isinstance(called, Func) and not isinstance(called, Summarised)
+                        and called.evaluator is self):
                     found.setdefault(called.node, []).append(site)
             self._callers_found = found
         return self._callers_found
@@ -455,7 +457,8 @@ class Evaluator:
                 found.append(value.name)
                 value = self.in_project(value.name) or value
             if isinstance(value, Klass):
-                found.extend(value.evaluator.bases(value))
+                known = value.known_bases() if isinstance(value, Summarised) else None
+                found.extend(known if known is not None else value.evaluator.bases(value))
         return tuple(found)
 
     def _compute_returns(self, func: Func) -> Value:
@@ -468,6 +471,15 @@ class Evaluator:
         if models and len(models) == len(values):
             return replace(models[0], name=None)
         return UNKNOWN
+
+
+def result_of(target: Klass | Func) -> Value:
+    """What calling a class or function of the linted tree gives."""
+    if isinstance(target, Summarised):
+        known = target.known_result()
+        if known is not None:
+            return known
+    return target.evaluator.call_result(target)
 
 
 def _decorator_name(decorator: cst.Decorator) -> str:

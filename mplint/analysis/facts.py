@@ -25,6 +25,7 @@ from mplint.analysis.values import (
     Partial,
     ProcessObject,
     Qual,
+    Summarised,
     Tup,
     Value,
     item_of,
@@ -664,6 +665,8 @@ def _method(klass: Klass, name: str) -> list[Func]:
 
 
 def _sets_start_method(func: Func) -> bool:
+    if isinstance(func, Summarised) and not func.may_set_start_method:
+        return False
     record = func.evaluator.record
     return any(
         function_of(site.scope) is func.node
@@ -690,6 +693,10 @@ def _starts_processes(obj: ProcessObject) -> bool:
 
 def decorated_by(func: Func, names: frozenset[str]) -> bool:
     """True when one of ``func``'s decorators (called or not) resolves to one of ``names``."""
+    if isinstance(func, Summarised):
+        known = func.decorated_by(names)
+        if known is not None:
+            return known
     for decorator in func.node.decorators:
         expr = decorator.decorator
         if isinstance(expr, cst.Call):

@@ -81,6 +81,30 @@ class Klass:
     evaluator: Evaluator = field(repr=False)
 
 
+class Summarised:
+    """A class or function of another module of the linted tree, known from that module's
+    summary: its code is parsed only when a rule reads it. What the summary can tell without
+    the parse is answered here."""
+
+    def known_result(self) -> Value | None:
+        """What calling it gives, when the summary can tell; None: ask the parsed module."""
+        raise NotImplementedError
+
+    def known_bases(self) -> tuple[str, ...] | None:
+        """(A class) ``Evaluator.bases`` of it, when the summary can tell; None: ask the
+        parsed module."""
+        raise NotImplementedError
+
+    def decorated_by(self, names: frozenset[str]) -> bool | None:
+        """Whether a decorator resolves to one of ``names``; None: ask the parsed module."""
+        raise NotImplementedError
+
+    @property
+    def may_set_start_method(self) -> bool:
+        """(A function) Its module can name ``set_start_method``."""
+        raise NotImplementedError
+
+
 @dataclass(frozen=True, eq=False)
 class Instance:
     klass: Klass

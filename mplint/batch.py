@@ -72,12 +72,18 @@ def lint_paths(candidates: Iterable[Candidate], config: Config, options: Options
                tree: Tree | None = None) -> list[Finding]:
     """Lint every candidate, from the cache where nothing changed; findings come sorted."""
     run = _Run(config, options, tree or Tree(config.search_roots()))
+    listed = list(candidates)
+    recalled = run.recall(listed)
+    if recalled is not None:
+        return recalled
     found: list[Finding] = []
-    for path, findings in run.each(candidates, found.extend, _lint_one):
+    for path, findings in run.each(listed, found.extend, _lint_one):
         run.store(path, findings)
         found.extend(findings)
     run.save()
-    return sorted(found)
+    found.sort()
+    run.remember(listed, found)
+    return found
 
 
 def fix_paths(candidates: Iterable[Candidate], config: Config, options: Options, unsafe: bool,
@@ -119,6 +125,7 @@ class _Run:
         self.unsafe = unsafe  # None: linting; else the fixes a fixing run applies
         self._entries: dict[Path, Entry] = {}  # this run's view, by absolute path
         self._signatures: dict[Path, tuple[int, int, int] | None] = {}
+        self._key: str | bool | None = False  # the run's key in the cache; False: not yet
         self.graph = ImportGraph(self._scan_of, tree)
 
     @cached_property
@@ -203,6 +210,64 @@ class _Run:
         if self.options.cache is not None:
             self.options.cache.save()
 
+    # -- whole runs: a re-run over an unchanged tree only stats -------------------------------
+    def _run_key(self, listed: list[Candidate]) -> str | None:
+        """One key per set of paths and tree (taken before the run: the run adds to the
+        tree's boundary as it finds packages)."""
+        if self._key is False:
+            self._key = self._compute_key(listed)
+        return self._key if isinstance(self._key, str) else None
+
+    def _compute_key(self, listed: list[Candidate]) -> str | None:
+        if self.options.cache is None or any(c.error is not None for c in listed):
+            return None
+        import hashlib
+
+        named = sorted(f"{c.path}\0{c.path.absolute()}" for c in listed)
+        text = "\n".join([*named, *self.tree.boundary, *map(str, self.tree.extra_roots)])
+        return hashlib.blake2b(text.encode("utf-8", "surrogateescape"),
+                               digest_size=8).hexdigest()
+
+    def recall(self, listed: list[Candidate]) -> list[Finding] | None:
+        """The findings of the last run over the same paths, when none of the files it read
+        changed and no folder they lie in gained or lost a file (which could change what an
+        import finds); None otherwise."""
+        from mplint.cache import finding_from_json
+
+        key = self._run_key(listed)
+        record = self.options.cache.recall(key) if self.options.cache and key else None
+        if record is None:
+            return None
+        try:
+            files, folders = list(map(str, record["files"])), list(map(str, record["folders"]))
+            if record["stamp"] != _stamp(files, folders) or record["key"] != key:
+                return None
+            return [finding_from_json(str(row[0]), row[1:]) for row in record["findings"]]
+        except (KeyError, TypeError, ValueError, IndexError):
+            return None
+
+    def remember(self, listed: list[Candidate], findings: list[Finding]) -> None:
+        from mplint.cache import finding_to_json
+
+        key = self._run_key(listed)
+        if key is None or self.options.cache is None:
+            return
+        files = sorted({str(path) for path in self._entries}
+                       | {str(c.path.absolute()) for c in listed})
+        folders: set[str] = set()
+        inside = self.tree.boundary
+        for name in files:
+            folder = os.path.dirname(name)
+            while folder not in folders and any(
+                    os.path.join(folder, "").startswith(entry) for entry in inside):
+                folders.add(folder)
+                folder = os.path.dirname(folder)
+        ordered = sorted(folders)
+        self.options.cache.remember(key, {
+            "key": key, "files": files, "folders": ordered,
+            "stamp": _stamp(files, ordered, self._signatures),
+            "findings": [[f.path, *finding_to_json(f)] for f in findings]})
+
     # -- entries -------------------------------------------------------------------------------
     def _signature(self, path: Path) -> tuple[int, int, int] | None:
         from mplint.cache import signature
@@ -272,6 +337,30 @@ class _Run:
 
 
 _EMPTY = Scan(False, ())
+
+
+def _stamp(files: list[str], folders: list[str],
+           known: dict[Path, tuple[int, int, int] | None] | None = None) -> str:
+    """A digest of the files' signatures (``known``: as they were when the run read them)
+    and the folders' modification times."""
+    import hashlib
+
+    parts: list[str] = []
+    for name in files:
+        signature = known.get(Path(name), ()) if known is not None else ()
+        if signature == ():
+            try:
+                stat = os.stat(name)
+                signature = (stat.st_mtime_ns, stat.st_size, stat.st_ctime_ns)
+            except OSError:
+                signature = None
+        parts.append("-" if not signature else " ".join(map(str, signature)))
+    for name in folders:
+        try:
+            parts.append(str(os.stat(name).st_mtime_ns))
+        except OSError:
+            parts.append("-")
+    return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()
 
 
 # -- the work one file gets, in this process or a worker ----------------------------------------

@@ -8,6 +8,12 @@ signature, or same content hash) and that digest is the same. Writes go to
 a temporary file renamed into place, merged with what concurrent runs wrote meanwhile. The
 file carries a checksum of its entries' bytes: a damaged or edited cache is ignored as a
 whole, and a malformed entry on its own.
+
+Beside it, a record per set of paths linted (the newest few kept): the files the run read with
+their signatures, the folders they lie in with their modification times, and the findings. A
+re-run over the same paths whose stamp is unchanged takes those findings after stat calls
+only; a file created or removed in one of those folders (which could change what an import
+finds) or any changed file makes it a full run, which the per-file entries still speed up.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from mplint.sources import replace_file
 
 CACHE_DIR = ".mplint_cache"
 # A cache file: this header, then the entries' JSON (whose CRC-32 the header gives), then "}".
+_RUNS_KEPT = 8  # records of whole runs (one per set of paths linted), newest first
 _HEAD = re.compile(rb'\A\{"version":"[^"]*","check":(\d+),"files":')
 # (mtime in ns, size, ctime in ns): an edit that keeps the size and puts the modification time
 # back still changes the inode's change time, which no user can set.
@@ -163,29 +170,41 @@ class Cache:
     def __init__(self, folder: Path, config: Config, edits: bool = False) -> None:
         self.folder = folder
         self.file = folder / f"{__version__}-{config_key(config, edits)}.json"
-        self._entries: dict[str, dict[str, Any]] = self._read()
+        self._loaded: dict[str, dict[str, Any]] | None = None  # read on first use
         self._changed: dict[str, dict[str, Any]] = {}
 
-    def _read(self) -> dict[str, dict[str, Any]]:
-        try:
-            text = self.file.read_bytes()
-        except OSError:
-            return {}
-        head = _HEAD.match(text)
-        if head is None or not text.endswith(b"}"):
-            return {}  # not written by this version, or cut short
-        body = memoryview(text)[head.end():-1]
-        import zlib
+    @property
+    def _entries(self) -> dict[str, dict[str, Any]]:
+        if self._loaded is None:
+            self._loaded = self._read()
+        return self._loaded
 
-        if zlib.crc32(body) != int(head.group(1)):
-            return {}  # damaged or edited
-        try:
-            entries = json.loads(bytes(body))
-        except (ValueError, RecursionError):  # nested too deep
-            return {}
+    def _read(self) -> dict[str, dict[str, Any]]:
+        entries = _read_checked(self.file)
         if not isinstance(entries, dict):
             return {}
         return {k: v for k, v in entries.items() if isinstance(v, dict)}
+
+    # -- whole runs ----------------------------------------------------------------------------
+    def _run_file(self, key: str) -> Path:
+        return self.folder / f"{self.file.stem}.run-{key}.json"
+
+    def recall(self, key: str) -> dict[str, Any] | None:
+        """What a run over the same paths left: the files and folders it depended on, their
+        stamp, and its findings (None: no such run)."""
+        found = _read_checked(self._run_file(key))
+        return found if isinstance(found, dict) else None
+
+    def remember(self, key: str, record: dict[str, Any]) -> None:
+        """Keep a run's record; only the newest few runs' records are kept."""
+        with contextlib.suppress(OSError):
+            self.folder.mkdir(parents=True, exist_ok=True)
+            _mark(self.folder)
+            _write_checked(self._run_file(key), record)
+            runs = sorted(self.folder.glob(f"{self.file.stem}.run-*.json"),
+                          key=lambda path: path.stat().st_mtime_ns, reverse=True)
+            for old in runs[_RUNS_KEPT:]:
+                old.unlink()
 
     def get(self, path: str) -> Entry | None:
         return Entry.from_json(self._entries.get(path))
@@ -202,12 +221,36 @@ class Cache:
         with contextlib.suppress(OSError):
             self.folder.mkdir(parents=True, exist_ok=True)
             _mark(self.folder)
-            merged = {**self._read(), **self._changed}
-            import zlib
+            _write_checked(self.file, {**self._read(), **self._changed})
 
-            body = json.dumps(merged, separators=(",", ":")).encode("utf-8")
-            head = f'{{"version":{json.dumps(__version__)},"check":{zlib.crc32(body)},"files":'
-            replace_file(self.file, head.encode("utf-8") + body + b"}")
+
+def _write_checked(path: Path, content: object) -> None:
+    """Write ``content`` as JSON after a header with its checksum, atomically."""
+    import zlib
+
+    body = json.dumps(content, separators=(",", ":")).encode("utf-8")
+    head = f'{{"version":{json.dumps(__version__)},"check":{zlib.crc32(body)},"files":'
+    replace_file(path, head.encode("utf-8") + body + b"}")
+
+
+def _read_checked(path: Path) -> object:
+    """What ``_write_checked`` wrote; None when it is missing, damaged or edited."""
+    try:
+        text = path.read_bytes()
+    except OSError:
+        return None
+    head = _HEAD.match(text)
+    if head is None or not text.endswith(b"}"):
+        return None  # not written by this version, or cut short
+    body = memoryview(text)[head.end():-1]
+    import zlib
+
+    if zlib.crc32(body) != int(head.group(1)):
+        return None
+    try:
+        return json.loads(bytes(body))
+    except (ValueError, RecursionError):  # nested too deep
+        return None
 
 
 def _mark(folder: Path) -> None:

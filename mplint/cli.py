@@ -235,6 +235,9 @@ def _check(options: argparse.Namespace, streams: Streams) -> int:
 
 
 def _lint(options: argparse.Namespace, streams: Streams) -> int:
+    from mplint import modules
+
+    modules.forget()  # what an earlier run in this interpreter saw may have changed
     paths: list[Path] = options.paths or ([Path("-")] if options.stdin_filename else [Path(".")])
     config_path = options.config or find_pyproject(paths[0] if paths[0] != Path("-") else Path("."))
     config = load(config_path).with_overrides(options.select, options.ignore, options.extend_ignore,

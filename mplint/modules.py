@@ -28,6 +28,14 @@ def module_name(path: Path) -> tuple[Path, str]:
     return parent, ".".join(parts)
 
 
+def forget() -> None:
+    """Forget which files and packages exist: a long-lived process (the language server, a
+    second run in one interpreter) looks again."""
+    _is_package.cache_clear()
+    module_name.cache_clear()
+    _module_file.cache_clear()
+
+
 def absolute(module: str, level: int, current: str) -> str:
     """Resolve ``from ..pkg import x`` (``level`` dots) against the importer's dotted name."""
     if level == 0:

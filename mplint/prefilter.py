@@ -10,8 +10,9 @@ a module can see in another module: it does not follow calls into another module
 to find one, so a function elsewhere that starts processes, returns a pool or sets the start
 method adds to a finding only in a file that starts processes itself, which is analysed anyway.
 Importing a module that starts processes somewhere is not enough. Each module's exports are
-found from its bytes too (its top-level ``class`` headers and assignments, searched for the
-names), once per run, and only for modules that import something that exports. Everything else
+found from its bytes too (its ``class`` headers; the names, assignments and derived classes
+that mention an exported class), once per run, and only for modules that import something
+that exports. Everything else
 cannot produce a finding and is never parsed. The import graph found here also tells the cache
 which files a result depends on.
 """
@@ -80,8 +81,31 @@ def scan(data: bytes) -> Scan:
     direct = any(starts.search(data) is not None for starts in named.values())
     exports: tuple[str, ...] = ()
     if direct:
-        exports = tuple(sorted(_exporting(_parse(data), list(named.values()), bodies=False)))
+        exports = tuple(sorted(_process_classes(data, list(named.values()))))
     return Scan(direct, tuple(imports), exports)
+
+
+_CLASS = re.compile(rb"^[ \t]*class[ \t]+(\w+)[ \t]*\(", re.MULTILINE)
+
+
+def _process_classes(data: bytes, patterns: list[re.Pattern[bytes]]) -> set[str]:
+    """The classes whose bases spell a start word: every ``class`` statement, at any depth,
+    whose parenthesised bases (up to the matching parenthesis, or the end of the file when
+    there is none) match one of ``patterns``."""
+    found: set[str] = set()
+    for header in _CLASS.finditer(data):
+        depth, position = 1, header.end()
+        while depth and position < len(data):
+            following = min((i for i in (data.find(b"(", position), data.find(b")", position))
+                             if i != -1), default=-1)
+            if following == -1:
+                position = len(data)
+                break
+            depth += 1 if data[following] == ord("(") else -1
+            position = following + 1
+        if any(p.search(data, header.end(), position) for p in patterns):
+            found.add(header.group(1).decode())
+    return found
 
 
 _DEFINITION = re.compile(rb"^[ \t]*(?:async[ \t]+def|def|class)[ \t]+(\w+)", re.MULTILINE)

@@ -64,7 +64,10 @@ class MplintServer(LanguageServer):
 
     def forget_modules(self) -> None:
         """A file or a configuration was saved: read the project afresh on the next lint."""
+        from mplint import modules
+
         self._engines.clear()
+        modules.forget()  # a module may have been created or removed
 
     def lint(self, uri: str) -> _Linted:
         """Lint the document as the editor holds it; a text that does not parse keeps the

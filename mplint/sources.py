@@ -7,7 +7,7 @@ import io
 import os
 import re
 import tokenize
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -185,9 +185,11 @@ class _Ignores:
             ignores = ignores.inside(parent)
         return ignores
 
-    def inside(self, folder: Path) -> _Ignores:
-        """These rules and those of ``folder``'s own ignore files."""
-        return self._read(folder, [folder / name for name in _IGNORE_FILES])
+    def inside(self, folder: Path, names: Container[str] | None = None) -> _Ignores:
+        """These rules and those of ``folder``'s own ignore files (``names``: the folder's
+        entries, when known, so that absent files are not tried)."""
+        return self._read(folder, [folder / name for name in _IGNORE_FILES
+                                   if names is None or name in names])
 
     def _read(self, base: Path, files: list[Path]) -> _Ignores:
         lines: list[str] = []
@@ -223,7 +225,8 @@ def _walk(top: Path, exclude: Sequence[str], ignores: _Ignores | None) -> Iterat
         yield Candidate(top, f"cannot list directory: {error.strerror or error}")
         return
     if ignores is not None:
-        ignores = ignores.inside(top)
+        ignores = ignores.inside(top, {entry.name for entry in entries
+                                       if entry.name in _IGNORE_FILES})
     for entry in entries:
         name = entry.name
         if name.startswith(".") or (exclude and excluded(Path(entry.path), exclude)):
@@ -234,9 +237,9 @@ def _walk(top: Path, exclude: Sequence[str], ignores: _Ignores | None) -> Iterat
         if is_dir:
             if name not in SKIPPED_DIRS and not os.path.exists(
                     os.path.join(entry.path, "pyvenv.cfg")):
-                yield from _walk(Path(entry.path), exclude, ignores)
+                yield from _walk(top / name, exclude, ignores)
         elif name.endswith(".py"):
-            yield Candidate(Path(entry.path))
+            yield Candidate(top / name)
 
 
 def _excluded_with_parents(path: Path, patterns: Sequence[str]) -> bool:

@@ -43,7 +43,18 @@ def _codes(tmp_path: Path, *args: str) -> list[str]:
 
 
 def _cache_files(tmp_path: Path) -> list[Path]:
-    return sorted((tmp_path / ".mplint_cache").glob("*.json"))
+    """The per-file caches (one per configuration), not the records of whole runs."""
+    return sorted(p for p in (tmp_path / ".mplint_cache").glob("*.json") if ".run-" not in p.name)
+
+
+def _run_records(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / ".mplint_cache").glob("*.run-*.json"))
+
+
+def _forget_runs(tmp_path: Path) -> None:
+    """Remove the records of whole runs, so that the next run reads the per-file cache."""
+    for record in _run_records(tmp_path):
+        record.unlink()
 
 
 EXPECTED = ["train.py:13:9: MPL201", "unguarded.py:2:8: MPL101"]
@@ -79,6 +90,7 @@ def test_an_entry_whose_findings_were_emptied_is_not_trusted(tmp_path: Path) -> 
     project = _project(tmp_path)
     assert _codes(project) == EXPECTED
     [cache_file] = _cache_files(project)
+    _forget_runs(project)
     data = json.loads(cache_file.read_bytes())
     for entry in data["files"].values():
         if entry.get("findings"):
@@ -91,6 +103,7 @@ def test_a_cache_file_nested_too_deeply_is_ignored(tmp_path: Path) -> None:
     project = _project(tmp_path)
     assert _codes(project) == EXPECTED
     [cache_file] = _cache_files(project)
+    _forget_runs(project)
     cache_file.write_text("[" * 100_000 + "]" * 100_000)
     assert _codes(project) == EXPECTED
     assert _codes(project) == EXPECTED  # and the next run has a good cache again
@@ -149,6 +162,7 @@ def test_a_corrupt_cache_is_ignored_and_rewritten(tmp_path: Path) -> None:
     project = _project(tmp_path)
     assert _codes(project) == EXPECTED
     [cache_file] = _cache_files(project)
+    _forget_runs(project)
     cache_file.write_bytes(b"\x00{not json")
     assert _codes(project) == EXPECTED
     json.loads(cache_file.read_bytes())  # valid again
@@ -166,6 +180,7 @@ def test_a_malformed_entry_is_ignored(tmp_path: Path) -> None:
     project = _project(tmp_path)
     assert _codes(project) == EXPECTED
     [cache_file] = _cache_files(project)
+    _forget_runs(project)
     data = json.loads(cache_file.read_bytes())
     data["files"][str(project / "unguarded.py")]["findings"] = [["not", "a", "finding"]]
     data["files"][str(project / "train.py")] = {"sig": "garbage"}
@@ -179,6 +194,7 @@ def test_a_cache_whose_checksum_does_not_match_is_ignored(tmp_path: Path) -> Non
     project = _project(tmp_path)
     assert _codes(project) == EXPECTED
     [cache_file] = _cache_files(project)
+    _forget_runs(project)
     text = cache_file.read_bytes()
     assert b'"findings":[[' in text
     cache_file.write_bytes(text.replace(b'"findings":[[', b'"findings":[],"x":[[', 1))
@@ -248,3 +264,47 @@ def test_fix_reads_only_what_the_cache_cannot_vouch_for(tmp_path: Path,
     reads.clear()
     cli("--fix", "-j", "1", "--no-cache", ".", cwd=project)
     assert "clean.py" in reads
+
+
+def _main_only(tmp_path: Path) -> list[str]:
+    result = cli("main.py", cwd=tmp_path)
+    assert result.stderr == ""
+    return [line.split(" ")[0] + " " + line.split(" ")[1] for line in report(result.stdout)]
+
+
+def test_a_re_run_over_the_same_paths_reads_its_record_until_something_changes(
+        tmp_path: Path) -> None:
+    """A run over an unchanged tree takes the last run's findings after stat calls only; a
+    module file that appears in a folder (where an import now finds it) or disappears, an
+    edit, or another set of paths, is a new run."""
+    write(tmp_path, "pyproject.toml", "[tool.mplint]\nselect = ['MPL101']\n")
+    write(tmp_path, "main.py", "from helpers import Worker\n\nworker = Worker()\nworker.start()\n")
+    assert _codes(tmp_path) == []
+    [record] = _run_records(tmp_path)
+    written = record.stat().st_mtime_ns
+    assert _codes(tmp_path) == []
+    assert _run_records(tmp_path) == [record] and record.stat().st_mtime_ns == written
+    # only main.py is linted from now on; helpers.py appears where ``import helpers`` looks
+    write(tmp_path, "helpers.py", "import multiprocessing\n\n\n"
+                                  "class Worker(multiprocessing.Process):\n    pass\n")
+    assert _main_only(tmp_path) == ["main.py:3:10: MPL101"]
+    assert _main_only(tmp_path) == ["main.py:3:10: MPL101"]
+    (tmp_path / "helpers.py").rename(tmp_path / "renamed.py")
+    assert _main_only(tmp_path) == []
+    write(tmp_path, "helpers.py", "class Worker:\n    pass\n")
+    assert _main_only(tmp_path) == []
+    assert len(_run_records(tmp_path)) == 1  # "." was main.py alone: the same paths
+    assert _codes(tmp_path) == []
+    assert len(_run_records(tmp_path)) == 2  # one record per set of paths
+
+
+def test_a_damaged_run_record_is_ignored(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    assert _codes(project) == EXPECTED
+    [record] = _run_records(project)
+    text = record.read_bytes()
+    assert b"MPL201" in text
+    record.write_bytes(text.replace(b"MPL201", b"MPL999"))
+    assert _codes(project) == EXPECTED
+    record.write_bytes(b"\x00 not a record")
+    assert _codes(project) == EXPECTED

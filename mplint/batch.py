@@ -35,8 +35,11 @@ if TYPE_CHECKING:
     from mplint.cache import Cache, Entry
     from mplint.engine import Engine, FixResult
 
-# Below this many files to analyse a worker pool costs more to start than it saves.
+# Below this many files to analyse a worker pool costs more to start than it saves; in a run
+# over this many files or more, the pool starts with the first file to analyse, so that its
+# workers load the parser while the rest of the tree is still being read.
 _PARALLEL_THRESHOLD = 4
+_LARGE_RUN = 50
 _Result = TypeVar("_Result")
 
 
@@ -144,6 +147,8 @@ class _Run:
         pool: ProcessPoolExecutor | None = None
         todo: list[Path] = []
         pending: list[tuple[Path, Future[_Result]]] = []
+        large = isinstance(candidates, list) and len(candidates) >= _LARGE_RUN
+        threshold = 1 if large else _PARALLEL_THRESHOLD
         try:
             for candidate in candidates:
                 found = self.triage(candidate)
@@ -151,7 +156,7 @@ class _Run:
                     todo.append(candidate.path)
                 else:
                     known(found)
-                if pool is None and self.options.jobs > 1 and len(todo) >= _PARALLEL_THRESHOLD:
+                if pool is None and self.options.jobs > 1 and len(todo) >= threshold:
                     pool = _pool(self.config, self.tree, self.options)
                 if pool is not None:
                     pending.extend((path, pool.submit(_in_worker, task, path, *extra))
@@ -416,6 +421,7 @@ def _init_worker(config: Config, tree: Tree, edits: bool) -> None:
 
     global _worker_engine
     _worker_engine = Engine(config, tree, edits)
+    _worker_engine.load()  # the parser and the rules load before any file arrives
 
 
 def _in_worker(task: Callable[..., _Result], path: Path, *extra: object) -> _Result:

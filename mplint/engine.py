@@ -57,6 +57,12 @@ class Engine:
 
         return [rule() for rule in all_rules() if self.config.enabled(rule.code)]
 
+    def load(self) -> None:
+        """Import what analysing a file needs (libcst, the rules) now rather than with the
+        first file: a worker process does it while the main one still reads the tree."""
+        if not self.rules:
+            import libcst  # noqa: F401 - no rule enabled: the parser is still needed
+
     @cached_property
     def project(self) -> ProjectIndex:
         from mplint.analysis.project import ProjectIndex

@@ -7,7 +7,7 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, cli, package_folder, report, requires, write
+from conftest import FIXTURES, ROOT, cli, package_folder, report, requires, write
 
 WORKER = """\
 import multiprocessing
@@ -65,6 +65,29 @@ def test_same_findings_with_and_without_the_prefilter_on_large_trees() -> None:
     assert _rule_findings(with_prefilter) == _rule_findings(without)
     errors = [f for f in with_prefilter if f["code"] == "MPL000"]
     assert all(f in without for f in errors)
+
+
+@pytest.mark.slow
+def test_same_findings_with_and_without_the_prefilter_on_ml_repositories() -> None:
+    """tinygrad, torch_geometric and fairseq (downloaded from PyPI as the benchmark does):
+    their rule findings are the same when every file is parsed and analysed, and the files the
+    prefilter skips are most of each tree."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench import DOWNLOADS, downloaded_trees
+
+    trees = downloaded_trees(ROOT / "benchmarks" / ".trees")
+    if len(trees) != len(DOWNLOADS):
+        pytest.skip("the ML repositories could not be downloaded from PyPI")
+    for tree in trees:
+        with_prefilter = _findings("--no-respect-gitignore", str(tree))
+        without = _findings("--no-respect-gitignore", "--no-prefilter", str(tree))
+        assert _rule_findings(with_prefilter) == _rule_findings(without), tree
+        errors = [f for f in with_prefilter if f["code"] == "MPL000"]
+        assert all(f in without for f in errors)
+    found = [_rule_findings(_findings("--no-respect-gitignore", str(tree))) for tree in trees]
+    assert any(found)  # the trees are linted, not skipped
 
 
 def test_a_file_without_process_words_starting_a_process_subclass_of_its_tree(

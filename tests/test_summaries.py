@@ -182,3 +182,25 @@ def test_a_model_class_of_another_module_is_known_without_parsing_it(tmp_path: P
 def test_summaries_match_parsing_on_the_fixtures(folder: Path) -> None:
     paths = sorted(folder.glob("*.py"))
     assert _lint(paths, summaries=True)[0] == _lint(paths, summaries=False)[0]
+
+
+@pytest.mark.parametrize("body", [
+    "return build().to('cpu')",  # a model method on a call's result
+    "model = build()\n    return model.eval()",
+    "return list([build()])[0]",  # not a model: a subscript without a model key
+    "return Net",  # a class, not an instance
+    "return {'model': build()}['model']",
+])
+def test_functions_of_another_module_return_what_parsing_finds(tmp_path: Path,
+                                                               body: str) -> None:
+    write(tmp_path, "loading.py", "import torch\n\n\nclass Net(torch.nn.Module):\n    pass\n\n\n"
+                                  "def build():\n    return torch.nn.Linear(2, 2)\n\n\n"
+                                  f"def load():\n    {body}\n")
+    main = write(tmp_path, "main.py", "import multiprocessing as mp\nfrom loading import load\n\n\n"
+                                      "def f(m):\n    return 1\n\n\nif __name__ == '__main__':\n"
+                                      "    with mp.get_context('spawn').Pool() as pool:\n"
+                                      "        pool.map(f, [load()])\n")
+    summarised, _ = _lint([main], summaries=True)
+    assert summarised == _lint([main], summaries=False)[0]
+    expected = body in ("return build().to('cpu')", "model = build()\n    return model.eval()")
+    assert [line.split(" ")[1] for line in summarised] == (["MPL201"] if expected else [])

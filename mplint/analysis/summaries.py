@@ -369,9 +369,10 @@ class Summaries:
         if root in summary.unsure:
             return NEEDS_PARSE
         read = summary.last(root, before=bind.order)
-        if read is None:
+        if read is None:  # a builtin's attribute, or a name bound only later: nothing known
             return self.resolve(".".join([root, *rest]), summary.name,
-                                self.tree.roots(summary.path)) if rest else None
+                                self.tree.roots(summary.path)) \
+                if rest and root not in summary.bindings else None
         if read.kind == "import":
             return self.resolve(".".join([read.qualname, *rest]), summary.name,
                                 self.tree.roots(summary.path))
@@ -481,8 +482,8 @@ class Summaries:
         if root in summary.unsure:
             return None
         read = summary.last(root, before)
-        if read is None:
-            return ".".join([root, *rest])
+        if read is None:  # a builtin, or a name bound only after this read (nothing known)
+            return NOTHING if root in summary.bindings else ".".join([root, *rest])
         if read.kind == "import":
             return ".".join([read.qualname, *rest])
         if read.kind == "class" and summary.last(root) is read:
@@ -579,7 +580,12 @@ class Summaries:
                     active: set[int]) -> bool:
         chain = _chain(call.func)
         if chain is None:
-            return isinstance(call.func, ast.Call)  # ``make()()``: not followed here
+            func = call.func
+            if isinstance(func, ast.Attribute):  # ``build().to(device)``
+                return (func.attr in _SELF_RETURNING
+                        and self._model(func.value, summary, function, active)) \
+                    or self._qual_value(func.value, summary, function, active)
+            return isinstance(func, ast.Call)  # ``make()()``: not followed here
         root, rest = chain
         binds = self._reads(root, summary, function)
         if binds is None:  # a builtin

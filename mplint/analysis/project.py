@@ -18,7 +18,7 @@ import libcst as cst
 from mplint import knowledge
 from mplint.analysis.collector import collect
 from mplint.analysis.evaluator import Evaluator
-from mplint.analysis.summaries import Definition, Summaries
+from mplint.analysis.summaries import NEEDS_PARSE, Definition, Summaries
 from mplint.analysis.values import (
     UNKNOWN,
     Func,
@@ -73,7 +73,10 @@ class ProjectIndex:
         """The class or function ``qualname`` names in the linted tree, if it is one."""
         if not self._use_summaries:
             return self._resolve_parsed(qualname, importer)
-        found = self.summaries.resolve(qualname, importer.record.name, importer.roots)
+        try:
+            found = self.summaries.resolve(qualname, importer.record.name, importer.roots)
+        except RecursionError:  # re-exports too deep to follow here
+            found = NEEDS_PARSE
         if isinstance(found, Definition):
             return self._summarised(found)
         if found is None:

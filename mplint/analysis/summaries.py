@@ -392,9 +392,12 @@ class Summaries:
             return True if known is None else known  # a cycle: let the analysis decide
         self._returns[key] = None
         function = self._function_of(node, found.summary)
-        result = any(isinstance(inner, ast.Return) and inner.value is not None
-                     and self._model(inner.value, found.summary, function, set())
-                     for inner in _own_nodes(node))
+        try:
+            result = any(isinstance(inner, ast.Return) and inner.value is not None
+                         and self._model(inner.value, found.summary, function, set())
+                         for inner in _own_nodes(node))
+        except RecursionError:  # a chain too long to follow here: let the analysis decide
+            result = True
         self._returns[key] = result
         return result
 
@@ -439,6 +442,14 @@ class Summaries:
         if key in self._bases:
             return self._bases[key]
         self._bases[key] = ()  # a cycle adds no base, as in the analysis
+        try:
+            result = self._compute_bases(node, found)
+        except RecursionError:  # a chain too long to follow here: let the analysis decide
+            result = None
+        self._bases[key] = result
+        return result
+
+    def _compute_bases(self, node: ast.ClassDef, found: Definition) -> tuple[str, ...] | None:
         collected: list[str] | None = []
         for base in node.bases:
             value = self._base_value(base, found.summary)
@@ -461,9 +472,7 @@ class Summaries:
                     collected = None
                 else:
                     collected.extend(more)
-        result = tuple(collected) if collected is not None else None
-        self._bases[key] = result
-        return result
+        return tuple(collected) if collected is not None else None
 
     def _base_value(self, base: ast.expr,
                     summary: ModuleSummary) -> str | Definition | _Nothing | None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from mplint.config import Config
 from mplint.findings import SAFE, Finding, error
-from mplint.modules import Tree
+from mplint.modules import Tree, module_name
 from mplint.prefilter import ImportGraph, Scan, scan
 from mplint.sources import (
     TOO_LARGE,
@@ -259,14 +259,21 @@ class _Run:
             return
         files = sorted({str(path) for path in self._entries}
                        | {str(c.path.absolute()) for c in listed})
+        # the folders where a created or removed file could change what an import finds: those
+        # of the tree's boundary, and each file's packages up to the folder it is imported
+        # from (an ``__init__.py`` created there makes it a package)
         folders: set[str] = set()
         inside = self.tree.boundary
         for name in files:
+            root = str(module_name(Path(name))[0])
             folder = os.path.dirname(name)
-            while folder not in folders and any(
-                    os.path.join(folder, "").startswith(entry) for entry in inside):
+            while folder not in folders and (folder.startswith(root) or any(
+                    os.path.join(folder, "").startswith(entry) for entry in inside)):
                 folders.add(folder)
-                folder = os.path.dirname(folder)
+                parent = os.path.dirname(folder)
+                if parent == folder:
+                    break
+                folder = parent
         ordered = sorted(folders)
         self.options.cache.remember(key, {
             "key": key, "files": files, "folders": ordered,

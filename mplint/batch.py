@@ -228,8 +228,9 @@ class _Run:
             return None
         import hashlib
 
-        named = sorted(f"{c.path}\0{c.path.absolute()}" for c in listed)
-        text = "\n".join([*named, *self.tree.boundary, *map(str, self.tree.extra_roots)])
+        named = sorted(str(c.path) for c in listed)  # as given, relative to:
+        text = "\n".join([os.getcwd(), *named, *self.tree.boundary,
+                          *map(str, self.tree.extra_roots)])
         return hashlib.blake2b(text.encode("utf-8", "surrogateescape"),
                                digest_size=8).hexdigest()
 
@@ -257,8 +258,9 @@ class _Run:
         key = self._run_key(listed)
         if key is None or self.options.cache is None:
             return
+        here = os.getcwd()
         files = sorted({str(path) for path in self._entries}
-                       | {str(c.path.absolute()) for c in listed})
+                       | {os.path.join(here, c.path) for c in listed})
         # the folders where a created or removed file could change what an import finds: those
         # of the tree's boundary, and each file's packages up to the folder it is imported
         # from (an ``__init__.py`` created there makes it a package)

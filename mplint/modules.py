@@ -34,6 +34,7 @@ def forget() -> None:
     _is_package.cache_clear()
     module_name.cache_clear()
     _module_file.cache_clear()
+    _import_root.cache_clear()
 
 
 def absolute(module: str, level: int, current: str) -> str:
@@ -73,7 +74,7 @@ class Tree:
         if path.is_dir():
             folder = path
         else:
-            folder = module_name(path.absolute())[0]
+            folder = _import_root(os.path.dirname(os.path.abspath(path)))
             if _is_installed(folder):
                 return
         entry = os.path.join(os.path.abspath(folder), "")
@@ -95,6 +96,15 @@ class Tree:
             if found is not None:
                 return found
         return None
+
+
+@lru_cache(maxsize=4096)
+def _import_root(folder: str) -> Path:
+    """The folder a module in ``folder`` is imported from (``module_name``'s first part)."""
+    parent = Path(folder)
+    while parent != parent.parent and _is_package(parent):
+        parent = parent.parent
+    return parent
 
 
 def _is_installed(folder: Path) -> bool:

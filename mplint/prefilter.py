@@ -162,13 +162,11 @@ def _parse(data: bytes) -> _Parsed:
     return _Parsed(data, module, tuple(offsets))
 
 
-def _exporting(parsed: _Parsed, patterns: list[re.Pattern[bytes]],
-               bodies: bool = True) -> set[str]:
-    """The module-level names whose code matches one of ``patterns``: functions and classes
-    (decorators included; with ``bodies`` False, classes whose bases match and no
-    functions), names assigned from matching code, also inside a module-level ``if``,
-    ``try``, ``with`` or loop. A module that does not parse exports every name it may
-    define, so that nothing is missed."""
+def _exporting(parsed: _Parsed, patterns: list[re.Pattern[bytes]]) -> set[str]:
+    """The module-level names whose code matches one of ``patterns``: classes whose header
+    (decorators, bases) matches, names assigned from matching code, also inside a
+    module-level ``if``, ``try``, ``with`` or loop. A module that does not parse exports every
+    name it may define, so that nothing is missed."""
     data = parsed.data
     if parsed.module is None:
         return {m.group(1).decode() for m in _DEFINITION.finditer(data)} | {
@@ -178,7 +176,7 @@ def _exporting(parsed: _Parsed, patterns: list[re.Pattern[bytes]],
     def matches(node: ast.stmt) -> bool:
         first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
         last = node.end_lineno or node.lineno
-        if not bodies and isinstance(node, ast.ClassDef) and node.body:
+        if isinstance(node, ast.ClassDef) and node.body:
             last = max(node.lineno, node.body[0].lineno - 1)  # the header: bases, keywords
         start, end = offsets[first - 1], offsets[min(last, len(offsets) - 1)]
         return any(p.search(data, start, end) for p in patterns)
@@ -187,10 +185,7 @@ def _exporting(parsed: _Parsed, patterns: list[re.Pattern[bytes]],
     pending: list[ast.stmt] = list(parsed.module.body)
     while pending:
         statement = pending.pop()
-        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            if bodies and matches(statement):
-                found.add(statement.name)
-        elif isinstance(statement, ast.ClassDef):
+        if isinstance(statement, ast.ClassDef):
             if matches(statement):
                 found.add(statement.name)
         elif isinstance(statement, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
@@ -476,7 +471,7 @@ class ImportGraph:
             self._parsed[path] = _parse(data)
         parsed = self._parsed[path]
         assert parsed is not None
-        return mentioned | _exporting(parsed, [pattern], bodies=False)
+        return mentioned | _exporting(parsed, [pattern])
 
 
 _NAME_PATTERNS: dict[frozenset[str], re.Pattern[bytes]] = {}

@@ -227,43 +227,47 @@ def _own_nodes(node: ast.AST) -> Iterator[ast.AST]:
 
 @dataclass
 class _Function:
-    """A function's own bindings, for reading names in its body."""
+    """A function's own bindings, for reading names in its body (``global`` names excluded:
+    they read the module's)."""
 
     node: ast.FunctionDef | ast.AsyncFunctionDef
     bindings: dict[str, list[Bind]]
-    global_names: frozenset[str]
+
+
+# statements whose own bindings ``_function`` makes itself (their bodies come as own nodes)
+_BLOCKS = (ast.For, ast.AsyncFor, ast.With, ast.AsyncWith, ast.If, ast.While, ast.Try,
+           ast.Match, getattr(ast, "TryStar", ast.Try))
 
 
 def _function(node: ast.FunctionDef | ast.AsyncFunctionDef, module: str) -> _Function:
     bindings: dict[str, list[Bind]] = {}
+
+    def add(name: str, bind: Bind) -> None:
+        bindings.setdefault(name, []).append(bind)
+
     arguments = node.args
     for arg in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs,
                 *(a for a in (arguments.vararg, arguments.kwarg) if a is not None)):
-        bindings.setdefault(arg.arg, []).append(Bind("param", arg))
+        add(arg.arg, Bind("param", arg))
     global_names: set[str] = set()
     for inner in _own_nodes(node):
         if isinstance(inner, ast.Global):
             global_names.update(inner.names)
         elif isinstance(inner, ast.NamedExpr) and isinstance(inner.target, ast.Name):
-            bindings.setdefault(inner.target.id, []).append(Bind("assign", inner.value))
-        elif isinstance(inner, ast.stmt) and not isinstance(
-                inner, (ast.For, ast.AsyncFor, ast.With, ast.AsyncWith, ast.If, ast.While,
-                        ast.Try, ast.Match)) and not isinstance(inner, getattr(ast, "TryStar",
-                                                                               ast.Try)):
-            _bind_statement(inner, bindings, module)
+            add(inner.target.id, Bind("assign", inner.value))
         elif isinstance(inner, (ast.For, ast.AsyncFor)):
-            _bind_target(inner.target, inner.iter, "loop",
-                         lambda n, b: bindings.setdefault(n, []).append(b))
+            _bind_target(inner.target, inner.iter, "loop", add)
         elif isinstance(inner, (ast.With, ast.AsyncWith)):
             for item in inner.items:
                 if item.optional_vars is not None:
-                    _bind_target(item.optional_vars, item.context_expr, "assign",
-                                 lambda n, b: bindings.setdefault(n, []).append(b))
+                    _bind_target(item.optional_vars, item.context_expr, "assign", add)
         elif isinstance(inner, ast.ExceptHandler) and inner.name:
-            bindings.setdefault(inner.name, []).append(Bind("other"))
+            add(inner.name, Bind("other"))
+        elif isinstance(inner, ast.stmt) and not isinstance(inner, _BLOCKS):
+            _bind_statement(inner, bindings, module)
     for name in global_names:
         bindings.pop(name, None)
-    return _Function(node, bindings, frozenset(global_names))
+    return _Function(node, bindings)
 
 
 # What a name of the linted tree resolves to, from summaries: a def or a class of a module, or

@@ -52,10 +52,13 @@ class FixRun:
     refused: list[tuple[Finding, str]] = field(default_factory=list)
     diff: list[str] = field(default_factory=list)
     files_changed: int = 0
+    # findings a fix made go away as a side effect, each with the finding whose fix did it
+    resolved: list[tuple[Finding, Finding]] = field(default_factory=list)
 
     def add(self, other: FixRun) -> None:
         self.remaining.extend(other.remaining)
         self.fixed.extend(other.fixed)
+        self.resolved.extend(other.resolved)
         self.refused.extend(other.refused)
         self.diff.extend(other.diff)
         self.files_changed += other.files_changed
@@ -112,7 +115,8 @@ def fix_source(engine: Engine, source: Source, unsafe: bool) -> tuple[FixRun, st
 
 
 def _record(source: Source, text: str, result: FixResult) -> FixRun:
-    run = FixRun(list(result.remaining), list(result.fixed), list(result.refused))
+    run = FixRun(list(result.remaining), list(result.fixed), list(result.refused),
+                 resolved=list(result.resolved))
     if text != source.text:
         run.files_changed = 1
         run.diff.extend(unified_diff(source.text, text, source.shown))

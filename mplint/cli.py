@@ -322,7 +322,8 @@ def _fix(options: argparse.Namespace, config: Config, tree: Tree,
     if options.show_fixes:
         _show_fixes(run, report)
     if not options.diff:
-        _print(run.remaining, options, report, streams.stderr, fixed=len(run.fixed))
+        _print(run.remaining, options, report, streams.stderr, fixed=len(run.fixed),
+               resolved=len(run.resolved))
         return _exit_code(run.remaining, options)
     return EXIT_FINDINGS if run.diff else EXIT_CLEAN
 
@@ -332,13 +333,16 @@ def _show_fixes(run: FixRun, stream: TextIO) -> None:
         title = finding.fix.title if finding.fix else ""
         stream.write(f"fixed {finding.path}:{finding.line}:{finding.column}: {finding.code} "
                      f"{title}\n")
+    for finding, by in run.resolved:
+        stream.write(f"resolved {finding.path}:{finding.line}:{finding.column}: {finding.code} "
+                     f"by the fix for {by.code} at line {by.line}\n")
     for finding, reason in run.refused:
         stream.write(f"not fixed {finding.path}:{finding.line}:{finding.column}: "
                      f"{finding.code}: {reason}\n")
 
 
 def _print(findings: list[Finding], options: argparse.Namespace, stream: TextIO,
-           stderr: TextIO, fixed: int = 0) -> None:
+           stderr: TextIO, fixed: int = 0, resolved: int = 0) -> None:
     from mplint.output import FORMATTERS, text
 
     if options.format == "text":
@@ -352,9 +356,9 @@ def _print(findings: list[Finding], options: argparse.Namespace, stream: TextIO,
     if options.statistics:
         (stream if options.format == "text" else stderr).write(text.statistics(findings))
     if options.format == "text" and not options.quiet:
-        stream.write(text.summary(findings, options.unsafe_fixes, fixed))
+        stream.write(text.summary(findings, options.unsafe_fixes, fixed, resolved))
     elif fixed and not options.quiet:
-        stderr.write(text.summary(findings, options.unsafe_fixes, fixed))
+        stderr.write(text.summary(findings, options.unsafe_fixes, fixed, resolved))
 
 
 def _colour(stream: TextIO) -> bool:

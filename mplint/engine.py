@@ -144,7 +144,7 @@ class Engine:
             items.append(_Item(Finding(
                 shown, where.start.line, where.start.column + 1, where.end.line,
                 where.end.column + 1, rule.code, rule.name, report.message, fix), report.fix,
-                (rule.code, report.message.partition(NO_FIX)[0])))
+                (rule.code, report.message.partition(NO_FIX)[0].removesuffix(report.detail))))
         if not exact:
             for item in items:
                 if item.fixer is not None:
@@ -176,6 +176,7 @@ class Engine:
     def _fix(self, source: Source, unsafe: bool) -> FixResult:
         text, shown, path = source.text, source.shown, source.path
         fixed: list[Finding] = []
+        resolved: list[tuple[Finding, Finding]] = []
         refused: list[tuple[Finding, str]] = []
         for _ in range(_MAX_FIX_ROUNDS):
             analysis = self._analysis(text, shown, path)
@@ -188,10 +189,15 @@ class Engine:
             chosen = next((item for item in wanted if item.fixed_text is not None), None)
             if chosen is None or chosen.fixed_text is None:
                 break
-            fixed.extend(_removed(analysis.items, chosen.removed))
+            fixed.append(chosen.finding)
+            for finding in _removed(analysis.items, chosen.removed, chosen):
+                if _same_fix(finding, chosen.finding):  # one fix offered for several findings
+                    fixed.append(finding)
+                else:
+                    resolved.append((finding, chosen.finding))
             text = chosen.fixed_text
         remaining = self.lint(Source(text, shown, path, source.encoding), prefilter=False)
-        return FixResult(text, fixed, refused, remaining)
+        return FixResult(text, fixed, refused, remaining, resolved)
 
     def _trial(self, analysis: _Analysis, item: _Item, shown: str, path: Path | None) -> None:
         """Make ``item``'s fix on a copy and keep the result if it passes every check; else
@@ -248,8 +254,9 @@ def _expand(line: str) -> str:
 
 def _compare(before: _Analysis, after: _Analysis,
              item: _Item) -> Counter[tuple[str, str]] | _Refusal:
-    """The findings (by code and message) a fix removes, or why it is refused: its own
-    finding is still there, or another kind of finding appears."""
+    """The other findings (by code and message) the fix resolves as a side effect, or why it
+    is refused: its own finding is still there, another kind of finding appears, or a finding
+    that was not there before shows at the lines it wrote."""
     before_keys = Counter(i.key for i in before.items)
     after_keys = Counter(i.key for i in after.items)
     if after_keys[item.key] >= before_keys[item.key]:
@@ -259,15 +266,56 @@ def _compare(before: _Analysis, after: _Analysis,
     added = sorted(code for code in after_codes if after_codes[code] > before_codes[code])
     if added:
         return _Refusal(f"the fix would add {', '.join(added)}")
-    return before_keys - after_keys
+    new_keys = after_keys - before_keys
+    touched = _touched_lines(before.text, after.text)
+    for other in sorted(after.items, key=lambda i: i.finding):
+        if new_keys[other.key] > 0 and other.finding.line in touched:
+            return _Refusal(f"the fixed code would get {other.key[0]} at line "
+                            f"{other.finding.line}: {_clipped(other.key[1])}")
+    # a side effect counts only where the code's count drops: a finding whose message merely
+    # changed is the same finding, not one resolved
+    drops = before_codes - after_codes
+    drops[item.key[0]] -= 1
+    resolved: Counter[tuple[str, str]] = Counter()
+    side = before_keys - after_keys
+    side[item.key] -= 1
+    for key, count in sorted(side.items()):
+        taken = min(count, drops[key[0]])
+        if taken > 0:
+            resolved[key] = taken
+            drops[key[0]] -= taken
+    return resolved
 
 
-def _removed(items: list[_Item], removed: Counter[tuple[str, str]]) -> list[Finding]:
-    """The findings a fix made go away: every one its result no longer has."""
+def _same_fix(finding: Finding, chosen: Finding) -> bool:
+    return (finding.code == chosen.code and finding.fix is not None and chosen.fix is not None
+            and finding.fix.title == chosen.fix.title)
+
+
+def _touched_lines(before: str, after: str) -> set[int]:
+    """The lines of ``after`` (1-based) that a change from ``before`` wrote."""
+    import difflib
+
+    old, new = physical_lines(before), physical_lines(after)
+    touched: set[int] = set()
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    for tag, _, _, first, last in matcher.get_opcodes():
+        if tag != "equal":
+            touched.update(range(first + 1, last + 1))
+    return touched
+
+
+def _clipped(message: str, limit: int = 120) -> str:
+    return message if len(message) <= limit else message[:limit - 3] + "..."
+
+
+def _removed(items: list[_Item], removed: Counter[tuple[str, str]],
+             exclude: _Item) -> list[Finding]:
+    """The findings other than ``exclude``'s that a fix made go away."""
     left = Counter(removed)
     found: list[Finding] = []
     for item in sorted(items, key=lambda i: i.finding):
-        if left[item.key] > 0:
+        if item is not exclude and left[item.key] > 0:
             left[item.key] -= 1
             found.append(item.finding)
     return found
@@ -346,7 +394,7 @@ class _Item:
     fixer: Fixer | None
     key: tuple[str, str]  # code and the rule's message: the same finding after other edits
     fixed_text: str | None = None  # the file after the fix, when it passed every check
-    removed: Counter[tuple[str, str]] = field(default_factory=Counter)  # what the fix fixes
+    removed: Counter[tuple[str, str]] = field(default_factory=Counter)  # others it resolves
     refusal: str | None = None  # why the fix is not offered, when it failed a check
     safety: str = ""  # the refused fix's safety
 
@@ -388,13 +436,15 @@ class _Refusal:
 
 @dataclass(frozen=True)
 class FixResult:
-    """The fixed text, the findings fixed, the fixes refused with the reason, and the
-    findings the fixed text still has."""
+    """The fixed text, the findings fixed (each by its own fix), the fixes refused with the
+    reason, the findings the fixed text still has, and the findings another fix resolved as a
+    side effect, each with the finding whose fix did it."""
 
     text: str
     fixed: list[Finding]
     refused: list[tuple[Finding, str]]
     remaining: list[Finding]
+    resolved: list[tuple[Finding, Finding]] = field(default_factory=list)  # by the fix of
 
 
 def _with_edit(item: _Item, text: str) -> Finding:

@@ -49,6 +49,11 @@ PROCESS_APIS: dict[str, ApiKind] = {
     **{f"{m}.set_start_method": ApiKind.SET_START_METHOD for m in MULTIPROCESSING_MODULES},
     **{f"{m}.{name}": ApiKind.FIXES_DEFAULT for m in MULTIPROCESSING_MODULES
        for name in ("Queue", "SimpleQueue", "JoinableQueue", "get_start_method")},
+    # synchronisation objects and shared values of the default context fix it too: each asks
+    # ``get_context()`` for the context to create its semaphore in
+    **{f"{m}.{name}": ApiKind.FIXES_DEFAULT for m in MULTIPROCESSING_MODULES
+       for name in ("Lock", "RLock", "Event", "Semaphore", "BoundedSemaphore", "Condition",
+                    "Barrier", "Value", "Array")},
     "joblib.Parallel": ApiKind.JOBLIB,
     "torch.utils.data.DataLoader": ApiKind.DATALOADER,
     "torch.utils.data.dataloader.DataLoader": ApiKind.DATALOADER,
@@ -491,3 +496,70 @@ def library_of(qualname: str) -> str:
 
 def is_ml_framework(module: str) -> bool:
     return module.partition(".")[0] in THREADED_FRAMEWORKS
+
+
+# -- what a program does differently under spawn than under fork (analysis/spawn.py) ----------
+DATALOADERS: frozenset[str] = frozenset(
+    name for name, kind in PROCESS_APIS.items() if kind is ApiKind.DATALOADER)
+
+# torch calls that make a tensor: sent to a Process, it is a private copy under fork and shared
+# memory under spawn (torch registers reducers with multiprocessing's pickler).
+TENSOR_FACTORIES: frozenset[str] = frozenset(
+    f"torch.{name}" for name in (
+        "tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "rand", "randn",
+        "randint", "arange", "linspace", "eye", "zeros_like", "ones_like", "empty_like",
+        "full_like", "rand_like", "randn_like", "stack", "cat", "Tensor", "FloatTensor",
+        "LongTensor"))
+
+# Settings a process keeps in its own memory: a forked child inherits them from the parent,
+# a spawned child starts from the library's defaults. A name ending in "." covers its module.
+INHERITED_STATE: frozenset[str] = frozenset({
+    "random.seed", "random.setstate", "numpy.random.seed", "numpy.random.set_state",
+    "numpy.set_printoptions", "numpy.seterr",
+    "torch.manual_seed", "torch.seed", "torch.set_rng_state", "torch.cuda.manual_seed",
+    "torch.cuda.manual_seed_all", "torch.set_num_threads", "torch.set_num_interop_threads",
+    "torch.set_default_dtype", "torch.set_default_tensor_type", "torch.set_default_device",
+    "torch.set_grad_enabled", "torch.use_deterministic_algorithms",
+    "torch.set_float32_matmul_precision", "torch.set_printoptions", "torch.set_flush_denormal",
+    "torch.backends.",
+    "tensorflow.random.set_seed", "tensorflow.keras.utils.set_random_seed",
+    "keras.utils.set_random_seed", "tensorflow.config.", "tensorflow.get_logger",
+    "transformers.set_seed", "transformers.logging.", "pytorch_lightning.seed_everything",
+    "lightning.seed_everything", "lightning.pytorch.seed_everything",
+    "logging.basicConfig", "logging.config.", "logging.disable", "logging.setLoggerClass",
+    "warnings.filterwarnings", "warnings.simplefilter", "warnings.resetwarnings",
+    "decimal.setcontext", "decimal.localcontext", "sys.setrecursionlimit",
+    "sys.setswitchinterval", "socket.setdefaulttimeout", "locale.setlocale",
+})
+
+# Calls that, made on import, do something each spawned child then does again: output,
+# files, exit handlers. Names starting with "." are methods (``log.write(...)``).
+IMPORT_TIME_EFFECTS: frozenset[str] = frozenset({
+    "print", "pprint.pprint", "atexit.register", "sys.stdout.write", "sys.stderr.write",
+    "logging.", "warnings.warn", "open", "io.open", "os.makedirs", "os.mkdir", "os.remove",
+    "os.unlink", "os.rename", "os.replace", "shutil.", "torch.save", "numpy.save",
+    "numpy.savez", "numpy.savetxt", "json.dump", "pickle.dump", "tempfile.",
+    ".write", ".writelines", ".to_csv", ".to_json", ".to_parquet", ".save", ".info",
+    ".warning", ".error", ".debug", ".critical", ".exception", ".log",
+})
+
+# Read by spelling alone in other modules' import-time code (so an alias cannot hide them):
+# names that choose or fix the start method, and names that write output.
+CONTEXT_FIXING_NAMES: frozenset[str] = frozenset({
+    "set_start_method", "get_start_method", "Queue", "SimpleQueue", "JoinableQueue", "Lock",
+    "RLock", "Event", "Semaphore", "BoundedSemaphore", "Condition", "Barrier", "Value",
+    "Array", "Manager", "Pool", "ProcessPoolExecutor"})
+OUTPUT_NAMES: frozenset[str] = frozenset({
+    "print", "register", "write", "writelines", "basicConfig", "info", "warning", "error",
+    "critical", "warn", "makedirs", "mkdir", "save", "dump"})
+
+# Methods that change the object they are called on: a global changed this way at run time
+# keeps its import-time value in a spawned child.
+MUTATING_METHODS: frozenset[str] = frozenset({
+    "append", "extend", "insert", "pop", "popitem", "remove", "clear", "update",
+    "setdefault", "add", "discard", "sort", "reverse", "parse", "set",
+    "load_state_dict", "eval", "train", "to", "cuda", "cpu", "half", "float", "double",
+    "requires_grad_", "fit", "partial_fit", "compile", "build", "load_weights", "add_tokens",
+    "add_special_tokens", "merge_from_file", "merge_from_list", "freeze", "defrost",
+    "zero_", "fill_", "copy_", "add_", "mul_", "__setitem__",
+})

@@ -25,6 +25,14 @@ from mplint.analysis.facts import (
     function_of,
 )
 from mplint.analysis.scopes import Binding, BindingKind, Scope, ScopeKind
+from mplint.analysis.spawn import (
+    Difference,
+    SpawnCheck,
+    global_reads,
+    reached,
+    runtime_setter,
+    unpicklable_callable,
+)
 from mplint.analysis.values import (
     Bound,
     Context,
@@ -47,12 +55,12 @@ from mplint.analysis.values import (
 from mplint.analysis.walk import children, main_guard_test, name_reads, walk
 
 __all__ = [
-    "Binding", "BindingKind", "Bound", "CallSite", "Context", "Func", "Instance", "Klass",
-    "LambdaValue", "Model", "ModuleFacts", "Partial", "Payload", "PayloadMode", "ProcessObject",
-    "ProcessStart", "Qual", "QueueObject", "Resource", "Scope", "ScopeKind", "Shape",
-    "StartMethodCall", "Tup", "Value", "WorkSite", "argument", "captured", "children",
-    "comp_fors",
-    "cuda_call", "decorated_by", "function_of", "is_cuda_device", "item_of", "keyword_argument",
-    "main_guard_test", "models_in", "name_reads", "resources_in", "start_method_argument",
+    "Binding", "BindingKind", "Bound", "CallSite", "Context", "Difference", "Func", "Instance",
+    "Klass", "LambdaValue", "Model", "ModuleFacts", "Partial", "Payload", "PayloadMode",
+    "ProcessObject", "ProcessStart", "Qual", "QueueObject", "Resource", "Scope", "ScopeKind",
+    "Shape", "SpawnCheck", "StartMethodCall", "Tup", "Value", "WorkSite", "argument", "captured",
+    "children", "comp_fors", "cuda_call", "decorated_by", "function_of", "global_reads",
+    "is_cuda_device", "item_of", "keyword_argument", "main_guard_test", "models_in", "name_reads",
+    "reached", "resources_in", "runtime_setter", "start_method_argument", "unpicklable_callable",
     "walk",
 ]

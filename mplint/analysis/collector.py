@@ -8,7 +8,7 @@ from typing import Any
 import libcst as cst
 
 from mplint.analysis.scopes import Binding, BindingKind, Scope, ScopeKind
-from mplint.analysis.walk import main_guard_test, name_reads, walk
+from mplint.analysis.walk import dotted_name, main_guard_test, name_reads, walk
 from mplint.modules import absolute
 
 
@@ -139,7 +139,7 @@ class Collector(cst.CSTVisitor):
 
     def visit_Import(self, node: cst.Import) -> None:
         for alias in node.names:
-            full = _dotted(alias.name)
+            full = dotted_name(alias.name)
             self._imported(full)
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
                 self._bind(alias.asname.name.value, BindingKind.IMPORT, qualname=full, node=node)
@@ -148,13 +148,13 @@ class Collector(cst.CSTVisitor):
                 self._bind(top, BindingKind.IMPORT, qualname=top, node=node)
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
-        module = _dotted(node.module) if node.module is not None else ""
+        module = dotted_name(node.module) if node.module is not None else ""
         module = absolute(module, len(node.relative), self.record.name)
         self._imported(module)
         if isinstance(node.names, cst.ImportStar):
             return
         for alias in node.names:
-            name = _dotted(alias.name)
+            name = dotted_name(alias.name)
             local = name
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
                 local = alias.asname.name.value
@@ -346,13 +346,6 @@ class Collector(cst.CSTVisitor):
                      tuple(self._suites), self.statement, loop_names)
         )
 
-
-def _dotted(node: cst.BaseExpression) -> str:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        return f"{_dotted(node.value)}.{node.attr.value}"
-    return ""
 
 
 def collect(module: cst.Module, module_name: str = "") -> ModuleRecord:

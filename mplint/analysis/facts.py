@@ -6,6 +6,7 @@ import enum
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
@@ -32,6 +33,9 @@ from mplint.analysis.values import (
 )
 from mplint.analysis.walk import children, name_reads
 from mplint.knowledge import ApiKind, TaskMethod
+
+if TYPE_CHECKING:
+    from mplint.analysis.spawn import SpawnCheck
 
 
 class PayloadMode(enum.Enum):
@@ -410,6 +414,13 @@ class ModuleFacts:
         return model.name is not None and model.name in self._shared_models
 
     @cached_property
+    def spawn(self) -> SpawnCheck:
+        """What the module's starts would do differently under spawn than under fork."""
+        from mplint.analysis.spawn import SpawnCheck
+
+        return SpawnCheck(self)
+
+    @cached_property
     def delegates_start_method(self) -> bool:
         """True when the module calls a function of another module that sets the start method
         (``from mylib.mp import setup; setup()``)."""
@@ -450,8 +461,13 @@ class ModuleFacts:
     def parent_functions(self) -> frozenset[cst.CSTNode]:
         """Functions of this module the parent process runs: called under the main guard or on
         import, directly or through other functions of the module."""
+        return self.functions_run_by([site for site in self.record.calls
+                                      if site.guarded or site.import_time])
+
+    def functions_run_by(self, sites: list[CallSite]) -> frozenset[cst.CSTNode]:
+        """Functions of this module the calls run, directly or through other functions."""
         reached: set[cst.CSTNode] = set()
-        queue = [site for site in self.record.calls if site.guarded or site.import_time]
+        queue = list(sites)
         while queue:
             site = queue.pop()
             for called in self.runs(site):

@@ -140,3 +140,12 @@ def name_reads(tree: cst.CSTNode) -> list[cst.Name]:
         else:
             stack.extend(reversed(children(current)))
     return found
+
+
+def dotted_name(node: cst.BaseExpression) -> str:
+    """``a.b.c`` for the expression ``a.b.c`` (an import's module), "" for anything else."""
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return f"{dotted_name(node.value)}.{node.attr.value}"
+    return ""

@@ -58,17 +58,23 @@ def _plan(body: Sequence[cst.BaseStatement], holding: set[int], guard: cst.If | 
     moved: list[int] = []
     moved_names: set[str] = set()
     conflict = None
+    earlier = set().union(*(names_bound(statement) for statement in body[:first]))
     for index, statement in enumerate(body):
         if index < first or statement is guard:
             continue
-        if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+        rebinds = bool(names_bound(statement) & earlier)
+        if isinstance(statement, (cst.FunctionDef, cst.ClassDef)) and not rebinds:
             continue  # children need it; reading moved names is the conflict noted below
         reads_moved = bool(names_read(statement) & moved_names)
-        if _is_definition(statement) and not reads_moved:
-            continue
+        if _is_definition(statement) and not reads_moved and not rebinds:
+            continue  # bound once: whether before or after the start, nothing sees a change
         bound = names_bound(statement)
         if bound & needed and not reads_moved and index not in holding:
-            continue  # a definition reads it: it keeps running on import, as before
+            # a definition reads it: it keeps running on import, now before the first start
+            if conflict is None:
+                conflict = (f"`{sorted(bound & needed)[0]}` is set after the first start and a "
+                            "definition reads it: kept on import, it would be set before it")
+            continue
         if bound & needed and conflict is None:
             conflict = f"a definition that stays reads `{sorted(bound & needed)[0]}`"
         moved.append(index)
@@ -113,15 +119,53 @@ def _has_call(node: cst.CSTNode) -> bool:
     return False
 
 
+def _choice_first(body: Sequence[cst.BaseStatement]) -> int:
+    """How many statements at the top of the guard choose the start method and must run
+    before the moved starts: up to the last ``set_start_method(...)`` without ``force=True``
+    (one with it switches the method on purpose after whatever ran before), when nothing but
+    imports and ``freeze_support()`` comes before it."""
+    count = 0
+    for index, statement in enumerate(body):
+        call = _call_statement(statement)
+        name = _callee_name(call) if call is not None else None
+        if name == "set_start_method" and call is not None and not any(
+                arg.keyword is not None and arg.keyword.value == "force" for arg in call.args):
+            count = index + 1
+        elif name != "freeze_support" and not (
+                isinstance(statement, cst.SimpleStatementLine)
+                and all(isinstance(s, (cst.Import, cst.ImportFrom)) for s in statement.body)):
+            break
+    return count
+
+
+def _call_statement(statement: cst.BaseStatement) -> cst.Call | None:
+    if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1:
+        small = statement.body[0]
+        if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+            return small.value
+    return None
+
+
+def _callee_name(call: cst.Call) -> str | None:
+    func = call.func
+    if isinstance(func, cst.Attribute):
+        return func.attr.value
+    return func.value if isinstance(func, cst.Name) else None
+
+
 def _rewrite(module: cst.Module, moved: tuple[int, ...], guard: cst.If | None) -> cst.Module:
     body = list(module.body)
     guard_index = body.index(guard) if guard is not None else len(body)
-    before = [body[i] for i in moved if i < guard_index]
+    before: list[cst.BaseStatement] = [body[i] for i in moved if i < guard_index]
     after = [body[i] for i in moved if i > guard_index]
     kept = [s for i, s in enumerate(body) if i not in moved]
     if guard is not None:
         assert isinstance(guard.body, cst.IndentedBlock)
-        inner = [*before, *guard.body.body, *after]
+        own: list[cst.BaseStatement] = list(guard.body.body)
+        chosen = _choice_first(own)  # the guard's start method is chosen before any start
+        if before:
+            before[0] = split_blank_lines(before[0])[1]
+        inner: list[cst.BaseStatement] = [*own[:chosen], *before, *own[chosen:], *after]
         inner[0] = split_blank_lines(inner[0])[1]
         new_guard = guard.with_changes(body=guard.body.with_changes(body=inner))
         return module.with_changes(body=[new_guard if s is guard else s for s in kept])

@@ -27,30 +27,48 @@ from mplint.knowledge import ApiKind
 _MODULES = ("torch.multiprocessing", "multiprocessing")
 
 
-def insert_fixer(scope: Scope, guard: cst.If | None, method: str = "spawn") -> Fixer | str:
-    """Insert ``set_start_method(method)`` at the top of the guard."""
+def insert_fixer(facts: ModuleFacts, method: str = "spawn") -> Fixer | str:
+    """Insert ``set_start_method(method)`` at the top of the guard (after a leading
+    ``freeze_support()``). Safe only where the module's starts do the same under spawn as under
+    fork; not offered where the default context is fixed before the guard runs."""
+    guard = facts.record.main_guard
     if guard is None:
         return "the module has no main guard to choose the start method in (fix MPL101 first)"
     if not is_plain_guard(guard):
         return "the module's main guard is not a plain `if __name__ == \"__main__\":`"
-    callee, needs_import = _set_start_method_name(scope)
+    fixed = facts.spawn.default_fixed_on_import
+    if fixed is not None:
+        return (f"{fixed.what} fixes the default start method before the main guard runs, "
+                "so a set_start_method() there would raise \"context has already been set\"")
+    callee, needs_import = _set_start_method_name(facts.record.scope)
 
     def rewrite(module: cst.Module) -> cst.Module:
         call = cst.parse_statement(f"{callee}({quote(module, method)})\n")
         return _prepend_to_guard(module, guard, call)
 
-    return Fixer(SAFE, f'call `{callee}("{method}")` first in the main guard', rewrite,
-                 imports=("multiprocessing",) if needs_import else ())
+    title = f'call `{callee}("{method}")` first in the main guard'
+    imports = ("multiprocessing",) if needs_import else ()
+    differences = facts.spawn.differences
+    if differences:
+        return Fixer(UNSAFE, f"{title} (unsafe: {differences[0].text})", rewrite, imports=imports)
+    return Fixer(SAFE, title, rewrite, imports=imports)
 
 
-def move_fixer(statement: cst.SimpleStatementLine | None, guard: cst.If | None,
+def move_fixer(facts: ModuleFacts, call: CallSite, statement: cst.SimpleStatementLine | None,
                chosen_in_guard: bool = False) -> Fixer | str:
     """Move a module-level ``set_start_method(...)`` statement to the top of the guard; when
-    the guard already chooses the start method, remove it."""
+    the guard already chooses the start method, remove it. Not offered where code between the
+    call and the guard fixes the default context or starts processes: the call would come
+    after it."""
+    guard = facts.record.main_guard
     if statement is None or len(statement.body) != 1:
         return "the call is not a statement of its own at module level"
     if guard is None or not is_plain_guard(guard):
         return "the module has no plain main guard to move it into"
+    between = facts.spawn.default_fixed_between(call.order, facts.spawn.guard_order)
+    if between is not None:
+        return (f"{between.what} runs between the call and the main guard and fixes the default "
+                "start method: the call must come before it")
     if chosen_in_guard:
         return Fixer(SAFE, "remove it: the main guard already chooses the start method",
                      lambda module: without(module, statement))
@@ -77,10 +95,25 @@ def _set_start_method_name(scope: Scope) -> tuple[str, bool]:
 
 def _prepend_to_guard(module: cst.Module, guard: cst.If,
                       statement: cst.BaseStatement) -> cst.Module:
+    """``statement`` first in the guard, after the ``freeze_support()`` call that must stay
+    first there."""
     assert isinstance(guard.body, cst.IndentedBlock)
-    inner = [statement, *guard.body.body]
+    body = list(guard.body.body)
+    position = 1 if body and _is_freeze_support(body[0]) else 0
+    inner = [*body[:position], statement, *body[position:]]
     new_guard = guard.with_changes(body=guard.body.with_changes(body=inner))
     return module.with_changes(body=[new_guard if s is guard else s for s in module.body])
+
+
+def _is_freeze_support(statement: cst.BaseStatement) -> bool:
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return False
+    small = statement.body[0]
+    if not isinstance(small, cst.Expr) or not isinstance(small.value, cst.Call):
+        return False
+    func = small.value.func
+    name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", "")
+    return name == "freeze_support"
 
 
 def context_fixer(facts: ModuleFacts, statement: cst.SimpleStatementLine | None,

@@ -32,12 +32,15 @@ def _line(finding: Finding, unsafe_fixes: bool, colour: bool = False) -> str:
             f"{_RED}{finding.code}{_RESET} {marker}{finding.message}\n")
 
 
-def summary(findings: Sequence[Finding], unsafe_fixes: bool = False, fixed: int = 0) -> str:
-    """The closing line: how many problems, and how many ``--fix`` can fix (or fixed)."""
+def summary(findings: Sequence[Finding], unsafe_fixes: bool = False, fixed: int = 0,
+            resolved: int = 0) -> str:
+    """The closing line: how many problems, and how many ``--fix`` can fix (or fixed, and
+    resolved as a side effect of those fixes)."""
     count = len(findings)
     if fixed:
-        total = count + fixed
-        return (f"Found {total} problem{_s(total)} ({fixed} fixed, {count} remaining).\n")
+        total = count + fixed + resolved
+        also = f", {resolved} resolved by those fixes" if resolved else ""
+        return (f"Found {total} problem{_s(total)} ({fixed} fixed{also}, {count} remaining).\n")
     if not count:
         return "All checks passed.\n"
     safe = sum(1 for f in findings if _fixable(f, False))

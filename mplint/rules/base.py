@@ -20,13 +20,16 @@ class Report:
     node: cst.CSTNode
     message: str
     fix: Fixer | None = None
+    # the end of ``message`` that describes the finding's surroundings (what else the program
+    # does), which other edits may change while the finding stays the same
+    detail: str = ""
 
 
-def offer(node: cst.CSTNode, message: str, fix: Fixer | str) -> Report:
+def offer(node: cst.CSTNode, message: str, fix: Fixer | str, detail: str = "") -> Report:
     """A report with its fix, or with the reason there is none added to the message."""
     if isinstance(fix, str):
-        return Report(node, no_fix(message, fix))
-    return Report(node, message, fix)
+        return Report(node, no_fix(message + detail, fix), detail=detail)
+    return Report(node, message + detail, fix, detail)
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,12 @@ class UnguardedStart(Rule):
     fix_safety = (
         'Safe: the script part moves under `if __name__ == "__main__":` (an existing guard, or '
         "a new one at the end); imports, functions, classes, constants and what runs before "
-        "the first start stay at module level so children can import them. Unsafe when a "
-        "definition that stays reads a name that a moved statement binds."
+        "the first start stay at module level so children can import them. The program's "
+        "order is kept: every statement from the first start on moves, in order (a definition "
+        "after the first start stays only when nothing before binds its names), and in an "
+        "existing guard that begins by choosing the start method the moved starts come after "
+        "that choice. Unsafe when a definition that stays reads a name that a moved statement "
+        "binds, or a statement after the first start would stay on import before it."
     )
     references = (
         "https://docs.python.org/3/library/multiprocessing.html#the-spawn-and-forkserver-start-methods",
@@ -112,6 +116,36 @@ class UnguardedStart(Rule):
         ),
     )
     INVALID = (
+        Invalid(
+            """
+            import multiprocessing as mp
+
+            def work(x):
+                return x + 1
+
+            with mp.Pool(2) as pool:
+                print(pool.map(work, range(3)))
+
+            if __name__ == "__main__":
+                mp.set_start_method("spawn")
+                print("done")
+            """,
+            (6, 6, "multiprocessing.Pool starts processes when the module is imported, outside "
+                   f"{_GUARD}; under spawn or forkserver every child re-imports the module and "
+                   "fails in its bootstrapping phase"),
+            fixed="""
+            import multiprocessing as mp
+
+            def work(x):
+                return x + 1
+
+            if __name__ == "__main__":
+                mp.set_start_method("spawn")
+                with mp.Pool(2) as pool:
+                    print(pool.map(work, range(3)))
+                print("done")
+            """,
+        ),
         Invalid(
             """
             import multiprocessing

@@ -32,9 +32,21 @@ class ImplicitStartMethod(Rule):
         "process), and fork hides every spawn bug on the developer's own machine."
     )
     fix_safety = (
-        'Safe: `set_start_method("spawn")` becomes the first statement of the main guard, '
-        "through the module's own name for multiprocessing (`import multiprocessing` is added "
-        "when it has none). No fix without a main guard (fix MPL101 first)."
+        '`set_start_method("spawn")` becomes the first statement of the main guard (after a '
+        "leading `freeze_support()`), through the module's own name for multiprocessing "
+        "(`import multiprocessing` is added when it has none). Safe only where the script "
+        "provably does the same under spawn as under fork: its workers read no global the "
+        "parent sets or changes at run time, no torch tensor or module, lambda, local function "
+        "or lock is sent to a Process, the parent sets no state a spawned child would not "
+        "inherit (random seeds, `torch.set_num_threads`, logging and warnings configuration, "
+        "library attributes), no module-level code writes output or files (a spawned child "
+        "runs it again), workers do not read `__name__`, and no `join(timeout)` waits on a "
+        "child. Otherwise the fix is unsafe and its title names the first difference, which "
+        "the message names too. No fix when the default context is already fixed before the "
+        "guard runs (a module-level Queue, Lock, Value, Manager, `get_start_method()`, a "
+        "DataLoader with workers iterated on import, an imported module of the project that "
+        "does one of these): the message says which. No fix without a main guard (fix MPL101 "
+        "first)."
     )
     references = ("https://docs.python.org/3/library/multiprocessing.html#contexts-and-start-methods",)
 
@@ -176,6 +188,71 @@ class ImplicitStartMethod(Rule):
         ),
         Invalid(
             """
+            import multiprocessing as mp
+
+            import torch
+
+            tokenizer = None
+
+            def encode(text):
+                return tokenizer(text)
+
+            if __name__ == "__main__":
+                tokenizer = str.upper
+                with mp.Pool(2) as pool:
+                    print(pool.map(encode, ["a", "b"]))
+            """,
+            (12, 10, "multiprocessing.Pool uses the platform's default start method (fork on "
+                     "Linux up to Python 3.13, forkserver from 3.14, spawn on Windows and "
+                     "macOS) in a script that imports torch; choose one, e.g. "
+                     'multiprocessing.set_start_method("spawn") first thing under the main '
+                     "guard; under spawn, workers read `tokenizer`, which the parent sets at run "
+                     "time (under the main guard): spawned workers would see its import-time "
+                     "value"),
+            fixed="""
+            import multiprocessing as mp
+
+            import torch
+
+            tokenizer = None
+
+            def encode(text):
+                return tokenizer(text)
+
+            if __name__ == "__main__":
+                mp.set_start_method("spawn")
+                tokenizer = str.upper
+                with mp.Pool(2) as pool:
+                    print(pool.map(encode, ["a", "b"]))
+            """,
+        ),
+        Invalid(
+            """
+            import multiprocessing as mp
+
+            import torch
+
+            results = mp.Queue()
+
+            def work(x):
+                results.put(x * 2)
+
+            if __name__ == "__main__":
+                procs = [mp.Process(target=work, args=(i,)) for i in range(2)]
+                for p in procs:
+                    p.start()
+                print(sorted(results.get() for _ in procs))
+            """,
+            (11, 14, "multiprocessing.Process uses the platform's default start method (fork on "
+                     "Linux up to Python 3.13, forkserver from 3.14, spawn on Windows and "
+                     "macOS) in a script that imports torch; choose one, e.g. "
+                     'multiprocessing.set_start_method("spawn") first thing under the main '
+                     "guard (no automatic fix: `mp.Queue()` (on import) fixes the default start "
+                     "method before the main guard runs, so a set_start_method() there would "
+                     'raise "context has already been set")'),
+        ),
+        Invalid(
+            """
             import torch
             import torch.multiprocessing as mp
 
@@ -207,15 +284,17 @@ class ImplicitStartMethod(Rule):
             if start.obj.kind in _DEFAULT_CONTEXT_KINDS and start.obj.method is None:
                 choice = ('choose one, e.g. multiprocessing.set_start_method("spawn") first '
                           "thing under the main guard")
-                fix: Fixer | str = insert_fixer(facts.record.scope, facts.record.main_guard)
+                fix: Fixer | str = insert_fixer(facts)
                 if facts.start_method_calls:
                     choice = ("the module's set_start_method() runs only after it; start "
                               "processes under the main guard, after the choice")
                     fix = "the choice is there, the start runs on import before it"
+                differences = facts.spawn.differences
+                detail = f"; under spawn, {differences[0].text}" if differences else ""
                 yield offer(start.site.node, (
                     f"{start.obj.api} uses the platform's default start method (fork on Linux up "
                     "to Python 3.13, forkserver from 3.14, spawn on Windows and macOS) in a "
-                    f"script that imports {facts.framework}; {choice}"), fix)
+                    f"script that imports {facts.framework}; {choice}"), fix, detail)
                 return
 
 

@@ -46,7 +46,10 @@ class StartMethodMisuse(Rule):
         'pools, processes and queues are created from `get_context("spawn")` (executors get '
         "`mp_context=`), leaving the global default to the program, which may have relied on "
         "it; a library module that starts nothing itself keeps its call, the project's choice. "
-        "No automatic fix for a second call or a call after the default was fixed."
+        "No automatic fix for a second call or a call after the default was fixed, nor where "
+        "code between the call and the guard (a Queue, Lock, Value, pool or started process of "
+        "the default context, `get_start_method()`) fixes the default: moved below it, the "
+        'call would raise "context has already been set".'
     )
     references = ("https://docs.python.org/3/library/multiprocessing.html#multiprocessing.set_start_method",)
     runtime_errors = (
@@ -137,6 +140,27 @@ class StartMethodMisuse(Rule):
         ),
     )
     INVALID = (
+        Invalid(
+            """
+            import multiprocessing as mp
+
+            mp.set_start_method("fork")
+            lock = mp.Lock()
+
+            def work(x):
+                return x + 1
+
+            if __name__ == "__main__":
+                with mp.Pool(2) as pool:
+                    print(pool.map(work, range(3)))
+            """,
+            (3, 1, "multiprocessing.set_start_method() runs when the module is imported, so it "
+                   "runs again in every spawned child and in every importer (RuntimeError "
+                   '"context has already been set"); call it under the main guard or use '
+                   "get_context() (no automatic fix: `mp.Lock()` runs between the call and the "
+                   "main guard and fixes the default start method: the call must come before "
+                   "it)"),
+        ),
         Invalid(
             """
             import multiprocessing as mp
@@ -238,7 +262,7 @@ class StartMethodMisuse(Rule):
                 elif library:
                     fix = context_fixer(facts, statement, call.site.node)
                 else:
-                    fix = move_fixer(statement, facts.record.main_guard,
+                    fix = move_fixer(facts, call.site, statement,
                                      any(other.site.guarded for other in calls))
                 yield offer(call.site.node, (
                     f"{call.api}() runs when the module is imported, so it runs again in every "

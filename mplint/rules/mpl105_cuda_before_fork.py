@@ -42,7 +42,10 @@ class CudaBeforeFork(Rule):
         'Safe: `multiprocessing.set_start_method("spawn")` (through the module\'s own alias) '
         "becomes the first statement of the main guard. Offered only when the start uses the "
         "default method and the module has a plain main guard and no start method of its own; "
-        "an explicit `get_context(\"fork\")` is left to the author."
+        "an explicit `get_context(\"fork\")` is left to the author. Unsafe, with the reason, "
+        "where the script would do something else under spawn than the CUDA repair (the "
+        "differences MPL103 lists); not offered where the default context is fixed before the "
+        "guard runs."
     )
     references = (
         "https://pytorch.org/docs/stable/notes/multiprocessing.html#cuda-in-multiprocessing",
@@ -270,7 +273,7 @@ class CudaBeforeFork(Rule):
                        "re-initialise CUDA (\"Cannot re-initialize CUDA in forked subprocess\"); "
                        "use the spawn start method")
             fix = ("the fork start method is chosen explicitly" if work.method is not None
-                   else insert_fixer(facts.record.scope, facts.record.main_guard))
+                   else insert_fixer(facts))
             yield offer(site.node, message, fix)
             return  # one finding per module: one start method choice fixes every start
 

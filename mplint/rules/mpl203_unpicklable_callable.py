@@ -2,19 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import libcst as cst
-
-from mplint.analysis import (
-    Bound,
-    Func,
-    Instance,
-    Klass,
-    LambdaValue,
-    ModuleFacts,
-    Partial,
-    Value,
-    WorkSite,
-)
+from mplint.analysis import ModuleFacts, WorkSite, unpicklable_callable
 from mplint.rules.base import Invalid, Report, Rule, Valid
 
 
@@ -192,7 +180,9 @@ class UnpicklableCallable(Rule):
             if not work.per_task and facts.only_fork(work.method):
                 continue  # a forked child inherits its target
             for func in (work.func, *work.callables):
-                problem = _describe(facts.work_value(work, func)) if func is not None else None
+                if func is None:
+                    continue
+                problem = unpicklable_callable(facts.work_value(work, func))
                 if problem is not None:
                     local, what = problem
                     if not local and facts.only_fork(work.method):
@@ -209,27 +199,3 @@ def _message(local: bool, what: str, work: WorkSite, task: bool = True) -> str:
     return (f"{what} {role} {work.api} cannot be pickled {when} (\"Can't pickle local object\"); "
             "define it at module level")
 
-
-def _describe(func: Value) -> tuple[bool, str] | None:
-    """(is a local object, how to name it) when ``func`` cannot be found by a child."""
-    if isinstance(func, LambdaValue):
-        return True, "a lambda"
-    if isinstance(func, Func):
-        name = func.node.name.value
-        outer = func.scope.node
-        if name in func.scope.global_names and isinstance(outer, cst.FunctionDef):
-            return False, (f"function `{name}` exists only once `{outer.name.value}` has run "
-                           "(it is defined there through `global`)")
-        if func.scope.inside_function():
-            return True, f"nested function `{name}`"
-        return (False, f"function `{name}` is defined under the main guard") if func.guarded \
-            else None
-    if isinstance(func, Klass) and func.scope.inside_function():
-        return True, f"local class `{func.node.name.value}`"
-    if isinstance(func, Bound) and isinstance(func.obj, Instance):
-        klass = func.obj.klass
-        if klass.scope.inside_function():
-            return True, f"method `{func.attr}` of local class `{klass.node.name.value}`"
-    if isinstance(func, Partial):
-        return _describe(func.func)
-    return None

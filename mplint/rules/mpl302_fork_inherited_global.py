@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from mplint.analysis import Binding, Func, ModuleFacts, ScopeKind
+from mplint.analysis import ModuleFacts, global_reads, reached, runtime_setter
 from mplint.rules.base import Invalid, Report, Rule, Valid
 
 
@@ -160,12 +160,12 @@ class ForkInheritedGlobal(Rule):
             for func in facts.task_functions(work):
                 if func.evaluator is not facts.evaluator:
                     continue
-                reached = _reached(facts, func)
-                in_child: set[cst.CSTNode] = {f.node for f in reached}
-                for helper in reached:
-                    for name, node in _global_reads(facts, helper):
+                run = reached(facts, func)
+                in_child: set[cst.CSTNode] = {f.node for f in run}
+                for helper in run:
+                    for name, node in global_reads(facts, helper):
                         key = (func.node, name)
-                        where = _runtime_setter(facts, in_child, name)
+                        where = runtime_setter(facts, in_child, name)
                         if where is None or key in reported:
                             continue
                         reported.add(key)
@@ -180,50 +180,3 @@ class ForkInheritedGlobal(Rule):
                             f"started with spawn or forkserver import the module afresh and "
                             f"{seen}; pass it as an argument or through initializer=/initargs="))
 
-
-def _reached(facts: ModuleFacts, func: Func, depth: int = 3) -> list[Func]:
-    """``func`` and the functions of this module it calls, through up to ``depth`` calls."""
-    found, level = [func], [func]
-    for _ in range(depth):
-        called = [value for current in level for site in facts.calls_in(current.node)
-                  if isinstance(value := facts.value(site.node.func, site), Func)
-                  and value.evaluator is facts.evaluator]
-        level = []
-        for candidate in called:
-            if all(candidate.node is not f.node for f in found):
-                found.append(candidate)
-                level.append(candidate)
-    return found
-
-
-def _runtime_setter(facts: ModuleFacts, in_child: set[cst.CSTNode], name: str) -> str | None:
-    """Where the parent alone binds ``name`` at run time, or None (also when the child's own
-    code binds it)."""
-    bindings = facts.record.scope.bindings.get(name, [])
-    children_set = in_child | facts.initializers
-    if any(b.function is not None and b.function in children_set for b in bindings):
-        return None
-    for binding in bindings:
-        where = _parent_only(facts, binding)
-        if where is not None:
-            return where
-    return None
-
-
-def _parent_only(facts: ModuleFacts, binding: Binding) -> str | None:
-    if binding.function is None:
-        return "under the main guard" if binding.guarded else None
-    if binding.function in facts.parent_functions and isinstance(
-            binding.function, cst.FunctionDef):
-        return f"in `{binding.function.name.value}`"
-    return None
-
-
-def _global_reads(facts: ModuleFacts, func: Func) -> Iterator[tuple[str, cst.Name]]:
-    """Names the task's body reads that resolve to module globals, with the first read."""
-    found: dict[str, cst.Name] = {}
-    for node, scope in facts.record.reads.get(func.node, []):
-        owner = scope.lookup_scope(node.value)
-        if owner is not None and owner.kind is ScopeKind.MODULE:
-            found.setdefault(node.value, node)
-    yield from found.items()

@@ -532,25 +532,35 @@ INHERITED_STATE: frozenset[str] = frozenset({
     "sys.setswitchinterval", "socket.setdefaulttimeout", "locale.setlocale",
 })
 
+# A library function named like one of these changes the library's state (a logger's level,
+# a seed, a backend flag): INHERITED_STATE for the libraries the table does not list.
+SETTER_PREFIXES: tuple[str, ...] = ("set_", "enable_", "disable_", "use_")
+SETTER_NAMES: frozenset[str] = frozenset({
+    "seed", "manual_seed", "seed_everything", "setLevel", "disable", "filterwarnings",
+    "simplefilter", "basicConfig", "dictConfig", "fileConfig", "setrecursionlimit",
+    "set_printoptions", "register_backend"})
+
 # Calls that, made on import, do something each spawned child then does again: output,
 # files, exit handlers. Names starting with "." are methods (``log.write(...)``).
 IMPORT_TIME_EFFECTS: frozenset[str] = frozenset({
     "print", "pprint.pprint", "atexit.register", "sys.stdout.write", "sys.stderr.write",
-    "logging.", "warnings.warn", "open", "io.open", "os.makedirs", "os.mkdir", "os.remove",
+    *(f"logging.{level}" for level in ("debug", "info", "warning", "warn", "error",
+                                       "critical", "exception", "log")),
+    "warnings.warn", "open", "io.open", "os.makedirs", "os.mkdir", "os.remove",
     "os.unlink", "os.rename", "os.replace", "shutil.", "torch.save", "numpy.save",
-    "numpy.savez", "numpy.savetxt", "json.dump", "pickle.dump", "tempfile.",
+    "numpy.savez", "numpy.savetxt", "json.dump", "pickle.dump",
     ".write", ".writelines", ".to_csv", ".to_json", ".to_parquet", ".save", ".info",
-    ".warning", ".error", ".debug", ".critical", ".exception", ".log",
+    ".warning", ".error", ".debug", ".critical", ".exception",
 })
 
 # Read by spelling alone in other modules' import-time code (so an alias cannot hide them):
 # names that choose or fix the start method, and names that write output.
 CONTEXT_FIXING_NAMES: frozenset[str] = frozenset({
-    "set_start_method", "get_start_method", "Queue", "SimpleQueue", "JoinableQueue", "Lock",
+    "get_start_method", "Queue", "SimpleQueue", "JoinableQueue", "Lock",
     "RLock", "Event", "Semaphore", "BoundedSemaphore", "Condition", "Barrier", "Value",
     "Array", "Manager", "Pool", "ProcessPoolExecutor"})
 OUTPUT_NAMES: frozenset[str] = frozenset({
-    "print", "register", "write", "writelines", "basicConfig", "info", "warning", "error",
+    "print", "register", "write", "writelines", "info", "warning", "error",
     "critical", "warn", "makedirs", "mkdir", "save", "dump"})
 
 # Methods that change the object they are called on: a global changed this way at run time

@@ -423,7 +423,10 @@ class ModuleFacts:
     @cached_property
     def delegates_start_method(self) -> bool:
         """True when the module calls a function of another module that sets the start method
-        (``from mylib.mp import setup; setup()``)."""
+        (``from mylib.mp import setup; setup()``), or imports one that sets it when it is
+        imported."""
+        if self.spawn.import_chooses_start_method:
+            return True
         for site in self.record.calls:
             func = self.value(site.node.func, site)
             target = self.evaluator.in_project(func.name) if isinstance(func, Qual) else None

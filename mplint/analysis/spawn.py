@@ -107,9 +107,9 @@ class SpawnCheck:
         for name, node in self._imported_modules():
             summary = self._summary(name)
             effect = import_effects(summary) if summary is not None else None
-            if effect is not None and effect.fixes_default is not None:
-                return DefaultFixed(node, f"`{effect.fixes_default}` in `{name}`, which the "
-                                          "module imports")
+            if effect is not None and (effect.chooses or effect.fixes_default is not None):
+                what = "set_start_method()" if effect.chooses else effect.fixes_default
+                return DefaultFixed(node, f"`{what}` in `{name}`, which the module imports,")
         return None
 
     def default_fixed_between(self, first: int, last: int) -> DefaultFixed | None:
@@ -154,6 +154,16 @@ class SpawnCheck:
         """The order of the first call under the main guard (every call when there is none)."""
         guarded = [site.order for site in self.facts.record.calls if site.guarded]
         return min(guarded) if guarded else 1 << 60
+
+    @cached_property
+    def import_chooses_start_method(self) -> bool:
+        """A module of the tree imported at module level calls set_start_method() when it is
+        imported: the program's start method is chosen there."""
+        for name, _ in self._imported_modules():
+            summary = self._summary(name)
+            if summary is not None and import_effects(summary).chooses:
+                return True
+        return False
 
     def _imported_modules(self) -> Iterator[tuple[str, cst.CSTNode]]:
         """Modules of the tree the module imports at module level, outside the guard."""
@@ -266,6 +276,9 @@ class SpawnCheck:
         for work in self.changing:
             if work.kind is not ApiKind.PROCESS:
                 continue
+            held = self._held_by_process_object(work)
+            if held is not None:
+                yield held
             if work.func is not None:
                 problem = unpicklable_callable(facts.work_value(work, work.func))
                 if problem is not None:
@@ -274,6 +287,23 @@ class SpawnCheck:
             for payload in work.payload:
                 value = facts.work_value(work, payload.expr)
                 yield from self._sent_value(work, payload.expr, value)
+
+    def _held_by_process_object(self, work: WorkSite) -> Difference | None:
+        """A Process subclass is pickled whole into a spawned child, with every model it
+        holds; a forked child has the parent's object."""
+        facts = self.facts
+        klass = facts.value(work.site.node.func, work.site)
+        if isinstance(klass, Qual):
+            klass = facts.evaluator.in_project(klass.name) or klass
+        if not isinstance(klass, Klass):
+            return None
+        held = klass.evaluator.held_models(Instance(klass))
+        if not held:
+            return None
+        return Difference(work.site.node, (
+            f"the `{klass.node.name.value}` process object is pickled into its child, with "
+            f"`{held[0].name}` ({held[0].label}): under fork the child has the parent's object, "
+            "under spawn a copy made through pickling (torch tensors in shared memory)"))
 
     def _sent_value(self, work: WorkSite, expr: cst.BaseExpression,
                     value: Value) -> Iterator[Difference]:
@@ -326,7 +356,8 @@ class SpawnCheck:
                 continue
             called = facts.value(site.node.func, site)
             name = called.name if isinstance(called, Qual) else None
-            if name is not None and _matches(name, knowledge.INHERITED_STATE):
+            if name is not None and (_matches(name, knowledge.INHERITED_STATE)
+                                     or _is_setter(name)):
                 yield Difference(site.node, (
                     f"the parent calls `{_code(site.node.func)}(...)` at run time: a forked "
                     "child inherits that setting, a spawned child starts without it"))
@@ -511,7 +542,8 @@ def unpicklable_callable(func: Value) -> tuple[bool, str] | None:
 class ImportEffects:
     """What a module's import-time code does that matters to a start method fix."""
 
-    fixes_default: str | None  # the call that chooses or fixes the start method, if any
+    chooses: bool  # it calls set_start_method()
+    fixes_default: str | None  # a call that fixes the default context, if any
     output: str | None  # a call that writes output or registers an exit handler, if any
 
 
@@ -521,6 +553,7 @@ def import_effects(summary: ModuleSummary) -> ImportEffects:
     cached = _EFFECTS.get(id(summary))
     if cached is not None and cached[0] is summary:
         return cached[1]
+    chooses = False
     fixes: str | None = None
     output: str | None = None
     tree = summary.tree
@@ -532,11 +565,12 @@ def import_effects(summary: ModuleSummary) -> ImportEffects:
             if not isinstance(node, ast.Call):
                 continue
             last = _ast_last_name(node.func)
+            chooses = chooses or last == "set_start_method"
             if fixes is None and last in knowledge.CONTEXT_FIXING_NAMES:
                 fixes = f"{last}()"
             if output is None and last in knowledge.OUTPUT_NAMES:
                 output = f"{last}()"
-    effects = ImportEffects(fixes, output)
+    effects = ImportEffects(chooses, fixes, output)
     _EFFECTS[id(summary)] = (summary, effects)
     return effects
 
@@ -567,6 +601,14 @@ def _code(node: cst.CSTNode) -> str:
 def _matches(name: str, table: frozenset[str]) -> bool:
     return name in table or any(name.startswith(prefix) for prefix in table
                                 if prefix.endswith("."))
+
+
+def _is_setter(qualname: str) -> bool:
+    """``gym.logger.set_level``, ``tf.keras.utils.set_random_seed``: a library function that by
+    its name changes the library's state (``set_start_method`` is the fix itself)."""
+    module, _, last = qualname.rpartition(".")
+    return bool(module) and last != "set_start_method" and (
+        last.startswith(knowledge.SETTER_PREFIXES) or last in knowledge.SETTER_NAMES)
 
 
 def _method_name(call: cst.Call) -> str | None:

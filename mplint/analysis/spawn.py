@@ -257,7 +257,9 @@ class SpawnCheck:
         record = self.facts.record
         if record.main_guard is not None:
             yield record.main_guard.body, record.scope
-        for function in self._guard_functions:
+        in_children = self.facts.initializers | {
+            f.node for _, _, run in self.worker_functions for f in run}
+        for function in self._guard_functions - in_children:  # the children set it themselves
             scope = record.scopes.get(function)
             if isinstance(function, cst.FunctionDef) and scope is not None:
                 yield function.body, scope
@@ -315,6 +317,8 @@ class SpawnCheck:
                     "every child changes the same weights"))
                 return
         for resource in resources_in(value):
+            if resource.inherit_only:
+                continue  # a Queue or Lock sent to a Process at its start is inherited: allowed
             yield Difference(expr, (f"{resource.label} sent to {work.api} cannot be pickled: "
                                     "under spawn the process fails to start"))
             return

@@ -1398,3 +1398,125 @@ def test_edits_between_turn_the_text_into_the_fixed_text(pair: list[Any]) -> Non
     for start, end, content in reversed(spans):
         text = text[:start] + content + text[end:]
     assert text == after
+
+
+class _NamingRule(Rule):
+    """Flags every top-level ``<name> = 1`` whose name starts with ``x``, naming it, and
+    offers to rename ``x`` to ``xx``: the fix leaves the finding, with a new message, on the
+    line it wrote."""
+
+    name = "naming"
+    code = "MPL996"
+
+    def check(self, facts: ModuleFacts) -> Iterator[Report]:
+        for statement in facts.record.module.body:
+            text = cst.Module([]).code_for_node(statement)
+            if text.startswith("x"):
+                yield Report(statement, f"`{text.split(' =')[0]}` found",
+                             Fixer(SAFE, "rename", lambda module, s=statement: module.with_changes(
+                                 body=[cst.parse_statement("xx = 1\n") if b is s else b
+                                       for b in module.body])))
+
+
+def test_a_fix_that_leaves_a_new_finding_where_it_wrote_is_refused() -> None:
+    engine = Engine(Config(select=("MPL",)))
+    engine.rules = [_NamingRule()]
+    result = engine.fix(Source("x = 1\n", "job.py"), prefilter=False)
+    assert result.text == "x = 1\n"
+    assert result.refused == [(result.remaining[0], "the fixed code would get MPL996 at line 1: "
+                                                    "`xx` found")]
+
+
+GUARD_CHOOSES = """\
+import multiprocessing as mp
+
+
+def work(x):
+    return x + 1
+
+
+with mp.Pool(2) as pool:
+    print(pool.map(work, range(3)))
+
+if __name__ == "__main__":
+    mp.set_start_method("spawn")
+    print("done")
+"""
+
+
+def test_findings_another_fix_makes_go_away_are_resolved_not_fixed(tmp_path: Path) -> None:
+    """MPL101's move puts the pool after the guard's own start method choice: that clears
+    MPL104 too, which is listed as resolved by it, with its line."""
+    write(tmp_path, "job.py", GUARD_CHOOSES)
+    shown = cli("--fix", "--show-fixes", "job.py", cwd=tmp_path)
+    assert shown.stdout.splitlines() == [
+        'fixed job.py:8:6: MPL101 move the script part under `if __name__ == "__main__":`',
+        "resolved job.py:12:5: MPL104 by the fix for MPL101 at line 8",
+        "Found 2 problems (1 fixed, 1 resolved by those fixes, 0 remaining).",
+    ]
+    assert (tmp_path / "job.py").read_text().endswith(
+        'if __name__ == "__main__":\n    mp.set_start_method("spawn")\n'
+        "    with mp.Pool(2) as pool:\n        print(pool.map(work, range(3)))\n"
+        '    print("done")\n')
+
+
+TOKENIZER = """\
+import multiprocessing as mp
+
+import torch
+
+tokenizer = None
+
+
+def encode(text):
+    return tokenizer(text)
+
+
+if __name__ == "__main__":
+    tokenizer = str.upper
+    with mp.Pool(2) as pool:
+        print(pool.map(encode, ["a", "b"]))
+"""
+
+
+def test_the_start_method_fix_is_unsafe_where_workers_read_a_runtime_global(
+        tmp_path: Path) -> None:
+    write(tmp_path, "job.py", TOKENIZER)
+    safe = cli("--fix", "--show-fixes", "--select", "MPL103", "job.py", cwd=tmp_path)
+    assert (tmp_path / "job.py").read_text() == TOKENIZER
+    finding = json.loads(cli("--format", "json", "--select", "MPL103", "job.py",
+                             cwd=tmp_path).stdout)[0]
+    assert finding["fix"]["safety"] == "unsafe"
+    assert finding["fix"]["title"] == (
+        'call `mp.set_start_method("spawn")` first in the main guard (unsafe: workers read '
+        "`tokenizer`, which the parent sets at run time (under the main guard): spawned workers "
+        "would see its import-time value)")
+    assert safe.stdout.splitlines()[-1] == "Found 1 problem (1 more with `--unsafe-fixes`)."
+
+
+def test_a_fix_whose_other_findings_only_change_their_details_is_not_refused() -> None:
+    """MPL201's fix stops sending the model: MPL103's detail about it goes, the finding is
+    the same, so the fix stands."""
+    source = textwrap.dedent("""\
+        import torch
+        import torch.multiprocessing as mp
+
+
+        def train(model):
+            print(model.weight.shape)
+
+
+        if __name__ == "__main__":
+            model = torch.nn.Linear(2, 1, bias=False)
+            workers = [mp.Process(target=train, args=(model,)) for _ in range(2)]
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join()
+        """)
+    before = {f.code: f for f in lint_source(source)}
+    assert "torch moves its tensors to shared memory" in before["MPL103"].message
+    assert before["MPL201"].fix is not None and before["MPL201"].fix.safety == "unsafe"
+    result = Engine(Config(select=("MPL201", "MPL103"))).fix(Source(source, "job.py"),
+                                                            unsafe=True)
+    assert sorted(f.code for f in result.fixed) == ["MPL103", "MPL201"]

@@ -409,7 +409,8 @@ class SpawnCheck:
                 continue  # the script part: MPL101's fix moves it under the guard
             called = facts.value(site.node.func, site)
             name = called.name if isinstance(called, Qual) else _method_name(site.node)
-            if name is not None and _matches(name, knowledge.IMPORT_TIME_EFFECTS):
+            if name is not None and _matches(name, knowledge.IMPORT_TIME_EFFECTS) and not (
+                    _idempotent(site.node)):
                 yield Difference(site.node, (
                     f"`{_code(site.node.func)}(...)` runs on import: every spawned child runs "
                     "it again"))
@@ -605,6 +606,13 @@ def _code(node: cst.CSTNode) -> str:
 def _matches(name: str, table: frozenset[str]) -> bool:
     return name in table or any(name.startswith(prefix) for prefix in table
                                 if prefix.endswith("."))
+
+
+def _idempotent(call: cst.Call) -> bool:
+    """``os.makedirs(path, exist_ok=True)``: run again, it does nothing more."""
+    return any(arg.keyword is not None and arg.keyword.value == "exist_ok"
+               and isinstance(arg.value, cst.Name) and arg.value.value == "True"
+               for arg in call.args)
 
 
 def _is_setter(qualname: str) -> bool:

@@ -175,6 +175,8 @@ class ModelPattern:
     capitalized: bool = False  # only names whose last part starts upper-case (classes)
     exclude: tuple[str, ...] = ()
     source: str = ""  # where the library documents it
+    # keyword arguments that, given a true value, make the call return something else
+    not_with: tuple[str, ...] = ()
 
     def matches(self, qualname: str) -> bool:
         if not fnmatchcase(qualname, self.pattern):
@@ -188,6 +190,8 @@ _KERAS_ROOTS = ("keras", "tensorflow.keras", "tf_keras")
 _SKLEARN_NON_ESTIMATORS = (
     "sklearn.utils.*", "sklearn.metrics.*", "sklearn.datasets.*", "sklearn.exceptions.*",
     "sklearn.base.*", "sklearn.model_selection.*Fold", "sklearn.model_selection.*Split",
+    # fitted preprocessing transformers hold a few arrays: cheap to send, not the model
+    "sklearn.preprocessing.*", "sklearn.impute.*",
     "sklearn.model_selection.LeaveOneOut", "sklearn.model_selection.LeavePOut",
     "sklearn.model_selection.LeaveOneGroupOut", "sklearn.model_selection.LeavePGroupsOut",
     "sklearn.model_selection.PredefinedSplit",
@@ -226,7 +230,7 @@ _MORE_LIBRARIES: tuple[ModelPattern, ...] = (
       for name in ("Word2Vec", "FastText", "Doc2Vec", "LdaModel", "Word2Vec.load",
                    "FastText.load", "Doc2Vec.load", "LdaModel.load", "KeyedVectors.load",
                    "KeyedVectors.load_word2vec_format")),
-    ModelPattern("gensim.downloader.load", "gensim model",
+    ModelPattern("gensim.downloader.load", "gensim model", not_with=("return_path",),
                  source="https://radimrehurek.com/gensim/downloader.html"),
     # the estimator classes (``xgboost.XGB*``), the Booster, and ``train()``, which returns one
     *(ModelPattern(f"{library}.{name}", f"{library} model", capitalized=name.endswith("*"),
@@ -444,9 +448,15 @@ def is_known_library(qualname: str) -> bool:
 
 def model_label(qualname: str, extra: tuple[ModelPattern, ...] = ()) -> str | None:
     """Return how a call to ``qualname`` is described when it builds a model, else None."""
+    pattern = model_pattern(qualname, extra)
+    return pattern.label if pattern is not None else None
+
+
+def model_pattern(qualname: str, extra: tuple[ModelPattern, ...] = ()) -> ModelPattern | None:
+    """The first model family ``qualname`` belongs to, if any."""
     for pattern in (*MODEL_FACTORIES, *extra):
         if pattern.matches(qualname):
-            return pattern.label
+            return pattern
     return None
 
 

@@ -228,9 +228,9 @@ class Evaluator:
             return Items(Tup(tuple(item_of(self.value(a.value, scope, order)) for a in args)))
         if qualname in knowledge.BUILTIN_WRAPPERS and len(args) == 1:
             return self.value(args[0].value, scope, order)
-        label = knowledge.model_label(qualname, self.extra_models)
-        if label is not None:
-            return Model(label, origin=call, framework=knowledge.library_of(qualname))
+        pattern = knowledge.model_pattern(qualname, self.extra_models)
+        if pattern is not None and not _given(call, pattern.not_with):
+            return Model(pattern.label, origin=call, framework=knowledge.library_of(qualname))
         label = knowledge.first_match(qualname, knowledge.RESOURCE_FACTORIES)
         if label is not None:
             return Resource(label, origin=call)
@@ -589,3 +589,10 @@ def captured(evaluator: Evaluator, scope: Scope) -> list[tuple[str, Value]]:
         if owner.inside_function():
             found.append((name, evaluator.name(name, owner)))
     return found
+
+
+def _given(call: cst.Call, keywords: tuple[str, ...]) -> bool:
+    """One of ``keywords`` is passed with a value other than ``False``/``None``."""
+    return any(arg.keyword is not None and arg.keyword.value in keywords
+               and not (isinstance(arg.value, cst.Name) and arg.value.value in ("False", "None"))
+               for arg in call.args)

@@ -54,6 +54,23 @@ class ImportTimeHeavyWork(Rule):
         Valid(
             """
             import multiprocessing as mp
+
+            import gensim.downloader as api
+
+            VECTORS = api.load("glove-wiki-gigaword-50", return_path=True)
+
+            def size(word):
+                return len(word)
+
+            if __name__ == "__main__":
+                with mp.Pool(2) as pool:
+                    print(pool.map(size, ["a", "bb"]), VECTORS)
+            """,
+            "with return_path=True the downloader returns the file's path, it loads nothing",
+        ),
+        Valid(
+            """
+            import multiprocessing as mp
             import torch
 
             def infer(x):

@@ -61,6 +61,23 @@ class ModelArg(Rule):
         Valid(
             """
             import multiprocessing as mp
+
+            from sklearn.preprocessing import StandardScaler
+
+            def scale(args):
+                scaler, rows = args
+                return scaler.transform(rows)
+
+            if __name__ == "__main__":
+                scaler = StandardScaler().fit([[0.0], [2.0]])
+                with mp.Pool(2) as pool:
+                    print(pool.map(scale, [(scaler, [[1.0]]), (scaler, [[3.0]])]))
+            """,
+            "a fitted preprocessing transformer holds a few arrays: cheap to send, not a model",
+        ),
+        Valid(
+            """
+            import multiprocessing as mp
             import torch
 
             _model = None

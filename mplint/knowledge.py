@@ -115,9 +115,9 @@ PREFILTER_WORDS: dict[str, tuple[str, ...]] = {
 }
 
 # A start word that counts only when the file also matches a pattern: a DataLoader has worker
-# processes only with ``num_workers=`` a positive integer literal (anything else, the analysis
-# takes for no workers or cannot tell, and says nothing about the loader).
-_WORKERS = r"\bnum_workers\s*=\s*\(*\s*(?:[1-9]|0[xXoObB])"
+# processes only when the file spells ``num_workers`` other than as ``num_workers=0`` (a
+# literal, a name, ``args.workers``, a ``**`` dict entry); without it the loader has none.
+_WORKERS = r"\bnum_workers\b(?!\s*=\s*\(*\s*0+\s*[,)])"
 PREFILTER_REQUIRES: dict[str, str] = {"DataLoader": _WORKERS, "data.DataLoader": _WORKERS}
 
 

@@ -217,14 +217,18 @@ def test_a_function_of_another_module_that_starts_processes_is_not_followed(
     ("DataLoader(ds, num_workers=2)", True),
     ("DataLoader(ds, num_workers = (4))", True),
     ("DataLoader(ds, num_workers=0x2)", True),
+    ("DataLoader(ds, num_workers=workers)", True),
+    ("DataLoader(ds, num_workers=args.workers)", True),
+    ("DataLoader(ds, **kw)\nkw = {'num_workers': 4}", True),
     ("DataLoader(ds, num_workers=0)", False),
-    ("DataLoader(ds, num_workers=workers)", False),
+    ("DataLoader(ds, num_workers = 0, batch_size=2)", False),
     ("DataLoader(ds, batch_size=8)", False),
 ])
-def test_a_dataloader_counts_with_a_positive_literal_worker_count(call: str,
-                                                                  direct: bool) -> None:
-    """The analysis sees worker processes in a DataLoader only when ``num_workers=`` is a
-    positive integer literal; the prefilter asks the same of the file."""
+def test_a_dataloader_counts_when_its_worker_count_is_spelled_other_than_zero(
+        call: str, direct: bool) -> None:
+    """The analysis sees worker processes in a DataLoader unless ``num_workers`` is provably
+    0 (absent, or the literal 0); the prefilter asks the file to spell ``num_workers`` other
+    than as ``num_workers=0``."""
     from mplint.prefilter import scan
 
     for imported in ("from torch.utils.data import DataLoader", "import torch"):

@@ -252,17 +252,79 @@ class Evaluator:
             # loky sends functions with cloudpickle and never re-runs __main__ in a worker
             return ProcessObject(kind, qualname, "loky" if backend != "multiprocessing" else None)
         if kind is ApiKind.DATALOADER:
-            workers = _integer(keyword_argument(call, "num_workers"))
-            if workers is None or workers <= 0:
-                return UNKNOWN  # no worker processes, or the analysis cannot tell
+            workers = self._worker_count(call, scope)
+            if workers is not None and workers <= 0:
+                return UNKNOWN  # no worker processes
             context = keyword_argument(call, "multiprocessing_context")
             method = None
             if context is not None:
                 chosen = self.value(context, scope, order)
                 method = (_string(context) or (chosen.method if isinstance(chosen, Context)
                                                else None) or "dynamic")
-            return ProcessObject(kind, "torch.utils.data.DataLoader", method)
+            return ProcessObject(kind, "torch.utils.data.DataLoader", method, call,
+                                 maybe=workers is None)
         return ProcessObject(kind, "dask.distributed.Client", "dask")
+
+    def _worker_count(self, call: cst.Call, scope: Scope) -> int | None:
+        """A DataLoader's ``num_workers``: 0 when it is not given, the literal, the constant
+        or parameter default a name holds, the default of the argparse option ``args.x``
+        reads, or a ``**kwargs`` dict literal's entry; None when it may be anything."""
+        given = keyword_argument(call, "num_workers")
+        if given is None:
+            given = argument(call, 5, "num_workers")
+        if given is None:
+            for arg in call.args:
+                if arg.star == "**":
+                    return self._dict_entry(arg.value, scope, "num_workers")
+            return 0
+        return self._integer_of(given, scope)
+
+    def _integer_of(self, expr: cst.BaseExpression, scope: Scope, depth: int = 0) -> int | None:
+        literal = _integer(expr)
+        if literal is not None or depth > 3:
+            return literal
+        if isinstance(expr, cst.Name):
+            owner = scope.lookup_scope(expr.value)
+            bindings = owner.bindings.get(expr.value, []) if owner is not None else []
+            values = {self._bound_integer(b, owner, depth) for b in bindings}
+            if len(values) == 1:
+                return values.pop()
+            return None
+        if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name):
+            return option_default(self.record.module, expr.attr.value)
+        return None
+
+    def _bound_integer(self, binding: Binding, scope: Scope | None, depth: int) -> int | None:
+        if binding.kind is BindingKind.PARAM and isinstance(binding.node, cst.Param):
+            default = binding.node.default
+            return _integer(default) if default is not None else None
+        if binding.kind is BindingKind.ASSIGN and binding.value is not None and scope is not None:
+            return self._integer_of(binding.value, scope, depth + 1)
+        return None
+
+    def _dict_entry(self, expr: cst.BaseExpression, scope: Scope, key: str) -> int | None:
+        """``**kwargs`` where ``kwargs = {"num_workers": 4, ...}`` (or ``dict(num_workers=4)``)
+        is visible; None when it is not."""
+        if isinstance(expr, cst.Name):
+            owner = scope.lookup_scope(expr.value)
+            bindings = owner.bindings.get(expr.value, []) if owner is not None else []
+            if len(bindings) != 1 or bindings[0].value is None:
+                return None
+            expr = bindings[0].value
+        if isinstance(expr, cst.Dict):
+            for element in expr.elements:
+                if not isinstance(element, cst.DictElement):
+                    return None
+                if _string(element.key) == key:
+                    return self._integer_of(element.value, scope)
+            return 0
+        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) \
+                and expr.func.value == "dict":
+            found = keyword_argument(expr, key)
+            if any(arg.star for arg in expr.args):
+                return None
+            return self._integer_of(found, scope) if found is not None else 0
+        return None
 
     def _call_project(self, qualname: str) -> Value:
         """A class or function imported from another module of the linted tree."""
@@ -596,3 +658,24 @@ def _given(call: cst.Call, keywords: tuple[str, ...]) -> bool:
     return any(arg.keyword is not None and arg.keyword.value in keywords
                and not (isinstance(arg.value, cst.Name) and arg.value.value in ("False", "None"))
                for arg in call.args)
+
+
+def option_default(module: cst.Module, dest: str) -> int | None:
+    """The integer default of the argparse option whose value ``args.<dest>`` reads:
+    ``add_argument("--workers", type=int, default=4)`` in this module; None when there is no
+    such option or its default is not a literal."""
+    flags = {f"--{dest}", f"--{dest.replace('_', '-')}", dest}
+    found: list[int | None] = []
+    stack: list[cst.CSTNode] = [module]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Call) and isinstance(current.func, cst.Attribute) \
+                and current.func.attr.value == "add_argument":
+            names = {_string(arg.value) for arg in current.args if arg.keyword is None}
+            named = {_string(arg.value) for arg in current.args
+                     if arg.keyword is not None and arg.keyword.value == "dest"}
+            if (names | named) & flags:
+                default = keyword_argument(current, "default")
+                found.append(_integer(default) if default is not None else None)
+        stack.extend(children(current))
+    return found[0] if len(found) == 1 else None

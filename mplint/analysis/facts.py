@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -517,23 +517,30 @@ class ModuleFacts:
         return reached
 
     def _iterated_on_import(self, site: CallSite) -> bool:
-        """A DataLoader with workers made at module level and iterated there (outside the
-        guard): its workers start when the module is imported."""
-        if not site.import_time:
-            return False
-        statement = site.statement
-        names = {"\0"}  # the loader itself, when it is built in the loop header
-        if (isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1
-                and isinstance(statement.body[0], cst.Assign)
-                and statement.body[0].value is site.node):
-            names = {n.value for t in statement.body[0].targets for n in name_reads(t.target)}
-        for loop in _module_loops(self.record.module, self.record.main_guard):
-            if loop is statement or {n.value for n in name_reads(loop.iter)} & names:
+        """A DataLoader with workers iterated where it is made, when that runs on import: at
+        module level (outside the guard), or in a function that module-level code calls. Its
+        workers start when the module is imported."""
+        if site.import_time:
+            names = _assigned_names(site.statement, site.node)
+            loops: Iterable[cst.For | cst.CompFor] = _module_loops(self.record.module,
+                                                                   self.record.main_guard)
+            same_body = [other for other in self.record.calls if other.import_time]
+        else:
+            function = function_of(site.scope)
+            if function is None or function not in self._runs_at_import or not isinstance(
+                    function, cst.FunctionDef):
+                return False
+            names = _bound_to(site.scope, site.node)
+            loops = _loops_in(function.body)
+            same_body = self.calls_in(function)
+        for loop in loops:
+            header = loop.iter
+            if header is site.node or {n.value for n in name_reads(header)} & names:
                 return True
-        return any(other.import_time and other.order > site.order
+        return any(other.order > site.order
                    and self.value(other.node.func, other) in _ITERATING
                    and {n.value for a in other.node.args for n in name_reads(a.value)} & names
-                   for other in self.record.calls)
+                   for other in same_body)
 
     # -- classification ------------------------------------------------------------------------
     def _classify(self, site: CallSite, func: Value) -> None:
@@ -626,7 +633,8 @@ class ModuleFacts:
             dataset = [argument(call, 0, "dataset")]
             callables = tuple(e for e in (argument(call, 99, "collate_fn"),
                                           argument(call, 99, "worker_init_fn")) if e is not None)
-            self.work.append(WorkSite(site, "DataLoader", obj.kind, None, _values(dataset),
+            api = "DataLoader (when num_workers > 0)" if obj.maybe else "DataLoader"
+            self.work.append(WorkSite(site, api, obj.kind, None, _values(dataset),
                                       False, obj.method, callables=callables))
 
     def _add_joblib_work(self, site: CallSite, runner: ProcessObject) -> None:
@@ -800,6 +808,22 @@ def _loops_in(statement: cst.CSTNode) -> Iterator[cst.For | cst.CompFor]:
 
 
 _ITERATING = frozenset({Qual("iter"), Qual("next"), Qual("enumerate"), Qual("list")})
+
+
+def _assigned_names(statement: cst.BaseStatement, call: cst.Call) -> set[str]:
+    """The names ``statement`` binds to ``call``'s result (``loader = DataLoader(...)``)."""
+    if (isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1
+            and isinstance(statement.body[0], cst.Assign)
+            and statement.body[0].value is call):
+        return {n.value for t in statement.body[0].targets for n in name_reads(t.target)}
+    return {"\0"}  # none: the loader itself counts when it is built in the loop header
+
+
+def _bound_to(scope: Scope, call: cst.Call) -> set[str]:
+    """The names of ``scope`` bound to ``call``'s result."""
+    found = {name for name, bindings in scope.bindings.items()
+             if any(b.value is call for b in bindings)}
+    return found or {"\0"}
 
 
 def _module_loops(module: cst.Module, guard: cst.If | None) -> Iterator[cst.For]:

@@ -145,9 +145,10 @@ class SpawnCheck:
         """Where the script part begins: the main guard, or the first start on import, which
         MPL101's fix moves under the guard with everything after it."""
         facts = self.facts
-        roots = [root.order for start in facts.starts
-                 if (root := facts.import_time_root(start.site)) is not None]
-        return min([self.guard_order, *roots])
+        statements = {root.statement for start in facts.starts
+                      if (root := facts.import_time_root(start.site)) is not None}
+        firsts = [site.order for site in facts.record.calls if site.statement in statements]
+        return min([self.guard_order, *firsts])
 
     @cached_property
     def guard_order(self) -> int:

@@ -49,6 +49,7 @@ class ProcessObject:
     api: str  # display name, e.g. "multiprocessing.Pool"
     method: str | None  # start method chosen for it; None = the platform default
     origin: cst.Call | None = None  # the call that created it
+    maybe: bool = False  # starts processes only for some settings (``num_workers=args.w``)
 
 
 @dataclass(frozen=True)

@@ -312,7 +312,9 @@ class UnguardedStart(Rule):
                 continue
             reported.add(root.node)
             if root is start.site and start.obj.kind is ApiKind.DATALOADER:
-                subject = (f"{start.obj.api} with workers, iterated at module level, starts "
+                subject = (f"{start.obj.api}, iterated at module level, starts processes when "
+                           "num_workers > 0" if start.obj.maybe else
+                           f"{start.obj.api} with workers, iterated at module level, starts "
                            "processes")
             elif root is start.site:
                 subject = f"{start.obj.api} starts processes"

@@ -23,7 +23,8 @@ fixes only) rewrites a copy; when it changes the file, the copy runs the same wa
 exit status and the last exception line of stderr are compared. A fixed program that behaves
 differently is a behaviour change, unless the original failed with an error mplint predicts for
 the codes it reported and the fixed one runs cleanly (repaired, counted apart). A difference is
-confirmed by running both once more; one that does not repeat is counted as flaky. The original
+confirmed by running both once more: the original must do what it did, and the fixed program
+again something else; one that does not repeat is counted as flaky. The original
 also runs under a forced spawn, to count the programs that crash there before the fix and,
 fixed, do under spawn what they did under fork (what the fixes are for).
 """
@@ -693,9 +694,10 @@ def _compare(original: Outcome, fixed: Outcome, fix: Fix, before: Path, after: P
         return "repaired"
     if original.exit is None:
         return "original hangs"  # nothing to keep
-    # a difference counts only if both programs repeat what they did
+    # a difference counts when the original repeats what it did and the fixed program again
+    # does something else (not necessarily the same thing: it may have become random)
     verdict.runs += 2
-    if execute(before, timeout) != original or execute(after, timeout) != fixed:
+    if execute(before, timeout) != original or execute(after, timeout) == original:
         return "flaky"
     return "different"
 

@@ -370,6 +370,36 @@ def work(x):
 
 @requires("torch")
 def test_a_helper_that_already_chose_the_method(tmp_path: Path) -> None:
+    """The imported helper chooses the method when it is imported: the script's start method
+    is chosen, so there is nothing to report, and nothing to fix."""
+    from conftest import cli
+
+    folder = tmp_path / "p"
+    folder.mkdir()
+    (folder / "helper.py").write_text('''\
+import multiprocessing as mp
+
+try:
+    mp.set_start_method("fork")
+except RuntimeError:
+    pass
+''')
+    (folder / "job.py").write_text('''\
+import multiprocessing as mp
+
+import torch
+
+import helper
+
+
+def work(x):
+    return x - 1
+''' + POOL_UNDER_GUARD)
+    assert "MPL103" not in cli("--no-cache", "job.py", cwd=folder).stdout
+
+
+@requires("torch")
+def test_a_helper_that_fixes_the_default_context_on_import(tmp_path: Path) -> None:
     behaves_the_same(tmp_path / "p", '''\
 import multiprocessing as mp
 
@@ -383,10 +413,7 @@ def work(x):
 ''' + POOL_UNDER_GUARD, "MPL103", {"helper.py": '''\
 import multiprocessing as mp
 
-try:
-    mp.set_start_method("fork")
-except RuntimeError:
-    pass
+GUARD = mp.Lock()
 '''})
 
 

@@ -9,10 +9,11 @@ The fix is safe when no definition that stays reads a name a moved statement bin
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import libcst as cst
 
+from mplint.analysis import ModuleFacts, start_method_argument
 from mplint.fixers.base import (
     SAFE,
     UNSAFE,
@@ -32,9 +33,9 @@ class _Plan:
     conflict: str | None  # why moving is unsafe, if it is
 
 
-def guard_fixer(module: cst.Module, guard: cst.If | None,
-                starts: Sequence[cst.CSTNode]) -> Fixer | str:
-    """The fix for every import-time start in ``module``, or why there is none."""
+def guard_fixer(facts: ModuleFacts, starts: Sequence[cst.CSTNode]) -> Fixer | str:
+    """The fix for every import-time start in the module, or why there is none."""
+    module, guard = facts.record.module, facts.record.main_guard
     if guard is not None and (not is_plain_guard(guard) or guard not in module.body):
         return "the module's main guard is not a plain top-level `if __name__ == \"__main__\":`"
     holding = {i for i, stmt in enumerate(module.body)
@@ -42,6 +43,12 @@ def guard_fixer(module: cst.Module, guard: cst.If | None,
     if not holding:
         return "the start is not in a top-level statement"
     plan = _plan(module.body, holding, guard)
+    if plan.conflict is None and guard is not None and _chosen_method(guard) not in (
+            None, "fork") and facts.spawn.differences:
+        # the moved starts now follow the guard's choice instead of using the default
+        plan = replace(plan, conflict=(
+            f"the starts would use the guard's start method; under it, "
+            f"{facts.spawn.differences[0].text}"))
     safety = SAFE if plan.conflict is None else UNSAFE
     title = 'move the script part under `if __name__ == "__main__":`'
     if plan.conflict is not None:
@@ -119,17 +126,24 @@ def _has_call(node: cst.CSTNode) -> bool:
     return False
 
 
+def _chosen_method(guard: cst.If) -> str | None:
+    """The start method the guard chooses before the moved starts, if it chooses one."""
+    assert isinstance(guard.body, cst.IndentedBlock)
+    own = list(guard.body.body)
+    count = _choice_first(own)
+    call = _call_statement(own[count - 1]) if count else None
+    return start_method_argument(call) if call is not None else None
+
+
 def _choice_first(body: Sequence[cst.BaseStatement]) -> int:
     """How many statements at the top of the guard choose the start method and must run
-    before the moved starts: up to the last ``set_start_method(...)`` without ``force=True``
-    (one with it switches the method on purpose after whatever ran before), when nothing but
+    before the moved starts: up to the last ``set_start_method(...)``, when nothing but
     imports and ``freeze_support()`` comes before it."""
     count = 0
     for index, statement in enumerate(body):
         call = _call_statement(statement)
         name = _callee_name(call) if call is not None else None
-        if name == "set_start_method" and call is not None and not any(
-                arg.keyword is not None and arg.keyword.value == "force" for arg in call.args):
+        if name == "set_start_method":
             count = index + 1
         elif name != "freeze_support" and not (
                 isinstance(statement, cst.SimpleStatementLine)

@@ -297,8 +297,7 @@ class UnguardedStart(Rule):
         reports = list(self._reports(facts))
         if not reports:
             return
-        record = facts.record
-        fix = guard_fixer(record.module, record.main_guard, [r.node for r in reports])
+        fix = guard_fixer(facts, [r.node for r in reports])
         for report in reports:
             yield offer(report.node, report.message, fix)
 

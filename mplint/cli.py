@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from mplint.batch import FixRun
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+SERVER_REQUIREMENT = "pygls>=2,<3"  # the ``server`` extra of pyproject.toml (a test checks)
+NO_FILES = "warning: No Python files found under the given path(s)"
 _FORMATS = ("text", "json", "github", "sarif")
 
 
@@ -104,9 +106,13 @@ def _parser(streams: Streams) -> _Parser:
         "verify", streams=streams, help="run scripts under each start method (executes them)",
         description=VERIFY_DESCRIPTION)
     verify_arguments(verify)
-    commands.add_parser("server", streams=streams, help="run the language server on stdio",
-                        description="A Language Server Protocol server over stdin/stdout, "
-                                    "for editors (see the README).")
+    server = commands.add_parser("server", streams=streams,
+                                 help="run the language server on stdio",
+                                 description="A Language Server Protocol server over "
+                                             "stdin/stdout, for editors (see the README).")
+    server.add_argument("--stdio", action="store_true",
+                        help="talk over stdin/stdout (the only way it talks; accepted because "
+                             "editor configurations pass it)")
     return parser
 
 
@@ -119,12 +125,15 @@ def _check_arguments(parser: argparse.ArgumentParser) -> None:
                         help="add to the selected codes")
     parser.add_argument("--ignore", type=_codes, help="codes or prefixes not to report")
     parser.add_argument("--extend-ignore", type=_codes, default=[], help="add to the ignore list")
-    parser.add_argument("--format", choices=_FORMATS, default="text")
+    parser.add_argument("--format", "--output-format", dest="format", choices=_FORMATS,
+                        default="text", help="how to write the findings (default: text)")
     parser.add_argument("--output-file", "-o", type=Path, metavar="FILE",
                         help="write the report to FILE instead of stdout")
-    parser.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings")
+    parser.add_argument("--exit-zero", action="store_true",
+                        help="exit 0 even with findings, and files that cannot be linted")
     parser.add_argument("--show-source", action="store_true", help="show each finding's line")
-    parser.add_argument("--statistics", action="store_true", help="count findings per code")
+    parser.add_argument("--statistics", action="store_true",
+                        help="print how many findings each code has instead of the findings")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="print the findings and nothing else (no summary line)")
     parser.add_argument("-s", "--silent", action="store_true",
@@ -213,8 +222,10 @@ def _serve(streams: Streams) -> int:
     try:
         from mplint.server import main as serve
     except ImportError as missing:
+        # The command names this interpreter, so it works from a clone, a wheel or a venv alike.
         streams.stderr.write(f"mplint: error: the language server needs pygls ({missing}); "
-                             "install it with: pip install 'mplint[server]'\n")
+                             f"install it with: {sys.executable} -m pip install "
+                             f"'{SERVER_REQUIREMENT}'\n")
         return EXIT_ERROR
     return serve()
 
@@ -222,6 +233,7 @@ def _serve(streams: Streams) -> int:
 def _check(options: argparse.Namespace, streams: Streams) -> int:
     if options.output_file is not None:
         try:
+            options.output_file.parent.mkdir(parents=True, exist_ok=True)
             output = options.output_file.open("w", encoding="utf-8", newline="")
         except OSError as problem:
             streams.stderr.write(f"mplint: error: cannot write {options.output_file}: "
@@ -239,7 +251,7 @@ def _lint(options: argparse.Namespace, streams: Streams) -> int:
 
     modules.forget()  # what an earlier run in this interpreter saw may have changed
     paths: list[Path] = options.paths or ([Path("-")] if options.stdin_filename else [Path(".")])
-    config_path = options.config or find_pyproject(paths[0] if paths[0] != Path("-") else Path("."))
+    config_path = options.config or find_pyproject(_config_start(paths[0], options))
     config = load(config_path).with_overrides(options.select, options.ignore, options.extend_ignore,
                                               options.target_python, options.target_platforms,
                                               options.extend_select)
@@ -263,7 +275,10 @@ def _lint(options: argparse.Namespace, streams: Streams) -> int:
     jobs = options.jobs if options.jobs and options.jobs > 0 else default_jobs()
     run = Options(jobs, cache, not options.no_prefilter, edits)
     stdin = _stdin_source(options, streams) if Path("-") in paths else None
-    candidates = discover(files, config.exclude, config.respect_gitignore, config.force_exclude)
+    candidates = list(discover(files, config.exclude, config.respect_gitignore,
+                               config.force_exclude))
+    if not candidates and stdin is None:
+        streams.stderr.write(f"{NO_FILES}\n")
     if options.fix or options.diff:
         if isinstance(stdin, Finding):  # nothing to fix in what cannot be decoded
             streams.stderr.write(f"mplint: {stdin.path}: {stdin.message}\n")
@@ -277,10 +292,19 @@ def _lint(options: argparse.Namespace, streams: Streams) -> int:
 
         findings += Engine(config, Tree(config.search_roots()), edits).lint(stdin)
     findings += lint_paths(candidates, config, run, tree)
+    findings = _selected(findings, config)
     if options.add_noqa:
         return _add_noqa(findings, streams)
     _print(findings, options, streams.stdout, streams.stderr)
     return _exit_code(findings, options)
+
+
+def _config_start(first: Path, options: argparse.Namespace) -> Path:
+    """Where the configuration is looked for: the first path; for stdin, the folder of the
+    file it stands for (``--stdin-filename``), as in ruff and the flake8 plugin."""
+    if first != Path("-"):
+        return first
+    return Path(options.stdin_filename) if options.stdin_filename else Path(".")
 
 
 def _stdin_source(options: argparse.Namespace, streams: Streams) -> Source | Finding:
@@ -293,10 +317,14 @@ def _stdin_source(options: argparse.Namespace, streams: Streams) -> Source | Fin
         return error(shown, str(problem), problem.line, problem.column)
 
 
+def _selected(findings: list[Finding], config: Config) -> list[Finding]:
+    """The findings ``select``, ``ignore`` and ``per-file-ignores`` let through: the rules'
+    are chosen before they run; MPL000, found before any rule runs, is chosen here."""
+    return [f for f in findings if not f.is_error or config.enabled(f.code, f.path)]
+
+
 def _exit_code(findings: list[Finding], options: argparse.Namespace) -> int:
-    if not findings or (options.exit_zero and not any(f.is_error for f in findings)):
-        return EXIT_CLEAN
-    return EXIT_FINDINGS
+    return EXIT_CLEAN if not findings or options.exit_zero else EXIT_FINDINGS
 
 
 def _fix(options: argparse.Namespace, config: Config, tree: Tree,
@@ -313,7 +341,7 @@ def _fix(options: argparse.Namespace, config: Config, tree: Tree,
         run, fixed_stdin = fix_source(engine, stdin, options.unsafe_fixes)
     run.add(fix_paths(candidates, config, run_options,
                       options.unsafe_fixes, write=options.fix and not options.diff, tree=tree))
-    run.remaining.sort()
+    run.remaining = _selected(sorted(run.remaining), config)
     report = streams.stderr if fixed_stdin is not None and not options.diff else streams.stdout
     if options.diff:
         streams.stdout.write("".join(run.diff))
@@ -345,7 +373,12 @@ def _print(findings: list[Finding], options: argparse.Namespace, stream: TextIO,
            stderr: TextIO, fixed: int = 0, resolved: int = 0) -> None:
     from mplint.output import FORMATTERS, text
 
-    if options.format == "text":
+    if options.statistics:  # the counts instead of the findings, as in ruff
+        if options.format == "json":
+            stream.write(text.statistics_json(findings))
+        else:
+            stream.write(text.statistics(findings))
+    elif options.format == "text":
         colour = _colour(stream)
         if options.show_source:
             stream.write(text.render_with_source(findings, options.unsafe_fixes, colour))
@@ -353,8 +386,6 @@ def _print(findings: list[Finding], options: argparse.Namespace, stream: TextIO,
             stream.write(text.render(findings, options.unsafe_fixes, colour))
     else:
         stream.write(FORMATTERS[options.format](findings))
-    if options.statistics:
-        (stream if options.format == "text" else stderr).write(text.statistics(findings))
     if options.format == "text" and not options.quiet:
         stream.write(text.summary(findings, options.unsafe_fixes, fixed, resolved))
     elif fixed and not options.quiet:
@@ -438,16 +469,22 @@ def _settings(config: Config, config_path: Path | None, first: Path) -> str:
 
 
 def _list_rules(streams: Streams) -> int:
+    from mplint.findings import ERROR_CODE, ERROR_NAME, ERROR_SUMMARY
     from mplint.rules import all_rules
 
+    streams.stdout.write(f"{ERROR_CODE}  {ERROR_NAME:<24} {ERROR_SUMMARY}\n")
     for rule in all_rules():
         streams.stdout.write(f"{rule.code}  {rule.name:<24} {rule.summary}\n")
     return EXIT_CLEAN
 
 
 def _show_rule(code: str, streams: Streams) -> int:
+    from mplint.findings import ERROR_CODE, ERROR_PAGE
     from mplint.rules import rule_by_code
 
+    if code.upper() == ERROR_CODE:
+        streams.stdout.write(ERROR_PAGE)
+        return EXIT_CLEAN
     rules = rule_by_code()
     if code.upper() not in rules:
         streams.stderr.write(f"mplint: error: unknown rule code {code!r} "

@@ -83,9 +83,16 @@ class Config:
                        extend_ignore: Sequence[str] = (), target_python: str | None = None,
                        target_platforms: str | None = None,
                        extend_select: Sequence[str] = ()) -> Config:
-        changed = replace(self, select=(tuple(select) if select else self.select)
-                          + tuple(extend_select),
-                          ignore=(tuple(ignore) if ignore is not None else self.ignore)
+        """The settings with the command line's on top. As in ruff, a ``--select`` starts the
+        selection afresh: the configuration's ``select`` and ``ignore`` no longer apply
+        (``per-file-ignores`` still do), so ``--select MPL303`` reports MPL303 even where
+        ``ignore = ["MPL303"]`` is configured."""
+        base_select: tuple[str, ...] = self.select
+        base_ignore: tuple[str, ...] = self.ignore
+        if select:
+            base_select, base_ignore = tuple(select), ()
+        changed = replace(self, select=base_select + tuple(extend_select),
+                          ignore=(tuple(ignore) if ignore is not None else base_ignore)
                           + tuple(extend_ignore))
         if target_python is not None:
             changed = replace(changed, target_python=parse_python(target_python, "--target-python"))
@@ -226,11 +233,26 @@ def _strings(table: Mapping[str, Any], key: str, path: Path) -> tuple[str, ...]:
 
 
 def _string_list(value: Any, key: str, path: Path) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{path}: [tool.mplint] {key} must be a list of strings")
+        raise ConfigError(f"{path}: [tool.mplint] {key} must be a list of strings, not "
+                          f"{_toml_type(value)} ({key} = {_toml_value(value)})")
     return tuple(value)
+
+
+def _toml_type(value: Any) -> str:
+    """What a TOML value is, in TOML's words."""
+    if isinstance(value, list):
+        return "an array holding " + ", ".join(sorted({_toml_type(v) for v in value
+                                                       if not isinstance(v, str)}))
+    names = ((bool, "a boolean"), (str, "a string"), (int, "an integer"), (float, "a float"),
+             (dict, "a table"))
+    return next((name for kind, name in names if isinstance(value, kind)), "a date or time")
+
+
+def _toml_value(value: Any) -> str:
+    import json
+
+    return json.dumps(value, default=str)
 
 
 # flake8's syntax: a bare noqa comment silences every code on its line, one with a colon
@@ -239,26 +261,64 @@ _NOQA = re.compile(r"#\s*noqa(?::[\s]?(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]
 _CODE = re.compile(r"[A-Z]+[0-9]+", re.I)
 
 
+# ruff's file-level exemption: a comment line of its own, ``# mplint: noqa`` for every code or
+# ``# mplint: noqa: MPL101, MPL2`` for those codes (and prefixes).
+_FILE_NOQA = re.compile(r"\s*#\s*mplint\s*:\s*noqa(?:\s*:\s*(?P<codes>[A-Z]+[0-9]*"
+                        r"(?:[,\s]+[A-Z]+[0-9]*)*))?\s*", re.I)
+
+
 @dataclass(frozen=True)
 class Noqa:
-    """The ``# noqa`` comments of one file: line -> codes (empty set = every code)."""
+    """The ``# noqa`` comments of one file: line -> codes (empty set = every code), and the
+    codes a ``# mplint: noqa`` line exempts the whole file from (None: no such line)."""
 
     lines: Mapping[int, frozenset[str]] = field(default_factory=dict)
+    whole_file: frozenset[str] | None = None
 
     @classmethod
     def scan(cls, source: str) -> Noqa:
         if "noqa" not in source.lower():
             return cls()
         found: dict[int, frozenset[str]] = {}
+        whole_file: set[str] | None = None
         for number, line in enumerate(physical_lines(source), start=1):
+            exempt = _FILE_NOQA.fullmatch(line.rstrip("\r\n"))
+            if exempt is not None and _is_comment(source, number):
+                codes = exempt.group("codes")
+                whole_file = (whole_file or set()) | {c.upper() for c in _WORD.findall(codes or "")}
+                if not codes:  # every code: nothing narrower can add to it
+                    return cls(found, frozenset())
+                continue
             match = _NOQA.search(line)
             if match:
                 codes = match.group("codes")
                 found[number] = frozenset(c.upper() for c in _CODE.findall(codes or ""))
-        return cls(found)
+        return cls(found, frozenset(whole_file) if whole_file is not None else None)
 
     def suppresses(self, line: int, code: str) -> bool:
+        if self.whole_file is not None and (
+                not self.whole_file or any(code.startswith(c) for c in self.whole_file)):
+            return True
         codes = self.lines.get(line)
         if codes is None:
             return False
         return not codes or any(code.startswith(c) for c in codes)
+
+
+_WORD = re.compile(r"[A-Z]+[0-9]*", re.I)
+
+
+def _is_comment(source: str, line: int) -> bool:
+    """Whether the first token on ``line`` is a comment, not text inside a string."""
+    import io
+    import tokenize
+
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.start[0] >= line:
+                return token.start[0] == line and token.type == tokenize.COMMENT
+            if token.end[0] >= line:  # a token (a string) that spans the line
+                return False
+    except (tokenize.TokenError, SyntaxError):
+        return True  # the file does not tokenize: the line reads as a comment
+    return False

@@ -9,6 +9,34 @@ from mplint.sources import physical_lines
 
 ERROR_CODE = "MPL000"  # a file that could not be linted
 ERROR_NAME = "unlintable-file"
+ERROR_SUMMARY = "file that could not be read, decoded, parsed or analysed"
+ERROR_PAGE = f"""\
+# {ERROR_CODE} {ERROR_NAME}
+
+## What it does
+Reports a file mplint could not lint, with the reason: a syntax error (at Python's position),
+bytes that do not decode, a binary file, a path that does not exist or cannot be read, code
+nested too deeply to analyse, or a file too large (over 1 MiB and able to start processes).
+The run goes on with the other files.
+
+## Why is this bad?
+No rule has looked at the file, so none of its problems is reported.
+
+## Example
+```python
+with mp.Pool(2) as pool
+    pool.map(work, items)
+```
+
+## Use instead
+Fix the syntax error, or exclude generated and vendored files in `[tool.mplint]`. `--select`,
+`--ignore` and `per-file-ignores` treat MPL000 like any other code: `--ignore MPL000` hides
+these lines, and `--select MPL2` reports MPL2xx findings alone. With `--exit-zero` a run
+exits 0 also when a file cannot be linted.
+
+## Fix safety
+Never fixed automatically.
+"""
 SAFE, UNSAFE = "safe", "unsafe"  # how sure a fix is to keep the program's meaning
 
 

@@ -10,6 +10,8 @@ a finding shows its rule's page. While a file does not parse, its last diagnosti
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,8 @@ from mplint.modules import Tree
 from mplint.sources import Source, excluded, physical_lines
 
 FIX_ALL = "source.fixAll.mplint"
+_PARSE_ERROR = -32700  # JSON-RPC's code for a message that is not JSON
+logger = logging.getLogger("mplint.server")
 _DEBOUNCE_S = 0.15  # keystrokes closer than this are linted once
 _SYNTAX_ERROR = "syntax error"
 
@@ -45,6 +49,24 @@ class MplintServer(LanguageServer):
         self.linted: dict[str, _Linted] = {}
         self._engines: dict[Path | None, tuple[Config, Engine]] = {}
         self._pending: dict[str, asyncio.Task[None]] = {}
+
+    def report_server_error(self, error: Exception, source: type[Exception]) -> None:
+        """A message that cannot be handled (not JSON, a change to a document never opened)
+        is logged, and a message that is not JSON is answered with JSON-RPC's parse error;
+        the server goes on. pygls would show the exception in a pop-up and stop."""
+        described = f"{type(error).__name__}: {error}"
+        logger.warning("cannot handle a message: %s", described)
+        self.window_log_message(types.LogMessageParams(
+            types.MessageType.Warning, f"mplint: cannot handle a message ({described})"))
+        if isinstance(error, json.JSONDecodeError):
+            # JSON-RPC answers it with a null id, which lsprotocol's classes would leave out;
+            # no public call sends a plain message.
+            self.protocol._send_data({"jsonrpc": "2.0", "id": None, "error": {
+                "code": _PARSE_ERROR, "message": f"Parse error: {error}"}})
+
+    def known(self, uri: str) -> bool:
+        """Whether the editor has opened ``uri`` (requests about others get empty answers)."""
+        return uri in self.workspace.text_documents
 
     # -- analysis ----------------------------------------------------------------------------
 
@@ -89,6 +111,7 @@ class MplintServer(LanguageServer):
             self.linted[uri] = _Linted(previous.text if previous else text, document.version,
                                        kept)
             return _Linted(text, document.version, [])  # no actions on a text mid-edit
+        findings = [f for f in findings if not f.is_error or config.enabled(f.code, f.path)]
         self.linted[uri] = _Linted(text, document.version, findings)
         return self.linted[uri]
 
@@ -190,7 +213,8 @@ def did_change(ls: MplintServer, params: types.DidChangeTextDocumentParams) -> N
 def did_save(ls: MplintServer, params: types.DidSaveTextDocumentParams) -> None:
     ls.forget_modules()
     ls.linted.pop(params.text_document.uri, None)
-    ls.publish(params.text_document.uri)
+    if ls.known(params.text_document.uri):
+        ls.publish(params.text_document.uri)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
@@ -211,6 +235,8 @@ def did_change_files(ls: MplintServer, params: types.DidChangeWatchedFilesParams
                        FIX_ALL], resolve_provider=False))
 def code_action(ls: MplintServer, params: types.CodeActionParams) -> list[types.CodeAction]:
     uri = params.text_document.uri
+    if not ls.known(uri):
+        return []
     linted = ls.lint(uri)
     only = params.context.only
     actions: list[types.CodeAction] = []
@@ -284,5 +310,7 @@ def hover(ls: MplintServer, params: types.HoverParams) -> types.Hover | None:
 
 
 def main() -> int:
+    # Editors keep a server's stderr in their log: one line per problem, never a pop-up.
+    logging.basicConfig(level=logging.WARNING, format="mplint server: %(message)s")
     server.start_io()
     return 0

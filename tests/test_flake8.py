@@ -70,3 +70,12 @@ def test_flake8_reports_a_file_too_large_to_analyse_as_the_cli_does(tmp_path: Pa
     assert result.stdout == cli("-q", "huge.py", cwd=tmp_path).stdout
     assert result.stdout == ("huge.py:1:1: MPL000 file too large to analyse (1.1 MiB, limit 1 "
                              "MiB; exclude generated files in [tool.mplint])\n")
+
+
+def test_flake8_honours_a_file_level_mplint_noqa(tmp_path: Path) -> None:
+    job = "import multiprocessing as mp\nimport torch\n{}\nwith mp.Pool() as pool:\n" \
+          "    pool.map(abs, [1])\n"
+    write(tmp_path, "quiet.py", job.format("# mplint: noqa"))
+    write(tmp_path, "partly.py", job.format("# mplint: noqa: MPL103"))
+    lines = _flake8("--select", "MPL", "quiet.py", "partly.py", cwd=tmp_path).stdout.splitlines()
+    assert [line.split()[:2] for line in lines] == [["partly.py:4:6:", "MPL101"]]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,7 +43,7 @@ if __name__ == "__main__":
 
 
 @pytest_lsp.fixture(config=ClientServerConfig(
-    server_command=[sys.executable, "-m", "mplint", "server"]))
+    server_command=[sys.executable, "-m", "mplint", "server", "--stdio"]))
 async def client(lsp_client: LanguageClient) -> object:
     await lsp_client.initialize_session(types.InitializeParams(
         capabilities=types.ClientCapabilities()))
@@ -227,3 +230,63 @@ if __name__ == "__main__":
         text_document=types.TextDocumentIdentifier(uri=path.as_uri())))
     await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
     assert client.diagnostics[path.as_uri()] == ()
+
+
+async def test_a_file_level_noqa_silences_the_file(client: LanguageClient,
+                                                   tmp_path: Path) -> None:
+    path = write(tmp_path, "job.py", "# mplint: noqa: MPL101\n" + SCRIPT)
+    assert await open_file(client, path) == ()
+    assert [d.code for d in await change(client, path, SCRIPT, 2)] == ["MPL101"]
+
+
+def _frame(body: bytes) -> bytes:
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+def _messages(stdout: bytes) -> list[dict[str, object]]:
+    """The JSON-RPC messages a server wrote, in order."""
+    found = []
+    while stdout:
+        header, _, rest = stdout.partition(b"\r\n\r\n")
+        length = int(header.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+        found.append(json.loads(rest[:length]))
+        stdout = rest[length:]
+    return found
+
+
+async def test_bad_messages_are_logged_and_answered_and_the_server_goes_on(
+        tmp_path: Path) -> None:
+    """Not JSON, a change to a document never opened and a code action on an unknown
+    document: each is answered or logged (window/logMessage, never a pop-up), and the server
+    still answers what follows and exits cleanly."""
+    unknown = (tmp_path / "never-opened.py").as_uri()
+    anywhere = {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}
+    requests = [
+        {"id": 1, "method": "initialize", "params": {"capabilities": {}}},
+        {"method": "initialized", "params": {}},
+        b"{this is not json",
+        {"method": "textDocument/didChange", "params": {
+            "textDocument": {"uri": unknown, "version": 2}, "contentChanges": [{"text": "x"}]}},
+        {"id": 2, "method": "textDocument/codeAction", "params": {
+            "textDocument": {"uri": unknown}, "range": anywhere,
+            "context": {"diagnostics": []}}},
+        {"id": 3, "method": "shutdown"},
+        {"method": "exit"},
+    ]
+    stdin = b"".join(_frame(r if isinstance(r, bytes)
+                            else json.dumps({"jsonrpc": "2.0", **r}).encode())
+                     for r in requests)
+    done = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "mplint", "server", "--stdio"], input=stdin,
+        capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    messages = _messages(done.stdout)
+    assert not [m for m in messages if m.get("method") == "window/showMessage"]
+    answers = {m["id"]: m for m in messages if "id" in m}
+    assert answers[None]["error"]["code"] == -32700  # type: ignore[index]
+    assert answers[2]["result"] == [] and answers[3]["result"] is None
+    logged = [m["params"]["message"] for m in messages  # type: ignore[index]
+              if m.get("method") == "window/logMessage"]
+    assert len(logged) == 2 and all(text.startswith("mplint: cannot handle a message (")
+                                    for text in logged)
+    assert "Traceback" not in "".join(logged)

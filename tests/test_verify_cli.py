@@ -74,3 +74,33 @@ def test_on_a_terminal_verify_shows_what_is_running(tmp_path: Path) -> None:
     piped = subprocess.run([tool("mplint"), "verify", "--start-method", "spawn", str(script)],
                            capture_output=True, timeout=120, cwd=tmp_path)
     assert piped.returncode == 0 and piped.stderr == b""
+
+
+@pytest.mark.slow
+def test_a_crash_names_its_line_and_only_the_rules_the_linter_reports(tmp_path: Path) -> None:
+    """A failure's text alone does not name a rule: the script must have that finding. The
+    report says where in the script the exception was raised."""
+    from conftest import run
+
+    write(tmp_path, "fake.py", 'def start():\n    raise RuntimeError("context has already '
+                               'been set")\n\n\nstart()\n')
+    write(tmp_path, "lam.py", """\
+import multiprocessing
+
+
+def main():
+    offset = 0.5
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        print(pool.map(lambda v: v + offset, [1.0]))
+
+
+if __name__ == "__main__":
+    main()
+""")
+    result = run("verify", "--start-method", "spawn", "fake.py", "lam.py", cwd=tmp_path)
+    heads = [line for line in result.stdout.splitlines() if not line.startswith(" ")]
+    assert result.returncode == 1 and len(heads) == 2, result.stdout
+    assert heads[0].startswith("fake.py [spawn] CRASH in ")
+    assert heads[0].endswith(" at fake.py:2: RuntimeError: context has already been set")
+    assert heads[1].startswith("lam.py [spawn] CRASH in ")
+    assert " at lam.py:7: " in heads[1] and heads[1].endswith("(predicted by MPL203)")

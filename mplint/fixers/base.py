@@ -265,6 +265,18 @@ def split_blank_lines(statement: cst.BaseStatement) -> tuple[list[cst.EmptyLine]
     return lines[:blank], statement.with_changes(leading_lines=lines[blank:])
 
 
+def spaced(inserted: cst.BaseStatement, blank: Sequence[cst.EmptyLine],
+           previous: cst.BaseStatement | None) -> cst.BaseStatement:
+    """``inserted``, a statement a fix adds at module level after ``previous``, with the blank
+    lines PEP 8 asks before it: two next to a function or class definition (flake8's E302 and
+    E305), else the ``blank`` lines of the statement it is put in front of."""
+    definitions = (cst.FunctionDef, cst.ClassDef)
+    if previous is not None and (isinstance(previous, definitions)
+                                 or isinstance(inserted, definitions)):
+        blank = [cst.EmptyLine(), cst.EmptyLine()]
+    return inserted.with_changes(leading_lines=list(blank))
+
+
 def without(module: cst.Module, statement: cst.SimpleStatementLine) -> cst.Module:
     """``module`` without a top-level ``statement``; the comments above it and after it on
     its line stay, above the statement that follows (or at the end of the module)."""

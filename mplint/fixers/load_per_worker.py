@@ -44,6 +44,7 @@ from mplint.fixers.base import (
     names_bound,
     names_read,
     separated,
+    spaced,
     split_blank_lines,
 )
 
@@ -386,7 +387,7 @@ class _Rewriter(cst.CSTTransformer):
         blank, function = split_blank_lines(body[at])
         assert isinstance(function, cst.FunctionDef)
         added = _initializer(self.plan, updated_node)
-        added[0] = added[0].with_changes(leading_lines=blank)
+        added[0] = spaced(added[0], blank, body[at - 1] if at else None)
         function = function.with_changes(
             leading_lines=[cst.EmptyLine(), cst.EmptyLine(), *function.leading_lines])
         return updated_node.with_changes(body=[*body[:at], *added, function, *body[at + 1:]],

@@ -49,6 +49,7 @@ from mplint.fixers.base import (
     names_bound,
     names_read,
     separated,
+    spaced,
     split_blank_lines,
 )
 from mplint.fixers.load_per_worker import _creation, _fresh, _module_level, _uses, plain_items
@@ -681,7 +682,7 @@ class _Rewriter(cst.CSTTransformer):
         body = list(updated_node.body)
         blank, function = split_blank_lines(body[at])
         added = _initializer(plan, updated_node)
-        added[0] = added[0].with_changes(leading_lines=blank)
+        added[0] = spaced(added[0], blank, body[at - 1] if at else None)
         function = function.with_changes(
             leading_lines=[cst.EmptyLine(), cst.EmptyLine(), *getattr(function, "leading_lines",
                                                                        ())])

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mplint.findings import ERROR_CODE, ERROR_NAME, Finding
+from mplint.findings import ERROR_CODE, ERROR_NAME, ERROR_PAGE, ERROR_SUMMARY, Finding
 
 _SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
@@ -17,7 +17,8 @@ def _rules() -> list[dict[str, Any]]:
 
     described = [{
         "id": ERROR_CODE, "name": ERROR_NAME,
-        "shortDescription": {"text": "file could not be read, decoded or parsed"},
+        "shortDescription": {"text": ERROR_SUMMARY},
+        "help": {"text": ERROR_SUMMARY, "markdown": ERROR_PAGE},
         "defaultConfiguration": {"level": "error"},
     }]
     for rule in all_rules():
@@ -33,8 +34,16 @@ def _rules() -> list[dict[str, Any]]:
 
 
 def _uri(path: str) -> str:
+    """A URI reference for ``path``: relative paths stay relative (to the working directory,
+    the run's ``originalUriBaseIds``), with every character a URI reserves percent-encoded,
+    so that ``#`` or ``?`` in a file name is not read as a fragment or a query."""
     pure = Path(path)
-    return pure.as_posix() if not pure.is_absolute() else pure.as_uri()
+    if pure.is_absolute():
+        return pure.as_uri()  # percent-encodes what a file URI must
+    from urllib.parse import quote
+
+    # Undecodable bytes of a name (surrogates) go out as the bytes they were.
+    return quote(pure.as_posix(), safe="/", errors="surrogateescape")
 
 
 def _fixes(finding: Finding) -> dict[str, Any]:
@@ -78,6 +87,8 @@ def render(findings: Sequence[Finding]) -> str:
         "runs": [{
             "tool": {"driver": {"name": "mplint", "version": __version__, "rules": rules}},
             "results": results,
+            # Columns count code points, as Python and mplint's other formats do.
+            "columnKind": "unicodeCodePoints",
         }],
     }
     return json.dumps(log, indent=2) + "\n"

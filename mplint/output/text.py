@@ -82,6 +82,16 @@ def statistics(findings: Sequence[Finding]) -> str:
     return "".join(f"{count:<6} {code} {name}\n" for (code, name), count in rows)
 
 
+def statistics_json(findings: Sequence[Finding]) -> str:
+    """The counts of :func:`statistics` as a JSON list of ``{"code", "name", "count"}``."""
+    import json
+
+    counts = Counter((f.code, f.name) for f in findings)
+    rows = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return json.dumps([{"code": code, "name": name, "count": count}
+                       for (code, name), count in rows], indent=2) + "\n"
+
+
 def _read_lines(path: str) -> list[str]:
     try:
         return physical_lines(Path(path).read_text(encoding="utf-8", errors="replace"))

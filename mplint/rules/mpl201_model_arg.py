@@ -224,6 +224,7 @@ class ModelArg(Rule):
             def make_model():
                 return torch.nn.Linear(10, 1)
 
+
             _worker_model = None
 
 

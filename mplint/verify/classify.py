@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 
 from mplint.verify.profile import Profile, summarise
 from mplint.verify.runner import Outcome
@@ -36,6 +37,7 @@ class Verdict:
     methods_used: list[str]
     exception: str | None = None
     message: str | None = None
+    where: str | None = None  # file:line of the innermost frame of the script's own code
     rules: list[str] = field(default_factory=list)
     hint: str | None = None
     warnings: list[str] = field(default_factory=list)
@@ -79,6 +81,7 @@ def classify(outcome: Outcome) -> Verdict:
         exit_code=outcome.exit_code, wall=round(outcome.wall, 2),
         methods_used=profile.methods_used, exception=exception if status != "ok" else None,
         message=message if status != "ok" else None, rules=rules if status != "ok" else [],
+        where=crash_site(outcome.stderr, outcome.run.script) if status == "crash" else None,
         hint=hint,
         warnings=_warnings(outcome.stderr), leftovers=outcome.leftovers,
         stdout=outcome.stdout, stderr=outcome.stderr, stacks=outcome.stacks, profile=profile)
@@ -98,6 +101,45 @@ def last_exception(stderr: str) -> tuple[str | None, str | None]:
             message = (match.group("message") or "").strip() or _indented_after(lines, index)
             return match.group("type"), message
     return None, None
+
+
+_FRAME = re.compile(r'^  File "(?P<file>[^"]+)", line (?P<line>\d+)', re.M)
+
+
+def crash_site(stderr: str, script: Path) -> str | None:
+    """``file:line`` of the innermost frame of the last traceback in ``stderr`` that is the
+    user's code: not Python's library, an installed package or the verifier's hook. The
+    script itself is named as it was given."""
+    start = stderr.rfind(_HEADER)
+    if start < 0:
+        return None
+    ours = script.resolve()
+    for frame in reversed(list(_FRAME.finditer(stderr, start))):
+        file = frame.group("file")
+        if _library(file):
+            continue
+        shown = str(script) if Path(file) == ours else file
+        return f"{shown}:{frame.group('line')}"
+    return None
+
+
+def _library(file: str) -> bool:
+    """Whether a traceback's file is Python's own, an installed package's or the hook's."""
+    if file.startswith("<"):  # <frozen runpy>, <string>
+        return True
+    from mplint.verify.runner import HOOK_DIR
+
+    resolved = Path(file).resolve()
+    return any(resolved.is_relative_to(folder) for folder in (*_library_folders(), HOOK_DIR))
+
+
+@cache
+def _library_folders() -> tuple[Path, ...]:
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    return tuple({Path(paths[key]).resolve() for key in ("stdlib", "platstdlib", "purelib",
+                                                         "platlib") if key in paths})
 
 
 def _indented_after(lines: list[str], index: int) -> str:

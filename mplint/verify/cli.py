@@ -120,11 +120,40 @@ def run_all(runs: Sequence[Run], jobs: int, progress: Progress | None = None) ->
     try:
         if progress is not None:
             progress.begin(len(runs))
-        return list(pool.map(one, runs))
+        return _confirmed(list(pool.map(one, runs)))
     finally:  # on an interruption too: no new script starts, running ones are stopped
         if progress is not None:
             progress.end()
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _confirmed(verdicts: list[Verdict]) -> list[Verdict]:
+    """Each verdict naming only the rules whose findings the linter reports on its script: a
+    failure's text alone can match a rule the script does not break."""
+    reported: dict[str, frozenset[str]] = {}
+    for verdict in verdicts:
+        if verdict.rules:
+            if verdict.script not in reported:
+                reported[verdict.script] = _reported(Path(verdict.script))
+            verdict.rules = [r for r in verdict.rules if r in reported[verdict.script]]
+    return verdicts
+
+
+def _reported(script: Path) -> frozenset[str]:
+    """The codes ``mplint`` reports on ``script``, with the configuration of its folder."""
+    from mplint.config import Config, ConfigError, find_pyproject, load
+    from mplint.engine import Engine
+    from mplint.sources import Source, SourceError
+
+    try:
+        config = load(find_pyproject(script))
+    except ConfigError:
+        config = Config()
+    try:
+        source = Source.load(script)
+    except SourceError:
+        return frozenset()
+    return frozenset(f.code for f in Engine(config).lint(source) if not f.is_error)
 
 
 def _scripts(paths: Sequence[Path]) -> tuple[list[Path], list[Verdict]]:

@@ -48,6 +48,8 @@ def render_verdicts(verdicts: list[Verdict]) -> str:
         head = f"{v.script} [{v.method}] {v.status.upper()}"
         if v.status != "error":
             head += f" in {v.wall:.1f}s"
+        if v.where:
+            head += f" at {v.where}"
         if v.exception or v.message:
             head += f": {v.exception + ': ' if v.exception else ''}{v.message or ''}"
         if v.rules:

@@ -45,14 +45,12 @@ from mplint.fixers.base import (
     UNSAFE,
     Fixer,
     contains,
-    keyword_arg,
     names_bound,
     names_read,
     separated,
-    spaced,
-    split_blank_lines,
 )
-from mplint.fixers.load_per_worker import _creation, _fresh, _module_level, _uses, plain_items
+from mplint.fixers.initializer import initializer, insert_before, with_initializer
+from mplint.fixers.model_arg import _creation, _fresh, _module_level, _uses, plain_items
 
 # Where the workers take no initializer: why no fix, and what to do instead. (A cached loader
 # in the script itself does not help joblib: loky sends the script's functions by value, and a
@@ -609,11 +607,8 @@ class _Rewriter(cst.CSTTransformer):
         if original_node is plan.call and plan.local is None:
             return cst.Name(plan.global_name)
         if original_node is plan.creation:
-            extra = [keyword_arg("initializer", cst.Name(plan.init_name))]
-            if plan.passed:
-                extra.append(keyword_arg("initargs", cst.Tuple(
-                    [cst.Element(s.expr) for _, s in plan.passed])))
-            return updated_node.with_changes(args=separated([*updated_node.args, *extra]))
+            return with_initializer(updated_node, plan.init_name,
+                                    [s.expr for _, s in plan.passed])
         if original_node is self.partial:
             args = [a for i, a in enumerate(updated_node.args) if i not in self.dropped]
             return args[0].value if len(args) == 1 else updated_node.with_changes(
@@ -679,14 +674,8 @@ class _Rewriter(cst.CSTTransformer):
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
         plan = self.plan
         at = next(i for i, s in enumerate(original_node.body) if s is plan.function)
-        body = list(updated_node.body)
-        blank, function = split_blank_lines(body[at])
-        added = _initializer(plan, updated_node)
-        added[0] = spaced(added[0], blank, body[at - 1] if at else None)
-        function = function.with_changes(
-            leading_lines=[cst.EmptyLine(), cst.EmptyLine(), *getattr(function, "leading_lines",
-                                                                       ())])
-        return updated_node.with_changes(body=[*body[:at], *added, function, *body[at + 1:]])
+        return updated_node.with_changes(
+            body=insert_before(updated_node.body, at, _initializer(plan, updated_node)))
 
 
 def _comments(statement: cst.BaseStatement) -> bool:
@@ -707,24 +696,10 @@ def _rows_of(work: cst.Call, source: _Source) -> cst.CSTNode | None:
 def _initializer(plan: _Plan, module: cst.Module) -> list[cst.BaseStatement]:
     """``_worker_model = None`` and the initializer that makes the model, as module
     statements: the moved statements keep their text and comments."""
-    newline, indent = module.default_newline, module.default_indent
-    params = ", ".join(name for name, _ in plan.passed)
     block = plan.block
     last = plan.local if plan.local is not None else module.code_for_node(plan.call)
     if len(block) == 1 and _helper(block[0]) and not _comments(block[0]):
         small = block[0].body[0]  # type: ignore[attr-defined]
         last, block = module.code_for_node(small.value), []  # ``model = load()``: one line
-    source = (f"{plan.global_name} = None{newline}{newline}{newline}"
-              f"def {plan.init_name}({params}):{newline}"
-              f"{indent}global {plan.global_name}{newline}"
-              f"{indent}{plan.global_name} = {last}{newline}")
-    added: list[cst.BaseStatement] = list(cst.parse_module(source).body)
-    function = added[-1]
-    assert isinstance(function, cst.FunctionDef) and isinstance(function.body, cst.IndentedBlock)
-    inner = list(function.body.body)
-    moved = [s.with_changes(leading_lines=[line for line in getattr(s, "leading_lines", ())
-                                           if line.comment is not None]) if i == 0 else s
-             for i, s in enumerate(block)]
-    added[-1] = function.with_changes(body=function.body.with_changes(
-        body=[inner[0], *moved, inner[1]]))
-    return added
+    return initializer(module, plan.global_name, plan.init_name,
+                       [name for name, _ in plan.passed], last, block)

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import libcst as cst
 
 from mplint.analysis import ModuleFacts, function_of
-from mplint.fixers.main_guard import guard_fixer
+from mplint.fixers.unguarded_start import guard_fixer
 from mplint.knowledge import ApiKind
 from mplint.rules.base import Invalid, Report, Rule, Valid, offer
 

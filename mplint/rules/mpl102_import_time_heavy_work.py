@@ -16,7 +16,7 @@ from mplint.analysis import (
     cuda_call,
     function_of,
 )
-from mplint.fixers.import_time import move_into_guard_fixers
+from mplint.fixers.import_time_heavy_work import move_into_guard_fixers
 from mplint.rules.base import Invalid, Report, Rule, Valid, offer
 
 

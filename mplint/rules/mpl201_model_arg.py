@@ -18,7 +18,7 @@ from mplint.analysis import (
     item_of,
     models_in,
 )
-from mplint.fixers.load_per_worker import load_per_worker_fixer
+from mplint.fixers.model_arg import load_per_worker_fixer
 from mplint.knowledge import ApiKind
 from mplint.rules.base import Invalid, Report, Rule, Valid, offer
 

@@ -40,13 +40,11 @@ from mplint.fixers.base import (
     UNSAFE,
     Fixer,
     contains,
-    keyword_arg,
     names_bound,
     names_read,
     separated,
-    spaced,
-    split_blank_lines,
 )
+from mplint.fixers.initializer import initializer, insert_before, with_initializer
 
 _STAR_TO_PLAIN = {"starmap": "map", "starmap_async": "map_async"}
 
@@ -356,10 +354,8 @@ class _Rewriter(cst.CSTTransformer):
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         plan = self.plan
         if original_node is plan.creation:
-            extra = [keyword_arg("initializer", cst.Name(plan.init_name))]
-            if plan.passed:
-                extra.append(keyword_arg("initargs", _tuple([cst.Name(n) for n in plan.passed])))
-            return updated_node.with_changes(args=separated([*updated_node.args, *extra]))
+            return with_initializer(updated_node, plan.init_name,
+                                    [cst.Name(n) for n in plan.passed])
         if original_node is plan.partial:
             args = [a for i, a in enumerate(updated_node.args) if i != plan.index + 1]
             return args[0].value if len(args) == 1 else updated_node.with_changes(
@@ -383,15 +379,11 @@ class _Rewriter(cst.CSTTransformer):
         footer = [*left, *updated_node.footer]
         if self.plan.creation is None:
             return updated_node.with_changes(body=body, footer=footer)
-        at = originals.index(self.plan.function)
-        blank, function = split_blank_lines(body[at])
-        assert isinstance(function, cst.FunctionDef)
-        added = _initializer(self.plan, updated_node)
-        added[0] = spaced(added[0], blank, body[at - 1] if at else None)
-        function = function.with_changes(
-            leading_lines=[cst.EmptyLine(), cst.EmptyLine(), *function.leading_lines])
-        return updated_node.with_changes(body=[*body[:at], *added, function, *body[at + 1:]],
-                                         footer=footer)
+        plan = self.plan
+        added = initializer(updated_node, plan.global_name, plan.init_name, plan.passed,
+                            updated_node.code_for_node(plan.loader))
+        return updated_node.with_changes(
+            body=insert_before(body, originals.index(plan.function), added), footer=footer)
 
 
 def _drop(originals: Sequence[cst.BaseStatement], updated: Sequence[cst.BaseStatement],
@@ -490,12 +482,3 @@ def _replace_element(sequence: cst.Tuple | cst.List, index: int,
 def _tuple(names: Sequence[cst.Name]) -> cst.Tuple:
     return cst.Tuple([cst.Element(n) for n in names])
 
-
-def _initializer(plan: _Plan, module: cst.Module) -> list[cst.BaseStatement]:
-    """``_worker_model = None`` and the initializer that fills it, as module statements."""
-    newline, indent = module.default_newline, module.default_indent
-    source = (f"{plan.global_name} = None{newline}{newline}{newline}"
-              f"def {plan.init_name}({', '.join(plan.passed)}):{newline}"
-              f"{indent}global {plan.global_name}{newline}"
-              f"{indent}{plan.global_name} = {module.code_for_node(plan.loader)}{newline}")
-    return list(cst.parse_module(source).body)

@@ -24,8 +24,10 @@ loading it costs nothing).
 Each program runs under the platform's default start method; ``python -m mplint --fix`` (safe
 fixes only) rewrites a copy; when it changes the file, the copy runs the same way. Stdout, the
 exit status and the last exception line of stderr are compared. A fixed program that behaves
-differently is a behaviour change, unless the original failed with an error mplint predicts for
-the codes it reported and the fixed one runs cleanly (repaired, counted apart). A difference is
+differently is a behaviour change, unless the original (the parent, or one of its children)
+failed with an error mplint predicts for the codes it reported and the fixed one runs without
+it and ends as the original meant to (repaired, counted apart; "repaired, fails later" when
+the program, getting further, then fails on another error of its own). A difference is
 confirmed by running both once more: the original must do what it did, and the fixed program
 again something else; one that does not repeat is counted as flaky. The original
 also runs under a forced spawn, to count the programs that crash there before the fix and,
@@ -516,6 +518,7 @@ class Outcome:
     stdout: str
     error: str  # the last exception line of stderr, "" when none
     stopped: str = field(default="", compare=False)  # why it was stopped
+    stderr: str = field(default="", compare=False, repr=False)  # children's tracebacks too
 
 
     def describe(self) -> str:
@@ -574,7 +577,7 @@ def execute(folder: Path, timeout: float, method: str | None = None,
         err.seek(0)
         stdout = out.read().decode("utf-8", "replace")
         stderr = err.read().decode("utf-8", "replace")
-    return Outcome(code, _ADDRESS.sub("0x?", stdout), last_exception(stderr), stopped)
+    return Outcome(code, _ADDRESS.sub("0x?", stdout), last_exception(stderr), stopped, stderr)
 
 
 # a traceback of a child that died while re-running the script, before its task
@@ -649,7 +652,7 @@ class Verdict:
     """One program judged."""
 
     program: Program
-    verdict: str  # unchanged, same, different, repaired, flaky
+    verdict: str  # unchanged, same, different, repaired, repaired, fails later, flaky
     original: Outcome
     fixed: Outcome | None = None
     fix: Fix | None = None
@@ -696,10 +699,9 @@ def _compare(original: Outcome, fixed: Outcome, fix: Fix, before: Path, after: P
              timeout: float, verdict: Verdict) -> str:
     if fixed == original:
         return "same"
-    expected = predicted_errors(fix.reported)
-    if (original.failed and not fixed.failed and not fixed.error
-            and any(text in original.error for text in expected)):
-        return "repaired"
+    repaired = _repaired(original, fixed, predicted_errors(fix.reported))
+    if repaired is not None:
+        return repaired
     if original.exit is None:
         return "original hangs"  # nothing to keep
     # a difference counts when the original repeats what it did and the fixed program again
@@ -708,6 +710,21 @@ def _compare(original: Outcome, fixed: Outcome, fix: Fix, before: Path, after: P
     if execute(before, timeout) != original or execute(after, timeout) == original:
         return "flaky"
     return "different"
+
+
+def _repaired(original: Outcome, fixed: Outcome, expected: tuple[str, ...]) -> str | None:
+    """"repaired" when the original (the parent or one of its children) failed with an error a
+    reported rule predicts and the fixed program runs without it, ending as the original meant
+    to (its own exit status, no exception the original did not show); "repaired, fails later"
+    when the predicted error is gone and the program, now getting further, fails on another
+    error of its own; None when the predicted error was not the original's failure."""
+    if not any(text in original.stderr for text in expected) or any(
+            text in fixed.stderr for text in expected):
+        return None
+    if (not fixed.error or fixed.error in original.stderr) and (
+            not fixed.failed or fixed.exit == original.exit):
+        return "repaired"
+    return "repaired, fails later" if original.failed or original.error else None
 
 
 # -- the run -------------------------------------------------------------------------------------
@@ -743,6 +760,7 @@ class Figures:
             f"  same behaviour              {self.count('same')}",
             f"  behaviour changes           {self.count('different')}",
             f"  repaired (predicted error)  {self.count('repaired')}",
+            f"  repaired, fails later       {self.count('repaired, fails later')}",
             f"  flaky (not repeated)        {self.count('flaky')}",
             f"  original never ends         {self.count('original hangs')}",
             f"crash under spawn before      {broken} ({broken_fixed} changed by the fix, "

@@ -109,9 +109,20 @@ def _is_static(small: cst.BaseSmallStatement) -> bool:
         return True
     if isinstance(small, cst.Expr):
         return isinstance(small.value, (cst.SimpleString, cst.ConcatenatedString))
-    if isinstance(small, (cst.Assign, cst.AnnAssign)):
-        return small.value is None or not _has_call(small.value)
+    if isinstance(small, cst.Assign):
+        return all(_plain_target(t.target) for t in small.targets) and not _has_call(small.value)
+    if isinstance(small, cst.AnnAssign):
+        return _plain_target(small.target) and (small.value is None or not _has_call(small.value))
     return False
+
+
+def _plain_target(target: cst.BaseExpression) -> bool:
+    """Names only: ``x.attr = v`` and ``x[k] = v`` change an object, they define nothing."""
+    if isinstance(target, cst.Name):
+        return True
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return all(_plain_target(e.value) for e in target.elements)
+    return isinstance(target, cst.StarredElement) and _plain_target(target.value)
 
 
 def _has_call(node: cst.CSTNode) -> bool:

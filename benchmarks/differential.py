@@ -619,6 +619,7 @@ class Fix:
 
 
 _FIXED = re.compile(r"^fixed \S+:\d+:\d+: (MPL\d+)", re.MULTILINE)
+_RESOLVED = re.compile(r"^resolved \S+:\d+:\d+: (MPL\d+)", re.MULTILINE)
 _REMAINING = re.compile(r"^\S+:\d+:\d+: (MPL\d+)", re.MULTILINE)
 
 
@@ -630,7 +631,8 @@ def apply_fix(folder: Path) -> Fix:
                           timeout=300)
     after = (folder / SCRIPT).read_text()
     fixed = tuple(sorted(set(_FIXED.findall(done.stdout))))
-    reported = tuple(sorted(set(fixed) | set(_REMAINING.findall(done.stdout))))
+    reported = tuple(sorted(set(fixed) | set(_RESOLVED.findall(done.stdout))
+                            | set(_REMAINING.findall(done.stdout))))
     diff = "".join(difflib.unified_diff(before.splitlines(keepends=True),
                                         after.splitlines(keepends=True),
                                         f"a/{SCRIPT}", f"b/{SCRIPT}"))
@@ -718,11 +720,11 @@ def _repaired(original: Outcome, fixed: Outcome, expected: tuple[str, ...]) -> s
     to (its own exit status, no exception the original did not show); "repaired, fails later"
     when the predicted error is gone and the program, now getting further, fails on another
     error of its own; None when the predicted error was not the original's failure."""
-    if not any(text in original.stderr for text in expected) or any(
-            text in fixed.stderr for text in expected):
-        return None
+    if not any(text in original.stderr and text not in fixed.stderr for text in expected):
+        return None  # no predicted failure of the original went away
     if (not fixed.error or fixed.error in original.stderr) and (
-            not fixed.failed or fixed.exit == original.exit):
+            not fixed.failed or fixed.exit == original.exit) and not any(
+            text in fixed.stderr for text in expected):
         return "repaired"
     return "repaired, fails later" if original.failed or original.error else None
 

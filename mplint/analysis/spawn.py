@@ -44,6 +44,10 @@ if TYPE_CHECKING:
     from mplint.analysis.facts import ModuleFacts, WorkSite
     from mplint.analysis.summaries import ModuleSummary
 
+# What a spawned child gets from the parent all the same (multiprocessing sends the parent's
+# sys.path and working directory with the preparation data; the environment is inherited).
+_INHERITED_BY_SPAWN = ("sys.path", "os.environ")
+
 # Starts whose method the platform default decides, and so a set_start_method() call changes.
 _DEFAULT_KINDS = frozenset({ApiKind.POOL, ApiKind.EXECUTOR, ApiKind.PROCESS, ApiKind.MANAGER,
                             ApiKind.DATALOADER})
@@ -370,9 +374,10 @@ class SpawnCheck:
             for node in _walk_no_defs(body):
                 patched = self._patched_attribute(node)
                 if patched is not None:
+                    module = patched.split(".")[0].split("[")[0]
                     yield Difference(node, (
                         f"the parent sets `{patched}` at run time: a forked child inherits it, "
-                        "a spawned child imports the library afresh"))
+                        f"a spawned child imports `{module}` afresh"))
 
     def _runs_at_run_time(self, site: CallSite) -> bool:
         """Run by the parent under the guard (directly or through its functions), not on
@@ -385,21 +390,27 @@ class SpawnCheck:
         return function is not None and function in self._guard_functions
 
     def _patched_attribute(self, node: cst.CSTNode) -> str | None:
-        """``library.attr = value`` (also ``decimal.getcontext().prec = 50``): an attribute of
-        an imported module changed in place."""
-        if not isinstance(node, (cst.Assign, cst.AugAssign)):
+        """``library.attr = value``, ``helpers.CONFIG["k"] = v``, ``helpers.ITEMS.append(x)``
+        (also ``decimal.getcontext().prec = 50``): something of an imported module changed in
+        place. ``sys.path`` and ``os.environ`` are left out: a spawned child gets them too."""
+        target = _changed_target(node)
+        if target is None or (isinstance(node, cst.Call) and not isinstance(
+                target, cst.Attribute)):
             return None
-        targets = ([t.target for t in node.targets] if isinstance(node, cst.Assign)
-                   else [node.target])
-        for target in targets:
-            if not isinstance(target, cst.Attribute):
-                continue
-            base: cst.BaseExpression = target.value
-            while isinstance(base, (cst.Attribute, cst.Call)):
-                base = base.value if isinstance(base, cst.Attribute) else base.func
-            if isinstance(base, cst.Name) and _is_import(self.facts, base.value):
-                return _code(target)
-        return None
+        changed = target.value if isinstance(node, cst.Call) and isinstance(
+            target, cst.Attribute) else target
+        if isinstance(node, cst.Call) and not isinstance(changed, (cst.Attribute, cst.Subscript)):
+            return None  # ``module.method()``: a library function, judged by its name
+        base: cst.BaseExpression = changed
+        while isinstance(base, (cst.Attribute, cst.Call, cst.Subscript)):
+            base = base.func if isinstance(base, cst.Call) else base.value
+        if not (isinstance(base, cst.Name) and _is_import(self.facts, base.value)):
+            return None
+        shown = _code(changed)
+        if any(shown == name or shown.startswith((f"{name}.", f"{name}["))
+               for name in _INHERITED_BY_SPAWN):
+            return None
+        return _code(node) if isinstance(node, cst.Call) else shown
 
     # -- code that runs again in every spawned child --------------------------------------------
     def _import_time_effects(self) -> Iterator[Difference]:

@@ -118,6 +118,38 @@ class UnguardedStart(Rule):
     INVALID = (
         Invalid(
             """
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+
+            def total(workers):
+                data = TensorDataset(torch.arange(8.0))
+                loader = DataLoader(data, batch_size=4, num_workers=workers)
+                return sum(float(batch[0].sum()) for batch in loader)
+
+
+            print(total(2))
+            """,
+            (11, 7, "`total()` starts processes (torch.utils.data.DataLoader in `total`) when the "
+                    f"module is imported, outside {_GUARD}; under spawn or forkserver every "
+                    "child re-imports the module and fails in its bootstrapping phase"),
+            fixed="""
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+
+            def total(workers):
+                data = TensorDataset(torch.arange(8.0))
+                loader = DataLoader(data, batch_size=4, num_workers=workers)
+                return sum(float(batch[0].sum()) for batch in loader)
+
+
+            if __name__ == "__main__":
+                print(total(2))
+            """,
+        ),
+        Invalid(
+            """
             import multiprocessing as mp
 
             def work(x):
@@ -311,8 +343,8 @@ class UnguardedStart(Rule):
                 continue
             reported.add(root.node)
             if root is start.site and start.obj.kind is ApiKind.DATALOADER:
-                subject = (f"{start.obj.api}, iterated at module level, starts processes when "
-                           "num_workers > 0" if start.obj.maybe else
+                subject = (f"{start.obj.api}, iterated at module level, starts processes "
+                           "(when num_workers > 0)" if start.obj.maybe else
                            f"{start.obj.api} with workers, iterated at module level, starts "
                            "processes")
             elif root is start.site:

@@ -40,6 +40,25 @@ class UnpicklableCallable(Rule):
     VALID = (
         Valid(
             """
+            import argparse
+
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--workers", type=int, default=0)
+
+            if __name__ == "__main__":
+                args = parser.parse_args()
+                data = TensorDataset(torch.arange(8.0))
+                loader = DataLoader(data, batch_size=2, num_workers=args.workers,
+                                    multiprocessing_context="spawn", collate_fn=lambda rows: rows)
+                print(len(list(loader)))
+            """,
+            "the option's default is 0: the loader has no workers unless the user asks",
+        ),
+        Valid(
+            """
             import multiprocessing as mp
 
             def double(x):
@@ -97,6 +116,26 @@ class UnpicklableCallable(Rule):
         ),
     )
     INVALID = (
+        Invalid(
+            """
+            import argparse
+
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--workers", type=int, default=4)
+
+            if __name__ == "__main__":
+                args = parser.parse_args()
+                data = TensorDataset(torch.arange(8.0))
+                loader = DataLoader(data, batch_size=2, num_workers=args.workers,
+                                    multiprocessing_context="spawn", collate_fn=lambda rows: rows)
+                print(len(list(loader)))
+            """,
+            (12, 14, "a lambda passed to DataLoader cannot be pickled under spawn or forkserver "
+                     "(\"Can't pickle local object\"); define it at module level"),
+        ),
         Invalid(
             """
             import multiprocessing as mp

@@ -477,3 +477,26 @@ if __name__ == "__main__":
     with mp.Pool(2) as pool:
         print(sorted(set(pool.map(logger_name, range(2)))))
 ''', "MPL103")
+
+
+def test_a_start_method_call_that_already_raises_where_it_is_stays(tmp_path: Path) -> None:
+    """An imported module fixed the default context: the module-level call raises where it
+    stands, and moved into the guard it would raise after other code has run (an exit handler
+    registered, output printed)."""
+    behaves_the_same(tmp_path / "p", '''\
+import atexit
+import helper
+import multiprocessing as mp
+
+
+def task(x):
+    return x
+
+
+mp.set_start_method("spawn")
+atexit.register(print, "exiting")
+
+if __name__ == "__main__":
+    with mp.Pool(2) as pool:
+        print(pool.map(task, range(3)))
+''', "MPL104", {"helper.py": "import multiprocessing as mp\n\nLOCK = mp.Lock()\n"})

@@ -116,6 +116,26 @@ class SpawnCheck:
                 return DefaultFixed(node, f"`{what}` in `{name}`, which the module imports,")
         return None
 
+    def default_fixed_before(self, site: CallSite) -> DefaultFixed | None:
+        """What fixes the default context (or chooses the start method) on import before the
+        module-level call ``site``: code of this module, or a module of the tree it imports
+        earlier."""
+        found = self.default_fixed_between(-1, site.order)
+        if found is not None:
+            return found
+        positions = {id(statement): index
+                     for index, statement in enumerate(self.facts.record.module.body)}
+        at = positions.get(id(site.statement), len(positions))
+        for name, node in self._imported_modules():
+            if positions.get(id(node), 0) >= at:
+                continue
+            summary = self._summary(name)
+            effect = import_effects(summary) if summary is not None else None
+            if effect is not None and (effect.chooses or effect.fixes_default is not None):
+                what = "set_start_method()" if effect.chooses else effect.fixes_default
+                return DefaultFixed(node, f"`{what}` in `{name}`, which the module imports,")
+        return None
+
     def default_fixed_between(self, first: int, last: int) -> DefaultFixed | None:
         """Code that runs on import between two points (call orders) and fixes the default
         context or starts processes with it."""

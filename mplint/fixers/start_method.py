@@ -65,6 +65,10 @@ def move_fixer(facts: ModuleFacts, call: CallSite, statement: cst.SimpleStatemen
         return "the call is not a statement of its own at module level"
     if guard is None or not is_plain_guard(guard):
         return "the module has no plain main guard to move it into"
+    already = facts.spawn.default_fixed_before(call)
+    if already is not None:
+        return (f"{already.what} fixes the default start method before the call, so it raises "
+                "where it is; moved, it would raise after other code has run")
     between = facts.spawn.default_fixed_between(call.order, facts.spawn.guard_order)
     if between is not None:
         return (f"{between.what} runs between the call and the main guard and fixes the default "

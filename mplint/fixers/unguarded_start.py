@@ -181,8 +181,9 @@ def _callee_name(call: cst.Call) -> str | None:
 def _rewrite(module: cst.Module, moved: tuple[int, ...], guard: cst.If | None) -> cst.Module:
     body = list(module.body)
     guard_index = body.index(guard) if guard is not None else len(body)
-    before: list[cst.BaseStatement] = [body[i] for i in moved if i < guard_index]
-    after = [body[i] for i in moved if i > guard_index]
+    before: list[cst.BaseStatement] = [_unindented_blanks(body[i]) for i in moved
+                                       if i < guard_index]
+    after = [_unindented_blanks(body[i]) for i in moved if i > guard_index]
     kept = [s for i, s in enumerate(body) if i not in moved]
     if guard is not None:
         assert isinstance(guard.body, cst.IndentedBlock)
@@ -199,3 +200,13 @@ def _rewrite(module: cst.Module, moved: tuple[int, ...], guard: cst.If | None) -
     new_guard = cst.If(test=test, body=cst.IndentedBlock(body=[first, *before[1:]]),
                        leading_lines=blank)
     return module.with_changes(body=[*kept, new_guard])
+
+
+def _unindented_blanks(statement: cst.BaseStatement) -> cst.BaseStatement:
+    """The statement with the blank lines above it written without the guard's indentation
+    (an indented blank line is trailing whitespace, W293); comment lines keep theirs."""
+    lines = getattr(statement, "leading_lines", ())
+    if not any(line.comment is None and line.indent for line in lines):
+        return statement
+    return statement.with_changes(leading_lines=[
+        line.with_changes(indent=False) if line.comment is None else line for line in lines])

@@ -3,26 +3,17 @@ programs run before and after their safe fix must do the same."""
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
 from types import ModuleType
 
 import pytest
-from conftest import ROOT, requires
+from conftest import benchmark, requires
 
 pytestmark = pytest.mark.slow
 
 
 def _differential() -> ModuleType:
-    name = "differential"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # its dataclasses look their module up
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return benchmark("differential")
 
 
 @requires("torch")

@@ -11,13 +11,11 @@ stake on the original, so that none passes because nothing was looked at.
 from __future__ import annotations
 
 import ast
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-from conftest import ROOT, requires
+from conftest import benchmark, requires
 
 pytestmark = pytest.mark.slow
 
@@ -25,14 +23,7 @@ TIMEOUT = 60.0
 
 
 def _differential() -> ModuleType:
-    name = "differential"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # its dataclasses look their module up
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return benchmark("differential")
 
 
 def behaves_the_same(folder: Path, script: str, code: str,

@@ -166,11 +166,12 @@ class ModuleFacts:
         """The functions of the linted tree that run ``work``'s tasks."""
         if work.func is None:
             return []
-        return self._functions(self.work_value(work, work.func))
+        return self.functions_of(self.work_value(work, work.func))
 
-    def _functions(self, value: Value) -> list[Func]:
+    def functions_of(self, value: Value) -> list[Func]:
+        """The functions of the linted tree a task value runs (through partials, bound methods)."""
         if isinstance(value, Partial | Delayed):
-            return self._functions(value.func)
+            return self.functions_of(value.func)
         if isinstance(value, Qual):
             value = self.evaluator.in_project(value.name) or value
         if isinstance(value, Bound) and isinstance(value.obj, Instance):
@@ -499,9 +500,14 @@ class ModuleFacts:
         for start in self.starts:
             for arg in start.site.node.args:
                 if arg.keyword is not None and arg.keyword.value == "initializer":
-                    for func in self._functions(self.value(arg.value, start.site)):
+                    for func in self.functions_of(self.value(arg.value, start.site)):
                         found.add(func.node)
         return frozenset(found)
+
+    @property
+    def import_time_functions(self) -> frozenset[cst.CSTNode]:
+        """Functions of this module that run when it is imported."""
+        return frozenset(self._runs_at_import)
 
     @cached_property
     def _runs_at_import(self) -> dict[cst.CSTNode, CallSite]:

@@ -108,13 +108,7 @@ class SpawnCheck:
             if self._fixes_default(site):
                 via = "" if root is site else f", through `{_code(root.node.func)}()`"
                 return DefaultFixed(root.node, f"`{_code(site.node)}` (on import{via})")
-        for name, node in self._imported_modules():
-            summary = self._summary(name)
-            effect = import_effects(summary) if summary is not None else None
-            if effect is not None and (effect.chooses or effect.fixes_default is not None):
-                what = "set_start_method()" if effect.chooses else effect.fixes_default
-                return DefaultFixed(node, f"`{what}` in `{name}`, which the module imports,")
-        return None
+        return self._fixed_by_import()
 
     def default_fixed_before(self, site: CallSite) -> DefaultFixed | None:
         """What fixes the default context (or chooses the start method) on import before the
@@ -123,12 +117,12 @@ class SpawnCheck:
         found = self.default_fixed_between(-1, site.order)
         if found is not None:
             return found
-        positions = {id(statement): index
-                     for index, statement in enumerate(self.facts.record.module.body)}
-        at = positions.get(id(site.statement), len(positions))
-        for name, node in self._imported_modules():
-            if positions.get(id(node), 0) >= at:
-                continue
+        return self._fixed_by_import(site.statement)
+
+    def _fixed_by_import(self, until: cst.CSTNode | None = None) -> DefaultFixed | None:
+        """A module of the tree, imported at module level (before the statement ``until``),
+        whose import-time code chooses the start method or fixes the default context."""
+        for name, node in self._imported_modules(until):
             summary = self._summary(name)
             effect = import_effects(summary) if summary is not None else None
             if effect is not None and (effect.chooses or effect.fixes_default is not None):
@@ -190,9 +184,13 @@ class SpawnCheck:
                 return True
         return False
 
-    def _imported_modules(self) -> Iterator[tuple[str, cst.CSTNode]]:
-        """Modules of the tree the module imports at module level, outside the guard."""
+    def _imported_modules(self, until: cst.CSTNode | None = None,
+                          ) -> Iterator[tuple[str, cst.CSTNode]]:
+        """Modules the module imports at module level, outside the guard (up to the statement
+        ``until``)."""
         for statement in self.facts.record.module.body:
+            if statement is until:
+                return
             if not isinstance(statement, cst.SimpleStatementLine):
                 continue
             for small in statement.body:
@@ -221,7 +219,7 @@ class SpawnCheck:
         for work in self.changing:
             functions = facts.task_functions(work)
             for callable_ in work.callables:
-                functions.extend(f for f in facts._functions(facts.work_value(work, callable_))
+                functions.extend(f for f in facts.functions_of(facts.work_value(work, callable_))
                                  if f not in functions)
             for func in functions:
                 if func.evaluator is facts.evaluator:
@@ -294,7 +292,7 @@ class SpawnCheck:
         """Functions of this module the guard runs (through calls), but not the import."""
         facts = self.facts
         guarded = facts.functions_run_by([site for site in facts.record.calls if site.guarded])
-        return guarded - set(facts._runs_at_import)
+        return guarded - facts.import_time_functions
 
     # -- what the starts send --------------------------------------------------------------------
     def _sent_to_processes(self) -> Iterator[Difference]:

@@ -58,6 +58,12 @@ PROCESS_APIS: dict[str, ApiKind] = {
     "joblib.Parallel": ApiKind.JOBLIB,
     "torch.utils.data.DataLoader": ApiKind.DATALOADER,
     "torch.utils.data.dataloader.DataLoader": ApiKind.DATALOADER,
+    # DataLoader subclasses of other libraries: the same worker processes
+    **{name: ApiKind.DATALOADER for name in (
+        "torch_geometric.loader.DataLoader", "torch_geometric.data.DataLoader",
+        "torch_geometric.loader.NeighborLoader", "monai.data.DataLoader",
+        "dgl.dataloading.DataLoader", "dgl.dataloading.GraphDataLoader",
+        "webdataset.WebLoader", "paddle.io.DataLoader")},
     "dask.distributed.Client": ApiKind.DASK_CLIENT,
 }
 
@@ -109,6 +115,10 @@ PREFILTER_WORDS: dict[str, tuple[str, ...]] = {
     "joblib": ("Parallel",),
     "utils.data": ("DataLoader",),
     "DataLoader": ("DataLoader",),
+    "torch_geometric": ("NeighborLoader",),
+    "webdataset": ("WebLoader",),
+    "dgl": ("GraphDataLoader",),
+    "paddle": ("io.DataLoader",),
     "dask": ("Client", "delayed"),  # ``dask.delayed(f)(x)``, ``client.submit``
     "ray": ("remote",),  # ``f.remote(x)``
     # ``import torch`` alone, then ``torch.multiprocessing.Process(...)`` spelled out
@@ -119,7 +129,9 @@ PREFILTER_WORDS: dict[str, tuple[str, ...]] = {
 # processes only when the file spells ``num_workers`` other than as ``num_workers=0`` (a
 # literal, a name, ``args.workers``, a ``**`` dict entry); without it the loader has none.
 _WORKERS = r"\bnum_workers\b(?!\s*=\s*\(*\s*0+\s*[,)])"
-PREFILTER_REQUIRES: dict[str, str] = {"DataLoader": _WORKERS, "data.DataLoader": _WORKERS}
+PREFILTER_REQUIRES: dict[str, str] = {name: _WORKERS for name in (
+    "DataLoader", "data.DataLoader", "NeighborLoader", "WebLoader", "GraphDataLoader",
+    "io.DataLoader")}
 
 
 @dataclass(frozen=True)
@@ -188,7 +200,8 @@ class ProcessApi:
     when: tuple[tuple[str, str], ...] = ()  # (keyword, a value it must spell) for it to start
     methods: str = ""  # the object it makes runs work through this table of TASK_METHODS
     receiver: str = ""  # a method: what it is called on: "framework:<lib>" (a model of that
-    #                     library), "label:<model label>", or "" (anything)
+    #   library, or a value the analysis does not know), "model:<lib>" (only a model of that
+    #   library), "label:<model label>", or "" (anything)
     imports: tuple[str, ...] = ()  # a method: modules one of which the file must import
     #   (ANY_MODULE: none needed, the keyword is the library's own); the prefilter's module
     #   words (default: the name's first part)
@@ -373,6 +386,12 @@ LIBRARY_APIS: tuple[ProcessApi, ...] = (
                  label=f"pandarallel .{name}", pickler="dill", method="default",
                  imports=("pandarallel",), work=Work(Arg(0, "func"), "items"))
       for name in ("parallel_apply", "parallel_applymap", "parallel_map")),
+    # ultralytics trains and validates through DataLoaders with 8 workers unless told otherwise
+    *(ProcessApi(name, ApiKind.LIBRARY, "https://docs.ultralytics.com/modes/train/#train-settings",
+                 label=f"ultralytics model.{name}() with DataLoader workers",
+                 receiver="model:ultralytics", imports=("ultralytics",),
+                 workers=Workers((Arg(None, "workers"),), default=8))
+      for name in ("train", "val")),
     ProcessApi("start_multi_process_pool", ApiKind.LIBRARY,
                "https://sbert.net/docs/package_reference/sentence_transformer/"
                "SentenceTransformer.html#sentence_transformers.SentenceTransformer"
@@ -396,6 +415,8 @@ def _start_words(api: ProcessApi) -> tuple[str, ...]:
         return tuple(value for _, value in api.when)
     if "." in api.name:
         return (api.name.rpartition(".")[2],)
+    if api.workers is not None and not 0 <= api.workers.default <= api.workers.serial:
+        return (api.name,)  # it starts workers when the count is not given
     if api.workers is not None:
         return api.workers.flags or tuple(arg.keyword for arg in api.workers.args)
     return (api.name,)
@@ -487,6 +508,9 @@ _MORE_LIBRARIES: tuple[ModelPattern, ...] = (
                  source="https://spacy.io/api/top-level#spacy.load"),
     ModelPattern("stanza.Pipeline", "stanza pipeline",
                  source="https://stanfordnlp.github.io/stanza/pipeline.html"),
+    # stanza's name up to 2020
+    ModelPattern("stanfordnlp.Pipeline", "stanza pipeline",
+                 source="https://pypi.org/project/stanfordnlp/"),
     *(ModelPattern(f"gensim.models.{name}", "gensim model",
                    source="https://radimrehurek.com/gensim/models/word2vec.html")
       for name in ("Word2Vec", "FastText", "Doc2Vec", "LdaModel", "Word2Vec.load",

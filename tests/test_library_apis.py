@@ -132,6 +132,38 @@ FLAGGED = [
         trainer = L.Trainer(strategy="ddp_spawn", devices=2)
         trainer.fit(Net())
         """, [(4, "MPL101")], id="lightning-ddp-spawn-fit"),
+    pytest.param("""
+        import webdataset as wds
+        loader = wds.WebLoader(wds.WebDataset("shards-{000..009}.tar"), num_workers=4)
+        for batch in loader:
+            print(batch)
+        """, [(2, "MPL101")], id="webdataset-webloader-with-workers"),
+    pytest.param("""
+        from ultralytics import YOLO
+        import torch
+        model = YOLO("yolov8n.pt")
+        model.train(data="coco8.yaml", epochs=3)
+        torch.nn.Linear(2, 2).train()
+        """, [(3, "MPL102"), (4, "MPL101"), (5, "MPL102")],
+        id="ultralytics-train-uses-8-loader-workers-by-default"),
+    pytest.param("""
+        from torch_geometric.loader import DataLoader
+        from torch_geometric.datasets import TUDataset
+        graphs = DataLoader(TUDataset("data", "MUTAG"), batch_size=32, num_workers=2)
+        for batch in graphs:
+            print(batch)
+        """, [(3, "MPL101")], id="torch-geometric-dataloader-with-workers"),
+    pytest.param("""
+        from multiprocessing import Pool
+        from sklearn.datasets import fetch_20newsgroups
+        posts = fetch_20newsgroups()
+        stopwords = open("stopwords.txt").read().split()
+        def count(text):
+            return len([w for w in text.split() if w not in stopwords])
+        if __name__ == "__main__":
+            with Pool(2) as pool:
+                print(pool.map(count, posts.data))
+        """, [(3, "MPL102"), (4, "MPL102")], id="import-time-dataset-fetch-and-file-read"),
 ]
 
 LEFT_ALONE = [
@@ -208,6 +240,17 @@ LEFT_ALONE = [
         if __name__ == "__main__":
             main()
         """, id="p-tqdm-lambda-under-guard-pickles-by-dill"),
+    pytest.param("""
+        from ultralytics import YOLO
+        model = YOLO("yolov8n.pt")
+        model.train(data="coco8.yaml", workers=0)
+        """, id="ultralytics-train-without-workers"),
+    pytest.param("""
+        import ultralytics
+        import torch
+        net = torch.nn.Linear(2, 2)
+        net.train()
+        """, id="a-torch-module-train-is-not-ultralytics"),
 ]
 
 

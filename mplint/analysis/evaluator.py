@@ -266,7 +266,8 @@ class Evaluator:
                 chosen = self.value(context, scope, order)
                 method = (_string(context) or (chosen.method if isinstance(chosen, Context)
                                                else None) or "dynamic")
-            return ProcessObject(kind, "torch.utils.data.DataLoader", method, call,
+            return ProcessObject(kind, qualname.replace(".dataloader.DataLoader", ".DataLoader"),
+                                 method, call,
                                  maybe=workers is None,
                                  condition=knowledge.DATALOADER_WORKERS.condition)
         return ProcessObject(kind, "dask.distributed.Client", "dask", pickler="cloudpickle")

@@ -615,10 +615,10 @@ class ModuleFacts:
         for api in knowledge.LIBRARY_METHODS.get(call.func.attr.value, ()):
             kind, _, wanted = api.receiver.partition(":")
             if isinstance(receiver, Model):
-                if ((kind == "framework" and receiver.framework != wanted)
+                if ((kind in ("framework", "model") and receiver.framework != wanted)
                         or (kind == "label" and receiver.label != wanted)):
                     continue
-            elif not self._imports(api.imports):
+            elif kind == "model" or not self._imports(api.imports):
                 continue
             return api
         return None

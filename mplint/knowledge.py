@@ -317,6 +317,13 @@ LIBRARY_APIS: tuple[ProcessApi, ...] = (
                "https://docs.ray.io/en/latest/ray-more-libs/multiprocessing.html",
                pickler="cloudpickle", method="ray", methods="pool"),
     # one call that starts workers and runs the work
+    # dask's process scheduler: a pool of the spawn context, data sent with cloudpickle
+    *(ProcessApi(name, ApiKind.LIBRARY,
+                 "https://docs.dask.org/en/stable/scheduling.html#local-processes",
+                 label=f"dask {short}(scheduler=\"processes\")", pickler="cloudpickle",
+                 method="spawn", imports=("dask",) if "." not in name else (),
+                 when=(("scheduler", "processes"), ("scheduler", "multiprocessing")))
+      for name, short in (("dask.compute", "compute"), ("compute", ".compute"))),
     ProcessApi("tqdm.contrib.concurrent.process_map", ApiKind.LIBRARY,
                "https://tqdm.github.io/docs/contrib.concurrent/",
                work=Work(Arg(0, "fn"), "zip_items", rest=True,

@@ -147,6 +147,13 @@ FLAGGED = [
         """, [(3, "MPL102"), (4, "MPL101"), (5, "MPL102")],
         id="ultralytics-train-uses-8-loader-workers-by-default"),
     pytest.param("""
+        import dask
+        import dask.bag as db
+        bag = db.from_sequence(range(10)).map(lambda x: x * 2)
+        total = bag.sum().compute(scheduler="processes")
+        both = dask.compute(bag, scheduler="processes")
+        """, [(4, "MPL101"), (5, "MPL101")], id="dask-process-scheduler"),
+    pytest.param("""
         from torch_geometric.loader import DataLoader
         from torch_geometric.datasets import TUDataset
         graphs = DataLoader(TUDataset("data", "MUTAG"), batch_size=32, num_workers=2)
@@ -251,6 +258,16 @@ LEFT_ALONE = [
         net = torch.nn.Linear(2, 2)
         net.train()
         """, id="a-torch-module-train-is-not-ultralytics"),
+    pytest.param("""
+        import dask.bag as db
+        bag = db.from_sequence(range(10)).map(lambda x: x * 2)
+        total = bag.sum().compute()
+        """, id="dask-default-scheduler-for-bags-is-processes-only-when-asked-here"),
+    pytest.param("""
+        from multiprocessing.dummy import Pool
+        with Pool(4) as pool:
+            print(pool.map(len, ["a", "bb"]))
+        """, id="multiprocessing-dummy-pool-is-threads"),
 ]
 
 

@@ -119,6 +119,13 @@ FLAGGED = [
         """, [(3, "MPL104")], id="library-function-forces-and-returns-pool"),
     pytest.param("""
         import multiprocessing as mp
+        def evaluate(self, shards):
+            mp.set_start_method("spawn", force=True)
+            with mp.Pool(2) as pool:
+                return pool.map(len, shards)
+        """, [(3, "MPL104")], id="method-of-a-class-excerpt-forces-and-starts-a-pool"),
+    pytest.param("""
+        import multiprocessing as mp
         class Local:
             pass
         def main():

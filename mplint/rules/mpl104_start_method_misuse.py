@@ -440,11 +440,11 @@ class StartMethodMisuse(Rule):
         function = function_of(call.site.scope)
         if not isinstance(function, cst.FunctionDef):
             return
-        owner = call.site.scope.enclosing_class()
-        if _is_method(function) and owner is not None:
-            started = next((s for s in _own_starts(facts) if _in_class(s.site, owner)
-                            and (function_of(s.site.scope) is not function
-                                 or s.site.order > call.site.order)), None)
+        owner = call.site.scope.enclosing_class()  # None in an excerpt of a class body
+        if _is_method(function):
+            started = next((s for s in _own_starts(facts) if (
+                function_of(s.site.scope) is function and s.site.order > call.site.order)
+                or _in_class(s.site, owner)), None)
             where = f"method `{function.name.value}`"
             if started is not None and function_of(started.site.scope) is not function:
                 subject = f"class `{_display_name(call.site, function).partition('.')[0]}`"

@@ -286,6 +286,16 @@ LEFT_ALONE = [
             mp.spawn(produce, args=(queue,), nprocs=2, join=wait)
             return queue.get()
         """, id="spawn-join-unknown-is-not-guessed"),
+    pytest.param("""
+        import multiprocessing as mp
+        class Checks:
+            def probe(self, method):
+                child = mp.Process(target=print, args=(method,))
+                child.start()
+                child.join()
+            def switch(self, method):
+                mp.set_start_method(method, force=True)
+        """, id="forced-in-a-method-other-than-the-constructor-of-a-class-that-starts"),
 ]
 
 

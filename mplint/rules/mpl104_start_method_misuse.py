@@ -35,7 +35,8 @@ class StartMethodMisuse(Rule):
         "Flags `multiprocessing.set_start_method()` (or torch's) when it runs on import (module "
         "level outside the main guard; with `force=True` only in library code, where it "
         "overrides the start method of every program that imports it), in library code that "
-        "forces it and starts its own processes (a method whose class starts them, a function "
+        "forces it and starts its own processes (a method that starts them after the call, a "
+        "constructor whose class starts them in its other methods, a function "
         "that builds a pool, processes or a DataLoader with workers and returns it), "
         "when it is called a second time, or when it comes after a pool, executor, manager, "
         "queue or `get_start_method()` has already fixed the default context. The call may "
@@ -434,13 +435,14 @@ class StartMethodMisuse(Rule):
 
     def _forced_in_library(self, facts: ModuleFacts, call: StartMethodCall) -> Iterator[Report]:
         """Library code that forces the start method and then starts its own processes changes
-        the program's start method as a side effect of its work: a method whose class starts
-        them (in that method after the call, or in another method), or a function that builds
-        them after the call and hands them to its caller."""
+        the program's start method as a side effect of its work: a method that starts them
+        after the call, a constructor whose class starts them in another method, or a function
+        that builds them after the call and hands them to its caller."""
         function = function_of(call.site.scope)
         if not isinstance(function, cst.FunctionDef):
             return
-        owner = call.site.scope.enclosing_class()  # None in an excerpt of a class body
+        # a constructor chooses for the processes its object starts later, in other methods
+        owner = call.site.scope.enclosing_class() if function.name.value == "__init__" else None
         if _is_method(function):
             started = next((s for s in _own_starts(facts) if (
                 function_of(s.site.scope) is function and s.site.order > call.site.order)

@@ -288,6 +288,18 @@ LEFT_ALONE = [
         """, id="spawn-join-unknown-is-not-guessed"),
     pytest.param("""
         import multiprocessing as mp
+        def choose():
+            mp.set_start_method("spawn")
+        def use_spawn():
+            if mp.get_start_method(allow_none=True) != "spawn":
+                mp.set_start_method("spawn")
+        if __name__ == "__main__":
+            choose()
+            queue = mp.Queue()
+            use_spawn()
+        """, id="checked-helper-after-the-method-was-chosen-skips-its-call"),
+    pytest.param("""
+        import multiprocessing as mp
         class Checks:
             def probe(self, method):
                 child = mp.Process(target=print, args=(method,))

@@ -488,11 +488,14 @@ class StartMethodMisuse(Rule):
         if not isinstance(function, cst.FunctionDef):
             return
         always = _runs_whenever_called(call.site, function)
-        if not always and not _checked_against_default(facts, call, function):
+        if not always and (facts.delegates_start_method
+                           or not _checked_against_default(facts, call, function)):
             return
         name = _display_name(call.site, function)
         callers = _callers(facts)
         entries = _entry_sites(callers, function)
+        # every call that may set the method: the check skips the call once it is chosen
+        setting = [site for other in calls for site in _setting_sites(callers, other)]
         for entry in entries:
             if always and entry.loop_names:
                 yield Report(call.site.node, (
@@ -509,6 +512,8 @@ class StartMethodMisuse(Rule):
                     "called after the start method was already set, without force=True: "
                     f"{_ALREADY_SET}"))
                 return
+            if not always and any(_may_run_before(other, entry) for other in setting):
+                continue  # the method may be chosen already, and the check then skips the call
             what = next((what for site, what in fixers if _runs_before(site, entry)), None)
             if what is not None:
                 then = ", and" if always else (
@@ -519,6 +524,7 @@ class StartMethodMisuse(Rule):
                     f"{call.api}() in `{name}` runs when `{_code(entry.node.func)}()` is called "
                     f"after {what} has fixed the default context{then} {_ALREADY_SET}"))
                 return
+
 
 def _is_method(function: cst.FunctionDef) -> bool:
     """A method: its first parameter is ``self`` (a class body, or an excerpt of one)."""
@@ -665,6 +671,21 @@ def _entry_sites(callers: dict[cst.CSTNode, list[CallSite]],
     return found
 
 
+def _setting_sites(callers: dict[cst.CSTNode, list[CallSite]],
+                   call: StartMethodCall) -> list[CallSite]:
+    """``call`` and the calls of this module that may run it."""
+    function = function_of(call.site.scope)
+    found = [call.site]
+    queue = list(callers.get(function, [])) if function is not None else []
+    while queue and len(found) < 64:
+        site = queue.pop()
+        if site not in found:
+            found.append(site)
+            outer = function_of(site.scope)
+            queue.extend(callers.get(outer, []) if outer is not None else [])
+    return found
+
+
 def _display_name(site: CallSite, function: cst.FunctionDef) -> str:
     owner = site.scope.enclosing_class()
     if owner is not None and isinstance(owner.node, cst.ClassDef):
@@ -683,6 +704,11 @@ def _own_statement(site: CallSite) -> cst.SimpleStatementLine | None:
             and isinstance(statement.body[0], cst.Expr) and statement.body[0].value is site.node):
         return statement
     return None
+
+
+def _may_run_before(first: CallSite, then: CallSite) -> bool:
+    """``first`` comes earlier in the function that makes ``then``, in any block."""
+    return function_of(first.scope) is function_of(then.scope) and first.order < then.order
 
 
 def _runs_before(first: CallSite, then: CallSite) -> bool:

@@ -25,6 +25,8 @@ from mplint.rules.base import Invalid, Report, Rule, Valid, offer
 _ALREADY_SET = 'raises RuntimeError "context has already been set"'
 # Creating these with the default context fixes it, so a later set_start_method fails.
 _FIXING_KINDS = frozenset({ApiKind.POOL, ApiKind.EXECUTOR, ApiKind.MANAGER})
+_GET_START_METHOD = frozenset(Qual(f"{m}.get_start_method")
+                              for m in knowledge.MULTIPROCESSING_MODULES)
 
 
 class StartMethodMisuse(Rule):
@@ -635,15 +637,9 @@ def _compares_current_method(facts: ModuleFacts, site: CallSite, test: cst.BaseE
         return False
     sides = [test.left, target.comparator]
     literal = [side for side in sides if isinstance(side, cst.SimpleString)]
-    asked = [side for side in sides if isinstance(side, cst.Call) and _api_kind_is(
-        facts, site, side, "get_start_method")]
-    return (len(literal) == 1 and literal[0].evaluated_value == chosen and len(asked) == 1)
-
-
-def _api_kind_is(facts: ModuleFacts, site: CallSite, call: cst.Call, name: str) -> bool:
-    func = facts.value(call.func, site)
-    return isinstance(func, Qual) and func.name.rpartition(".")[2] == name and (
-        func.name.rpartition(".")[0] in knowledge.MULTIPROCESSING_MODULES)
+    asked = [side for side in sides if isinstance(side, cst.Call)
+             and facts.value(side.func, site) in _GET_START_METHOD]
+    return len(literal) == 1 and literal[0].evaluated_value == chosen and len(asked) == 1
 
 
 def _callers(facts: ModuleFacts) -> dict[cst.CSTNode, list[CallSite]]:

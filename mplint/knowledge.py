@@ -194,6 +194,8 @@ class ProcessApi:
     method: str | None = None  # the start method: None = multiprocessing's default context,
     #   which the module's set_start_method() chooses; "default" = the library's own context
     #   with the platform's default method; "spawn", "fork", ...
+    reimports_main: bool = True  # its workers import the main module again under spawn (loky
+    #                              and ray workers do not: they receive functions by value)
     work: Work | None = None  # what the call itself sends
     workers: Workers | None = None  # None: it always starts workers
     requires: tuple[Arg, ...] = ()  # all must be given for the call to start workers
@@ -312,10 +314,10 @@ LIBRARY_APIS: tuple[ProcessApi, ...] = (
                "https://pebble.readthedocs.io/en/latest/#pools", methods="pebble"),
     ProcessApi("loky.get_reusable_executor", ApiKind.EXECUTOR,
                "https://loky.readthedocs.io/en/stable/API.html", pickler="cloudpickle",
-               method="loky", methods="executor"),
+               method="loky", methods="executor", reimports_main=False),
     ProcessApi("ray.util.multiprocessing.Pool", ApiKind.POOL,
                "https://docs.ray.io/en/latest/ray-more-libs/multiprocessing.html",
-               pickler="cloudpickle", method="ray", methods="pool"),
+               pickler="cloudpickle", method="ray", methods="pool", reimports_main=False),
     # one call that starts workers and runs the work
     # dask's process scheduler: a pool of the spawn context, data sent with cloudpickle
     *(ProcessApi(name, ApiKind.LIBRARY,

@@ -94,6 +94,10 @@ class Collector(cst.CSTVisitor):
         elif isinstance(target, (cst.Tuple, cst.List)):
             values = value.elements if isinstance(value, (cst.Tuple, cst.List)) else None
             same_shape = values is not None and len(values) == len(target.elements)
+            if not same_shape and value is not None and kind in (BindingKind.ASSIGN,
+                                                                 BindingKind.LOOP):
+                self._bind_unpacked(target, value, each=kind is BindingKind.LOOP)
+                return
             for i, element in enumerate(target.elements):
                 inner = values[i].value if same_shape and values is not None else None
                 inner_kind = kind if inner is not None else BindingKind.OTHER
@@ -109,6 +113,19 @@ class Collector(cst.CSTVisitor):
             if isinstance(container, cst.Attribute) and isinstance(container.value, cst.Name):
                 self._bind_attribute(container.value.value, container.attr.value, value,
                                      entry=True)
+
+    def _bind_unpacked(self, target: cst.Tuple | cst.List, value: cst.BaseExpression,
+                       each: bool) -> None:
+        """``model, tok = build()``: each plain name is the element at its position of what the
+        value gives; after a starred element positions are unknown."""
+        starred = False
+        for i, element in enumerate(target.elements):
+            starred = starred or isinstance(element, cst.StarredElement)
+            if isinstance(element.value, cst.Name) and not starred:
+                self._bind(element.value.value, BindingKind.UNPACK, value=value, index=i,
+                           each=each)
+            else:
+                self._bind_target(element.value, None, BindingKind.OTHER)
 
     def _bind_attribute(self, owner: str, attr: str, value: cst.BaseExpression | None,
                         entry: bool = False) -> None:

@@ -32,6 +32,7 @@ from mplint.analysis.values import (
     Tup,
     Unknown,
     Value,
+    element_of,
     item_of,
 )
 from mplint.analysis.walk import children
@@ -148,8 +149,9 @@ class Evaluator:
         if isinstance(expr, (cst.Tuple, cst.List, cst.Set)):
             return Tup(tuple(self._element(e, scope, order) for e in expr.elements))
         if isinstance(expr, cst.Dict):
-            return Tup(tuple(self.value(e.value, scope, order) for e in expr.elements
-                             if isinstance(e, cst.DictElement)))
+            entries = [e for e in expr.elements if isinstance(e, cst.DictElement)]
+            return Tup(tuple(self.value(e.value, scope, order) for e in entries),
+                       tuple(_string(e.key) for e in entries))
         if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Multiply):
             for side in (expr.left, expr.right):
                 if isinstance(side, (cst.List, cst.Tuple)):
@@ -166,15 +168,20 @@ class Evaluator:
         return UNKNOWN
 
     def _subscript(self, expr: cst.Subscript, scope: Scope, order: int) -> Value:
-        """``bundle["model"]`` of what a generic deserialiser loaded is the model stored under
+        """An item of a known list, tuple or dict (``models[i % n]``, ``encoders["enc"]``);
+        ``bundle["model"]`` of what a generic deserialiser loaded is the model stored under
         that key; any other entry stays unknown."""
-        key = _string_key(expr)
-        if key is None or not knowledge.MODEL_KEY.search(key):
+        if len(expr.slice) != 1 or not isinstance(expr.slice[0].slice, cst.Index):
             return UNKNOWN
         base = self.value(expr.value, scope, order)
-        if isinstance(base, Model) and base.label in knowledge.DESERIALISED:
-            return replace(base, name=None)
-        return UNKNOWN
+        key = _string_key(expr)
+        if isinstance(base, Model):
+            if key is not None and knowledge.MODEL_KEY.search(key) and (
+                    base.label in knowledge.DESERIALISED):
+                return replace(base, name=None)
+            return UNKNOWN
+        index = expr.slice[0].slice.value
+        return _anonymous(element_of(base, key if key is not None else _index(index)))
 
     def _element(self, element: cst.BaseElement, scope: Scope, order: int) -> Value:
         if isinstance(element, cst.StarredElement):
@@ -228,6 +235,11 @@ class Evaluator:
             return Items(Tup(tuple(item_of(self.value(a.value, scope, order)) for a in args)))
         if qualname in knowledge.BUILTIN_WRAPPERS and len(args) == 1:
             return self.value(args[0].value, scope, order)
+        if qualname == "dict" and all(a.keyword is not None for a in call.args):
+            return Tup(tuple(self.value(a.value, scope, order) for a in call.args),
+                       tuple(a.keyword.value for a in call.args if a.keyword is not None))
+        if qualname in knowledge.MODEL_COPIES | knowledge.ESTIMATOR_COPIES and args:
+            return self._copy(qualname, self.value(args[0].value, scope, order))
         pattern = knowledge.model_pattern(qualname, self.extra_models)
         if pattern is not None and not _given(call, pattern.not_with):
             return Model(pattern.label, origin=call, framework=knowledge.library_of(qualname))
@@ -238,6 +250,16 @@ class Evaluator:
         if label is not None:
             return Resource(label, inherit_only=True, origin=call)
         return self._call_project(qualname)
+
+    @staticmethod
+    def _copy(qualname: str, copied: Value) -> Value:
+        """A copy of a model is a model of the same kind; ``sklearn.base.clone`` takes
+        estimators only, so what it returns is one even when its argument is unknown."""
+        if isinstance(copied, Model):
+            return replace(copied, name=None, origin=None)
+        if isinstance(copied, Unknown) and qualname in knowledge.ESTIMATOR_COPIES:
+            return Model("scikit-learn estimator", framework="sklearn")
+        return UNKNOWN
 
     def _task_runner(self, kind: ApiKind, qualname: str, call: cst.Call, scope: Scope,
                      order: int) -> Value:
@@ -354,7 +376,9 @@ class Evaluator:
         if is_generator(target.node):
             return Resource("generator")
         result = self.returns(target)
-        return replace(result, name=None) if isinstance(result, Model) else UNKNOWN
+        if isinstance(result, Model):
+            return replace(result, name=None)
+        return result if isinstance(result, Tup) else UNKNOWN
 
     def _call_context_member(self, member: ContextMember, call: cst.Call) -> Value:
         kind = knowledge.CONTEXT_MEMBERS.get(member.member)
@@ -407,6 +431,21 @@ class Evaluator:
         if binding.kind is BindingKind.LOOP and binding.value is not None:
             outer = binding.scope.parent if binding.scope.kind is ScopeKind.COMPREHENSION else None
             return item_of(self.value(binding.value, outer or binding.scope, binding.order))
+        if binding.kind is BindingKind.UNPACK and binding.value is not None:
+            return self._unpacked(binding)
+        return UNKNOWN
+
+    def _unpacked(self, binding: Binding) -> Value:
+        """``model, tok = build()``, ``for model, x in zip(models, xs)``: the element at the
+        name's position, when the value (each item of it, in a loop) is a known tuple."""
+        assert binding.value is not None and binding.index is not None
+        outer = binding.scope.parent if (binding.each and binding.scope.kind
+                                         is ScopeKind.COMPREHENSION) else None
+        whole = self.value(binding.value, outer or binding.scope, binding.order)
+        if binding.each:
+            whole = element_of(whole, None)
+        if isinstance(whole, Tup) and not whole.keys:
+            return _anonymous(element_of(whole, binding.index))
         return UNKNOWN
 
     def _appended(self, binding: Binding) -> Value:
@@ -532,7 +571,7 @@ class Evaluator:
         models = [v for v in values if isinstance(v, Model)]
         if models and len(models) == len(values):
             return replace(models[0], name=None)
-        return UNKNOWN
+        return _returned_tuple(values)
 
 
 def result_of(target: Klass | Func) -> Value:
@@ -542,6 +581,26 @@ def result_of(target: Klass | Func) -> Value:
         if known is not None:
             return known
     return target.evaluator.call_result(target)
+
+
+def _returned_tuple(values: list[Value]) -> Value:
+    """``return model, tokenizer`` on every path: the tuple, each position known where every
+    return agrees on it; unknown unless a position holds a model."""
+    tuples = [v for v in values if isinstance(v, Tup) and not v.keys]
+    if not tuples or len(tuples) != len(values) or len({len(t.items) for t in tuples}) != 1:
+        return UNKNOWN
+    merged = tuple(_anonymous(items[0]) if all(_anonymous(i) == _anonymous(items[0])
+                                                for i in items) else UNKNOWN
+                   for items in zip(*(t.items for t in tuples), strict=True))
+    return Tup(merged) if any(isinstance(v, Model) for v in merged) else UNKNOWN
+
+
+def _index(expr: cst.BaseExpression) -> int | None:
+    """``0`` or ``-1`` as an index; None when it is computed."""
+    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus):
+        inner = _integer(expr.expression)
+        return -inner if inner is not None else None
+    return _integer(expr)
 
 
 def _decorator_name(decorator: cst.Decorator) -> str:

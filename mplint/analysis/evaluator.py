@@ -135,6 +135,18 @@ class Evaluator:
             return found[0]
         return None
 
+    def model_return(self, func: Func) -> cst.Return | None:
+        """The first ``return`` of ``func`` that gives a model, alone or in a tuple."""
+        body_scope = self.function_scope(func.node)
+        for statement in _returns(func.node) if body_scope is not None else ():
+            if statement.value is None or body_scope is None:
+                continue
+            value = self.value(statement.value, body_scope)
+            if isinstance(value, Model) or (isinstance(value, Tup) and any(
+                    isinstance(item, Model) for item in value.items)):
+                return statement
+        return None
+
     def function_scope(self, func: cst.FunctionDef | cst.Lambda) -> Scope | None:
         return self.record.scopes.get(func)
 
@@ -547,6 +559,25 @@ class Evaluator:
                       if isinstance(v, Model)]
             if stored and not any(m.name == f"self.{attr}" for m in found):
                 found.append(replace(stored[0], name=f"self.{attr}"))
+        return found
+
+    def init_models(self, klass: Klass) -> list[tuple[Model, Value]]:
+        """The models the class's own ``__init__`` stores on the object (``self.model =
+        torch.load(...)``), each with what the call that builds or loads it calls: building
+        an instance does that work."""
+        scope = self.record.scopes.get(klass.node)
+        found: list[tuple[Model, Value]] = []
+        for bindings in (scope.attributes.values() if scope is not None else ()):
+            for binding in bindings:
+                method = binding.scope.node
+                if (binding.scope.parent is not scope or not isinstance(method, cst.FunctionDef)
+                        or method.name.value != "__init__"):
+                    continue
+                value = self._binding_value(binding)
+                if isinstance(value, Model):
+                    called = self.value(value.origin.func, binding.scope) if (
+                        value.origin is not None) else UNKNOWN
+                    found.append((value, called))
         return found
 
     # -- classes and functions -----------------------------------------------------------------

@@ -9,6 +9,7 @@ from mplint.analysis import (
     Bound,
     CallSite,
     Func,
+    Instance,
     Klass,
     Model,
     ModuleFacts,
@@ -220,9 +221,22 @@ def _heavy(facts: ModuleFacts, site: CallSite) -> str | None:
     if isinstance(value, Model) and not (isinstance(func, Bound)):
         verb = "builds" if isinstance(func, Klass | Func) or _constructs(func) else "loads"
         return f"{verb} a model ({value.label})"
+    if isinstance(value, Instance):
+        return _heavy_init(value.klass)
     if cuda_call(facts.evaluator, site) is not None:
         return "initialises CUDA"
     return None
+
+
+def _heavy_init(klass: Klass) -> str | None:
+    """An object whose class's ``__init__`` builds or loads a model: building it does too."""
+    found = [(model, called) for model, called in klass.evaluator.init_models(klass)
+             if not (isinstance(called, Qual) and knowledge.cheap_to_build(called.name))]
+    if not found:
+        return None
+    model, called = found[0]
+    verb = "builds" if isinstance(called, Klass | Func) or _constructs(called) else "loads"
+    return f"builds `{klass.node.name.value}`, whose `__init__` {verb} a model ({model.label}),"
 
 
 def _constructs(func: object) -> bool:

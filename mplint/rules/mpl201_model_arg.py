@@ -20,7 +20,7 @@ from mplint.analysis import (
 )
 from mplint.fixers.model_arg import load_per_worker_fixer
 from mplint.knowledge import ApiKind
-from mplint.rules.base import Invalid, Report, Rule, Valid, offer
+from mplint.rules.base import Invalid, Report, Rule, Valid, offer, task_node
 
 
 class ModelArg(Rule):
@@ -445,7 +445,7 @@ class ModelArg(Rule):
                 fix = (f"{work.api} has no worker initializer to load it in"
                        if work.kind in (ApiKind.JOBLIB, ApiKind.RAY, ApiKind.DASK_CLIENT)
                        else load_per_worker_fixer(facts, work, model))
-                yield offer(work.site.node, message, fix)
+                yield offer(task_node(work), message, fix)
 
     def _models(self, facts: ModuleFacts, work: WorkSite) -> Iterator[tuple[Model, str]]:
         for payload in work.payload:

@@ -5,8 +5,8 @@ from collections.abc import Iterator
 import libcst as cst
 
 from mplint import knowledge
-from mplint.analysis import Func, Model, ModuleFacts
-from mplint.rules.base import Invalid, Report, Rule, Valid
+from mplint.analysis import Bound, Func, Model, ModuleFacts, WorkSite
+from mplint.rules.base import Invalid, Report, Rule, Valid, task_node
 
 
 class ModelReturn(Rule):
@@ -107,7 +107,7 @@ class ModelReturn(Rule):
                 with mp.Pool(2) as pool:
                     models = pool.map(load, ["a.keras", "b.keras"])
             """,
-            (9, 18, "task function `load` returns a model (Keras model), which Pool.map pickles "
+            (5, 5, "task function `load` returns a model (Keras model), which Pool.map pickles "
                     "back to the parent for every task; load it in the parent, or use threads "
                     "for I/O-bound loading"),
         ),
@@ -127,7 +127,7 @@ class ModelReturn(Rule):
                 with ProcessPoolExecutor() as ex:
                     nets = [ex.submit(build, s) for s in range(3)]
             """,
-            (13, 17, "task function `build` returns a model (Net, a torch.nn.Module subclass), "
+            (9, 5, "task function `build` returns a model (Net, a torch.nn.Module subclass), "
                      "which ProcessPoolExecutor.submit pickles back to the parent for every "
                      "task; load it in the parent, or use threads for I/O-bound loading"),
         ),
@@ -155,7 +155,7 @@ class ModelReturn(Rule):
                         self.trees = [t for t, _ in ex.map(self._grow, jobs)]
                     return self
             """,
-            (20, 41, "task function `_grow` returns a model (scikit-learn estimator) in the "
+            (15, 9, "task function `_grow` returns a model (scikit-learn estimator) in the "
                      "tuple it returns, which ProcessPoolExecutor.map pickles back to the parent "
                      "for every task; return only what the parent needs from it (predictions, "
                      "a state dict), or train in threads where the library releases the GIL"),
@@ -163,24 +163,57 @@ class ModelReturn(Rule):
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
+        reported: set[cst.CSTNode] = set()
         for work in facts.work:
             if not work.returns_results:
                 continue
-            for func in facts.task_functions(work):
-                returned = func.evaluator.returned_model(func)
-                if returned is None:
-                    continue
-                alone = isinstance(func.evaluator.returns(func), Model)
-                where = "" if alone else " in the tuple it returns"
-                advice = ("return only what the parent needs from it (predictions, a state "
-                          "dict), or train in threads where the library releases the GIL"
-                          if _trains(facts, func, returned)
-                          else "load it in the parent, or use threads for I/O-bound loading")
-                yield Report(work.site.node, (
-                    f"task function `{func.node.name.value}` returns a model "
-                    f"({returned.label}){where}, which {work.api} pickles back to the parent "
-                    f"for every task; {advice}"))
-                break
+            found = self._returned(facts, work) or _self_returning(facts, work)
+            if found is not None and found[0] not in reported:
+                reported.add(found[0])
+                yield Report(*found)
+
+    @staticmethod
+    def _returned(facts: ModuleFacts, work: WorkSite) -> tuple[cst.CSTNode, str] | None:
+        """The task function's ``return`` of a model (in this module; elsewhere the call that
+        sends the task), with the message."""
+        for func in facts.task_functions(work):
+            returned = func.evaluator.returned_model(func)
+            if returned is None:
+                continue
+            alone = isinstance(func.evaluator.returns(func), Model)
+            where = "" if alone else " in the tuple it returns"
+            node = func.evaluator.model_return(func) if func.evaluator is facts.evaluator \
+                else None
+            return node or task_node(work), (
+                f"task function `{func.node.name.value}` returns a model "
+                f"({returned.label}){where}, which {work.api} pickles back to the parent "
+                f"for every task; {_advice(_trains(facts, func, returned))}")
+        return None
+
+
+def _self_returning(facts: ModuleFacts, work: WorkSite) -> tuple[cst.CSTNode, str] | None:
+    """A task that is a model's own method returning the model (``estimator.fit``)."""
+    task = facts.work_value(work, work.func) if work.func is not None else None
+    if not isinstance(task, Bound) or not isinstance(task.obj, Model):
+        return None
+    model = task.obj
+    if task.attr not in knowledge.SELF_RETURNING_METHODS[""] | \
+            knowledge.SELF_RETURNING_METHODS.get(model.label, frozenset()):
+        return None
+    assert work.func is not None
+    code = cst.Module([]).code_for_node(work.func)
+    name = code if len(code) <= 40 else f"{model.name or 'model'}.{task.attr}"
+    return task_node(work), (
+        f"task `{name}` returns the model it is called on ({model.label}), which {work.api} "
+        f"pickles back to the parent for every task; "
+        f"{_advice(task.attr in knowledge.TRAINING_METHODS)}")
+
+
+def _advice(trains: bool) -> str:
+    if trains:
+        return ("return only what the parent needs from it (predictions, a state dict), or "
+                "train in threads where the library releases the GIL")
+    return "load it in the parent, or use threads for I/O-bound loading"
 
 
 def _trains(facts: ModuleFacts, func: Func, model: Model) -> bool:

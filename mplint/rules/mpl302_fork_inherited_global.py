@@ -4,7 +4,15 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from mplint.analysis import ModuleFacts, global_reads, reached, runtime_setter
+from mplint.analysis import (
+    Func,
+    Model,
+    ModuleFacts,
+    WorkSite,
+    global_reads,
+    reached,
+    runtime_setter,
+)
 from mplint.rules.base import Invalid, Report, Rule, Valid
 
 
@@ -166,7 +174,13 @@ class ForkInheritedGlobal(Rule):
                     for name, node in global_reads(facts, helper):
                         key = (func.node, name)
                         where = runtime_setter(facts, in_child, name)
-                        if where is None or key in reported:
+                        if key in reported:
+                            continue
+                        if where is None:
+                            changed = _changed(facts, name, func, helper, node, work)
+                            if changed is not None:
+                                reported.add(key)
+                                yield changed
                             continue
                         reported.add(key)
                         module = facts.record.scope.bindings[name]
@@ -180,3 +194,19 @@ class ForkInheritedGlobal(Rule):
                             f"started with spawn or forkserver import the module afresh and "
                             f"{seen}; pass it as an argument or through initializer=/initargs="))
 
+
+
+def _changed(facts: ModuleFacts, name: str, func: Func, helper: Func, node: cst.Name,
+             work: WorkSite) -> Report | None:
+    """A global the parent changes in place at run time (``cfg.update(...)``,
+    ``config["lr"] = ...``): a spawned child sees the import-time value. Models changed in
+    place (``model.eval()``) are what crosses the boundary, not a setting: not reported."""
+    change = facts.spawn.changed_in_place.get(name)
+    if change is None or isinstance(facts.evaluator.name(name, facts.record.scope), Model):
+        return None
+    via = "" if helper is func else f" through `{helper.node.name.value}`"
+    return Report(node, (
+        f"task function `{func.node.name.value}` reads global `{name}`{via}, which the parent "
+        f"changes in place at run time (`{change}`); {work.api} children started with spawn "
+        f"or forkserver import the module afresh and see it unchanged; pass it as an argument "
+        f"or through initializer=/initargs="))

@@ -16,7 +16,10 @@ class ModelReturn(Rule):
     what = (
         "Flags a pool, executor, joblib, ray or dask task whose function (in this module or "
         "another module of the linted tree) returns a model object on every path: typically "
-        "\"parallel loading\" that maps a loader over model files."
+        "\"parallel loading\" that maps a loader over model files; or a task that is a model's "
+        "own method returning the model (`delayed(clone(estimator).fit)`). Reported at the "
+        "`return` that gives the model when the function is in the same module, else at the "
+        "call that sends the task."
     )
     why = (
         "Whatever a task returns is pickled in the worker and unpickled in the parent: each "
@@ -93,6 +96,23 @@ class ModelReturn(Rule):
             """,
             "the returned tuple holds numbers; the fitted model stays in the worker",
         ),
+        Valid(
+            """
+            from joblib import Parallel, delayed
+            from sklearn.base import clone
+
+            def score(estimator, X, y):
+                return estimator.fit(X, y).score(X, y)
+
+            def score_all(estimator, folds):
+                return Parallel(n_jobs=4)(
+                    delayed(score)(clone(estimator), X, y)
+                    for X, y in folds
+                )
+            """,
+            "each task fits its copy and returns a number: the fitted estimator stays in the "
+            "worker",
+        ),
     )
     INVALID = (
         Invalid(
@@ -159,6 +179,22 @@ class ModelReturn(Rule):
                      "tuple it returns, which ProcessPoolExecutor.map pickles back to the parent "
                      "for every task; return only what the parent needs from it (predictions, "
                      "a state dict), or train in threads where the library releases the GIL"),
+        ),
+        Invalid(
+            """
+            from joblib import Parallel, delayed
+            from sklearn.base import clone
+
+            def fit_all(estimator, folds):
+                return Parallel(n_jobs=4)(
+                    delayed(clone(estimator).fit)(X, y)
+                    for X, y in folds
+                )
+            """,
+            (6, 17, "task `clone(estimator).fit` returns the model it is called on "
+                    "(scikit-learn estimator), which joblib.Parallel pickles back to the parent "
+                    "for every task; return only what the parent needs from it (predictions, a "
+                    "state dict), or train in threads where the library releases the GIL"),
         ),
     )
 

@@ -419,6 +419,9 @@ SELF_RETURNING_METHODS: dict[str, frozenset[str]] = {
     "scikit-learn estimator": frozenset({"fit", "set_params"}),
 }
 
+# Methods of queues and pipe ends that pickle their argument for another process.
+QUEUE_SEND_METHODS: frozenset[str] = frozenset({"put", "put_nowait", "send"})
+
 # Calling one of these on a model puts its weights in shared memory on purpose (Hogwild-style
 # training), so passing that model to processes is intended.
 SHARED_MEMORY_METHODS: frozenset[str] = frozenset({"share_memory"})

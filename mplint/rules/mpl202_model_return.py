@@ -5,7 +5,17 @@ from collections.abc import Iterator
 import libcst as cst
 
 from mplint import knowledge
-from mplint.analysis import Bound, Func, Model, ModuleFacts, WorkSite
+from mplint.analysis import (
+    BindingKind,
+    Bound,
+    CallSite,
+    Func,
+    Model,
+    ModuleFacts,
+    QueueObject,
+    WorkSite,
+    models_in,
+)
 from mplint.rules.base import Invalid, Report, Rule, Valid, task_node
 
 
@@ -17,7 +27,9 @@ class ModelReturn(Rule):
         "Flags a pool, executor, joblib, ray or dask task whose function (in this module or "
         "another module of the linted tree) returns a model object on every path: typically "
         "\"parallel loading\" that maps a loader over model files; or a task that is a model's "
-        "own method returning the model (`delayed(clone(estimator).fit)`). Reported at the "
+        "own method returning the model (`delayed(clone(estimator).fit)`); or a task function "
+        "that puts a model on a queue or sends it through a pipe (`queue.put(model)`, a "
+        "multiprocessing queue or one the task receives). Reported at the "
         "`return` that gives the model when the function is in the same module, else at the "
         "call that sends the task."
     )
@@ -113,6 +125,28 @@ class ModelReturn(Rule):
             "each task fits its copy and returns a number: the fitted estimator stays in the "
             "worker",
         ),
+        Valid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            def produce(queue, seed):
+                torch.manual_seed(seed)
+                net = torch.nn.Linear(4, 1)
+                queue.put(net.state_dict())
+
+            if __name__ == "__main__":
+                ctx = mp.get_context("spawn")
+                queue = ctx.Queue()
+                workers = [ctx.Process(target=produce, args=(queue, s)) for s in range(2)]
+                for w in workers:
+                    w.start()
+                states = [queue.get() for _ in workers]
+                for w in workers:
+                    w.join()
+            """,
+            "the workers send state dicts: the tensors the parent needs, not the modules",
+        ),
     )
     INVALID = (
         Invalid(
@@ -196,6 +230,30 @@ class ModelReturn(Rule):
                     "for every task; return only what the parent needs from it (predictions, a "
                     "state dict), or train in threads where the library releases the GIL"),
         ),
+        Invalid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            def produce(queue, seed):
+                torch.manual_seed(seed)
+                net = torch.nn.Linear(4, 1)
+                queue.put(net)
+
+            if __name__ == "__main__":
+                ctx = mp.get_context("spawn")
+                queue = ctx.Queue()
+                workers = [ctx.Process(target=produce, args=(queue, s)) for s in range(2)]
+                for w in workers:
+                    w.start()
+                nets = [queue.get() for _ in workers]
+                for w in workers:
+                    w.join()
+            """,
+            (7, 5, "task function `produce` sends a model (torch.nn.Module) through `queue`, "
+                   "which pickles it for the process that receives it; send only what that "
+                   "process needs (predictions, a state dict)"),
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
@@ -207,6 +265,8 @@ class ModelReturn(Rule):
             if found is not None and found[0] not in reported:
                 reported.add(found[0])
                 yield Report(*found)
+        for node, message in _queued(facts):
+            yield Report(node, message)
 
     @staticmethod
     def _returned(facts: ModuleFacts, work: WorkSite) -> tuple[cst.CSTNode, str] | None:
@@ -243,6 +303,44 @@ def _self_returning(facts: ModuleFacts, work: WorkSite) -> tuple[cst.CSTNode, st
         f"task `{name}` returns the model it is called on ({model.label}), which {work.api} "
         f"pickles back to the parent for every task; "
         f"{_advice(task.attr in knowledge.TRAINING_METHODS)}")
+
+
+def _queued(facts: ModuleFacts) -> Iterator[tuple[cst.CSTNode, str]]:
+    """A task function of this module that puts a model on a queue or sends it through a
+    pipe (a multiprocessing queue, or one it receives as a parameter): the model is pickled
+    to whichever process reads it."""
+    seen: set[cst.CSTNode] = set()
+    for work in facts.work:
+        for func in facts.task_functions(work):
+            if func.evaluator is not facts.evaluator:
+                continue
+            for site in facts.calls_in(func.node):
+                call = site.node
+                if (site.node in seen or not isinstance(call.func, cst.Attribute)
+                        or call.func.attr.value not in knowledge.QUEUE_SEND_METHODS
+                        or len(call.args) != 1 or not _channel(facts, site, call.func.value)):
+                    continue
+                models = models_in(facts.value(call.args[0].value, site))
+                if models:
+                    seen.add(site.node)
+                    channel = cst.Module([]).code_for_node(call.func.value)
+                    yield call, (
+                        f"task function `{func.node.name.value}` sends a model "
+                        f"({models[0].label}) through `{channel}`, which pickles it for the "
+                        "process that receives it; send only what that process needs "
+                        "(predictions, a state dict)")
+
+
+def _channel(facts: ModuleFacts, site: CallSite, expr: cst.BaseExpression) -> bool:
+    """A multiprocessing queue, or a parameter of the function (the queue or pipe end the
+    task receives)."""
+    if isinstance(facts.value(expr, site), QueueObject):
+        return True
+    if not isinstance(expr, cst.Name):
+        return False
+    owner = site.scope.lookup_scope(expr.value)
+    return owner is site.scope and all(
+        b.kind is BindingKind.PARAM for b in owner.bindings[expr.value])
 
 
 def _advice(trains: bool) -> str:

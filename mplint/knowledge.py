@@ -493,7 +493,7 @@ def cheap_to_build(qualname: str) -> bool:
     without weights."""
     return (model_label(qualname) == "scikit-learn estimator"
             or any(fnmatchcase(qualname, p) for p in _UNFITTED_ESTIMATORS)
-            or qualname in EMPTY_PIPELINES
+            or qualname in EMPTY_PIPELINES or qualname in ESTIMATOR_COPIES
             or qualname in PARAMETER_FREE_LAYERS
             or (qualname.startswith("torch.nn.") and qualname.endswith("Loss")))
 

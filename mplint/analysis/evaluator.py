@@ -526,7 +526,8 @@ class Evaluator:
         bindings = cls.attributes.get(attr, []) if cls else []
         values = [self._binding_value(b) for b in bindings if not _is_none(b.value)]
         if values and all(v == values[0] for v in values):
-            return values[0]
+            return _named(values[0], f"self.{attr}") if isinstance(values[0], Model) \
+                else values[0]
         if values:
             return UNKNOWN
         owner = self._self_value(scope)

@@ -86,6 +86,19 @@ FLAGGED = [
                 return pool.map(partial(tokenize, nlp), texts)
         """, [(9, "MPL201")], id="blank-spacy-pipeline-in-partial"),
     pytest.param("""
+        import multiprocessing as mp
+        import torch
+        def run(model, x):
+            return x
+        if __name__ == "__main__":
+            models = {}
+            for name in ["a", "b"]:
+                models[name] = torch.load(name)
+            with mp.get_context("spawn").Pool(2) as pool:
+                pool.starmap(run, [(models[n], 1) for n in ["a", "b"]])
+                pool.starmap(run, [(m, n) for n, m in models.items()])
+        """, [(10, "MPL201"), (11, "MPL201")], id="models-stored-in-a-dict-by-key"),
+    pytest.param("""
         from concurrent.futures import ProcessPoolExecutor
         from transformers import AutoModel
         def embed(model, text):
@@ -222,6 +235,19 @@ LEFT_ALONE = [
             with mp.get_context("spawn").Pool() as pool:
                 pool.map(run, range(3))
         """, id="a-blank-pipeline-is-cheap-to-build-at-import"),
+    pytest.param("""
+        import multiprocessing as mp
+        import torch
+        def run(x):
+            return x
+        if __name__ == "__main__":
+            models = {}
+            models["net"] = torch.load("net.pt")
+            models["size"] = 3
+            with mp.get_context("spawn").Pool(2) as pool:
+                pool.map(run, models)
+                pool.map(run, [models["size"]])
+        """, id="a-dict-iterates-over-its-keys-and-other-entries-are-not-models"),
     pytest.param("""
         from multiprocessing.pool import ThreadPool
         import torch

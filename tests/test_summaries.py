@@ -195,6 +195,8 @@ def test_summaries_match_parsing_on_the_fixtures(folder: Path) -> None:
     ("model, size = pair()\n    return model", True),  # a helper that returns a tuple
     ("model, size = pair()\n    return size", False),
     ("return copy.deepcopy(build())", True),
+    ("found = {}\n    found['net'] = build()\n    return found['net']", True),
+    ("found = []\n    found.append(build())\n    return found[0]", True),
 ])
 def test_functions_of_another_module_return_what_parsing_finds(tmp_path: Path, body: str,
                                                                model: bool) -> None:

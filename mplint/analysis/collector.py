@@ -43,6 +43,9 @@ class ModuleRecord:
     # order, with the scope it is read in; attribute names and keyword names are not reads
     reads: dict[cst.CSTNode, list[tuple[cst.Name, Scope]]] = field(default_factory=dict)
     receivers: set[cst.Name] = field(default_factory=set)  # names read as ``name.attr``
+    # ``name[key] = value`` statements, each as a binding of ``name`` in the scope it is made
+    # in, with the subscript as its node
+    stores: list[Binding] = field(default_factory=list)
 
 
 class Collector(cst.CSTVisitor):
@@ -113,6 +116,10 @@ class Collector(cst.CSTVisitor):
             if isinstance(container, cst.Attribute) and isinstance(container.value, cst.Name):
                 self._bind_attribute(container.value.value, container.attr.value, value,
                                      entry=True)
+            elif isinstance(target.value, cst.Name):
+                self.record.stores.append(Binding(target.value.value, BindingKind.ASSIGN,
+                                                  self._next(), self._scope, value=value,
+                                                  node=target))
 
     def _bind_unpacked(self, target: cst.Tuple | cst.List, value: cst.BaseExpression,
                        each: bool) -> None:

@@ -406,6 +406,12 @@ class Evaluator:
 
     def _call_bound(self, bound: Bound) -> Value:
         obj = bound.obj
+        if isinstance(obj, Tup) and obj.keys and bound.attr in ("values", "items"):
+            values = Tup(obj.items)  # iterating it gives each value, or one of them
+            if bound.attr == "values":
+                return values
+            value = item_of(values)
+            return Items(Tup((UNKNOWN, value))) if not isinstance(value, Tup) else UNKNOWN
         if isinstance(obj, Model):
             keep = knowledge.SELF_RETURNING_METHODS[""] | knowledge.SELF_RETURNING_METHODS.get(
                 obj.label, frozenset())
@@ -437,6 +443,8 @@ class Evaluator:
         if binding.kind is BindingKind.ASSIGN and binding.value is not None:
             if isinstance(binding.value, cst.List) and not binding.value.elements:
                 return self._appended(binding)
+            if isinstance(binding.value, cst.Dict) and not binding.value.elements:
+                return self._stored(binding)
             return self.value(binding.value, binding.scope, binding.order)
         if binding.kind is BindingKind.PARAM and isinstance(binding.node, cst.Param):
             return self._parameter_value(binding.node, binding.scope)
@@ -474,6 +482,25 @@ class Evaluator:
         if items and all(item == items[0] for item in items):
             return Items(items[0])
         return Tup(())
+
+    def _stored(self, binding: Binding) -> Value:
+        """A dict that starts empty and is filled by ``name[key] = value`` (``models[name] =
+        load(name)``) before the name is bound again: its entries, by string key where the key
+        is one."""
+        own = binding.scope.bindings.get(binding.name, [])
+        if binding not in own:
+            return Tup((), ())  # ``self.attr = {}``: its entries are the class's to follow
+        later = [b.order for b in own if b.order > binding.order]
+        until = min(later, default=_LATEST)
+        entries: list[tuple[str | None, Value]] = []
+        for store in self.record.stores:
+            if (store.name == binding.name and binding.order < store.order < until
+                    and store.value is not None and isinstance(store.node, cst.Subscript)
+                    and store.scope.lookup_scope(binding.name) is binding.scope):
+                entries.append((_string_key(store.node),
+                                self.value(store.value, store.scope, store.order)))
+        return Tup(tuple(v for _, v in entries), tuple(k for k, _ in entries)) if entries \
+            else Tup((), ())
 
     def _parameter_value(self, param: cst.Param, scope: Scope) -> Value:
         """What a parameter of a plain function of this module receives: the value every call

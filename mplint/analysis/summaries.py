@@ -554,8 +554,9 @@ class Summaries:
         if isinstance(expr, (ast.Tuple, ast.List, ast.Set)):  # an empty list may be appended to
             return not expr.elts or any(self._model(e, summary, function, active)
                                         for e in expr.elts)
-        if isinstance(expr, ast.Dict):
-            return any(self._model(v, summary, function, active) for v in expr.values)
+        if isinstance(expr, ast.Dict):  # an empty dict may be filled by ``d[key] = value``
+            return not expr.keys or any(self._model(v, summary, function, active)
+                                        for v in expr.values)
         if isinstance(expr, ast.Call):
             return self._call_model(expr, summary, function, active)
         return False  # literals, operators, displays, comprehensions, attributes of non-self

@@ -192,6 +192,8 @@ def item_of(value: Value) -> Value:
     """The value of one item when iterating over ``value``."""
     if isinstance(value, Items):
         return value.element
+    if isinstance(value, Tup) and value.keys:
+        return UNKNOWN  # iterating a dict gives its keys
     if isinstance(value, Tup) and value.items:
         first = value.items[0]
         return first if all(item == first for item in value.items) else Tup(value.items)

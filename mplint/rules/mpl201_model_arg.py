@@ -220,6 +220,23 @@ class ModelArg(Rule):
             "only the entries sent cross: a string from the dict and the size from the tuple the "
             "helper returns, not the model beside them",
         ),
+        Valid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            def size_of(name):
+                return len(name)
+
+            if __name__ == "__main__":
+                models = {}
+                for name in ["small", "large"]:
+                    models[name] = torch.load(f"{name}.pt")
+                with mp.get_context("spawn").Pool(2) as pool:
+                    print(pool.map(size_of, models))
+            """,
+            "iterating a dict gives its keys: only the names are sent",
+        ),
     )
     INVALID = (
         Invalid(
@@ -521,6 +538,25 @@ class ModelArg(Rule):
                     "function through a functools.cache loader in an importable module (not the "
                     "script) instead (no automatic fix: joblib.Parallel has no worker "
                     "initializer to load it in)"),
+        ),
+        Invalid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            def evaluate(name, model):
+                return name, model(torch.ones(2)).sum().item()
+
+            if __name__ == "__main__":
+                models = {}
+                for name in ["small", "large"]:
+                    models[name] = torch.load(f"{name}.pt")
+                with mp.get_context("spawn").Pool(2) as pool:
+                    print(pool.starmap(evaluate, models.items()))
+            """,
+            (12, 15, "a model (loaded by torch.load) is pickled with every task of "
+                     "Pool.starmap; load it once per worker with initializer= instead (no "
+                     "automatic fix: the model has no name the fix could rebuild it from)"),
         ),
     )
 

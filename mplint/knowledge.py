@@ -494,6 +494,8 @@ def cheap_to_build(qualname: str) -> bool:
     return (model_label(qualname) == "scikit-learn estimator"
             or any(fnmatchcase(qualname, p) for p in _UNFITTED_ESTIMATORS)
             or qualname in EMPTY_PIPELINES or qualname in ESTIMATOR_COPIES
+            # a copy loads nothing: the load that built the original is the one that counts
+            or qualname in MODEL_COPIES
             or qualname in PARAMETER_FREE_LAYERS
             or (qualname.startswith("torch.nn.") and qualname.endswith("Loss")))
 

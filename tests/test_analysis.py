@@ -99,6 +99,21 @@ FLAGGED = [
                 pool.starmap(run, [(m, n) for n, m in models.items()])
         """, [(10, "MPL201"), (11, "MPL201")], id="models-stored-in-a-dict-by-key"),
     pytest.param("""
+        import multiprocessing as mp
+        from copy import deepcopy
+        from functools import partial
+        import torch
+        def produce(queue, build, seed):
+            base = build()
+            queue.put(deepcopy(base))
+        def main(n):
+            ctx = mp.get_context("spawn")
+            queue = ctx.Manager().Queue()
+            build = partial(torch.nn.Linear, 4, 2)
+            with ctx.Pool(n) as pool:
+                pool.map(partial(produce, queue, build), range(n))
+        """, [(6, "MPL301"), (7, "MPL202")], id="a-builder-bound-by-partial-and-a-queued-copy"),
+    pytest.param("""
         from concurrent.futures import ProcessPoolExecutor
         from transformers import AutoModel
         def embed(model, text):

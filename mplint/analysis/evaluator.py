@@ -62,6 +62,8 @@ class Evaluator:
         self._class_bases: dict[cst.ClassDef, tuple[str, ...]] = {}
         self._returns: dict[cst.FunctionDef, Value] = {}
         self._callers_found: dict[cst.CSTNode, list[CallSite]] | None = None
+        # functions bound by functools.partial: the call each partial stands for, and its site
+        self._partials: dict[cst.CSTNode, list[tuple[cst.Call, CallSite]]] = {}
 
     # -- public --------------------------------------------------------------------------------
     def value(self, expr: cst.BaseExpression, scope: Scope, order: int = _LATEST) -> Value:
@@ -221,6 +223,11 @@ class Evaluator:
             return result_of(func)
         if isinstance(func, Bound):
             return self._call_bound(func)
+        if isinstance(func, Partial) and isinstance(func.func, Qual | Klass | Func):
+            # calling ``partial(build, True)``: what calling ``build`` gives
+            inner = func.func
+            return self._call_qualified(inner.name, call, scope, order) if isinstance(
+                inner, Qual) else result_of(inner)
         return UNKNOWN
 
     def _call_qualified(self, qualname: str, call: cst.Call, scope: Scope, order: int) -> Value:
@@ -515,10 +522,11 @@ class Evaluator:
         positional = [*function.params.posonly_params, *function.params.params]
         index = next((i for i, p in enumerate(positional) if p is param), None)
         keyword = param.name.value if param not in function.params.posonly_params else ""
-        sites = self.callers().get(function, [])
+        sites = [(site.node, site) for site in self.callers().get(function, [])]
+        sites += self._partials.get(function, [])
         values: list[Value] = []
-        for site in sites:
-            passed = argument(site.node, index if index is not None else 1 << 30, keyword)
+        for call, site in sites:
+            passed = argument(call, index if index is not None else 1 << 30, keyword)
             if passed is None:
                 return UNKNOWN
             values.append(_anonymous(self.value(passed, site.scope, site.order)))
@@ -533,11 +541,32 @@ class Evaluator:
             found: dict[cst.CSTNode, list[CallSite]] = {}
             for site in self.record.calls:
                 called = self.value(site.node.func, site.scope, site.order)
-                if (isinstance(called, Func) and not isinstance(called, Summarised)
-                        and called.evaluator is self):
-                    found.setdefault(called.node, []).append(site)
+                if self._own_function(called):
+                    found.setdefault(called.node, []).append(site)  # type: ignore[union-attr]
+                elif isinstance(called, Qual) and called.name in knowledge.FUNCTOOLS_PARTIAL:
+                    self._add_partial(site)
             self._callers_found = found
+            # values found meanwhile saw no callers: a parameter's value was unknown then
+            self._memo.clear()
+            self._returns.clear()
         return self._callers_found
+
+    def _own_function(self, value: Value) -> bool:
+        return isinstance(value, Func) and not isinstance(value, Summarised) \
+            and value.evaluator is self
+
+    def _add_partial(self, site: CallSite) -> None:
+        """``functools.partial(f, a, b)`` binds ``f``'s first parameters as a call would: kept
+        as the call ``f(a, b)`` would read, so that the parameters it binds get its values
+        and the ones it leaves to the later call stay unknown."""
+        args = site.node.args
+        if not args or args[0].keyword is not None or args[0].star:
+            return
+        target = self.value(args[0].value, site.scope, site.order)
+        if self._own_function(target):
+            bound = site.node.with_changes(args=args[1:])
+            self._partials.setdefault(target.node, []).append(  # type: ignore[union-attr]
+                (bound, site))
 
     def _is_self(self, name: str, scope: Scope) -> bool:
         func = scope.node

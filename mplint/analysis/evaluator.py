@@ -541,8 +541,9 @@ class Evaluator:
             found: dict[cst.CSTNode, list[CallSite]] = {}
             for site in self.record.calls:
                 called = self.value(site.node.func, site.scope, site.order)
-                if self._own_function(called):
-                    found.setdefault(called.node, []).append(site)  # type: ignore[union-attr]
+                own = self._own_function(called)
+                if own is not None:
+                    found.setdefault(own.node, []).append(site)
                 elif isinstance(called, Qual) and called.name in knowledge.FUNCTOOLS_PARTIAL:
                     self._add_partial(site)
             self._callers_found = found
@@ -551,9 +552,12 @@ class Evaluator:
             self._returns.clear()
         return self._callers_found
 
-    def _own_function(self, value: Value) -> bool:
-        return isinstance(value, Func) and not isinstance(value, Summarised) \
-            and value.evaluator is self
+    def _own_function(self, value: Value) -> Func | None:
+        """``value`` when it is a function of this module."""
+        if isinstance(value, Func) and not isinstance(value, Summarised) \
+                and value.evaluator is self:
+            return value
+        return None
 
     def _add_partial(self, site: CallSite) -> None:
         """``functools.partial(f, a, b)`` binds ``f``'s first parameters as a call would: kept
@@ -562,11 +566,10 @@ class Evaluator:
         args = site.node.args
         if not args or args[0].keyword is not None or args[0].star:
             return
-        target = self.value(args[0].value, site.scope, site.order)
-        if self._own_function(target):
+        target = self._own_function(self.value(args[0].value, site.scope, site.order))
+        if target is not None:
             bound = site.node.with_changes(args=args[1:])
-            self._partials.setdefault(target.node, []).append(  # type: ignore[union-attr]
-                (bound, site))
+            self._partials.setdefault(target.node, []).append((bound, site))
 
     def _is_self(self, name: str, scope: Scope) -> bool:
         func = scope.node

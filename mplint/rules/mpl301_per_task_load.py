@@ -552,9 +552,10 @@ def _loads(facts: ModuleFacts, func: Func,
 
 def _task_inputs(body: Scope, invariant: frozenset[str]) -> set[str]:
     """The task's per-item parameters and the local names computed from them."""
-    # parameters, and names bound in ways the analysis does not follow (``a, b = args``)
+    # parameters, and names bound in ways the analysis does not follow or that unpack a value
+    # (``a, b = args``, ``x, y = jobs.get()``)
     found = {name for name, bindings in body.bindings.items() if name not in invariant
-             and any(b.kind is BindingKind.PARAM
+             and any(b.kind in (BindingKind.PARAM, BindingKind.UNPACK)
                      or (b.kind is BindingKind.OTHER and b.value is None) for b in bindings)}
     changed = True
     while changed:

@@ -508,6 +508,13 @@ _MORE_LIBRARIES: tuple[ModelPattern, ...] = (
                  source="https://absadiki.github.io/pywhispercpp/#pywhispercpp.model.Model"),
     ModelPattern("faster_whisper.WhisperModel", "faster-whisper model",
                  source="https://github.com/SYSTRAN/faster-whisper#usage"),
+    # OCR models: detection and recognition networks loaded when the object is made
+    ModelPattern("easyocr.Reader", "EasyOCR reader",
+                 source="https://www.jaided.ai/easyocr/documentation/"),
+    ModelPattern("paddleocr.PaddleOCR", "PaddleOCR model",
+                 source="https://paddlepaddle.github.io/PaddleOCR/latest/en/quick_start.html"),
+    ModelPattern("cnocr.CnOcr", "CnOcr model",
+                 source="https://cnocr.readthedocs.io/zh-cn/stable/usage/"),
     *(ModelPattern(f"ultralytics.{name}", "ultralytics model",
                    source="https://docs.ultralytics.com/reference/engine/model/")
       for name in ("YOLO", "RTDETR", "SAM", "FastSAM", "NAS")),

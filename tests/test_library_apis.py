@@ -154,6 +154,16 @@ FLAGGED = [
         both = dask.compute(bag, scheduler="processes")
         """, [(4, "MPL101"), (5, "MPL101")], id="dask-process-scheduler"),
     pytest.param("""
+        import easyocr
+        from multiprocessing import get_context
+        def read(reader, path):
+            return reader.readtext(path)
+        if __name__ == "__main__":
+            reader = easyocr.Reader(["en"])
+            with get_context("spawn").Pool(2) as pool:
+                pool.starmap(read, [(reader, p) for p in ["a.png", "b.png"]])
+        """, [(8, "MPL201")], id="ocr-reader-sent-with-every-task"),
+    pytest.param("""
         from torch_geometric.loader import DataLoader
         from torch_geometric.datasets import TUDataset
         graphs = DataLoader(TUDataset("data", "MUTAG"), batch_size=32, num_workers=2)

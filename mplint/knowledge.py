@@ -424,11 +424,13 @@ def _start_words(api: ProcessApi) -> tuple[str, ...]:
         return tuple(value for _, value in api.when)
     if "." in api.name:
         return (api.name.rpartition(".")[2],)
-    if api.workers is not None and not 0 <= api.workers.default <= api.workers.serial:
+    if api.workers is None:
+        return (api.name,)
+    if api.workers.flags:
+        return api.workers.flags
+    if not 0 <= api.workers.default <= api.workers.serial:
         return (api.name,)  # it starts workers when the count is not given
-    if api.workers is not None:
-        return api.workers.flags or tuple(arg.keyword for arg in api.workers.args)
-    return (api.name,)
+    return tuple(arg.keyword for arg in api.workers.args)
 
 
 for _api in LIBRARY_APIS:

@@ -214,6 +214,20 @@ FLAGGED = [
 
 LEFT_ALONE = [
     pytest.param("""
+        from functools import partial
+        from multiprocessing import Pool
+        TOKENIZER = None
+        def init(options):
+            global TOKENIZER
+            TOKENIZER = dict(options)
+        def tokenize(text):
+            return TOKENIZER.get(text)
+        def run(texts, workers):
+            make_pool = partial(Pool, workers, initializer=init, initargs=({},))
+            with make_pool() as pool:
+                return pool.map(tokenize, texts)
+        """, id="global-set-by-an-initializer-given-through-partial"),
+    pytest.param("""
         import multiprocessing as mp
         import torch
         def run(sd, x):

@@ -309,6 +309,11 @@ def test_messages_name_the_library_api_and_the_unknown_worker_count() -> None:
     ]
 
 
+def test_the_prefilter_skips_a_keras_script_that_only_trains() -> None:
+    source = "from tensorflow import keras\nmodel = keras.Sequential()\nmodel.fit(x, y)\n"
+    assert not scan(source.encode()).direct
+
+
 def test_every_entry_names_its_documentation_and_a_prefilter_word() -> None:
     for api in knowledge.LIBRARY_APIS:
         assert api.doc.startswith("https://"), api.name

@@ -497,12 +497,14 @@ class ModuleFacts:
 
     @cached_property
     def initializers(self) -> frozenset[cst.CSTNode]:
-        """Functions of this module passed as a pool's or executor's ``initializer=``."""
+        """Functions of this module passed as ``initializer=`` (or a DataLoader's
+        ``worker_init_fn=``) to any call: a pool or executor, or a ``partial`` that makes one
+        later. Each worker runs them when it starts."""
         found: set[cst.CSTNode] = set()
-        for start in self.starts:
-            for arg in start.site.node.args:
-                if arg.keyword is not None and arg.keyword.value == "initializer":
-                    for func in self.functions_of(self.value(arg.value, start.site)):
+        for site in self.record.calls:
+            for arg in site.node.args:
+                if arg.keyword is not None and arg.keyword.value in _WORKER_SET_UP:
+                    for func in self.functions_of(self.value(arg.value, site)):
                         found.add(func.node)
         return frozenset(found)
 
@@ -819,6 +821,7 @@ def _starts_processes(obj: ProcessObject) -> bool:
 
 
 _OWN_WORKERS = frozenset({"loky", "ray", "dask"})
+_WORKER_SET_UP = frozenset({"initializer", "worker_init_fn"})
 
 
 def decorated_by(func: Func, names: frozenset[str]) -> bool:

@@ -1,0 +1,199 @@
+"""A torch DataLoader's worker processes: where they start when the module is imported, and
+what travels to them.
+
+Building a DataLoader starts nothing: its workers start when it is iterated (``for b in
+loader``, ``iter(loader)``, ``enumerate(loader)``, ``list(loader)``), and each worker receives
+the dataset (with its transforms and attributes), the sampler, ``collate_fn`` and
+``worker_init_fn``, pickled under spawn and forkserver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+from mplint.analysis.collector import CallSite
+from mplint.analysis.scopes import Scope, ScopeKind
+from mplint.analysis.values import Qual
+from mplint.analysis.walk import children, name_reads
+
+if TYPE_CHECKING:
+    from mplint.analysis.facts import ModuleFacts, ProcessStart
+
+# builtins that iterate their argument at once
+_ITERATING = frozenset({Qual("iter"), Qual("next"), Qual("enumerate"), Qual("list"),
+                        Qual("tuple"), Qual("zip")})
+
+
+@dataclass(frozen=True, eq=False)
+class Iteration:
+    """Where a DataLoader's workers start when the module is imported."""
+
+    node: cst.CSTNode  # the module-level ``for`` or call that iterates it, or that leads there
+    statement: cst.BaseStatement  # the statement of the module's body holding ``node``
+    loader: str | None  # the name it is iterated through
+    function: cst.FunctionDef | None  # the function that iterates it, when ``node`` calls one
+
+
+@dataclass(frozen=True)
+class StartPoint:
+    """Where a start runs when the module is imported: the node a finding points at."""
+
+    node: cst.CSTNode
+    statement: cst.BaseStatement
+
+
+def start_point(facts: ModuleFacts, start: ProcessStart) -> StartPoint | None:
+    """Where ``start`` starts processes on import (its iteration, for a DataLoader), or None
+    when it runs only later."""
+    if start.iteration is not None:
+        return StartPoint(start.iteration.node, start.iteration.statement)
+    root = facts.import_time_root(start.site)
+    return StartPoint(root.node, root.statement) if root is not None else None
+
+
+def import_time_iteration(facts: ModuleFacts, site: CallSite) -> Iteration | None:
+    """The first place where the DataLoader built at ``site`` is iterated when the module is
+    imported: a module-level loop or call after it, or a function called at module level that
+    iterates it (as a global, or through the parameter it is passed to); when it is built in a
+    function that runs on import, that function's own loop or call."""
+    names = _bound_to(site.scope, site.node)
+    if site.import_time and site.scope.kind is ScopeKind.MODULE:
+        guard = facts.record.main_guard
+        body = facts.record.module.body
+        start = body.index(site.statement) if site.statement in body else 0
+        for statement in body[start:]:
+            if statement is guard or isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+                continue
+            found = _first_use(facts, site, _ordered(statement, guard), names, True)
+            if found is not None:
+                node, reader = found
+                return Iteration(node, statement, _one(names), reader)
+        return None
+    root = facts.import_time_root(site)
+    function = site.scope.node
+    if root is None or site.scope.kind is not ScopeKind.FUNCTION or not isinstance(
+            function, cst.FunctionDef):
+        return None
+    if _first_use(facts, site, _ordered(function.body), names, False) is None:
+        return None
+    return Iteration(root.node, root.statement, _one(names), function)
+
+
+def _first_use(facts: ModuleFacts, site: CallSite, nodes: Iterator[cst.CSTNode],
+               names: frozenset[str], module_level: bool,
+               ) -> tuple[cst.CSTNode, cst.FunctionDef | None] | None:
+    """The first of ``nodes`` that iterates the loader, with the function of this module that
+    does when the node is a call of one."""
+    for node in nodes:
+        if _iterates(facts, node, site, names, site.scope):
+            return node, None
+        other = facts.site_of(node) if isinstance(node, cst.Call) else None
+        if other is None or other.order <= site.order:
+            continue
+        reader = _function_reading(facts, other, names, site.scope, module_level)
+        if reader is not None:
+            return node, reader
+    return None
+
+
+def _iterates(facts: ModuleFacts, node: cst.CSTNode, site: CallSite, names: frozenset[str],
+              scope: Scope) -> bool:
+    """Whether ``node`` iterates the loader: a loop over it, or a builtin such as ``iter``
+    called on it after it is built."""
+    if isinstance(node, (cst.For, cst.CompFor)):
+        return node.iter is site.node or _reads(node.iter, names, facts, scope)
+    if not isinstance(node, cst.Call):
+        return False
+    other = facts.site_of(node)
+    return (other is not None and other.order > site.order
+            and facts.value(node.func, other) in _ITERATING
+            and any(_reads(a.value, names, facts, scope) for a in node.args))
+
+
+def _function_reading(facts: ModuleFacts, call: CallSite, names: frozenset[str],
+                      scope: Scope, module_level: bool) -> cst.FunctionDef | None:
+    """The function of this module that ``call`` runs (directly or through others) and that
+    iterates the module-level loader, or whose parameter receives it and is iterated."""
+    direct = facts.runs(call)
+    for func in direct:
+        passed = _parameters_given(func.node, call.node, names, facts, scope)
+        if passed and _iterates_in(facts, func.node, passed, local=True):
+            return func.node
+    if not module_level:
+        return None
+    for function in facts.functions_run_by([call]):
+        if isinstance(function, cst.FunctionDef) and _iterates_in(facts, function, names,
+                                                                   local=False):
+            return function
+    return None
+
+
+def _iterates_in(facts: ModuleFacts, function: cst.FunctionDef, names: frozenset[str],
+                 local: bool) -> bool:
+    """Whether ``function``'s own body loops over one of ``names`` (its own parameters with
+    ``local``, module globals without) or hands one to ``iter``, ``enumerate``, ``list``."""
+    scope = facts.evaluator.function_scope(function)
+    if scope is None:
+        return False
+    wanted = scope if local else scope.module()
+    for node in _ordered(function.body):
+        if isinstance(node, (cst.For, cst.CompFor)):
+            if _reads(node.iter, names, facts, wanted, within=scope):
+                return True
+        elif isinstance(node, cst.Call):
+            site = facts.site_of(node)
+            if (site is not None and facts.value(node.func, site) in _ITERATING
+                    and any(_reads(a.value, names, facts, wanted, within=scope)
+                            for a in node.args)):
+                return True
+    return False
+
+
+def _parameters_given(function: cst.FunctionDef, call: cst.Call, names: frozenset[str],
+                      facts: ModuleFacts, scope: Scope) -> frozenset[str]:
+    """The parameters of ``function`` that ``call`` passes one of ``names`` to."""
+    params = [*function.params.posonly_params, *function.params.params]
+    found: set[str] = set()
+    for index, arg in enumerate(call.args):
+        if arg.star or not _reads(arg.value, names, facts, scope):
+            continue
+        if arg.keyword is not None:
+            found.add(arg.keyword.value)
+        elif index < len(params):
+            found.add(params[index].name.value)
+    return frozenset(found)
+
+
+def _reads(expr: cst.BaseExpression, names: frozenset[str], facts: ModuleFacts, owner: Scope,
+           within: Scope | None = None) -> bool:
+    """Whether ``expr``, read in ``within`` (default: ``owner``), reads one of ``names`` as
+    bound in ``owner``."""
+    reader = within or owner
+    return any(n.value in names and reader.lookup_scope(n.value) is owner
+               for n in name_reads(expr))
+
+
+def _ordered(root: cst.CSTNode, skip: cst.CSTNode | None = None) -> Iterator[cst.CSTNode]:
+    """``root`` and the nodes under it in source order, leaving out function and class bodies,
+    lambdas and ``skip``."""
+    stack: list[cst.CSTNode] = [root]
+    while stack:
+        node = stack.pop()
+        if node is skip or isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            continue
+        yield node
+        stack.extend(reversed(children(node)))
+
+
+def _bound_to(scope: Scope, call: cst.Call) -> frozenset[str]:
+    """The names of ``scope`` bound to ``call``'s result."""
+    return frozenset(name for name, bindings in scope.bindings.items()
+                     if any(b.value is call for b in bindings))
+
+
+def _one(names: frozenset[str]) -> str | None:
+    return min(names) if names else None

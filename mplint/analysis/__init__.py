@@ -6,7 +6,13 @@ modules behind it.
 
 from mplint.analysis.collector import CallSite
 from mplint.analysis.cuda import cuda_call, is_cuda_device
-from mplint.analysis.dataloader import Iteration, StartPoint, start_point
+from mplint.analysis.dataloader import (
+    Iteration,
+    Sent,
+    StartPoint,
+    dataset_contents,
+    start_point,
+)
 from mplint.analysis.evaluator import (
     argument,
     captured,
@@ -59,9 +65,9 @@ __all__ = [
     "Binding", "BindingKind", "Bound", "CallSite", "Context", "Difference", "Func", "Instance",
     "Iteration", "Klass", "LambdaValue", "Model", "ModuleFacts", "Partial", "Payload",
     "PayloadMode", "ProcessObject", "ProcessStart", "Qual", "QueueObject", "Resource", "Scope",
-    "ScopeKind", "Shape", "SpawnCheck", "StartMethodCall", "StartPoint", "Tup", "Value",
-    "WorkSite", "argument", "captured", "children", "comp_fors", "cuda_call", "decorated_by",
-    "function_of", "global_reads", "is_cuda_device", "item_of", "keyword_argument",
+    "ScopeKind", "Sent", "Shape", "SpawnCheck", "StartMethodCall", "StartPoint", "Tup", "Value",
+    "WorkSite", "argument", "captured", "children", "comp_fors", "cuda_call", "dataset_contents",
+    "decorated_by", "function_of", "global_reads", "is_cuda_device", "item_of", "keyword_argument",
     "main_guard_test", "models_in", "name_reads", "reached", "resources_in", "runtime_setter",
     "start_method_argument", "start_point", "unpicklable_callable", "walk",
 ]

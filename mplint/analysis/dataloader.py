@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from mplint.analysis.collector import CallSite
-from mplint.analysis.scopes import Scope, ScopeKind
-from mplint.analysis.values import Qual
+from mplint.analysis.scopes import BindingKind, Scope, ScopeKind
+from mplint.analysis.values import Instance, Klass, Qual
 from mplint.analysis.walk import children, name_reads
 
 if TYPE_CHECKING:
-    from mplint.analysis.facts import ModuleFacts, ProcessStart
+    from mplint.analysis.facts import ModuleFacts, ProcessStart, WorkSite
 
 # builtins that iterate their argument at once
 _ITERATING = frozenset({Qual("iter"), Qual("next"), Qual("enumerate"), Qual("list"),
@@ -197,3 +197,156 @@ def _bound_to(scope: Scope, call: cst.Call) -> frozenset[str]:
 
 def _one(names: frozenset[str]) -> str | None:
     return min(names) if names else None
+
+
+# -- what the workers receive ---------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class Sent:
+    """A value found in the code that a DataLoader pickles into each worker with its dataset."""
+
+    expr: cst.BaseExpression
+    scope: Scope  # where ``expr`` is evaluated
+    role: str  # how it travels, for messages: "the dataset's `transform`"
+
+
+# Keywords a library dataset keeps on the object it builds (torchvision, torchaudio, PyG).
+_KEPT_KEYWORDS = frozenset({"transform", "target_transform", "transforms", "pre_transform",
+                            "loader", "is_valid_file"})
+# Classes that keep the callables they are given, and containers of them.
+_TRANSFORM_HOLDERS = ("torchvision.transforms.", "torchvision.transforms.v2.")
+# A class that defines one of these decides itself what pickling it sends.
+_CUSTOM_PICKLING = frozenset({"__getstate__", "__reduce__", "__reduce_ex__"})
+
+
+def dataset_contents(facts: ModuleFacts, work: WorkSite) -> list[Sent]:
+    """What a DataLoader's workers receive inside its dataset: callables and objects given to
+    the dataset's constructor and kept on it, values assigned to its attributes, and what the
+    ``__init__`` of a dataset class of this module stores on ``self``."""
+    if not work.payload:
+        return []
+    expr, scope = work.payload[0].expr, work.scope or work.site.scope
+    found: list[Sent] = []
+    name = expr.value if isinstance(expr, cst.Name) else None
+    built, owner = _definition(expr, scope)
+    if isinstance(built, cst.Call):
+        found.extend(_constructor_contents(facts, built, owner))
+    if name is not None and owner is not None:
+        found.extend(_assigned_attributes(owner, name))
+    value = facts.evaluator.value(expr, scope)
+    if isinstance(value, Instance) and value.klass.evaluator is facts.evaluator:
+        found.extend(_stored_in_init(value.klass))
+    return found
+
+
+def _definition(expr: cst.BaseExpression, scope: Scope,
+                ) -> tuple[cst.BaseExpression | None, Scope | None]:
+    """The expression a name was assigned from (once), with the scope holding the name."""
+    if not isinstance(expr, cst.Name):
+        return expr, scope
+    owner = scope.lookup_scope(expr.value)
+    bindings = owner.bindings.get(expr.value, []) if owner is not None else []
+    if len(bindings) == 1 and bindings[0].kind is BindingKind.ASSIGN:
+        return bindings[0].value, owner
+    return None, owner
+
+
+def _constructor_contents(facts: ModuleFacts, call: cst.Call, scope: Scope) -> Iterator[Sent]:
+    """Arguments of the dataset's constructor that the dataset keeps: those its class of this
+    module stores on ``self``, the well-known keywords of a library dataset."""
+    built = facts.evaluator.value(call.func, scope)
+    kept = _kept_parameters(built.node) if isinstance(built, Klass) else None
+    if kept is None and not isinstance(built, Qual):
+        return
+    params = _init_parameters(built.node) if isinstance(built, Klass) else []
+    for index, arg in enumerate(call.args):
+        if arg.star:
+            continue
+        keyword = arg.keyword.value if arg.keyword is not None else (
+            params[index] if index < len(params) else None)
+        if keyword is None or keyword not in (_KEPT_KEYWORDS if kept is None else kept):
+            continue
+        yield from _callables(facts, arg.value, scope, f"the dataset's `{keyword}`")
+
+
+def _assigned_attributes(scope: Scope, name: str) -> Iterator[Sent]:
+    """``name.attr = value`` statements in the body that binds ``name``."""
+    body = scope.node
+    for node in _ordered(body) if not isinstance(body, cst.FunctionDef) else _ordered(body.body):
+        if not isinstance(node, cst.Assign):
+            continue
+        for target in node.targets:
+            attr = target.target
+            if (isinstance(attr, cst.Attribute) and isinstance(attr.value, cst.Name)
+                    and attr.value.value == name):
+                yield Sent(node.value, scope, f"`{name}.{attr.attr.value}`")
+
+
+def _stored_in_init(klass: Klass) -> Iterator[Sent]:
+    """``self.attr = value`` in the class's own ``__init__``: the state every worker gets."""
+    scope = klass.evaluator.record.scopes.get(klass.node)
+    if scope is None or _CUSTOM_PICKLING & set(scope.bindings):
+        return
+    for attr, bindings in scope.attributes.items():
+        for binding in bindings:
+            method = binding.scope.node
+            if (binding.value is not None and isinstance(method, cst.FunctionDef)
+                    and method.name.value == "__init__"):
+                yield Sent(binding.value, binding.scope,
+                           f"`self.{attr}` of dataset class `{klass.node.name.value}`")
+
+
+def _callables(facts: ModuleFacts, expr: cst.BaseExpression, scope: Scope, role: str,
+               depth: int = 0) -> Iterator[Sent]:
+    """``expr`` itself, or the items of a list or tuple of transforms, and the callables a
+    torchvision ``Compose``/``Lambda``/``RandomApply`` holds."""
+    if depth > 3:
+        return
+    if isinstance(expr, (cst.List, cst.Tuple)):
+        for element in expr.elements:
+            yield from _callables(facts, element.value, scope, role, depth + 1)
+        return
+    if isinstance(expr, cst.Call):
+        called = facts.evaluator.value(expr.func, scope)
+        if isinstance(called, Qual) and called.name.startswith(_TRANSFORM_HOLDERS):
+            for arg in expr.args:
+                if not arg.star and arg.keyword is None:
+                    yield from _callables(facts, arg.value, scope, role, depth + 1)
+        return
+    if isinstance(expr, cst.Name) and depth < 3:
+        built, owner = _definition(expr, scope)
+        if isinstance(built, (cst.Call, cst.List, cst.Tuple)) and owner is not None:
+            yield from _callables(facts, built, owner, role, depth + 1)
+            return
+    yield Sent(expr, scope, role)
+
+
+def _init_parameters(klass: cst.ClassDef) -> list[str]:
+    init = _init_of(klass)
+    if init is None:
+        return []
+    return [p.name.value for p in [*init.params.posonly_params, *init.params.params][1:]]
+
+
+def _kept_parameters(klass: cst.ClassDef) -> frozenset[str] | None:
+    """The ``__init__`` parameters the class stores on ``self`` as they are; None without an
+    ``__init__`` of its own."""
+    init = _init_of(klass)
+    if init is None:
+        return None
+    kept: set[str] = set()
+    for node in _ordered(init.body):
+        if isinstance(node, cst.Assign) and isinstance(node.value, cst.Name):
+            for target in node.targets:
+                attr = target.target
+                if (isinstance(attr, cst.Attribute) and isinstance(attr.value, cst.Name)
+                        and attr.value.value == "self"):
+                    kept.add(node.value.value)
+    return frozenset(kept)
+
+
+def _init_of(klass: cst.ClassDef) -> cst.FunctionDef | None:
+    body = klass.body
+    if not isinstance(body, cst.IndentedBlock):
+        return None
+    return next((s for s in body.body if isinstance(s, cst.FunctionDef)
+                 and s.name.value == "__init__"), None)

@@ -2,7 +2,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mplint.analysis import ModuleFacts, WorkSite, unpicklable_callable
+import libcst as cst
+
+from mplint.analysis import ModuleFacts, Sent, WorkSite, dataset_contents, unpicklable_callable
+from mplint.knowledge import ApiKind
 from mplint.rules.base import Invalid, Report, Rule, Valid
 
 
@@ -227,6 +230,27 @@ class UnpicklableCallable(Rule):
                     if not local and facts.only_fork(work.method):
                         continue  # a forked child has the parent's globals: it finds it
                     yield Report(work.site.node, _message(local, what, work, func is work.func))
+        yield from self._in_datasets(facts)
+
+    def _in_datasets(self, facts: ModuleFacts) -> Iterator[Report]:
+        """Callables a DataLoader's dataset holds go to the workers with it."""
+        reported: set[cst.CSTNode] = set()
+        for work in facts.work:
+            if work.kind is not ApiKind.DATALOADER or facts.only_fork(work.method):
+                continue
+            for sent in dataset_contents(facts, work):
+                problem = unpicklable_callable(facts.evaluator.value(sent.expr, sent.scope))
+                if problem is not None and sent.expr not in reported:
+                    reported.add(sent.expr)
+                    yield Report(sent.expr, _dataset_message(*problem, sent, work))
+
+
+def _dataset_message(local: bool, what: str, sent: Sent, work: WorkSite) -> str:
+    why = ("\"Can't pickle local object\"" if local else
+           "\"Can't get attribute\": a spawned child does not run the main guard")
+    return (f"{what} in {sent.role} is pickled with the dataset into every worker of "
+            f"{work.api} under spawn or forkserver, and fails ({why}); define it at module "
+            "level")
 
 
 def _message(local: bool, what: str, work: WorkSite, task: bool = True) -> str:

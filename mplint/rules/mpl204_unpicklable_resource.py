@@ -2,15 +2,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import libcst as cst
+
 from mplint.analysis import (
     ModuleFacts,
     Partial,
     PayloadMode,
     Resource,
+    Sent,
     WorkSite,
+    dataset_contents,
     item_of,
     resources_in,
 )
+from mplint.knowledge import ApiKind
 from mplint.rules.base import Invalid, Report, Rule, Valid
 
 
@@ -149,6 +154,20 @@ class UnpicklableResource(Rule):
                     continue
                 seen.add((resource.name, resource.label))
                 yield Report(work.site.node, _message(resource, work))
+        yield from self._in_datasets(facts)
+
+    def _in_datasets(self, facts: ModuleFacts) -> Iterator[Report]:
+        """Resources a DataLoader's dataset holds go to the workers with it."""
+        reported: set[cst.CSTNode] = set()
+        for work in facts.work:
+            if work.kind is not ApiKind.DATALOADER or facts.only_fork(work.method):
+                continue
+            for sent in dataset_contents(facts, work):
+                value = facts.evaluator.value(sent.expr, sent.scope)
+                for resource in resources_in(value):
+                    if not resource.inherit_only and sent.expr not in reported:
+                        reported.add(sent.expr)
+                        yield Report(sent.expr, _dataset_message(resource, sent, work))
 
     def _resources(self, facts: ModuleFacts, work: WorkSite) -> Iterator[Resource]:
         for payload in work.payload:
@@ -160,6 +179,15 @@ class UnpicklableResource(Rule):
             func = facts.work_value(work, work.func)
             if isinstance(func, Partial):
                 yield from resources_in(func)
+
+
+def _dataset_message(resource: Resource, sent: Sent, work: WorkSite) -> str:
+    text = cst.Module([]).code_for_node(sent.expr)
+    text = text if len(text) <= 40 else text[:37] + "..."
+    return (f"`{text}` ({resource.label}) in {sent.role} cannot be pickled, and {work.api} "
+            "pickles the "
+            "dataset into every worker under spawn or forkserver; keep what opens it (a path, "
+            "a URL) on the dataset and open it in the worker, on first use in `__getitem__`")
 
 
 def _message(resource: Resource, work: WorkSite) -> str:

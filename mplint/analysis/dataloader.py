@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
+from mplint import knowledge
 from mplint.analysis.collector import CallSite
+from mplint.analysis.evaluator import keyword_argument
 from mplint.analysis.scopes import BindingKind, Scope, ScopeKind
 from mplint.analysis.values import Instance, Klass, Qual
 from mplint.analysis.walk import children, name_reads
@@ -350,3 +352,157 @@ def _init_of(klass: cst.ClassDef) -> cst.FunctionDef | None:
         return None
     return next((s for s in body.body if isinstance(s, cst.FunctionDef)
                  and s.name.value == "__init__"), None)
+
+
+# -- tensors that require grad, returned by a dataset --------------------------------------------
+@dataclass(frozen=True, eq=False)
+class GradSample:
+    """A sample a dataset method returns or yields that requires grad."""
+
+    expr: cst.BaseExpression  # the returned or yielded expression
+    origin: cst.Call  # the call that creates the tensor with requires_grad=True
+    method: cst.FunctionDef  # ``__getitem__`` or ``__iter__``
+    klass: cst.ClassDef
+    verb: str  # "returns" or "yields"
+
+
+_SAMPLE_METHODS = frozenset({"__getitem__", "__iter__"})
+_PARAMETERS = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter"})
+_MAX_HOPS = 6
+
+
+def grad_samples(facts: ModuleFacts, work: WorkSite) -> list[GradSample]:
+    """Samples that require grad, from the dataset class of this module a DataLoader with
+    workers batches with its default ``collate_fn``: ``torch.stack(..., out=...)`` into
+    shared memory refuses them in the worker."""
+    if (not work.payload or keyword_argument(work.site.node, "collate_fn") is not None
+            or _is_none(keyword_argument(work.site.node, "batch_size"))):
+        return []
+    value = facts.evaluator.value(work.payload[0].expr, work.scope or work.site.scope)
+    if not isinstance(value, Instance) or value.klass.evaluator is not facts.evaluator:
+        return []
+    klass = value.klass
+    found: list[GradSample] = []
+    for method in _own_methods(klass.node, _SAMPLE_METHODS):
+        scope = facts.evaluator.function_scope(method)
+        if scope is None or _grad_off(facts, method, scope):
+            continue
+        for sample, verb in _samples(method):
+            for expr in _fields(sample):
+                origin = _grad_origin(facts, expr, scope, klass, 0)
+                if origin is not None:
+                    found.append(GradSample(expr, origin, method, klass.node, verb))
+    return found
+
+
+def _grad_origin(facts: ModuleFacts, expr: cst.BaseExpression, scope: Scope, klass: Klass,
+                 hops: int) -> cst.Call | None:
+    """The call that creates, with ``requires_grad=True``, the tensor ``expr``'s value is
+    derived from (indexing, arithmetic, methods that keep autograd history, ``clone()``)."""
+    if hops > _MAX_HOPS:
+        return None
+    parts: list[cst.BaseExpression] = []
+    if isinstance(expr, cst.Call):
+        func = expr.func
+        if isinstance(func, cst.Attribute) and func.attr.value in knowledge.GRAD_KEEPING_METHODS:
+            parts.append(func.value)
+        elif _creates_grad(facts, expr, scope):
+            return expr
+    elif isinstance(expr, cst.Name):
+        bindings = scope.bindings.get(expr.value, [])
+        if len(bindings) == 1 and bindings[0].kind is BindingKind.ASSIGN and bindings[0].value:
+            parts.append(bindings[0].value)
+    elif (isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name)
+          and expr.value.value == "self"):
+        return _attribute_origin(facts, expr.attr.value, klass, hops)
+    elif isinstance(expr, cst.Subscript):
+        parts.append(expr.value)
+    elif isinstance(expr, cst.BinaryOperation):
+        parts.extend((expr.left, expr.right))
+    elif isinstance(expr, cst.UnaryOperation):
+        parts.append(expr.expression)
+    elif isinstance(expr, (cst.Tuple, cst.List)):
+        parts.extend(e.value for e in expr.elements)
+    elif isinstance(expr, cst.Dict):
+        parts.extend(e.value for e in expr.elements if isinstance(e, cst.DictElement))
+    for part in parts:
+        found = _grad_origin(facts, part, scope, klass, hops + 1)
+        if found is not None:
+            return found
+    return None
+
+
+def _attribute_origin(facts: ModuleFacts, attr: str, klass: Klass, hops: int) -> cst.Call | None:
+    """``self.attr`` set once, in ``__init__``, to a tensor that requires grad."""
+    scope = klass.evaluator.record.scopes.get(klass.node)
+    bindings = scope.attributes.get(attr, []) if scope is not None else []
+    if len(bindings) != 1 or bindings[0].value is None:
+        return None
+    method = bindings[0].scope.node
+    if not isinstance(method, cst.FunctionDef) or method.name.value != "__init__":
+        return None
+    return _grad_origin(facts, bindings[0].value, bindings[0].scope, klass, hops + 1)
+
+
+def _creates_grad(facts: ModuleFacts, call: cst.Call, scope: Scope) -> bool:
+    """``torch.<factory>(..., requires_grad=True)``, or ``x.requires_grad_()``."""
+    flag = keyword_argument(call, "requires_grad")
+    if isinstance(call.func, cst.Attribute) and call.func.attr.value == "requires_grad_":
+        return (flag is None and not call.args) or _is_true(flag) or (
+            len(call.args) == 1 and _is_true(call.args[0].value))
+    called = facts.evaluator.value(call.func, scope)
+    if not isinstance(called, Qual):
+        return False
+    if called.name in _PARAMETERS:
+        return flag is None or _is_true(flag)  # a Parameter requires grad by default
+    return _is_true(flag) and called.name.startswith(f"{knowledge.TORCH_ROOT}.")
+
+
+def _grad_off(facts: ModuleFacts, method: cst.FunctionDef, scope: Scope) -> bool:
+    """The method turns autograd off somewhere: its samples may not require grad."""
+    for decorator in method.decorators:
+        expr = decorator.decorator
+        expr = expr.func if isinstance(expr, cst.Call) else expr
+        if _grad_switch(facts.evaluator.value(expr, scope.parent or scope)):
+            return True
+    for node in _ordered(method.body):
+        if isinstance(node, cst.Call) and _grad_switch(facts.evaluator.value(node.func, scope)):
+            return True
+    return False
+
+
+def _grad_switch(value: object) -> bool:
+    return isinstance(value, Qual) and value.name in knowledge.GRAD_OFF | {knowledge.GRAD_SWITCH}
+
+
+def _samples(method: cst.FunctionDef) -> Iterator[tuple[cst.BaseExpression, str]]:
+    """What the method returns or yields (not in nested functions)."""
+    for node in _ordered(method.body):
+        if isinstance(node, cst.Return) and node.value is not None:
+            yield node.value, "returns"
+        elif isinstance(node, cst.Yield) and isinstance(node.value, cst.BaseExpression):
+            yield node.value, "yields"
+
+
+def _fields(sample: cst.BaseExpression) -> list[cst.BaseExpression]:
+    """The fields of a tuple, list or dict sample (each is batched on its own), or the sample."""
+    if isinstance(sample, (cst.Tuple, cst.List)):
+        return [e.value for e in sample.elements]
+    if isinstance(sample, cst.Dict):
+        return [e.value for e in sample.elements if isinstance(e, cst.DictElement)]
+    return [sample]
+
+
+def _own_methods(klass: cst.ClassDef, names: frozenset[str]) -> Iterator[cst.FunctionDef]:
+    body = klass.body
+    if isinstance(body, cst.IndentedBlock):
+        yield from (s for s in body.body if isinstance(s, cst.FunctionDef)
+                    and s.name.value in names)
+
+
+def _is_true(expr: cst.BaseExpression | None) -> bool:
+    return isinstance(expr, cst.Name) and expr.value == "True"
+
+
+def _is_none(expr: cst.BaseExpression | None) -> bool:
+    return isinstance(expr, cst.Name) and expr.value == "None"

@@ -117,6 +117,30 @@ class UnpicklableCallable(Rule):
             """,
             "the Process is built for its attributes and never started: nothing is pickled",
         ),
+        Valid(
+            """
+            from torch.utils.data import DataLoader
+            from torchvision import datasets, transforms
+
+
+            def to_rgb(img):
+                return img.convert("RGB")
+
+
+            def main(root):
+                data = datasets.MNIST(root, transform=transforms.Compose([
+                    transforms.Lambda(to_rgb),
+                    transforms.ToTensor(),
+                ]))
+                loader = DataLoader(data, batch_size=32, num_workers=4)
+                return sum(len(images) for images, _ in loader)
+
+
+            if __name__ == "__main__":
+                print(main("data"))
+            """,
+            "a module-level function in the transforms is pickled by name: workers find it",
+        ),
     )
     INVALID = (
         Invalid(
@@ -212,6 +236,54 @@ class UnpicklableCallable(Rule):
                      "through `global`), so a child started by Pool.map under spawn or "
                      "forkserver cannot find it (\"Can't get attribute\"); define it at "
                      "module level"),
+        ),
+        Invalid(
+            """
+            from torch.utils.data import DataLoader
+            from torchvision import datasets, transforms
+
+
+            def main(root):
+                data = datasets.MNIST(root, transform=transforms.Compose([
+                    transforms.Lambda(lambda img: img.convert("RGB")),
+                    transforms.ToTensor(),
+                ]))
+                loader = DataLoader(data, batch_size=32, num_workers=4)
+                return sum(len(images) for images, _ in loader)
+
+
+            if __name__ == "__main__":
+                print(main("data"))
+            """,
+            (7, 27, "a lambda in the dataset's `transform` is pickled with the dataset into every "
+                    "worker of DataLoader under spawn or forkserver, and fails (\"Can't pickle "
+                    "local object\"); define it at module level"),
+        ),
+        Invalid(
+            """
+            import torch
+            from torch.utils.data import DataLoader, Dataset
+
+
+            class Scaled(Dataset):
+                def __init__(self, rows, factor):
+                    self.rows = rows
+                    self.scale = lambda row: row * factor
+
+                def __len__(self):
+                    return len(self.rows)
+
+                def __getitem__(self, index):
+                    return self.scale(self.rows[index])
+
+
+            if __name__ == "__main__":
+                loader = DataLoader(Scaled(torch.ones(8, 2), 3.0), batch_size=4, num_workers=2)
+                print([batch.shape for batch in loader])
+            """,
+            (8, 22, "a lambda in `self.scale` of dataset class `Scaled` is pickled with the "
+                    "dataset into every worker of DataLoader under spawn or forkserver, and fails "
+                    "(\"Can't pickle local object\"); define it at module level"),
         ),
     )
 

@@ -98,6 +98,33 @@ class UnpicklableResource(Rule):
             """,
             "a generator as the iterable is consumed in the parent; only its items are sent",
         ),
+        Valid(
+            """
+            from torch.utils.data import DataLoader, Dataset
+
+
+            class Lines(Dataset):
+                def __init__(self, path):
+                    self.path = path
+                    self.handle = None
+                    self.offsets = [0, 10, 20]
+
+                def __len__(self):
+                    return len(self.offsets)
+
+                def __getitem__(self, index):
+                    if self.handle is None:
+                        self.handle = open(self.path)
+                    self.handle.seek(self.offsets[index])
+                    return self.handle.readline()
+
+
+            if __name__ == "__main__":
+                loader = DataLoader(Lines("rows.txt"), batch_size=2, num_workers=2)
+                print(list(loader))
+            """,
+            "the dataset keeps the path and each worker opens the file on first use",
+        ),
     )
     INVALID = (
         Invalid(
@@ -138,6 +165,33 @@ class UnpicklableResource(Rule):
             (11, 9, "`out` (open file) cannot be pickled into another process, so Process "
                     "fails under spawn or forkserver; pass what the worker needs to create it "
                     "(a path, a URL) and create it there"),
+        ),
+        Invalid(
+            """
+            from torch.utils.data import DataLoader, Dataset
+
+
+            class Lines(Dataset):
+                def __init__(self, path):
+                    self.handle = open(path)
+                    self.offsets = [0, 10, 20]
+
+                def __len__(self):
+                    return len(self.offsets)
+
+                def __getitem__(self, index):
+                    self.handle.seek(self.offsets[index])
+                    return self.handle.readline()
+
+
+            if __name__ == "__main__":
+                loader = DataLoader(Lines("rows.txt"), batch_size=2, num_workers=2)
+                print(list(loader))
+            """,
+            (6, 23, "`open(path)` (open file) in `self.handle` of dataset class `Lines` cannot "
+                    "be pickled, and DataLoader pickles the dataset into every worker under spawn "
+                    "or forkserver; keep what opens it (a path, a URL) on the dataset and open it "
+                    "in the worker, on first use in `__getitem__`"),
         ),
     )
 

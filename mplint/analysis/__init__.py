@@ -14,6 +14,7 @@ from mplint.analysis.dataloader import (
     dataset_contents,
     grad_samples,
     start_point,
+    worker_functions,
 )
 from mplint.analysis.evaluator import (
     argument,
@@ -72,4 +73,5 @@ __all__ = [
     "decorated_by", "function_of", "global_reads", "grad_samples", "is_cuda_device", "item_of",
     "keyword_argument", "main_guard_test", "models_in", "name_reads", "reached", "resources_in",
     "runtime_setter", "start_method_argument", "start_point", "unpicklable_callable", "walk",
+    "worker_functions",
 ]

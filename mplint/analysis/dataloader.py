@@ -19,8 +19,9 @@ from mplint import knowledge
 from mplint.analysis.collector import CallSite
 from mplint.analysis.evaluator import keyword_argument
 from mplint.analysis.scopes import BindingKind, Scope, ScopeKind
-from mplint.analysis.values import Instance, Klass, Qual
+from mplint.analysis.values import Func, Instance, Klass, Qual
 from mplint.analysis.walk import children, name_reads
+from mplint.knowledge import ApiKind
 
 if TYPE_CHECKING:
     from mplint.analysis.facts import ModuleFacts, ProcessStart, WorkSite
@@ -506,3 +507,26 @@ def _is_true(expr: cst.BaseExpression | None) -> bool:
 
 def _is_none(expr: cst.BaseExpression | None) -> bool:
     return isinstance(expr, cst.Name) and expr.value == "None"
+
+
+def worker_functions(facts: ModuleFacts, work: WorkSite) -> list[Func]:
+    """Functions of this module a DataLoader's workers run: its dataset class's
+    ``__getitem__``/``__getitems__``/``__iter__``, its ``collate_fn`` and ``worker_init_fn``."""
+    if work.kind is not ApiKind.DATALOADER:
+        return []
+    scope = work.scope or work.site.scope
+    found: list[Func] = []
+    value = facts.evaluator.value(work.payload[0].expr, scope) if work.payload else None
+    if isinstance(value, Instance) and value.klass.evaluator is facts.evaluator:
+        klass = value.klass
+        inner = facts.evaluator.record.scopes.get(klass.node)
+        if inner is not None:
+            found.extend(Func(method, inner, False, facts.evaluator)
+                         for method in _own_methods(klass.node, _WORKER_METHODS))
+    for expr in work.callables:
+        found.extend(f for f in facts.functions_of(facts.evaluator.value(expr, scope))
+                     if f.evaluator is facts.evaluator)
+    return found
+
+
+_WORKER_METHODS = frozenset({"__getitem__", "__getitems__", "__iter__"})

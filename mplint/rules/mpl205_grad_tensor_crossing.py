@@ -208,11 +208,11 @@ class GradTensorCrossing(Rule):
                 loader = DataLoader(Points(), batch_size=4, num_workers=2)
                 print([batch.shape for batch in loader])
             """,
-            (13, 16, "`self.points[index] * 2` requires grad (it comes from `torch.randn(...)`), "
-                     "and `Points.__getitem__` returns it to the workers of DataLoader: the default "
-                     "collate_fn cannot batch it in a worker (\"stack(): functions with out=... "
-                     "arguments don't support automatic differentiation\"); detach it, or create "
-                     "it without requires_grad"),
+            (13, 16, "`self.points[index] * 2` requires grad (it comes from "
+                     "`torch.randn(...)`), and `Points.__getitem__` returns it to the workers of "
+                     "DataLoader: the default collate_fn cannot batch it in a worker (\"stack(): "
+                     "functions with out=... arguments don't support automatic "
+                     "differentiation\"); detach it, or create it without requires_grad"),
             fixed="""
             import torch
             from torch.utils.data import DataLoader, Dataset

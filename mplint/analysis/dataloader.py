@@ -225,13 +225,13 @@ def dataset_contents(facts: ModuleFacts, work: WorkSite) -> list[Sent]:
     """What a DataLoader's workers receive inside its dataset: callables and objects given to
     the dataset's constructor and kept on it, values assigned to its attributes, and what the
     ``__init__`` of a dataset class of this module stores on ``self``."""
-    if not work.payload:
+    if work.kind is not ApiKind.DATALOADER or not work.payload:
         return []
     expr, scope = work.payload[0].expr, work.scope or work.site.scope
     found: list[Sent] = []
     name = expr.value if isinstance(expr, cst.Name) else None
     built, owner = _definition(expr, scope)
-    if isinstance(built, cst.Call):
+    if isinstance(built, cst.Call) and owner is not None:
         found.extend(_constructor_contents(facts, built, owner))
     if name is not None and owner is not None:
         found.extend(_assigned_attributes(owner, name))
@@ -314,7 +314,7 @@ def _callables(facts: ModuleFacts, expr: cst.BaseExpression, scope: Scope, role:
             for arg in expr.args:
                 if not arg.star and arg.keyword is None:
                     yield from _callables(facts, arg.value, scope, role, depth + 1)
-        return
+            return
     if isinstance(expr, cst.Name) and depth < 3:
         built, owner = _definition(expr, scope)
         if isinstance(built, (cst.Call, cst.List, cst.Tuple)) and owner is not None:
@@ -376,7 +376,8 @@ def grad_samples(facts: ModuleFacts, work: WorkSite) -> list[GradSample]:
     """Samples that require grad, from the dataset class of this module a DataLoader with
     workers batches with its default ``collate_fn``: ``torch.stack(..., out=...)`` into
     shared memory refuses them in the worker."""
-    if (not work.payload or keyword_argument(work.site.node, "collate_fn") is not None
+    if (work.kind is not ApiKind.DATALOADER or not work.payload
+            or keyword_argument(work.site.node, "collate_fn") is not None
             or _is_none(keyword_argument(work.site.node, "batch_size"))):
         return []
     value = facts.evaluator.value(work.payload[0].expr, work.scope or work.site.scope)

@@ -19,7 +19,11 @@ class UnguardedStart(Rule):
         "Flags a process start (a `Pool`, `ProcessPoolExecutor`, `Process`, `Manager` or "
         "`torch.multiprocessing.spawn`) that runs when the module is imported: at module level, "
         "or inside a function that module-level code calls, with no "
-        '`if __name__ == "__main__":` guard around it.'
+        '`if __name__ == "__main__":` guard around it. A torch DataLoader with workers starts '
+        "them where it is iterated (`for batch in loader`, `iter()`, `next()`, `enumerate()`, "
+        "`list()`), at module level or in a function module-level code calls (also through "
+        "the parameter it is passed to); building one starts nothing, so the finding points "
+        "at the iteration."
     )
     why = (
         "Under the spawn and forkserver start methods (Windows, macOS, and Linux from Python "

@@ -34,7 +34,10 @@ class ImportTimeHeavyWork(Rule):
         "(`pandas.read_*`, `numpy.load`, `datasets.load_dataset`, torchvision datasets) or "
         "initialises CUDA, in a module that starts processes under spawn or forkserver (or the "
         "platform default). Cheap objects are not reported: unfitted scikit-learn estimators, "
-        "losses and layers without weights."
+        "losses and layers without weights. Code that runs only after the module's first "
+        "start on import (later statements, the body of the loop that iterates a DataLoader) "
+        "is not reported: a child that imports the module again fails at that start (MPL101) "
+        "before it gets there."
     )
     why = (
         "Under spawn and forkserver (Windows, macOS, Linux from Python 3.14) every child "

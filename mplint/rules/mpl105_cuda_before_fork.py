@@ -24,9 +24,10 @@ class CudaBeforeFork(Rule):
         "`torch.cuda.set_device(...)`, `get_device_name`, a tensor created with "
         '`device="cuda"`, `.cuda()`, `.to("cuda")`), made before a pool, executor or process '
         "is started with fork (chosen explicitly, or the platform default on Linux up to "
-        "Python 3.13) whose task function uses CUDA itself: in the same body, inside a helper "
-        "called first, or before the call that runs the function that starts them. Lazy "
-        "calls that do not initialise CUDA (`torch.cuda.device_count()`, "
+        "Python 3.13) whose task function (for a DataLoader: its dataset's `__getitem__` or "
+        "`__iter__`, its `collate_fn` or `worker_init_fn`) uses CUDA itself: in the same "
+        "body, inside a helper called first, or before the call that runs the function that "
+        "starts them. Lazy calls that do not initialise CUDA (`torch.cuda.device_count()`, "
         "`torch.cuda.manual_seed_all()`) are not reported. "
         "Which targets count as \"the default\" is set by `target-python` and "
         "`target-platforms`."

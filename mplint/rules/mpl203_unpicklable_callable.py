@@ -18,7 +18,10 @@ class UnpicklableCallable(Rule):
         "function, a method of an instance of such a class, or a function defined under "
         '`if __name__ == "__main__":`, used as a `Process` target, a pool or executor task, or '
         "a `torch.multiprocessing.spawn` function (also through `functools.partial`), and "
-        "as a pool's or executor's `initializer=`."
+        "as a pool's or executor's `initializer=`. A DataLoader's dataset travels to every "
+        "worker under spawn and forkserver, so the same callables are flagged in it: its "
+        "transforms (inside torchvision `Compose`/`Lambda` too), values assigned to its "
+        "attributes, and what its class's `__init__` stores on `self`."
     )
     why = (
         "Functions are pickled by reference: the child looks them up by module and name. "

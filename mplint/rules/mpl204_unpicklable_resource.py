@@ -28,7 +28,9 @@ class UnpicklableResource(Rule):
         "pickled: `threading` locks, conditions and events, open files, sockets, database "
         "connections, TensorFlow sessions, generators. Also flags multiprocessing locks, "
         "queues and shared values sent through a pool's or executor's tasks, which may only "
-        "reach a child by inheritance."
+        "reach a child by inheritance. A DataLoader's dataset counts too: an open file, lock "
+        "or connection its class's `__init__` stores on `self`, given to its constructor or "
+        "assigned to it travels to every worker under spawn and forkserver."
     )
     why = (
         "Each of these wraps state of the parent process (a kernel handle, an OS lock, a "

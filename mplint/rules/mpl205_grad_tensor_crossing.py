@@ -36,14 +36,22 @@ class GradTensorCrossing(Rule):
         "or puts on a queue, the output of a torch model call (directly, through a local name, "
         "a tuple, or methods such as `.cpu()` that keep autograd history) made without "
         "`torch.no_grad()`/`torch.inference_mode()` and without `.detach()`. The model is "
-        "known from its constructor or loader, or from what the start passes to the task."
+        "known from its constructor or loader, or from what the start passes to the task. "
+        "Also flags a sample that requires grad (created with `requires_grad=True`, a "
+        "`Parameter`, or derived from one by indexing, arithmetic or `clone()`) that a "
+        "dataset's `__getitem__`/`__iter__` returns to a DataLoader's workers batching with the "
+        "default `collate_fn`."
     )
     why = (
         "A model's output requires grad and is not a leaf, and torch refuses to pickle it "
         "across processes: \"Cowardly refusing to serialize non-leaf tensor which requires_grad, "
         "since autograd does not support crossing process boundaries\". A returned result "
         "fails the pool call; a child that puts it on a Queue dies in the queue's feeder thread "
-        "while the parent blocks forever on `get()`."
+        "while the parent blocks forever on `get()`. A DataLoader worker batches samples with "
+        "`torch.stack(..., out=...)` into shared memory, which autograd refuses for any tensor "
+        "that requires grad, leaf or not (measured with torch 2.13, fork and spawn): "
+        "\"stack(): functions with out=... arguments don't support automatic "
+        "differentiation\"."
     )
     fix_safety = (
         "Unsafe: `.detach()` is added to the returned expression. The parent then "
@@ -56,6 +64,7 @@ class GradTensorCrossing(Rule):
     references = ("https://pytorch.org/docs/stable/notes/multiprocessing.html",)
     runtime_errors = (
         "Cowardly refusing to serialize non-leaf tensor",
+        "arguments don't support automatic differentiation",
     )
 
     VALID = (

@@ -194,6 +194,35 @@ CASES = [
         import torch
         from torch.utils.data import DataLoader, TensorDataset
 
+
+        class Trainer:
+            def __init__(self, epochs):
+                self.epochs = epochs
+
+            def fit(self, batches):
+                for _ in range(self.epochs):
+                    for (batch,) in batches:
+                        print(batch.sum().item())
+
+
+        loader = DataLoader(TensorDataset(torch.arange(8.0)), batch_size=4, num_workers=2)
+        Trainer(2).fit(loader)
+        """,
+        ["MPL101"],
+        [
+            (16, 1, "MPL101",
+             "`Trainer(2).fit()` starts processes (torch.utils.data.DataLoader"
+             " `loader`, iterated in `fit`) when the module is imported, outside"
+             " `if __name__ == \"__main__\":`; under spawn or forkserver every"
+             " child re-imports the module and fails in its bootstrapping phase"),
+        ],
+        id="passed-to-a-method-of-a-class-of-the-module",
+    ),
+    pytest.param(
+        """
+        import torch
+        from torch.utils.data import DataLoader, TensorDataset
+
         data = TensorDataset(torch.arange(8.0))
         loader = DataLoader(data, batch_size=4, num_workers=2)
 

@@ -123,7 +123,7 @@ def _function_reading(facts: ModuleFacts, call: CallSite, names: frozenset[str],
     iterates the module-level loader, or whose parameter receives it and is iterated."""
     direct = facts.runs(call)
     for func in direct:
-        passed = _parameters_given(func.node, call.node, names, facts, scope)
+        passed = _parameters_given(func, call.node, names, facts, scope)
         if passed and _iterates_in(facts, func.node, passed, local=True):
             return func.node
     if not module_level:
@@ -156,10 +156,10 @@ def _iterates_in(facts: ModuleFacts, function: cst.FunctionDef, names: frozenset
     return False
 
 
-def _parameters_given(function: cst.FunctionDef, call: cst.Call, names: frozenset[str],
+def _parameters_given(function: Func, call: cst.Call, names: frozenset[str],
                       facts: ModuleFacts, scope: Scope) -> frozenset[str]:
     """The parameters of ``function`` that ``call`` passes one of ``names`` to."""
-    params = [*function.params.posonly_params, *function.params.params]
+    params = facts.task_parameters(function)  # a method's object is not among them
     found: set[str] = set()
     for index, arg in enumerate(call.args):
         if arg.star or not _reads(arg.value, names, facts, scope):

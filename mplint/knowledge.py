@@ -31,6 +31,7 @@ class ApiKind(enum.Enum):
     DATALOADER = "dataloader"  # torch DataLoader with worker processes
     DASK_CLIENT = "dask_client"  # dask.distributed.Client: submit/map run tasks on workers
     RAY = "ray"  # ``f.remote(...)`` of a ``@ray.remote`` function
+    LIBRARY = "library"  # another library's call or object that runs work in processes
 
 
 MULTIPROCESSING_MODULES = ("multiprocessing", "torch.multiprocessing")
@@ -57,6 +58,12 @@ PROCESS_APIS: dict[str, ApiKind] = {
     "joblib.Parallel": ApiKind.JOBLIB,
     "torch.utils.data.DataLoader": ApiKind.DATALOADER,
     "torch.utils.data.dataloader.DataLoader": ApiKind.DATALOADER,
+    # DataLoader subclasses of other libraries: the same worker processes
+    **{name: ApiKind.DATALOADER for name in (
+        "torch_geometric.loader.DataLoader", "torch_geometric.data.DataLoader",
+        "torch_geometric.loader.NeighborLoader", "monai.data.DataLoader",
+        "dgl.dataloading.DataLoader", "dgl.dataloading.GraphDataLoader",
+        "webdataset.WebLoader", "paddle.io.DataLoader")},
     "dask.distributed.Client": ApiKind.DASK_CLIENT,
 }
 
@@ -108,6 +115,10 @@ PREFILTER_WORDS: dict[str, tuple[str, ...]] = {
     "joblib": ("Parallel",),
     "utils.data": ("DataLoader",),
     "DataLoader": ("DataLoader",),
+    "torch_geometric": ("NeighborLoader",),
+    "webdataset": ("WebLoader",),
+    "dgl": ("GraphDataLoader",),
+    "paddle": ("io.DataLoader",),
     "dask": ("Client", "delayed"),  # ``dask.delayed(f)(x)``, ``client.submit``
     "ray": ("remote",),  # ``f.remote(x)``
     # ``import torch`` alone, then ``torch.multiprocessing.Process(...)`` spelled out
@@ -118,34 +129,313 @@ PREFILTER_WORDS: dict[str, tuple[str, ...]] = {
 # processes only when the file spells ``num_workers`` other than as ``num_workers=0`` (a
 # literal, a name, ``args.workers``, a ``**`` dict entry); without it the loader has none.
 _WORKERS = r"\bnum_workers\b(?!\s*=\s*\(*\s*0+\s*[,)])"
-PREFILTER_REQUIRES: dict[str, str] = {"DataLoader": _WORKERS, "data.DataLoader": _WORKERS}
+PREFILTER_REQUIRES: dict[str, str] = {name: _WORKERS for name in (
+    "DataLoader", "data.DataLoader", "NeighborLoader", "WebLoader", "GraphDataLoader",
+    "io.DataLoader")}
 
 
 @dataclass(frozen=True)
-class TaskMethod:
-    """How a method of a pool or executor receives its function and its work items."""
+class Arg:
+    """Where an argument sits in a call: its position (None: keyword only) and its keyword."""
 
-    func_index: int  # positional index of the callable
-    func_keyword: str
-    shape: str  # "map": each item is one call's argument; "starmap": each item is an args tuple;
-    #             "args": positional args/kwargs follow the callable; "apply": args=/kwds= tuples
+    index: int | None
+    keyword: str
 
 
-POOL_METHODS: dict[str, TaskMethod] = {
-    "map": TaskMethod(0, "func", "map"),
-    "map_async": TaskMethod(0, "func", "map"),
-    "imap": TaskMethod(0, "func", "map"),
-    "imap_unordered": TaskMethod(0, "func", "map"),
-    "starmap": TaskMethod(0, "func", "starmap"),
-    "starmap_async": TaskMethod(0, "func", "starmap"),
-    "apply": TaskMethod(0, "func", "apply"),
-    "apply_async": TaskMethod(0, "func", "apply"),
+@dataclass(frozen=True)
+class Work:
+    """What a call sends to worker processes, and where each part sits in the call."""
+
+    func: Arg | None = None  # the callable the workers run
+    shape: str = "none"  # how the payload maps onto the callable's parameters: "items" (one
+    #   item per call), "star_items" (each item an args tuple), "zip_items" (the i-th iterable
+    #   gives the i-th argument), "args" (each value one argument), "args_tuple" (a tuple of
+    #   arguments and a dict of keywords), "none"; "delayed_calls" (joblib: the iterable holds
+    #   ``delayed(f)(...)`` calls), "call" (the call's own arguments: ray, dask)
+    items: tuple[Arg, ...] = ()  # iterables whose items are pickled, one task each
+    values: tuple[Arg, ...] = ()  # values pickled whole
+    rest: bool = False  # every other argument (positional after the callable, and keywords
+    #                     not listed in ``own``) is sent: as items for "zip_items", else values
+    own: tuple[str, ...] = ()  # keywords the API itself takes (not sent with ``rest``)
+    callables: tuple[Arg, ...] = ()  # other callables the workers run (initializer, collate_fn)
+    per_task: bool = True  # pickled with every task, or once per worker process
+    label: str = ""  # appended to the API's name in messages: "(initializer=...)"
+    starts: bool = False  # a method call that starts the object's workers (mpire, Lightning)
+
+
+@dataclass(frozen=True)
+class Workers:
+    """Where a call's worker count sits, and which counts start no process."""
+
+    args: tuple[Arg, ...]  # the largest of these counts
+    default: int = 0  # the count when none is given; -1: one per CPU
+    serial: int = 0  # counts from 0 up to this run everything in the calling process
+    flags: tuple[str, ...] = ()  # keywords one of which must be true as well; false by default
+
+    @property
+    def condition(self) -> str:
+        """How messages say which setting starts processes."""
+        if self.flags:
+            return f"{self.flags[0]}=True"
+        return " or ".join(f"{arg.keyword} > {self.serial}" for arg in self.args)
+
+
+@dataclass(frozen=True)
+class ProcessApi:
+    """A library call that starts worker processes or makes an object that does: one entry
+    per API, read by one path in the analysis (``ModuleFacts``)."""
+
+    name: str  # qualified name of the function or class; for a method, its name
+    kind: ApiKind
+    doc: str  # where the library documents it
+    label: str = ""  # how messages name it (default: ``name``)
+    pickler: str = "pickle"  # how callables and data reach the workers: "pickle", "dill"
+    #                          (lambdas and local functions travel), "cloudpickle"
+    method: str | None = None  # the start method: None = multiprocessing's default context,
+    #   which the module's set_start_method() chooses; "default" = the library's own context
+    #   with the platform's default method; "spawn", "fork", ...
+    work: Work | None = None  # what the call itself sends
+    workers: Workers | None = None  # None: it always starts workers
+    requires: tuple[Arg, ...] = ()  # all must be given for the call to start workers
+    when: tuple[tuple[str, str], ...] = ()  # (keyword, a value it must spell) for it to start
+    methods: str = ""  # the object it makes runs work through this table of TASK_METHODS
+    receiver: str = ""  # a method: what it is called on: "framework:<lib>" (a model of that
+    #   library, or a value the analysis does not know), "model:<lib>" (only a model of that
+    #   library), "label:<model label>", or "" (anything)
+    imports: tuple[str, ...] = ()  # a method: modules one of which the file must import
+    #   (ANY_MODULE: none needed, the keyword is the library's own); the prefilter's module
+    #   words (default: the name's first part)
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
+
+    @property
+    def condition(self) -> str:
+        """The setting that makes a call start processes, for messages where it is unknown."""
+        return self.workers.condition if self.workers is not None else ""
+
+    @property
+    def module_words(self) -> tuple[str, ...]:
+        return self.imports or (self.name.partition(".")[0],)
+
+
+ANY_MODULE = "*"
+_FUNC = Arg(0, "func")
+_ITERABLE = (Arg(1, "iterable"),)
+
+# Methods of the objects process APIs make, per table name: what each sends to the workers.
+TASK_METHODS: dict[str, dict[str, Work]] = {
+    "pool": {
+        **{m: Work(_FUNC, "items", items=_ITERABLE)
+           for m in ("map", "map_async", "imap", "imap_unordered")},
+        **{m: Work(_FUNC, "star_items", items=_ITERABLE) for m in ("starmap", "starmap_async")},
+        **{m: Work(_FUNC, "args_tuple", values=(Arg(1, "args"), Arg(2, "kwds")))
+           for m in ("apply", "apply_async")},
+    },
+    "executor": {
+        "submit": Work(Arg(0, "fn"), "args", rest=True),
+        "map": Work(Arg(0, "fn"), "zip_items", rest=True,  # zips its iterables
+                    own=("timeout", "chunksize", "buffersize")),
+    },
+    "joblib": {"": Work(shape="delayed_calls")},  # Parallel(...)(delayed(f)(x) for x in xs)
+    # pathos pools: map(f, *iterables) zips like the builtin, pipe(f, *args) is one call
+    "pathos": {
+        **{m: Work(Arg(0, "f"), "zip_items", rest=True) for m in ("map", "imap", "uimap",
+                                                                  "amap")},
+        **{m: Work(Arg(0, "f"), "args", rest=True) for m in ("pipe", "apipe")},
+    },
+    # mpire: workers start with the first map; an item that is a tuple is unpacked
+    "mpire": {
+        **{m: Work(Arg(0, "func"), "items", items=(Arg(1, "iterable_of_args"),), starts=True)
+           for m in ("map", "map_unordered", "imap", "imap_unordered")},
+        **{m: Work(Arg(0, "func"), "args_tuple", values=(Arg(1, "args"), Arg(2, "kwargs")),
+                   starts=True) for m in ("apply", "apply_async")},
+    },
+    "pebble": {
+        "schedule": Work(Arg(0, "function"), "args_tuple",
+                         values=(Arg(1, "args"), Arg(2, "kwargs"))),
+        "map": Work(Arg(0, "function"), "zip_items", rest=True, own=("chunksize", "timeout")),
+    },
+    # Lightning spawns its processes when the trainer runs; the model travels by design
+    "lightning": {m: Work(starts=True) for m in ("fit", "validate", "test", "predict")},
 }
 
-EXECUTOR_METHODS: dict[str, TaskMethod] = {
-    "submit": TaskMethod(0, "fn", "args"),
-    "map": TaskMethod(0, "fn", "map_zip"),  # executor.map(fn, *iterables) zips its iterables
+_INITIALIZER = Work(callables=(Arg(1, "initializer"),), per_task=False, label="(initializer=...)")
+
+# What creating each standard process object sends (the standard library's and
+# torch.multiprocessing's: the same for a context's members).
+CREATION_WORK: dict[ApiKind, Work] = {
+    ApiKind.PROCESS: Work(Arg(1, "target"), "args_tuple",
+                          values=(Arg(3, "args"), Arg(4, "kwargs")), per_task=False),
+    ApiKind.SPAWN: Work(Arg(0, "fn"), values=(Arg(1, "args"),), per_task=False),  # fn(rank, *args)
+    ApiKind.POOL: _INITIALIZER,
+    ApiKind.EXECUTOR: Work(callables=(Arg(2, "initializer"),), per_task=False,
+                           label="(initializer=...)"),
+    ApiKind.DATALOADER: Work(values=(Arg(0, "dataset"),),
+                             callables=(Arg(None, "collate_fn"), Arg(None, "worker_init_fn")),
+                             per_task=False),
 }
+# A DataLoader's worker count: 0 (no worker processes) when it is not given.
+DATALOADER_WORKERS = Workers((Arg(5, "num_workers"),))  # condition: "num_workers > 0"
+
+# The method table of each standard kind's objects.
+KIND_METHODS: dict[ApiKind, str] = {ApiKind.POOL: "pool", ApiKind.EXECUTOR: "executor",
+                                    ApiKind.DASK_CLIENT: "executor", ApiKind.JOBLIB: "joblib"}
+
+_DILL_MP = "https://github.com/uqfoundation/multiprocess"
+
+# Other libraries' calls that start processes. Calls of "library" kind run their work in the
+# same call; the others make an object of the kind named.
+LIBRARY_APIS: tuple[ProcessApi, ...] = (
+    # multiprocessing's API on other pickling: the same objects, the library's own default
+    *(ProcessApi(f"{module}.Pool", ApiKind.POOL, doc, pickler=pickler, method="default",
+                 methods="pool", work=_INITIALIZER)
+      for module, doc, pickler in (("multiprocess", _DILL_MP, "dill"),
+                                   ("billiard", "https://github.com/celery/billiard", "pickle"))),
+    *(ProcessApi(f"{module}.Process", ApiKind.PROCESS, doc, pickler=pickler, method="default",
+                 work=CREATION_WORK[ApiKind.PROCESS])
+      for module, doc, pickler in (("multiprocess", _DILL_MP, "dill"),
+                                   ("billiard", "https://github.com/celery/billiard", "pickle"))),
+    *(ProcessApi(name, ApiKind.LIBRARY, "https://pathos.readthedocs.io/en/latest/pathos.html",
+                 label="pathos ProcessPool", pickler="dill", method="default", methods="pathos")
+      for name in ("pathos.multiprocessing.ProcessingPool", "pathos.multiprocessing.ProcessPool",
+                   "pathos.pools.ProcessPool", "pathos.pools.ProcessingPool")),
+    ProcessApi("pathos.pools._ProcessPool", ApiKind.POOL,
+               "https://pathos.readthedocs.io/en/latest/pathos.html", label="pathos _ProcessPool",
+               pickler="dill", method="default", methods="pool", work=_INITIALIZER),
+    ProcessApi("mpire.WorkerPool", ApiKind.LIBRARY,
+               "https://sybrenjansen.github.io/mpire/master/usage/workerpool/setup.html",
+               method="default", methods="mpire",
+               workers=Workers((Arg(0, "n_jobs"),), default=-1)),
+    ProcessApi("pebble.ProcessPool", ApiKind.LIBRARY,
+               "https://pebble.readthedocs.io/en/latest/#pools", methods="pebble"),
+    ProcessApi("loky.get_reusable_executor", ApiKind.EXECUTOR,
+               "https://loky.readthedocs.io/en/stable/API.html", pickler="cloudpickle",
+               method="loky", methods="executor"),
+    ProcessApi("ray.util.multiprocessing.Pool", ApiKind.POOL,
+               "https://docs.ray.io/en/latest/ray-more-libs/multiprocessing.html",
+               pickler="cloudpickle", method="ray", methods="pool"),
+    # one call that starts workers and runs the work
+    # dask's process scheduler: a pool of the spawn context, data sent with cloudpickle
+    *(ProcessApi(name, ApiKind.LIBRARY,
+                 "https://docs.dask.org/en/stable/scheduling.html#local-processes",
+                 label=f"dask {short}(scheduler=\"processes\")", pickler="cloudpickle",
+                 method="spawn", imports=("dask",) if "." not in name else (),
+                 when=(("scheduler", "processes"), ("scheduler", "multiprocessing")))
+      for name, short in (("dask.compute", "compute"), ("compute", ".compute"))),
+    ProcessApi("tqdm.contrib.concurrent.process_map", ApiKind.LIBRARY,
+               "https://tqdm.github.io/docs/contrib.concurrent/",
+               work=Work(Arg(0, "fn"), "zip_items", rest=True,
+                         own=("max_workers", "chunksize", "lock_name", "tqdm_class", "desc",
+                              "total", "leave", "disable", "position", "ncols", "unit"))),
+    ProcessApi("pqdm.processes.pqdm", ApiKind.LIBRARY, "https://github.com/niedakh/pqdm",
+               work=Work(Arg(1, "function"), "items", items=(Arg(0, "array"),)),
+               workers=Workers((Arg(2, "n_jobs"),), default=-1, serial=1)),
+    *(ProcessApi(f"p_tqdm.{name}", ApiKind.LIBRARY, "https://github.com/swansonk14/p_tqdm",
+                 pickler="dill", method="default",
+                 work=Work(Arg(0, "function"), "zip_items", rest=True,
+                           own=("num_cpus", "tqdm", "desc", "total", "disable")))
+      for name in ("p_map", "p_imap", "p_umap", "p_uimap")),
+    ProcessApi("parmap.map", ApiKind.LIBRARY, "https://parmap.readthedocs.io/",
+               work=Work(Arg(0, "function"), "items", items=(Arg(1, "iterable"),))),
+    ProcessApi("parmap.starmap", ApiKind.LIBRARY, "https://parmap.readthedocs.io/",
+               work=Work(Arg(0, "function"), "star_items", items=(Arg(1, "iterables"),))),
+    ProcessApi("datasets.load_dataset", ApiKind.LIBRARY,
+               "https://huggingface.co/docs/datasets/package_reference/loading_methods",
+               pickler="dill", method="default",
+               workers=Workers((Arg(None, "num_proc"),), serial=1)),
+    # gensim's multicore models train in the constructor when they are given a corpus
+    ProcessApi("gensim.models.LdaMulticore", ApiKind.LIBRARY,
+               "https://radimrehurek.com/gensim/models/ldamulticore.html",
+               requires=(Arg(0, "corpus"),), workers=Workers((Arg(None, "workers"),), -1)),
+    ProcessApi("gensim.models.ldamulticore.LdaMulticore", ApiKind.LIBRARY,
+               "https://radimrehurek.com/gensim/models/ldamulticore.html",
+               requires=(Arg(0, "corpus"),), workers=Workers((Arg(None, "workers"),), -1)),
+    *(ProcessApi(name, ApiKind.LIBRARY, "https://radimrehurek.com/gensim/models/ensemblelda.html",
+                 requires=(Arg(None, "corpus"),),
+                 workers=Workers((Arg(None, "ensemble_workers"), Arg(None, "distance_workers")),
+                                 default=1, serial=1))
+      for name in ("gensim.models.EnsembleLda", "gensim.models.ensemblelda.EnsembleLda")),
+    ProcessApi("accelerate.notebook_launcher", ApiKind.LIBRARY,
+               "https://huggingface.co/docs/accelerate/basic_tutorials/notebook",
+               method="fork", work=Work(Arg(0, "function"), "args_tuple",
+                                        values=(Arg(1, "args"),), per_task=False),
+               workers=Workers((Arg(2, "num_processes"),), default=1, serial=1)),
+    *(ProcessApi(f"{root}.Trainer", ApiKind.LIBRARY,
+                 "https://lightning.ai/docs/pytorch/stable/accelerators/gpu_intermediate.html",
+                 label="Lightning Trainer (ddp_spawn)", method="spawn", methods="lightning",
+                 when=(("strategy", "ddp_spawn"), ("accelerator", "ddp_spawn"),
+                       ("distributed_backend", "ddp_spawn")))
+      for root in ("lightning", "lightning.pytorch", "pytorch_lightning")),
+    # methods of the libraries' objects
+    ProcessApi("pipe", ApiKind.LIBRARY, "https://spacy.io/api/language#pipe",
+               label="spaCy nlp.pipe(n_process=...)", receiver="framework:spacy",
+               imports=("spacy",), work=Work(items=(Arg(0, "texts"),), per_task=False),
+               workers=Workers((Arg(None, "n_process"),), default=1, serial=1)),
+    *(ProcessApi(name, ApiKind.LIBRARY,
+                 "https://huggingface.co/docs/datasets/process#multiprocessing",
+                 label=f"Hugging Face datasets .{name}(num_proc=...)", pickler="dill",
+                 method="default", imports=(ANY_MODULE,),
+                 work=Work(Arg(0, "function"), "items", values=(Arg(None, "fn_kwargs"),)),
+                 workers=Workers((Arg(None, "num_proc"),), serial=1))
+      for name in ("map", "filter")),
+    *(ProcessApi(name, ApiKind.LIBRARY,
+                 "https://keras.io/2.15/api/models/model_training_apis/",
+                 label=f"Keras {name}(use_multiprocessing=True)", imports=("keras", "tensorflow"),
+                 work=Work(values=(Arg(0, data),), per_task=False),
+                 workers=Workers((Arg(None, "workers"),), default=1,
+                                 flags=("use_multiprocessing", "pickle_safe")))
+      for name, data in (("fit", "x"), ("evaluate", "x"), ("predict", "x"),
+                         ("fit_generator", "generator"), ("evaluate_generator", "generator"),
+                         ("predict_generator", "generator"))),
+    *(ProcessApi(name, ApiKind.LIBRARY, "https://nalepae.github.io/pandarallel/",
+                 label=f"pandarallel .{name}", pickler="dill", method="default",
+                 imports=("pandarallel",), work=Work(Arg(0, "func"), "items"))
+      for name in ("parallel_apply", "parallel_applymap", "parallel_map")),
+    # ultralytics trains and validates through DataLoaders with 8 workers unless told otherwise
+    *(ProcessApi(name, ApiKind.LIBRARY, "https://docs.ultralytics.com/modes/train/#train-settings",
+                 label=f"ultralytics model.{name}() with DataLoader workers",
+                 receiver="model:ultralytics", imports=("ultralytics",),
+                 workers=Workers((Arg(None, "workers"),), default=8))
+      for name in ("train", "val")),
+    ProcessApi("start_multi_process_pool", ApiKind.LIBRARY,
+               "https://sbert.net/docs/package_reference/sentence_transformer/"
+               "SentenceTransformer.html#sentence_transformers.SentenceTransformer"
+               ".start_multi_process_pool",
+               label="SentenceTransformer.start_multi_process_pool", method="spawn",
+               imports=("sentence_transformers",)),
+)
+
+# Each library API by qualified name (functions and classes) and by method name.
+LIBRARY_CALLS: dict[str, ProcessApi] = {a.name: a for a in LIBRARY_APIS if "." in a.name}
+LIBRARY_METHODS: dict[str, tuple[ProcessApi, ...]] = {}
+for _api in LIBRARY_APIS:
+    if "." not in _api.name:
+        LIBRARY_METHODS[_api.name] = (*LIBRARY_METHODS.get(_api.name, ()), _api)
+
+
+def _start_words(api: ProcessApi) -> tuple[str, ...]:
+    """What a file must spell for a call of ``api`` to start workers: the value a keyword
+    must hold, the function's or class's own name, or the keyword that asks for workers."""
+    if api.when:
+        return tuple(value for _, value in api.when)
+    if "." in api.name:
+        return (api.name.rpartition(".")[2],)
+    if api.workers is not None and not 0 <= api.workers.default <= api.workers.serial:
+        return (api.name,)  # it starts workers when the count is not given
+    if api.workers is not None:
+        return api.workers.flags or tuple(arg.keyword for arg in api.workers.args)
+    return (api.name,)
+
+
+for _api in LIBRARY_APIS:
+    for _word in _api.module_words:
+        PREFILTER_WORDS[_word] = tuple(dict.fromkeys(
+            (*PREFILTER_WORDS.get(_word, ()), *_start_words(_api))))
+# Words that make a file worth analysing whatever it imports: keywords only process APIs take
+# (``.map(fn, num_proc=8)`` of a Hugging Face dataset made by another module).
+PREFILTER_ANYWHERE: tuple[str, ...] = PREFILTER_WORDS.pop(ANY_MODULE, ())
 
 # Keyword arguments that choose a start method when a pool or executor is created.
 CONTEXT_KEYWORDS: frozenset[str] = frozenset({"mp_context", "context"})
@@ -225,6 +515,9 @@ _MORE_LIBRARIES: tuple[ModelPattern, ...] = (
                  source="https://spacy.io/api/top-level#spacy.load"),
     ModelPattern("stanza.Pipeline", "stanza pipeline",
                  source="https://stanfordnlp.github.io/stanza/pipeline.html"),
+    # stanza's name up to 2020
+    ModelPattern("stanfordnlp.Pipeline", "stanza pipeline",
+                 source="https://pypi.org/project/stanfordnlp/"),
     *(ModelPattern(f"gensim.models.{name}", "gensim model",
                    source="https://radimrehurek.com/gensim/models/word2vec.html")
       for name in ("Word2Vec", "FastText", "Doc2Vec", "LdaModel", "Word2Vec.load",
@@ -301,7 +594,12 @@ DATA_LOADERS: tuple[ModelPattern, ...] = (
     ModelPattern("datasets.load_from_disk", "Hugging Face dataset"),
     ModelPattern("tensorflow_datasets.load", "TensorFlow dataset"),
     ModelPattern("torchvision.datasets.*", "torchvision dataset", capitalized=True),
+    ModelPattern("sklearn.datasets.fetch_*", "scikit-learn dataset"),
+    ModelPattern("sklearn.datasets.load_*", "scikit-learn dataset"),
+    ModelPattern("scipy.io.loadmat", "data loaded by scipy"),
 )
+# Methods of an open file that read all of it.
+FILE_READ_METHODS: frozenset[str] = frozenset({"read", "readlines"})
 
 # torch.cuda functions that initialise CUDA in the calling process (measured on an H100: a
 # fork after any of these fails in a child that uses CUDA). device_count, manual_seed and
@@ -439,6 +737,7 @@ KNOWN_LIBRARIES: frozenset[str] = (
     | _roots(p.pattern for p in DATA_LOADERS)
     | _roots(p.pattern for p in RESOURCE_FACTORIES if "." in p.pattern)
     | {"numpy", "pandas", "scipy", "cv2", "PIL", "matplotlib", "ray", "dask", "distributed"}
+    | {word for api in LIBRARY_APIS for word in api.module_words}
 )
 
 

@@ -60,6 +60,7 @@ def _anchor(source: str) -> bytes:
 
 _REQUIRED = {source: (_anchor(source), re.compile(source.encode()))
              for source in knowledge.PREFILTER_REQUIRES.values()}
+_ANYWHERE = tuple(word.encode() for word in knowledge.PREFILTER_ANYWHERE)
 _WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 _FROM_MODULE = re.compile(rb"from(?:[ \t]+|(?=\.))(\.*)[ \t]*([\w.]*)\Z")
 _NAME = re.compile(rb"[A-Za-z_]\w*(?:[ \t]*\.[ \t]*\w+)*")
@@ -91,7 +92,8 @@ def scan(data: bytes) -> Scan:
                     named[index] = chosen
         for found in _imported_modules(level, source, names):
             imports[found] = None
-    words = tuple(dict.fromkeys(word for chosen in named.values() for word in chosen))
+    words = tuple(dict.fromkeys(word for chosen in (*named.values(), _ANYWHERE)
+                                for word in chosen))
     direct = _spells(data, words)
     exports: tuple[str, ...] = ()
     if direct:

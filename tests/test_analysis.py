@@ -92,6 +92,40 @@ FLAGGED = [
         """, [(4, "MPL104")], id="set-start-method-after-queue"),
     pytest.param("""
         import multiprocessing as mp
+        def use_spawn():
+            mp.set_start_method("spawn")
+        def prepare():
+            use_spawn()
+            return 1
+        if __name__ == "__main__":
+            prepare()
+            prepare()
+        """, [(3, "MPL104")], id="set-start-method-in-helper-of-helper-called-twice"),
+    pytest.param("""
+        import multiprocessing as mp
+        class Job:
+            def __init__(self):
+                self.prepare()
+            def prepare(self):
+                mp.set_start_method("spawn")
+        if __name__ == "__main__":
+            jobs = [Job() for _ in range(2)]
+        """, [(6, "MPL104")], id="set-start-method-in-method-of-constructor-in-comprehension"),
+    pytest.param("""
+        import multiprocessing as mp
+        def make_pool(n):
+            mp.set_start_method("forkserver", force=True)
+            return mp.Pool(n)
+        """, [(3, "MPL104")], id="library-function-forces-and-returns-pool"),
+    pytest.param("""
+        import multiprocessing as mp
+        def evaluate(self, shards):
+            mp.set_start_method("spawn", force=True)
+            with mp.Pool(2) as pool:
+                return pool.map(len, shards)
+        """, [(3, "MPL104")], id="method-of-a-class-excerpt-forces-and-starts-a-pool"),
+    pytest.param("""
+        import multiprocessing as mp
         class Local:
             pass
         def main():
@@ -195,6 +229,85 @@ LEFT_ALONE = [
             p = mp.get_context("fork").Process(target=train, args=(model,))
             p.start()
         """, id="explicit-fork-process-inherits-its-arguments"),
+    pytest.param("""
+        import functools
+        import multiprocessing as mp
+        @functools.lru_cache(maxsize=None)
+        def use_spawn():
+            mp.set_start_method("spawn")
+        if __name__ == "__main__":
+            for _ in range(3):
+                use_spawn()
+        """, id="cached-helper-runs-its-body-once"),
+    pytest.param("""
+        import multiprocessing as mp
+        def use_spawn():
+            mp.set_start_method("spawn", force=True)
+        if __name__ == "__main__":
+            pool = mp.Pool(2)
+            use_spawn()
+            use_spawn()
+        """, id="forced-helper-called-twice-replaces-instead-of-raising"),
+    pytest.param("""
+        import multiprocessing as mp
+        def use_spawn():
+            try:
+                mp.set_start_method("spawn")
+            except RuntimeError:
+                pass
+        if __name__ == "__main__":
+            queue = mp.Queue()
+            for _ in range(2):
+                use_spawn()
+        """, id="helper-catches-context-already-set"),
+    pytest.param("""
+        import multiprocessing as mp
+        def main():
+            mp.set_start_method("spawn", force=True)
+            with mp.Pool(2) as pool:
+                print(pool.map(abs, [-1, -2]))
+        """, id="library-entry-function-forces-and-keeps-its-pool"),
+    pytest.param("""
+        import multiprocessing as mp
+        def use_spawn(flag):
+            if flag:
+                mp.set_start_method("spawn")
+        if __name__ == "__main__":
+            use_spawn(True)
+            use_spawn(False)
+        """, id="helper-sets-only-under-a-condition"),
+    pytest.param("""
+        import multiprocessing
+        import torch.multiprocessing as mp
+        def produce(rank, queue):
+            queue.put(rank)
+        def run(wait):
+            queue = multiprocessing.get_context("spawn").SimpleQueue()
+            mp.spawn(produce, args=(queue,), nprocs=2, join=wait)
+            return queue.get()
+        """, id="spawn-join-unknown-is-not-guessed"),
+    pytest.param("""
+        import multiprocessing as mp
+        def choose():
+            mp.set_start_method("spawn")
+        def use_spawn():
+            if mp.get_start_method(allow_none=True) != "spawn":
+                mp.set_start_method("spawn")
+        if __name__ == "__main__":
+            choose()
+            queue = mp.Queue()
+            use_spawn()
+        """, id="checked-helper-after-the-method-was-chosen-skips-its-call"),
+    pytest.param("""
+        import multiprocessing as mp
+        class Checks:
+            def probe(self, method):
+                child = mp.Process(target=print, args=(method,))
+                child.start()
+                child.join()
+            def switch(self, method):
+                mp.set_start_method(method, force=True)
+        """, id="forced-in-a-method-other-than-the-constructor-of-a-class-that-starts"),
 ]
 
 

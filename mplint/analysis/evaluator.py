@@ -205,6 +205,9 @@ class Evaluator:
         return UNKNOWN
 
     def _call_qualified(self, qualname: str, call: cst.Call, scope: Scope, order: int) -> Value:
+        library = knowledge.LIBRARY_CALLS.get(qualname)
+        if library is not None and library.methods:
+            return self._library_object(library, call, scope, order)
         kind = knowledge.PROCESS_APIS.get(qualname)
         if kind is ApiKind.GET_CONTEXT:
             return Context(start_method_argument(call))
@@ -250,10 +253,12 @@ class Evaluator:
                     or _integer(argument(call, 0, "n_jobs")) == 1):
                 return UNKNOWN
             # loky sends functions with cloudpickle and never re-runs __main__ in a worker
-            return ProcessObject(kind, qualname, "loky" if backend != "multiprocessing" else None)
+            if backend == "multiprocessing":
+                return ProcessObject(kind, qualname, None)
+            return ProcessObject(kind, qualname, "loky", pickler="cloudpickle")
         if kind is ApiKind.DATALOADER:
-            workers = self._worker_count(call, scope)
-            if workers is not None and workers <= 0:
+            workers = self.starts_workers(call, scope, knowledge.DATALOADER_WORKERS)
+            if workers is False:
                 return UNKNOWN  # no worker processes
             context = keyword_argument(call, "multiprocessing_context")
             method = None
@@ -261,22 +266,84 @@ class Evaluator:
                 chosen = self.value(context, scope, order)
                 method = (_string(context) or (chosen.method if isinstance(chosen, Context)
                                                else None) or "dynamic")
-            return ProcessObject(kind, "torch.utils.data.DataLoader", method, call,
-                                 maybe=workers is None)
-        return ProcessObject(kind, "dask.distributed.Client", "dask")
+            return ProcessObject(kind, qualname.replace(".dataloader.DataLoader", ".DataLoader"),
+                                 method, call,
+                                 maybe=workers is None,
+                                 condition=knowledge.DATALOADER_WORKERS.condition)
+        return ProcessObject(kind, "dask.distributed.Client", "dask", pickler="cloudpickle")
 
-    def _worker_count(self, call: cst.Call, scope: Scope) -> int | None:
-        """A DataLoader's ``num_workers``: 0 when it is not given, the literal, the constant
-        or parameter default a name holds, the default of the argparse option ``args.x``
-        reads, or a ``**kwargs`` dict literal's entry; None when it may be anything."""
-        given = keyword_argument(call, "num_workers")
+    def _library_object(self, api: knowledge.ProcessApi, call: cst.Call, scope: Scope,
+                        order: int) -> Value:
+        """A pool, executor or trainer another library makes; UNKNOWN when its settings run
+        everything in this process."""
+        starts = self.starts_api(api, call, scope)
+        if starts is False:
+            return UNKNOWN
+        return ProcessObject(api.kind, api.display, self.api_method(api, call, scope, order),
+                             call, maybe=starts is None, spec=api.name,
+                             pickler=self.api_pickler(api, call), condition=api.condition)
+
+    def api_method(self, api: knowledge.ProcessApi, call: cst.Call, scope: Scope,
+                   order: int) -> str | None:
+        """The start method ``call`` of ``api`` uses: a context or method it is given, else
+        the library's own."""
+        chosen = self._keyword_context(call, scope, order)
+        if chosen is not None:
+            return chosen
+        named = _string(keyword_argument(call, "start_method"))
+        return named if named in knowledge.START_METHODS else api.method
+
+    @staticmethod
+    def api_pickler(api: knowledge.ProcessApi, call: cst.Call) -> str:
+        use_dill = keyword_argument(call, "use_dill")
+        if use_dill is not None and not _is_false_literal(use_dill):
+            return "dill"
+        return api.pickler
+
+    def starts_api(self, api: knowledge.ProcessApi, call: cst.Call, scope: Scope) -> bool | None:
+        """Whether ``call`` of ``api`` starts worker processes: True, False, or None when it
+        depends on a value the analysis cannot see."""
+        if any(argument(call, a.index if a.index is not None else 99, a.keyword) is None
+               for a in api.requires):
+            return False
+        if api.when and not any(value in (_string(keyword_argument(call, keyword)) or "")
+                                for keyword, value in api.when):
+            return False
+        return True if api.workers is None else self.starts_workers(call, scope, api.workers)
+
+    def starts_workers(self, call: cst.Call, scope: Scope,
+                       workers: knowledge.Workers) -> bool | None:
+        """Whether the worker counts of ``call`` start processes: a count is the literal, the
+        constant or parameter default a name holds, the default of the argparse option
+        ``args.x`` reads, a ``**kwargs`` dict literal's entry, or the API's default when it
+        is not given; None when one may be anything."""
+        if workers.flags:
+            flag = next((keyword_argument(call, f) for f in workers.flags
+                         if keyword_argument(call, f) is not None), None)
+            if flag is None or _is_false_literal(flag):
+                return False
+            sure = isinstance(flag, cst.Name) and flag.value == "True"
+        else:
+            sure = True
+        result: bool | None = False
+        for arg in workers.args:
+            count = self._worker_count(call, scope, arg, workers.default)
+            if count is None:
+                result = None
+            elif not 0 <= count <= workers.serial:
+                return True if sure else None
+        return result if sure or result is False else None
+
+    def _worker_count(self, call: cst.Call, scope: Scope, arg: knowledge.Arg,
+                      default: int) -> int | None:
+        given = argument(call, arg.index if arg.index is not None else 99, arg.keyword)
         if given is None:
-            given = argument(call, 5, "num_workers")
-        if given is None:
-            for arg in call.args:
-                if arg.star == "**":
-                    return self._dict_entry(arg.value, scope, "num_workers")
-            return 0
+            for item in call.args:
+                if item.star == "**":
+                    return self._dict_entry(item.value, scope, arg.keyword, default)
+            return default
+        if isinstance(given, cst.Name) and given.value == "None":
+            return default
         return self._integer_of(given, scope)
 
     def _integer_of(self, expr: cst.BaseExpression, scope: Scope, depth: int = 0) -> int | None:
@@ -302,7 +369,8 @@ class Evaluator:
             return self._integer_of(binding.value, scope, depth + 1)
         return None
 
-    def _dict_entry(self, expr: cst.BaseExpression, scope: Scope, key: str) -> int | None:
+    def _dict_entry(self, expr: cst.BaseExpression, scope: Scope, key: str,
+                    default: int) -> int | None:
         """``**kwargs`` where ``kwargs = {"num_workers": 4, ...}`` (or ``dict(num_workers=4)``)
         is visible; None when it is not."""
         if isinstance(expr, cst.Name):
@@ -317,13 +385,13 @@ class Evaluator:
                     return None
                 if _string(element.key) == key:
                     return self._integer_of(element.value, scope)
-            return 0
+            return default
         if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) \
                 and expr.func.value == "dict":
             found = keyword_argument(expr, key)
             if any(arg.star for arg in expr.args):
                 return None
-            return self._integer_of(found, scope) if found is not None else 0
+            return self._integer_of(found, scope) if found is not None else default
         return None
 
     def _call_project(self, qualname: str) -> Value:
@@ -591,12 +659,19 @@ def argument(call: cst.Call, index: int, keyword: str) -> cst.BaseExpression | N
 def _integer(expr: cst.BaseExpression | None) -> int | None:
     if isinstance(expr, cst.Integer):
         return int(expr.value, 0)
+    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus) \
+            and isinstance(expr.expression, cst.Integer):
+        return -int(expr.expression.value, 0)
     return None
 
 
 def is_generator(node: cst.FunctionDef) -> bool:
     """True when ``node``'s own body yields."""
     return any(isinstance(current, cst.Yield) for current in _own_nodes(node))
+
+
+def _is_false_literal(expr: cst.BaseExpression) -> bool:
+    return (isinstance(expr, cst.Name) and expr.value in ("False", "None")) or _integer(expr) == 0
 
 
 def _is_none(expr: cst.BaseExpression | None) -> bool:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING
 
 import libcst as cst
@@ -33,7 +33,7 @@ from mplint.analysis.values import (
     item_of,
 )
 from mplint.analysis.walk import children, name_reads
-from mplint.knowledge import ApiKind, TaskMethod
+from mplint.knowledge import ApiKind
 
 if TYPE_CHECKING:
     from mplint.analysis.spawn import SpawnCheck
@@ -137,6 +137,8 @@ class ModuleFacts:
             return frozenset({method})
         if method == "dynamic":
             return None
+        if method == "default":
+            return self.default_methods  # a library's own context: the platform's default
         if method is not None:
             return frozenset({method})  # "loky", "dask", "ray": the library's own workers
         return self._module_default
@@ -536,18 +538,26 @@ class ModuleFacts:
         if kind is None and isinstance(func, Qual):
             # a class of another module of the tree: a Process subclass creates a process
             func = self.evaluator.in_project(func.name) or func
-        creates = kind in _CREATORS or isinstance(func, Klass)
+        library = self._library_call(site, func)
+        creates = (kind in _CREATORS or isinstance(func, Klass)
+                   or (library is not None and bool(library.methods)))
         obj = self.value(site.node, site) if creates else None
         if isinstance(obj, ProcessObject):
             iteration = import_time_iteration(self, site) if (
                 obj.kind is ApiKind.DATALOADER) else None
             if _starts_processes(obj) or iteration is not None:
                 self.starts.append(ProcessStart(site, obj, iteration))
-            self._add_creation_work(site, obj)
+            self._add_work(site, _creation_work(obj), obj, _creation_name(obj))
+        elif library is not None and not library.methods:
+            self._add_library_call(site, library)
         elif isinstance(func, ProcessObject) and func.kind is ApiKind.JOBLIB:
-            self._add_joblib_work(site, func)
+            self._add_work(site, knowledge.TASK_METHODS["joblib"][""], func, "joblib.Parallel")
         elif isinstance(func, Bound) and isinstance(func.obj, ProcessObject):
-            self._add_method_work(site, func.obj, func.attr)
+            work = _methods_of(func.obj).get(func.attr)
+            if work is not None:
+                if work.starts:
+                    self.starts.append(ProcessStart(site, func.obj))
+                self._add_work(site, work, func.obj, f"{_name_of(func.obj)}.{func.attr}")
         elif (isinstance(func, Bound) and func.attr == "remote" and isinstance(func.obj, Func)
               and decorated_by(func.obj, knowledge.RAY_REMOTE)):
             name = func.obj.node.name.value
@@ -562,6 +572,50 @@ class ModuleFacts:
         elif (isinstance(func, Bound) and func.attr in knowledge.SHARED_MEMORY_METHODS
               and isinstance(func.obj, Model) and func.obj.name):
             self._shared_models.add(func.obj.name)
+
+    def _library_call(self, site: CallSite, func: Value) -> knowledge.ProcessApi | None:
+        """The entry of ``knowledge.LIBRARY_APIS`` the call is: a function or class by its
+        qualified name, or a method by its name, what it is called on and the module's
+        imports."""
+        if isinstance(func, Qual):
+            found = knowledge.LIBRARY_CALLS.get(func.name)
+            root = func.name.partition(".")[0]
+            if found is not None or any(m.partition(".")[0] == root
+                                        for m in self.record.imported):
+                return found
+            func = UNKNOWN  # a name the module never binds: its methods are unknown
+        call = site.node
+        if not isinstance(call.func, cst.Attribute) or (isinstance(func, Bound) and isinstance(
+                func.obj, ProcessObject | Klass | Func | Qual)):
+            return None
+        receiver = func.obj if isinstance(func, Bound) else UNKNOWN
+        for api in knowledge.LIBRARY_METHODS.get(call.func.attr.value, ()):
+            kind, _, wanted = api.receiver.partition(":")
+            if isinstance(receiver, Model):
+                if ((kind in ("framework", "model") and receiver.framework != wanted)
+                        or (kind == "label" and receiver.label != wanted)):
+                    continue
+            elif kind == "model" or not self._imports(api.imports):
+                continue
+            return api
+        return None
+
+    def _imports(self, modules: tuple[str, ...]) -> bool:
+        return knowledge.ANY_MODULE in modules or any(
+            name.partition(".")[0] in modules for name in self.record.imported)
+
+    def _add_library_call(self, site: CallSite, api: knowledge.ProcessApi) -> None:
+        """A call of another library that starts workers and runs its work in them."""
+        starts = self.evaluator.starts_api(api, site.node, site.scope)
+        if starts is False:
+            return
+        method = self.evaluator.api_method(api, site.node, site.scope, site.order)
+        obj = ProcessObject(api.kind, api.display, method, site.node, maybe=starts is None,
+                            spec=api.name, pickler=self.evaluator.api_pickler(api, site.node),
+                            condition=api.condition)
+        self.starts.append(ProcessStart(site, obj))
+        if api.work is not None:
+            self._add_work(site, api.work, obj, _name_of(obj))
 
     def _drop_processes_never_started(self) -> None:
         """``p = Process(...)`` in a function that never starts ``p`` nor lets it go anywhere
@@ -595,30 +649,32 @@ class ModuleFacts:
                   and node not in self.record.receivers]
         return len(others) == len(bindings)  # each binding's own target, and nothing else
 
-    def _add_creation_work(self, site: CallSite, obj: ProcessObject) -> None:
+    def _add_work(self, site: CallSite, work: knowledge.Work | None, obj: ProcessObject,
+                  api: str) -> None:
+        """The one path from a process API's data entry (``knowledge.Work``) to the work
+        site it describes: the callable, the payload and the other callables, read from the
+        positions and keywords the entry gives."""
+        if work is None:
+            return
+        if work.shape == "delayed_calls":
+            self._add_joblib_work(site, obj)
+            return
         call = site.node
-        if obj.kind is ApiKind.PROCESS:
-            sent = (argument(call, 3, "args"), argument(call, 4, "kwargs"))
-            self.work.append(WorkSite(site, _short(obj.api), obj.kind, argument(call, 1, "target"),
-                                      _values(sent), False, obj.method, Shape.ARGS_TUPLE))
-        elif obj.kind is ApiKind.SPAWN:
-            # spawn(fn, args) calls fn(rank, *args)
-            self.work.append(WorkSite(site, obj.api, obj.kind, argument(call, 0, "fn"),
-                                      _values([argument(call, 1, "args")]), False, obj.method))
-        elif obj.kind in (ApiKind.POOL, ApiKind.EXECUTOR):
-            # Pool(processes, initializer, ...), ProcessPoolExecutor(workers, context, initializer)
-            initializer = argument(call, 1 if obj.kind is ApiKind.POOL else 2, "initializer")
-            if initializer is not None:
-                api = f"{_short(obj.api)}(initializer=...)"
-                self.work.append(WorkSite(site, api, obj.kind, None, (), False, obj.method,
-                                          callables=(initializer,)))
-        elif obj.kind is ApiKind.DATALOADER:
-            dataset = [argument(call, 0, "dataset")]
-            callables = tuple(e for e in (argument(call, 99, "collate_fn"),
-                                          argument(call, 99, "worker_init_fn")) if e is not None)
-            api = "DataLoader (when num_workers > 0)" if obj.maybe else "DataLoader"
-            self.work.append(WorkSite(site, api, obj.kind, None, _values(dataset),
-                                      False, obj.method, callables=callables))
+        func = _given(call, work.func)
+        payload = [Payload(e, PayloadMode.ITEMS) for e in map(partial(_given, call), work.items)
+                   if e is not None]
+        payload += [Payload(e, PayloadMode.VALUE) for e in map(partial(_given, call), work.values)
+                    if e is not None]
+        if work.rest:
+            payload += _rest(call, work)
+        callables = tuple(e for e in map(partial(_given, call), work.callables) if e is not None)
+        if func is None and not payload and not callables:
+            return
+        if obj.maybe and obj.condition:
+            api += f" (when {obj.condition})"
+        self.work.append(WorkSite(site, api + work.label, obj.kind, func, tuple(payload),
+                                  work.per_task, obj.method, _SHAPES[work.shape],
+                                  cloudpickle=obj.pickler != "pickle", callables=callables))
 
     def _add_joblib_work(self, site: CallSite, runner: ProcessObject) -> None:
         """``Parallel(...)(delayed(f)(x) for x in xs)``: one work site per delayed call."""
@@ -639,8 +695,8 @@ class ModuleFacts:
             payload = _call_payload(task)
             self.work.append(WorkSite(site, "joblib.Parallel", ApiKind.JOBLIB,
                                       _firstargument(task.func), payload, True, runner.method,
-                                      Shape.ARGS,
-                                      cloudpickle=runner.method == "loky", scope=scope))
+                                      Shape.ARGS, cloudpickle=runner.pickler != "pickle",
+                                      scope=scope))
 
     def _add_task_call(self, site: CallSite, api: str, func: cst.BaseExpression | None,
                        library: str) -> None:
@@ -649,18 +705,53 @@ class ModuleFacts:
         self.work.append(WorkSite(site, api, kind, func, _call_payload(site.node), True, library,
                                   Shape.ARGS, cloudpickle=True))
 
-    def _add_method_work(self, site: CallSite, obj: ProcessObject, method: str) -> None:
-        table = {ApiKind.POOL: knowledge.POOL_METHODS,
-                 ApiKind.EXECUTOR: knowledge.EXECUTOR_METHODS,
-                 ApiKind.DASK_CLIENT: knowledge.EXECUTOR_METHODS}.get(obj.kind, {})
-        spec = table.get(method)
-        if spec is None:
-            return
-        api = f"{_short(obj.api)}.{method}"
-        func = argument(site.node, spec.func_index, spec.func_keyword)
-        self.work.append(WorkSite(site, api, obj.kind, func, _payload(site.node, spec), True,
-                                  obj.method, _SHAPES[spec.shape],
-                                  cloudpickle=obj.kind is ApiKind.DASK_CLIENT))
+
+def _given(call: cst.Call, arg: knowledge.Arg | None) -> cst.BaseExpression | None:
+    """The expression given for ``arg`` in ``call``, if any."""
+    if arg is None:
+        return None
+    return argument(call, arg.index if arg.index is not None else 99, arg.keyword)
+
+
+def _rest(call: cst.Call, work: knowledge.Work) -> list[Payload]:
+    """The arguments after the callable and the keywords the API does not take itself."""
+    skip = work.func.index if work.func is not None and work.func.index is not None else -1
+    taken = {work.func.keyword} if work.func is not None else set()
+    taken |= {a.keyword for a in (*work.items, *work.values, *work.callables)}
+    positional = [a.value for a in call.args if a.keyword is None and a.star == ""]
+    mode = PayloadMode.ITEMS if work.shape == "zip_items" else PayloadMode.VALUE
+    found = [Payload(e, mode) for i, e in enumerate(positional) if i > skip]
+    return found + [Payload(a.value, PayloadMode.VALUE, a.keyword.value) for a in call.args
+                    if a.keyword is not None and a.keyword.value not in taken
+                    and a.keyword.value not in work.own]
+
+
+def _creation_work(obj: ProcessObject) -> knowledge.Work | None:
+    """What creating ``obj`` sends: its library entry's, or its standard kind's."""
+    if obj.spec:
+        api = knowledge.LIBRARY_CALLS.get(obj.spec)
+        return api.work if api is not None else None
+    return knowledge.CREATION_WORK.get(obj.kind)
+
+
+def _methods_of(obj: ProcessObject) -> dict[str, knowledge.Work]:
+    """The methods of ``obj`` that run work, from its library entry or its standard kind."""
+    if obj.spec:
+        api = knowledge.LIBRARY_CALLS.get(obj.spec)
+        table = api.methods if api is not None else ""
+    else:
+        table = knowledge.KIND_METHODS.get(obj.kind, "")
+    return knowledge.TASK_METHODS.get(table, {})
+
+
+def _name_of(obj: ProcessObject) -> str:
+    """How messages name the object's API: ``Pool`` for the standard library's, the full name
+    for torch's spawn and other libraries' APIs."""
+    return obj.api if obj.spec or obj.kind is ApiKind.SPAWN else _short(obj.api)
+
+
+def _creation_name(obj: ProcessObject) -> str:
+    return _name_of(obj)
 
 
 def _method(klass: Klass, name: str) -> list[Func]:
@@ -689,16 +780,19 @@ def _sets_start_method(func: Func) -> bool:
 _CREATORS = frozenset({ApiKind.POOL, ApiKind.EXECUTOR, ApiKind.PROCESS, ApiKind.MANAGER,
                        ApiKind.SPAWN, ApiKind.JOBLIB, ApiKind.DATALOADER, ApiKind.DASK_CLIENT})
 
-_SHAPES = {"map": Shape.ITEMS, "starmap": Shape.STAR_ITEMS, "map_zip": Shape.ZIP_ITEMS,
-           "args": Shape.ARGS, "apply": Shape.ARGS_TUPLE}
+_SHAPES = {shape.value: shape for shape in Shape}
 
 
 def _starts_processes(obj: ProcessObject) -> bool:
     """Whether creating ``obj`` starts processes that re-import the main module under spawn:
-    loky, DataLoader iterators and dask workers are left to their own libraries."""
-    if obj.kind is ApiKind.JOBLIB:
-        return obj.method is None
-    return obj.kind not in (ApiKind.DATALOADER, ApiKind.DASK_CLIENT)
+    loky, ray and dask workers are left to their own libraries, a DataLoader's workers start
+    when it is iterated, and some libraries' pools with their first task."""
+    if obj.method in _OWN_WORKERS or obj.kind in (ApiKind.DATALOADER, ApiKind.DASK_CLIENT):
+        return False
+    return not any(work.starts for work in _methods_of(obj).values())
+
+
+_OWN_WORKERS = frozenset({"loky", "ray", "dask"})
 
 
 def decorated_by(func: Func, names: frozenset[str]) -> bool:
@@ -730,25 +824,6 @@ def _firstargument(expr: cst.BaseExpression) -> cst.BaseExpression | None:
 def _call_payload(call: cst.Call) -> tuple[Payload, ...]:
     return tuple(Payload(a.value, PayloadMode.VALUE, a.keyword.value if a.keyword else None)
                  for a in call.args if a.star == "")
-
-
-def _values(exprs: Sequence[cst.BaseExpression | None]) -> tuple[Payload, ...]:
-    return tuple(Payload(e, PayloadMode.VALUE) for e in exprs if e is not None)
-
-
-def _payload(call: cst.Call, spec: TaskMethod) -> tuple[Payload, ...]:
-    positional = [a for a in call.args if a.keyword is None and a.star == ""]
-    keywords = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
-    if spec.shape in ("map", "starmap"):
-        iterable = argument(call, 1, "iterable")
-        return (Payload(iterable, PayloadMode.ITEMS),) if iterable is not None else ()
-    if spec.shape == "apply":
-        return _values((argument(call, 1, "args"), argument(call, 2, "kwds")))
-    if spec.shape == "map_zip":
-        return tuple(Payload(a.value, PayloadMode.ITEMS) for a in positional[1:])
-    rest = tuple(Payload(a.value, PayloadMode.VALUE) for a in positional[1:])
-    return rest + tuple(Payload(v, PayloadMode.VALUE, k) for k, v in keywords.items()
-                        if k != spec.func_keyword)
 
 
 def _api_kind(func: Value) -> ApiKind | None:

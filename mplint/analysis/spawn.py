@@ -51,7 +51,7 @@ _INHERITED_BY_SPAWN = ("sys.path", "os.environ")
 
 # Starts whose method the platform default decides, and so a set_start_method() call changes.
 _DEFAULT_KINDS = frozenset({ApiKind.POOL, ApiKind.EXECUTOR, ApiKind.PROCESS, ApiKind.MANAGER,
-                            ApiKind.DATALOADER})
+                            ApiKind.DATALOADER, ApiKind.LIBRARY})
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,9 @@ class ProcessObject:
     method: str | None  # start method chosen for it; None = the platform default
     origin: cst.Call | None = None  # the call that created it
     maybe: bool = False  # starts processes only for some settings (``num_workers=args.w``)
+    spec: str = ""  # the knowledge.LIBRARY_APIS entry it comes from; "" for the standard APIs
+    pickler: str = "pickle"  # how its callables and data travel: "pickle", "dill", "cloudpickle"
+    condition: str = ""  # when ``maybe``: the setting that starts processes ("num_proc > 1")
 
 
 @dataclass(frozen=True)

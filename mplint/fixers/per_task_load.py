@@ -65,6 +65,9 @@ _NO_INITIALIZER = {
     knowledge.ApiKind.DASK_CLIENT: (
         "dask workers take no initializer",
         "load it once per worker in a WorkerPlugin's setup"),
+    knowledge.ApiKind.LIBRARY: (
+        "the library's workers take no initializer the fix can write",
+        "load it once per worker through a functools.cache loader in an importable module"),
 }
 _STAR_TO_PLAIN = {"starmap": "map", "starmap_async": "map_async"}
 

@@ -128,8 +128,48 @@ class UnguardedStart(Rule):
             """,
             "num_workers=0 loads every batch in this process: iterating it starts nothing",
         ),
+        Valid(
+            """
+            import spacy
+
+            nlp = spacy.blank("en")
+            docs = list(nlp.pipe(["one text", "another"], n_process=1))
+            """,
+            "spaCy's pipe with one process runs in the calling process",
+        ),
+        Valid(
+            """
+            from datasets import load_dataset
+
+
+            def tokenized(name):
+                rows = load_dataset(name, split="train")
+                return rows.map(lambda row: {"n": len(row["text"])}, num_proc=4)
+            """,
+            "a library function: its dataset workers start only when a caller runs it",
+        ),
     )
     INVALID = (
+        Invalid(
+            """
+            import spacy
+
+            nlp = spacy.blank("en")
+            docs = list(nlp.pipe(["one text", "another"], n_process=2))
+            print(len(docs))
+            """,
+            (4, 13, "spaCy nlp.pipe(n_process=...) starts processes when the module is imported, "
+                    f"outside {_GUARD}; under spawn or forkserver every child re-imports the "
+                    "module and fails in its bootstrapping phase"),
+            fixed="""
+            import spacy
+
+            nlp = spacy.blank("en")
+            if __name__ == "__main__":
+                docs = list(nlp.pipe(["one text", "another"], n_process=2))
+                print(len(docs))
+            """,
+        ),
         Invalid(
             """
             import torch
@@ -409,9 +449,11 @@ class UnguardedStart(Rule):
                     continue
                 reported.add(root.node)
                 node = root.node
-                subject = (f"{start.obj.api} starts processes" if root is start.site else
-                           f"`{_call_text(root.node)}` starts processes ({start.obj.api} in "
-                           f"`{_function_name(function_of(start.site.scope))}`)")
+                condition = (f" (when {start.obj.condition})"
+                             if start.obj.maybe and start.obj.condition else "")
+                subject = (f"{start.obj.api} starts processes{condition}" if root is start.site
+                           else f"`{_call_text(root.node)}` starts processes ({start.obj.api} in "
+                                f"`{_function_name(function_of(start.site.scope))}`)")
             yield Report(node, f"{subject} when the module is imported, outside {_GUARD}; "
                                "under spawn or forkserver every child re-imports the module "
                                "and fails in its bootstrapping phase")

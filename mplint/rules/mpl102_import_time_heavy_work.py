@@ -13,6 +13,7 @@ from mplint.analysis import (
     Model,
     ModuleFacts,
     Qual,
+    Resource,
     StartPoint,
     cuda_call,
     function_of,
@@ -254,6 +255,9 @@ def _heavy(facts: ModuleFacts, site: CallSite) -> str | None:
             return f"loads data ({label})"
         if knowledge.cheap_to_build(func.name):
             return None
+    if (isinstance(func, Bound) and isinstance(func.obj, Resource)
+            and func.obj.label == "open file" and func.attr in knowledge.FILE_READ_METHODS):
+        return "reads a whole file"
     if isinstance(func, Model) or (isinstance(func, Bound) and isinstance(func.obj, Model)
                                    and func.attr in knowledge.MODEL_RUN_METHODS):
         model = func if isinstance(func, Model) else func.obj

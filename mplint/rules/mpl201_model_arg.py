@@ -443,7 +443,8 @@ class ModelArg(Rule):
                     message = (f"{subject} is pickled into each child started by {work.api}{how}"
                                "; build or load it in the child instead")
                 fix = (f"{work.api} has no worker initializer to load it in"
-                       if work.kind in (ApiKind.JOBLIB, ApiKind.RAY, ApiKind.DASK_CLIENT)
+                       if work.kind in (ApiKind.JOBLIB, ApiKind.RAY, ApiKind.DASK_CLIENT,
+                                        ApiKind.LIBRARY)
                        else load_per_worker_fixer(facts, work, model))
                 yield offer(work.site.node, message, fix)
 
@@ -486,7 +487,7 @@ def _instead(work: WorkSite, model: Model) -> str:
         return f"put it in the object store once with `ray.put({name})` or hold it in an actor"
     if work.kind is ApiKind.DASK_CLIENT:
         return f"send it to the workers once with `client.scatter({name})`"
-    if work.kind is ApiKind.JOBLIB:
+    if work.kind in (ApiKind.JOBLIB, ApiKind.LIBRARY):
         return ("load it in the task function through a functools.cache loader in an importable "
                 "module (not the script) instead")
     return "load it once per worker with initializer= instead"

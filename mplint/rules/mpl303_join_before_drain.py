@@ -14,9 +14,14 @@ from mplint.analysis import (
     Shape,
     Tup,
     WorkSite,
+    argument,
     function_of,
 )
+from mplint.knowledge import ApiKind
 from mplint.rules.base import Invalid, Report, Rule, Valid
+
+_DEADLOCK = ("a child does not exit until its queued data is read, so both wait forever once "
+             "the data outgrows the pipe")
 
 
 class JoinBeforeDrain(Rule):
@@ -26,8 +31,11 @@ class JoinBeforeDrain(Rule):
     what = (
         "Flags `p.join()` on a process whose target puts on a multiprocessing queue passed in "
         "its `args`, when the parent takes from that queue only after the join (in the same "
-        "function or main-guard block). Manager queues, which do not buffer in the child, are "
-        "not reported."
+        "function or main-guard block). The same for the context that "
+        "`torch.multiprocessing.spawn(..., join=False)` or `start_processes(..., join=False)` "
+        "returns, and for `spawn`/`start_processes` left to join their processes themselves "
+        "(`join=True`, the default) when the parent drains the queue after they return. "
+        "Manager queues, which do not buffer in the child, are not reported."
     )
     why = (
         "A child that put data on a queue does not exit until a feeder thread has written all "
@@ -90,6 +98,22 @@ class JoinBeforeDrain(Rule):
                 queue.get()
             """,
             "the child only reads from the queue; nothing it wrote can block its exit",
+        ),
+        Valid(
+            """
+            import torch.multiprocessing as mp
+
+            def produce(rank, queue):
+                queue.put(bytes(1 << 22))
+
+            if __name__ == "__main__":
+                queue = mp.get_context("spawn").SimpleQueue()
+                context = mp.spawn(produce, args=(queue,), nprocs=2, join=False)
+                data = [queue.get() for _ in range(2)]
+                context.join()
+            """,
+            "spawn(join=False) returns at once: the parent drains the queue, then joins the "
+            "context",
         ),
     )
     INVALID = (
@@ -160,6 +184,46 @@ class JoinBeforeDrain(Rule):
                     "read, so both wait forever once the data outgrows the pipe; get from "
                     "`queue` first, then join"),
         ),
+        Invalid(
+            """
+            import torch.multiprocessing as mp
+
+            def produce(rank, queue):
+                queue.put(bytes(1 << 22))
+
+            def main():
+                queue = mp.get_context("spawn").SimpleQueue()
+                context = mp.spawn(produce, args=(queue,), nprocs=2, join=False)
+                while not context.join():
+                    pass
+                return [queue.get() for _ in range(2)]
+
+            if __name__ == "__main__":
+                print(len(main()))
+            """,
+            (9, 15, "`context.join()` waits for a process that puts on `queue` before the "
+                    "parent takes anything off it: a child does not exit until its queued data "
+                    "is read, so both wait forever once the data outgrows the pipe; get from "
+                    "`queue` first, then join"),
+        ),
+        Invalid(
+            """
+            import torch.multiprocessing as mp
+
+            def produce(rank, queue):
+                queue.put(bytes(1 << 22))
+
+            if __name__ == "__main__":
+                queue = mp.get_context("spawn").SimpleQueue()
+                mp.spawn(produce, args=(queue,), nprocs=2)
+                data = [queue.get() for _ in range(2)]
+            """,
+            (8, 5, "`mp.spawn(...)` joins the processes it starts before it returns, and they "
+                   "put on `queue`, which the parent takes from only afterwards: a child does "
+                   "not exit until its queued data is read, so both wait forever once the data "
+                   "outgrows the pipe; pass join=False, get from `queue`, then join the context "
+                   "it returns"),
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
@@ -167,26 +231,43 @@ class JoinBeforeDrain(Rule):
                  if isinstance(func := facts.value(site.node.func, site), Bound)
                  and func.attr == "join" and isinstance(func.obj, ProcessObject)]
         for work in facts.work:
-            if work.shape is not Shape.ARGS_TUPLE or not work.payload:
+            if work.shape is not Shape.ARGS_TUPLE and work.kind is not ApiKind.SPAWN:
                 continue
             for queue in self._written_queues(facts, work):
-                for join, process in joins:
-                    if process.origin is work.site.node and _drained_late(facts, join, queue):
-                        target = cst.Module([]).code_for_node(join.node.func)
-                        yield Report(join.node, (
-                            f"`{target}()` waits for a process that puts on `{queue}` before the "
-                            "parent takes anything off it: a child does not exit until its "
-                            "queued data is read, so both wait forever once the data outgrows "
-                            f"the pipe; get from `{queue}` first, then join"))
-                        break
+                yield from self._joined_early(facts, work, queue, joins)
+
+    def _joined_early(self, facts: ModuleFacts, work: WorkSite, queue: str,
+                      joins: list[tuple[CallSite, ProcessObject]]) -> Iterator[Report]:
+        """The first join of ``work``'s processes that comes before ``queue`` is drained."""
+        if work.kind is ApiKind.SPAWN and _joins_itself(work.site.node):
+            # spawn(join=True), the default, joins every process before it returns
+            if _drained_late(facts, work.site, queue):
+                yield Report(work.site.node, (
+                    f"`{_code(work.site.node.func)}(...)` joins the processes it starts before "
+                    f"it returns, and they put on `{queue}`, which the parent takes from only "
+                    f"afterwards: {_DEADLOCK}; pass join=False, get from `{queue}`, then join "
+                    "the context it returns"))
+            return
+        for join, process in joins:
+            if process.origin is work.site.node and _drained_late(facts, join, queue):
+                yield Report(join.node, (
+                    f"`{_code(join.node.func)}()` waits for a process that puts on `{queue}` "
+                    f"before the parent takes anything off it: {_DEADLOCK}; get from `{queue}` "
+                    "first, then join"))
+                return
 
     def _written_queues(self, facts: ModuleFacts, work: WorkSite) -> Iterator[str]:
         """Names of the queues in ``work``'s args that its target puts on."""
+        if not work.payload:
+            return
         sent = facts.work_value(work, work.payload[0].expr)
         if not isinstance(sent, Tup):
             return
         for func in facts.task_functions(work):
-            for param, value in zip(facts.task_parameters(func), sent.items, strict=False):
+            params = facts.task_parameters(func)
+            if work.kind is ApiKind.SPAWN:  # spawn(fn, args) calls fn(rank, *args)
+                params = params[1:]
+            for param, value in zip(params, sent.items, strict=False):
                 if isinstance(value, QueueObject) and value.name and _puts_on(
                         facts, func.node, param.name.value):
                     yield value.name
@@ -202,6 +283,19 @@ def _drained_late(facts: ModuleFacts, join: CallSite, queue: str) -> bool:
     gets = [site.order for site in facts.record.calls
             if function_of(site.scope) is where and _calls(site, queue, knowledge.QUEUE_GETS)]
     return bool(gets) and min(gets) > join.order
+
+
+def _joins_itself(call: cst.Call) -> bool:
+    """``spawn(...)`` surely joins its processes before it returns: ``join`` is left at its
+    default or passed as ``True`` (``join=False`` returns a context the caller joins)."""
+    if any(a.star == "**" for a in call.args):
+        return False
+    given = argument(call, 3, "join")  # spawn/start_processes(fn, args, nprocs, join, ...)
+    return given is None or (isinstance(given, cst.Name) and given.value == "True")
+
+
+def _code(node: cst.CSTNode) -> str:
+    return cst.Module([]).code_for_node(node)
 
 
 def _calls(site: CallSite, name: str, methods: frozenset[str]) -> bool:

@@ -3,8 +3,9 @@ what travels to them.
 
 Building a DataLoader starts nothing: its workers start when it is iterated (``for b in
 loader``, ``iter(loader)``, ``enumerate(loader)``, ``list(loader)``), and each worker receives
-the dataset (with its transforms and attributes), the sampler, ``collate_fn`` and
-``worker_init_fn``, pickled under spawn and forkserver.
+the dataset (with its transforms and attributes), ``collate_fn`` and ``worker_init_fn``,
+pickled under spawn and forkserver. The sampler and the generator stay in the parent: it
+sends the workers indices and a seed.
 """
 
 from __future__ import annotations

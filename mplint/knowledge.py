@@ -194,6 +194,8 @@ class ProcessApi:
     method: str | None = None  # the start method: None = multiprocessing's default context,
     #   which the module's set_start_method() chooses; "default" = the library's own context
     #   with the platform's default method; "spawn", "fork", ...
+    reimports_main: bool = True  # its workers import the main module again under spawn (loky
+    #                              and ray workers do not: they receive functions by value)
     work: Work | None = None  # what the call itself sends
     workers: Workers | None = None  # None: it always starts workers
     requires: tuple[Arg, ...] = ()  # all must be given for the call to start workers
@@ -312,10 +314,10 @@ LIBRARY_APIS: tuple[ProcessApi, ...] = (
                "https://pebble.readthedocs.io/en/latest/#pools", methods="pebble"),
     ProcessApi("loky.get_reusable_executor", ApiKind.EXECUTOR,
                "https://loky.readthedocs.io/en/stable/API.html", pickler="cloudpickle",
-               method="loky", methods="executor"),
+               method="loky", methods="executor", reimports_main=False),
     ProcessApi("ray.util.multiprocessing.Pool", ApiKind.POOL,
                "https://docs.ray.io/en/latest/ray-more-libs/multiprocessing.html",
-               pickler="cloudpickle", method="ray", methods="pool"),
+               pickler="cloudpickle", method="ray", methods="pool", reimports_main=False),
     # one call that starts workers and runs the work
     # dask's process scheduler: a pool of the spawn context, data sent with cloudpickle
     *(ProcessApi(name, ApiKind.LIBRARY,
@@ -513,6 +515,10 @@ _MORE_LIBRARIES: tuple[ModelPattern, ...] = (
                  source="https://docs.fast.ai/learner.html#load_learner"),
     ModelPattern("spacy.load", "spaCy pipeline",
                  source="https://spacy.io/api/top-level#spacy.load"),
+    # an empty pipeline is cheap to build (see ``cheap_to_build``), not to pickle: its vocab
+    # and components go with every task
+    ModelPattern("spacy.blank", "spaCy pipeline",
+                 source="https://spacy.io/api/top-level#spacy.blank"),
     ModelPattern("stanza.Pipeline", "stanza pipeline",
                  source="https://stanfordnlp.github.io/stanza/pipeline.html"),
     # stanza's name up to 2020
@@ -713,6 +719,9 @@ SELF_RETURNING_METHODS: dict[str, frozenset[str]] = {
     "scikit-learn estimator": frozenset({"fit", "set_params"}),
 }
 
+# Methods of queues and pipe ends that pickle their argument for another process.
+QUEUE_SEND_METHODS: frozenset[str] = frozenset({"put", "put_nowait", "send"})
+
 # Calling one of these on a model puts its weights in shared memory on purpose (Hogwild-style
 # training), so passing that model to processes is intended.
 SHARED_MEMORY_METHODS: frozenset[str] = frozenset({"share_memory"})
@@ -785,9 +794,22 @@ def cheap_to_build(qualname: str) -> bool:
     without weights."""
     return (model_label(qualname) == "scikit-learn estimator"
             or any(fnmatchcase(qualname, p) for p in _UNFITTED_ESTIMATORS)
+            or qualname in EMPTY_PIPELINES or qualname in ESTIMATOR_COPIES
+            # a copy loads nothing: the load that built the original is the one that counts
+            or qualname in MODEL_COPIES
             or qualname in PARAMETER_FREE_LAYERS
             or (qualname.startswith("torch.nn.") and qualname.endswith("Loss")))
 
+
+# Pipelines built empty, with no trained components to load.
+EMPTY_PIPELINES: frozenset[str] = frozenset({"spacy.blank"})
+
+# Calls that return a copy of the model passed to them; ``sklearn.base.clone`` accepts
+# estimators only, so its result is an (unfitted) estimator even when the argument is unknown.
+MODEL_COPIES: frozenset[str] = frozenset({"copy.copy", "copy.deepcopy"})
+ESTIMATOR_COPIES: frozenset[str] = frozenset({
+    "sklearn.clone", "sklearn.base.clone", "sklearn.pipeline.clone",
+})
 
 # Estimator classes of the boosting libraries: built unfitted, they hold no trees yet.
 _UNFITTED_ESTIMATORS = ("xgboost.XGB*", "lightgbm.LGBM*", "catboost.CatBoost*")

@@ -49,6 +49,71 @@ FLAGGED = [
                 return self.pool.map(self.model, xs)
         """, [(8, "MPL201")], id="self-attributes-and-context-pool"),
     pytest.param("""
+        import multiprocessing as mp
+        import torch
+        def run(model, x):
+            return x
+        if __name__ == "__main__":
+            models = [torch.load("a.pt"), torch.load("b.pt")]
+            ctx = mp.get_context("spawn")
+            for model, x in zip(models, range(2)):
+                ctx.Process(target=run, args=(model, x)).start()
+            for model in models:
+                ctx.Process(target=run, kwargs={"model": model, "x": 0}).start()
+        """, [(9, "MPL201"), (11, "MPL201")], id="models-of-a-list-by-zip-and-loops"),
+    pytest.param("""
+        import copy
+        import multiprocessing as mp
+        import torch
+        def pair():
+            return torch.nn.Linear(2, 2), "linear"
+        def run(model):
+            return 1
+        if __name__ == "__main__":
+            with mp.get_context("spawn").Pool() as pool:
+                pool.map(run, [pair()[0]])
+                pool.map(run, [copy.deepcopy(pair()[0])])
+        """, [(10, "MPL201"), (11, "MPL201")], id="item-of-a-returned-tuple-and-a-copy"),
+    pytest.param("""
+        import multiprocessing as mp
+        from functools import partial
+        import spacy
+        def tokenize(nlp, text):
+            return [t.text for t in nlp(text)]
+        def main(texts):
+            nlp = spacy.blank("en")
+            with mp.get_context("spawn").Pool() as pool:
+                return pool.map(partial(tokenize, nlp), texts)
+        """, [(9, "MPL201")], id="blank-spacy-pipeline-in-partial"),
+    pytest.param("""
+        import multiprocessing as mp
+        import torch
+        def run(model, x):
+            return x
+        if __name__ == "__main__":
+            models = {}
+            for name in ["a", "b"]:
+                models[name] = torch.load(name)
+            with mp.get_context("spawn").Pool(2) as pool:
+                pool.starmap(run, [(models[n], 1) for n in ["a", "b"]])
+                pool.starmap(run, [(m, n) for n, m in models.items()])
+        """, [(10, "MPL201"), (11, "MPL201")], id="models-stored-in-a-dict-by-key"),
+    pytest.param("""
+        import multiprocessing as mp
+        from copy import deepcopy
+        from functools import partial
+        import torch
+        def produce(queue, build, seed):
+            base = build()
+            queue.put(deepcopy(base))
+        def main(n):
+            ctx = mp.get_context("spawn")
+            queue = ctx.Manager().Queue()
+            build = partial(torch.nn.Linear, 4, 2)
+            with ctx.Pool(n) as pool:
+                pool.map(partial(produce, queue, build), range(n))
+        """, [(6, "MPL301"), (7, "MPL202")], id="a-builder-bound-by-partial-and-a-queued-copy"),
+    pytest.param("""
         from concurrent.futures import ProcessPoolExecutor
         from transformers import AutoModel
         def embed(model, text):
@@ -181,6 +246,57 @@ LEFT_ALONE = [
             with mp.Pool() as pool:
                 pool.map(abs, get(True, 3))
         """, id="unknown-values-are-not-guessed"),
+    pytest.param("""
+        import multiprocessing as mp
+        import torch
+        def build():
+            return torch.nn.Linear(2, 2), 4
+        def run(x):
+            return x
+        if __name__ == "__main__":
+            model, size = build()
+            first, *rest = build()
+            parts = {"model": model, "size": size}
+            with mp.get_context("spawn").Pool() as pool:
+                pool.map(run, [size, parts["size"], rest])
+        """, id="entries-beside-a-model-are-not-the-model"),
+    pytest.param("""
+        import multiprocessing as mp
+        import torch
+        def build(small):
+            if small:
+                return torch.nn.Linear(2, 2), 2
+            return "remote", 4
+        def run(x):
+            return x
+        if __name__ == "__main__":
+            model, size = build(True)
+            with mp.get_context("spawn").Pool() as pool:
+                pool.map(run, [model])
+        """, id="returns-that-disagree-at-a-position"),
+    pytest.param("""
+        import multiprocessing as mp
+        import spacy
+        nlp = spacy.blank("en")
+        def run(x):
+            return x
+        if __name__ == "__main__":
+            with mp.get_context("spawn").Pool() as pool:
+                pool.map(run, range(3))
+        """, id="a-blank-pipeline-is-cheap-to-build-at-import"),
+    pytest.param("""
+        import multiprocessing as mp
+        import torch
+        def run(x):
+            return x
+        if __name__ == "__main__":
+            models = {}
+            models["net"] = torch.load("net.pt")
+            models["size"] = 3
+            with mp.get_context("spawn").Pool(2) as pool:
+                pool.map(run, models)
+                pool.map(run, [models["size"]])
+        """, id="a-dict-iterates-over-its-keys-and-other-entries-are-not-models"),
     pytest.param("""
         from multiprocessing.pool import ThreadPool
         import torch

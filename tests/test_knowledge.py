@@ -63,6 +63,7 @@ def test_prefilter_lists_the_modules_a_file_may_import_from_its_tree() -> None:
     ("ultralytics.YOLO", "ultralytics model"),
     ("fastai.vision.all.load_learner", "fastai Learner"),
     ("spacy.load", "spaCy pipeline"),
+    ("spacy.blank", "spaCy pipeline"),  # pickled whole with each task, though cheap to build
     ("stanza.Pipeline", "stanza pipeline"),
     ("gensim.models.Word2Vec.load", "gensim model"),
     ("xgboost.XGBClassifier", "xgboost model"),
@@ -82,7 +83,7 @@ def test_model_constructors(qualname: str, label: str) -> None:
     "torch.save", "numpy.load",
     "torchvision.models.ResNet18_Weights", "torchvision.models.list_models",
     "torchvision.models.get_weight", "xgboost.DMatrix", "lightgbm.Dataset",
-    "catboost.Pool", "paddle.nn.functional.relu", "spacy.blank",
+    "catboost.Pool", "paddle.nn.functional.relu",
 ])
 def test_not_models(qualname: str) -> None:
     assert knowledge.model_label(qualname) is None
@@ -101,3 +102,9 @@ def test_unfitted_boosting_estimators_are_cheap_and_trained_boosters_are_not() -
     assert knowledge.cheap_to_build("lightgbm.LGBMRegressor")
     assert not knowledge.cheap_to_build("xgboost.train")
     assert not knowledge.cheap_to_build("torchvision.models.resnet18")
+
+
+def test_empty_pipelines_and_estimator_clones_are_cheap_to_build() -> None:
+    assert knowledge.cheap_to_build("spacy.blank")
+    assert knowledge.cheap_to_build("sklearn.base.clone")
+    assert not knowledge.cheap_to_build("spacy.load")

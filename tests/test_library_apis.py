@@ -303,6 +303,7 @@ def test_every_entry_names_its_documentation_and_a_prefilter_word() -> None:
     for api in knowledge.LIBRARY_APIS:
         assert api.doc.startswith("https://"), api.name
         assert api.pickler in ("pickle", "dill", "cloudpickle"), api.name
+        assert api.reimports_main or api.pickler == "cloudpickle", api.name
         assert api.methods == "" or api.methods in knowledge.TASK_METHODS, api.name
         for word in api.module_words:
             assert word == knowledge.ANY_MODULE or word in knowledge.PREFILTER_WORDS, api.name

@@ -184,17 +184,26 @@ def test_summaries_match_parsing_on_the_fixtures(folder: Path) -> None:
     assert _lint(paths, summaries=True)[0] == _lint(paths, summaries=False)[0]
 
 
-@pytest.mark.parametrize("body", [
-    "return build().to('cpu')",  # a model method on a call's result
-    "model = build()\n    return model.eval()",
-    "return list([build()])[0]",  # not a model: a subscript without a model key
-    "return Net",  # a class, not an instance
-    "return {'model': build()}['model']",
+@pytest.mark.parametrize(("body", "model"), [
+    ("return build().to('cpu')", True),  # a model method on a call's result
+    ("model = build()\n    return model.eval()", True),
+    ("return list([build()])[0]", True),  # an item of a known list
+    ("return Net", False),  # a class, not an instance
+    ("return {'model': build()}['model']", True),
+    ("return {'other': build()}['model']", False),  # no such entry
+    ("model, size = build(), 2\n    return model", True),
+    ("model, size = pair()\n    return model", True),  # a helper that returns a tuple
+    ("model, size = pair()\n    return size", False),
+    ("return copy.deepcopy(build())", True),
+    ("found = {}\n    found['net'] = build()\n    return found['net']", True),
+    ("found = []\n    found.append(build())\n    return found[0]", True),
 ])
-def test_functions_of_another_module_return_what_parsing_finds(tmp_path: Path,
-                                                               body: str) -> None:
-    write(tmp_path, "loading.py", "import torch\n\n\nclass Net(torch.nn.Module):\n    pass\n\n\n"
+def test_functions_of_another_module_return_what_parsing_finds(tmp_path: Path, body: str,
+                                                               model: bool) -> None:
+    write(tmp_path, "loading.py", "import copy\nimport torch\n\n\n"
+                                  "class Net(torch.nn.Module):\n    pass\n\n\n"
                                   "def build():\n    return torch.nn.Linear(2, 2)\n\n\n"
+                                  "def pair():\n    return build(), 2\n\n\n"
                                   f"def load():\n    {body}\n")
     main = write(tmp_path, "main.py", "import multiprocessing as mp\nfrom loading import load\n\n\n"
                                       "def f(m):\n    return 1\n\n\nif __name__ == '__main__':\n"
@@ -202,5 +211,4 @@ def test_functions_of_another_module_return_what_parsing_finds(tmp_path: Path,
                                       "        pool.map(f, [load()])\n")
     summarised, _ = _lint([main], summaries=True)
     assert summarised == _lint([main], summaries=False)[0]
-    expected = body in ("return build().to('cpu')", "model = build()\n    return model.eval()")
-    assert [line.split(" ")[1] for line in summarised] == (["MPL201"] if expected else [])
+    assert [line.split(" ")[1] for line in summarised] == (["MPL201"] if model else [])

@@ -43,6 +43,9 @@ class ModuleRecord:
     # order, with the scope it is read in; attribute names and keyword names are not reads
     reads: dict[cst.CSTNode, list[tuple[cst.Name, Scope]]] = field(default_factory=dict)
     receivers: set[cst.Name] = field(default_factory=set)  # names read as ``name.attr``
+    # ``name[key] = value`` statements, each as a binding of ``name`` in the scope it is made
+    # in, with the subscript as its node
+    stores: list[Binding] = field(default_factory=list)
 
 
 class Collector(cst.CSTVisitor):
@@ -94,6 +97,10 @@ class Collector(cst.CSTVisitor):
         elif isinstance(target, (cst.Tuple, cst.List)):
             values = value.elements if isinstance(value, (cst.Tuple, cst.List)) else None
             same_shape = values is not None and len(values) == len(target.elements)
+            if not same_shape and value is not None and kind in (BindingKind.ASSIGN,
+                                                                 BindingKind.LOOP):
+                self._bind_unpacked(target, value, each=kind is BindingKind.LOOP)
+                return
             for i, element in enumerate(target.elements):
                 inner = values[i].value if same_shape and values is not None else None
                 inner_kind = kind if inner is not None else BindingKind.OTHER
@@ -109,6 +116,23 @@ class Collector(cst.CSTVisitor):
             if isinstance(container, cst.Attribute) and isinstance(container.value, cst.Name):
                 self._bind_attribute(container.value.value, container.attr.value, value,
                                      entry=True)
+            elif isinstance(target.value, cst.Name):
+                self.record.stores.append(Binding(target.value.value, BindingKind.ASSIGN,
+                                                  self._next(), self._scope, value=value,
+                                                  node=target))
+
+    def _bind_unpacked(self, target: cst.Tuple | cst.List, value: cst.BaseExpression,
+                       each: bool) -> None:
+        """``model, tok = build()``: each plain name is the element at its position of what the
+        value gives; after a starred element positions are unknown."""
+        starred = False
+        for i, element in enumerate(target.elements):
+            starred = starred or isinstance(element, cst.StarredElement)
+            if isinstance(element.value, cst.Name) and not starred:
+                self._bind(element.value.value, BindingKind.UNPACK, value=value, index=i,
+                           each=each)
+            else:
+                self._bind_target(element.value, None, BindingKind.OTHER)
 
     def _bind_attribute(self, owner: str, attr: str, value: cst.BaseExpression | None,
                         entry: bool = False) -> None:

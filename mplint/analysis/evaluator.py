@@ -32,6 +32,7 @@ from mplint.analysis.values import (
     Tup,
     Unknown,
     Value,
+    element_of,
     item_of,
 )
 from mplint.analysis.walk import children
@@ -61,6 +62,8 @@ class Evaluator:
         self._class_bases: dict[cst.ClassDef, tuple[str, ...]] = {}
         self._returns: dict[cst.FunctionDef, Value] = {}
         self._callers_found: dict[cst.CSTNode, list[CallSite]] | None = None
+        # functions bound by functools.partial: the call each partial stands for, and its site
+        self._partials: dict[cst.CSTNode, list[tuple[cst.Call, CallSite]]] = {}
 
     # -- public --------------------------------------------------------------------------------
     def value(self, expr: cst.BaseExpression, scope: Scope, order: int = _LATEST) -> Value:
@@ -134,6 +137,18 @@ class Evaluator:
             return found[0]
         return None
 
+    def model_return(self, func: Func) -> cst.Return | None:
+        """The first ``return`` of ``func`` that gives a model, alone or in a tuple."""
+        body_scope = self.function_scope(func.node)
+        for statement in _returns(func.node) if body_scope is not None else ():
+            if statement.value is None or body_scope is None:
+                continue
+            value = self.value(statement.value, body_scope)
+            if isinstance(value, Model) or (isinstance(value, Tup) and any(
+                    isinstance(item, Model) for item in value.items)):
+                return statement
+        return None
+
     def function_scope(self, func: cst.FunctionDef | cst.Lambda) -> Scope | None:
         return self.record.scopes.get(func)
 
@@ -148,8 +163,9 @@ class Evaluator:
         if isinstance(expr, (cst.Tuple, cst.List, cst.Set)):
             return Tup(tuple(self._element(e, scope, order) for e in expr.elements))
         if isinstance(expr, cst.Dict):
-            return Tup(tuple(self.value(e.value, scope, order) for e in expr.elements
-                             if isinstance(e, cst.DictElement)))
+            entries = [e for e in expr.elements if isinstance(e, cst.DictElement)]
+            return Tup(tuple(self.value(e.value, scope, order) for e in entries),
+                       tuple(_string(e.key) for e in entries))
         if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Multiply):
             for side in (expr.left, expr.right):
                 if isinstance(side, (cst.List, cst.Tuple)):
@@ -166,15 +182,20 @@ class Evaluator:
         return UNKNOWN
 
     def _subscript(self, expr: cst.Subscript, scope: Scope, order: int) -> Value:
-        """``bundle["model"]`` of what a generic deserialiser loaded is the model stored under
+        """An item of a known list, tuple or dict (``models[i % n]``, ``encoders["enc"]``);
+        ``bundle["model"]`` of what a generic deserialiser loaded is the model stored under
         that key; any other entry stays unknown."""
-        key = _string_key(expr)
-        if key is None or not knowledge.MODEL_KEY.search(key):
+        if len(expr.slice) != 1 or not isinstance(expr.slice[0].slice, cst.Index):
             return UNKNOWN
         base = self.value(expr.value, scope, order)
-        if isinstance(base, Model) and base.label in knowledge.DESERIALISED:
-            return replace(base, name=None)
-        return UNKNOWN
+        key = _string_key(expr)
+        if isinstance(base, Model):
+            if key is not None and knowledge.MODEL_KEY.search(key) and (
+                    base.label in knowledge.DESERIALISED):
+                return replace(base, name=None)
+            return UNKNOWN
+        index = expr.slice[0].slice.value
+        return _anonymous(element_of(base, key if key is not None else _index(index)))
 
     def _element(self, element: cst.BaseElement, scope: Scope, order: int) -> Value:
         if isinstance(element, cst.StarredElement):
@@ -202,6 +223,11 @@ class Evaluator:
             return result_of(func)
         if isinstance(func, Bound):
             return self._call_bound(func)
+        if isinstance(func, Partial) and isinstance(func.func, Qual | Klass | Func):
+            # calling ``partial(build, True)``: what calling ``build`` gives
+            inner = func.func
+            return self._call_qualified(inner.name, call, scope, order) if isinstance(
+                inner, Qual) else result_of(inner)
         return UNKNOWN
 
     def _call_qualified(self, qualname: str, call: cst.Call, scope: Scope, order: int) -> Value:
@@ -231,6 +257,11 @@ class Evaluator:
             return Items(Tup(tuple(item_of(self.value(a.value, scope, order)) for a in args)))
         if qualname in knowledge.BUILTIN_WRAPPERS and len(args) == 1:
             return self.value(args[0].value, scope, order)
+        if qualname == "dict" and all(a.keyword is not None for a in call.args):
+            return Tup(tuple(self.value(a.value, scope, order) for a in call.args),
+                       tuple(a.keyword.value for a in call.args if a.keyword is not None))
+        if qualname in knowledge.MODEL_COPIES | knowledge.ESTIMATOR_COPIES and args:
+            return self._copy(qualname, self.value(args[0].value, scope, order))
         pattern = knowledge.model_pattern(qualname, self.extra_models)
         if pattern is not None and not _given(call, pattern.not_with):
             return Model(pattern.label, origin=call, framework=knowledge.library_of(qualname))
@@ -241,6 +272,16 @@ class Evaluator:
         if label is not None:
             return Resource(label, inherit_only=True, origin=call)
         return self._call_project(qualname)
+
+    @staticmethod
+    def _copy(qualname: str, copied: Value) -> Value:
+        """A copy of a model is a model of the same kind; ``sklearn.base.clone`` takes
+        estimators only, so what it returns is one even when its argument is unknown."""
+        if isinstance(copied, Model):
+            return replace(copied, name=None, origin=None)
+        if isinstance(copied, Unknown) and qualname in knowledge.ESTIMATOR_COPIES:
+            return Model("scikit-learn estimator", framework="sklearn")
+        return UNKNOWN
 
     def _task_runner(self, kind: ApiKind, qualname: str, call: cst.Call, scope: Scope,
                      order: int) -> Value:
@@ -422,7 +463,9 @@ class Evaluator:
         if is_generator(target.node):
             return Resource("generator")
         result = self.returns(target)
-        return replace(result, name=None) if isinstance(result, Model) else UNKNOWN
+        if isinstance(result, Model):
+            return replace(result, name=None)
+        return result if isinstance(result, Tup) else UNKNOWN
 
     def _call_context_member(self, member: ContextMember, call: cst.Call) -> Value:
         kind = knowledge.CONTEXT_MEMBERS.get(member.member)
@@ -438,6 +481,12 @@ class Evaluator:
 
     def _call_bound(self, bound: Bound) -> Value:
         obj = bound.obj
+        if isinstance(obj, Tup) and obj.keys and bound.attr in ("values", "items"):
+            values = Tup(obj.items)  # iterating it gives each value, or one of them
+            if bound.attr == "values":
+                return values
+            value = item_of(values)
+            return Items(Tup((UNKNOWN, value))) if not isinstance(value, Tup) else UNKNOWN
         if isinstance(obj, Model):
             keep = knowledge.SELF_RETURNING_METHODS[""] | knowledge.SELF_RETURNING_METHODS.get(
                 obj.label, frozenset())
@@ -469,12 +518,29 @@ class Evaluator:
         if binding.kind is BindingKind.ASSIGN and binding.value is not None:
             if isinstance(binding.value, cst.List) and not binding.value.elements:
                 return self._appended(binding)
+            if isinstance(binding.value, cst.Dict) and not binding.value.elements:
+                return self._stored(binding)
             return self.value(binding.value, binding.scope, binding.order)
         if binding.kind is BindingKind.PARAM and isinstance(binding.node, cst.Param):
             return self._parameter_value(binding.node, binding.scope)
         if binding.kind is BindingKind.LOOP and binding.value is not None:
             outer = binding.scope.parent if binding.scope.kind is ScopeKind.COMPREHENSION else None
             return item_of(self.value(binding.value, outer or binding.scope, binding.order))
+        if binding.kind is BindingKind.UNPACK and binding.value is not None:
+            return self._unpacked(binding)
+        return UNKNOWN
+
+    def _unpacked(self, binding: Binding) -> Value:
+        """``model, tok = build()``, ``for model, x in zip(models, xs)``: the element at the
+        name's position, when the value (each item of it, in a loop) is a known tuple."""
+        assert binding.value is not None and binding.index is not None
+        outer = binding.scope.parent if (binding.each and binding.scope.kind
+                                         is ScopeKind.COMPREHENSION) else None
+        whole = self.value(binding.value, outer or binding.scope, binding.order)
+        if binding.each:
+            whole = element_of(whole, None)
+        if isinstance(whole, Tup) and not whole.keys:
+            return _anonymous(element_of(whole, binding.index))
         return UNKNOWN
 
     def _appended(self, binding: Binding) -> Value:
@@ -492,6 +558,25 @@ class Evaluator:
             return Items(items[0])
         return Tup(())
 
+    def _stored(self, binding: Binding) -> Value:
+        """A dict that starts empty and is filled by ``name[key] = value`` (``models[name] =
+        load(name)``) before the name is bound again: its entries, by string key where the key
+        is one."""
+        own = binding.scope.bindings.get(binding.name, [])
+        if binding not in own:
+            return Tup((), ())  # ``self.attr = {}``: its entries are the class's to follow
+        later = [b.order for b in own if b.order > binding.order]
+        until = min(later, default=_LATEST)
+        entries: list[tuple[str | None, Value]] = []
+        for store in self.record.stores:
+            if (store.name == binding.name and binding.order < store.order < until
+                    and store.value is not None and isinstance(store.node, cst.Subscript)
+                    and store.scope.lookup_scope(binding.name) is binding.scope):
+                entries.append((_string_key(store.node),
+                                self.value(store.value, store.scope, store.order)))
+        return Tup(tuple(v for _, v in entries), tuple(k for k, _ in entries)) if entries \
+            else Tup((), ())
+
     def _parameter_value(self, param: cst.Param, scope: Scope) -> Value:
         """What a parameter of a plain function of this module receives: the value every call
         of the function in this module passes for it, when they all agree (a model passed into
@@ -505,10 +590,11 @@ class Evaluator:
         positional = [*function.params.posonly_params, *function.params.params]
         index = next((i for i, p in enumerate(positional) if p is param), None)
         keyword = param.name.value if param not in function.params.posonly_params else ""
-        sites = self.callers().get(function, [])
+        sites = [(site.node, site) for site in self.callers().get(function, [])]
+        sites += self._partials.get(function, [])
         values: list[Value] = []
-        for site in sites:
-            passed = argument(site.node, index if index is not None else 1 << 30, keyword)
+        for call, site in sites:
+            passed = argument(call, index if index is not None else 1 << 30, keyword)
             if passed is None:
                 return UNKNOWN
             values.append(_anonymous(self.value(passed, site.scope, site.order)))
@@ -523,11 +609,35 @@ class Evaluator:
             found: dict[cst.CSTNode, list[CallSite]] = {}
             for site in self.record.calls:
                 called = self.value(site.node.func, site.scope, site.order)
-                if (isinstance(called, Func) and not isinstance(called, Summarised)
-                        and called.evaluator is self):
-                    found.setdefault(called.node, []).append(site)
+                own = self._own_function(called)
+                if own is not None:
+                    found.setdefault(own.node, []).append(site)
+                elif isinstance(called, Qual) and called.name in knowledge.FUNCTOOLS_PARTIAL:
+                    self._add_partial(site)
             self._callers_found = found
+            # values found meanwhile saw no callers: a parameter's value was unknown then
+            self._memo.clear()
+            self._returns.clear()
         return self._callers_found
+
+    def _own_function(self, value: Value) -> Func | None:
+        """``value`` when it is a function of this module."""
+        if isinstance(value, Func) and not isinstance(value, Summarised) \
+                and value.evaluator is self:
+            return value
+        return None
+
+    def _add_partial(self, site: CallSite) -> None:
+        """``functools.partial(f, a, b)`` binds ``f``'s first parameters as a call would: kept
+        as the call ``f(a, b)`` would read, so that the parameters it binds get its values
+        and the ones it leaves to the later call stay unknown."""
+        args = site.node.args
+        if not args or args[0].keyword is not None or args[0].star:
+            return
+        target = self._own_function(self.value(args[0].value, site.scope, site.order))
+        if target is not None:
+            bound = site.node.with_changes(args=args[1:])
+            self._partials.setdefault(target.node, []).append((bound, site))
 
     def _is_self(self, name: str, scope: Scope) -> bool:
         func = scope.node
@@ -543,7 +653,8 @@ class Evaluator:
         bindings = cls.attributes.get(attr, []) if cls else []
         values = [self._binding_value(b) for b in bindings if not _is_none(b.value)]
         if values and all(v == values[0] for v in values):
-            return values[0]
+            return _named(values[0], f"self.{attr}") if isinstance(values[0], Model) \
+                else values[0]
         if values:
             return UNKNOWN
         owner = self._self_value(scope)
@@ -578,6 +689,25 @@ class Evaluator:
                 found.append(replace(stored[0], name=f"self.{attr}"))
         return found
 
+    def init_models(self, klass: Klass) -> list[tuple[Model, Value]]:
+        """The models the class's own ``__init__`` stores on the object (``self.model =
+        torch.load(...)``), each with what the call that builds or loads it calls: building
+        an instance does that work."""
+        scope = self.record.scopes.get(klass.node)
+        found: list[tuple[Model, Value]] = []
+        for bindings in (scope.attributes.values() if scope is not None else ()):
+            for binding in bindings:
+                method = binding.scope.node
+                if (binding.scope.parent is not scope or not isinstance(method, cst.FunctionDef)
+                        or method.name.value != "__init__"):
+                    continue
+                value = self._binding_value(binding)
+                if isinstance(value, Model):
+                    called = self.value(value.origin.func, binding.scope) if (
+                        value.origin is not None) else UNKNOWN
+                    found.append((value, called))
+        return found
+
     # -- classes and functions -----------------------------------------------------------------
     def _compute_bases(self, klass: Klass) -> tuple[str, ...]:
         found: list[str] = []
@@ -600,7 +730,7 @@ class Evaluator:
         models = [v for v in values if isinstance(v, Model)]
         if models and len(models) == len(values):
             return replace(models[0], name=None)
-        return UNKNOWN
+        return _returned_tuple(values)
 
 
 def result_of(target: Klass | Func) -> Value:
@@ -610,6 +740,26 @@ def result_of(target: Klass | Func) -> Value:
         if known is not None:
             return known
     return target.evaluator.call_result(target)
+
+
+def _returned_tuple(values: list[Value]) -> Value:
+    """``return model, tokenizer`` on every path: the tuple, each position known where every
+    return agrees on it; unknown unless a position holds a model."""
+    tuples = [v for v in values if isinstance(v, Tup) and not v.keys]
+    if not tuples or len(tuples) != len(values) or len({len(t.items) for t in tuples}) != 1:
+        return UNKNOWN
+    merged = tuple(_anonymous(items[0]) if all(_anonymous(i) == _anonymous(items[0])
+                                                for i in items) else UNKNOWN
+                   for items in zip(*(t.items for t in tuples), strict=True))
+    return Tup(merged) if any(isinstance(v, Model) for v in merged) else UNKNOWN
+
+
+def _index(expr: cst.BaseExpression) -> int | None:
+    """``0`` or ``-1`` as an index; None when it is computed."""
+    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus):
+        inner = _integer(expr.expression)
+        return -inner if inner is not None else None
+    return _integer(expr)
 
 
 def _decorator_name(decorator: cst.Decorator) -> str:

@@ -787,6 +787,9 @@ def _starts_processes(obj: ProcessObject) -> bool:
     """Whether creating ``obj`` starts processes that re-import the main module under spawn:
     loky, ray and dask workers are left to their own libraries, a DataLoader's workers start
     when it is iterated, and some libraries' pools with their first task."""
+    api = knowledge.LIBRARY_CALLS.get(obj.spec) if obj.spec else None
+    if api is not None and not api.reimports_main:
+        return False
     if obj.method in _OWN_WORKERS or obj.kind in (ApiKind.DATALOADER, ApiKind.DASK_CLIENT):
         return False
     return not any(work.starts for work in _methods_of(obj).values())

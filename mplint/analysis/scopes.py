@@ -15,6 +15,8 @@ class BindingKind(enum.Enum):
     CLASS = "class"
     PARAM = "param"
     LOOP = "loop"  # for name in value / comprehension target
+    # a, b = value / for a, b in value: element ``index`` of the value (of each item, in a loop)
+    UNPACK = "unpack"
     OTHER = "other"  # anything whose value the analysis does not follow
 
 
@@ -39,6 +41,8 @@ class Binding:
     qualname: str | None = None  # for imports
     guarded: bool = False  # bound under ``if __name__ == "__main__":``
     function: cst.CSTNode | None = None  # the function whose body binds it (``global x``)
+    index: int | None = None  # UNPACK: the position of the name in the target
+    each: bool = False  # UNPACK: a loop target, unpacking each item of ``value``
 
 
 @dataclass(eq=False)

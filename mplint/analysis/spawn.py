@@ -230,7 +230,7 @@ class SpawnCheck:
     def _runtime_globals(self) -> Iterator[Difference]:
         facts = self.facts
         seen: set[str] = set()
-        changed = self._changed_in_place
+        changed = self.changed_in_place
         for _, _, run in self.worker_functions:
             in_child: set[cst.CSTNode] = {f.node for f in run}
             for helper in run:
@@ -259,7 +259,7 @@ class SpawnCheck:
         return None
 
     @cached_property
-    def _changed_in_place(self) -> dict[str, str]:
+    def changed_in_place(self) -> dict[str, str]:
         """Module globals the parent changes in place at run time (under the guard or in a
         function the guard runs), each with the code that does it."""
         found: dict[str, str] = {}
@@ -535,9 +535,12 @@ def runtime_setter(facts: ModuleFacts, in_child: set[cst.CSTNode], name: str) ->
 def _parent_only(facts: ModuleFacts, binding: Binding) -> str | None:
     if binding.function is None:
         return "under the main guard" if binding.guarded else None
-    if binding.function in facts.parent_functions and isinstance(
-            binding.function, cst.FunctionDef):
+    if not isinstance(binding.function, cst.FunctionDef):
+        return None
+    if binding.function in facts.parent_functions:
         return f"in `{binding.function.name.value}`"
+    if not facts.is_entry_script:  # a library's function: its importers call it
+        return f"in `{binding.function.name.value}`, which importers of the module call"
     return None
 
 

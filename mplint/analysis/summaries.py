@@ -42,7 +42,7 @@ _ORDER = itertools.count()  # binding positions: only their order within a modul
 class Bind:
     """One binding of a name: how the analysis would read it."""
 
-    kind: str  # "def", "class", "import", "assign", "param", "loop", "other"
+    kind: str  # "def", "class", "import", "assign", "unpack", "param", "loop", "other"
     node: ast.AST | None = None  # the def or class; the assigned value
     qualname: str = ""  # what an import binds
     order: int = field(default_factory=lambda: next(_ORDER), compare=False)  # in the module
@@ -187,8 +187,13 @@ def _bind_target(target: ast.expr, value: ast.expr | None, kind: str,
     elif isinstance(target, (ast.Tuple, ast.List)):
         values = value.elts if isinstance(value, (ast.Tuple, ast.List)) else None
         same = values is not None and len(values) == len(target.elts)
+        if not same and value is not None and kind == "assign":
+            kind = "unpack"  # ``model, tok = build()``: an element of what the value gives
         for index, element in enumerate(target.elts):
             inner = values[index] if same and values is not None else None
+            if kind == "unpack" and isinstance(element, ast.Name):
+                add(element.id, Bind(kind, value))
+                continue
             _bind_target(element, inner, kind if inner is not None else "other", add)
     elif isinstance(target, ast.Starred):
         _bind_target(target.value, None, "other", add)
@@ -544,11 +549,14 @@ class Summaries:
             binds = self._reads(expr.id, summary, function)
             return any(self._bind_model(b, expr.id, summary, function, active)
                        for b in binds or ())
-        if isinstance(expr, ast.Subscript):
-            key = expr.slice
-            return (isinstance(key, ast.Constant) and isinstance(key.value, str)
-                    and knowledge.MODEL_KEY.search(key.value) is not None
-                    and self._model(expr.value, summary, function, active))
+        if isinstance(expr, ast.Subscript):  # an item of a container, an entry of a bundle
+            return self._model(expr.value, summary, function, active)
+        if isinstance(expr, (ast.Tuple, ast.List, ast.Set)):  # an empty list may be appended to
+            return not expr.elts or any(self._model(e, summary, function, active)
+                                        for e in expr.elts)
+        if isinstance(expr, ast.Dict):  # an empty dict may be filled by ``d[key] = value``
+            return not expr.keys or any(self._model(v, summary, function, active)
+                                        for v in expr.values)
         if isinstance(expr, ast.Call):
             return self._call_model(expr, summary, function, active)
         return False  # literals, operators, displays, comprehensions, attributes of non-self
@@ -557,7 +565,7 @@ class Summaries:
                     function: _Function | None, active: set[int]) -> bool:
         if bind.qualname == "?":
             return True
-        if bind.kind == "assign" and isinstance(bind.node, ast.expr):
+        if bind.kind in ("assign", "unpack") and isinstance(bind.node, ast.expr):
             scope = function if function is not None and name in function.bindings else None
             return self._model(bind.node, summary, scope, active)
         if bind.kind == "param":
@@ -686,6 +694,11 @@ class Summaries:
             values += [k.value for k in call.keywords if k.arg is not None]
             if len(values) == 1:
                 return self._model(values[0], summary, function, active)
+        if qualname in knowledge.ESTIMATOR_COPIES:
+            return True
+        if qualname in knowledge.MODEL_COPIES or qualname == "dict":
+            return any(self._model(v, summary, function, active) for v in (
+                *call.args, *(k.value for k in call.keywords)))
         if knowledge.model_label(qualname, self._extra_models) is not None:
             return True
         if knowledge.is_known_library(qualname):

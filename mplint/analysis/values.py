@@ -177,9 +177,11 @@ class Items:
 
 @dataclass(frozen=True)
 class Tup:
-    """A literal tuple, list or dict whose items are known one by one."""
+    """A literal tuple, list or dict whose items are known one by one; a dict's ``keys`` are
+    its string keys, position by position (None: a key that is not a plain string)."""
 
     items: tuple[Value, ...]
+    keys: tuple[str | None, ...] = ()
 
 
 Value = (Unknown | Qual | Context | ContextMember | ProcessObject | Model | Func | Klass
@@ -193,10 +195,29 @@ def item_of(value: Value) -> Value:
     """The value of one item when iterating over ``value``."""
     if isinstance(value, Items):
         return value.element
+    if isinstance(value, Tup) and value.keys:
+        return UNKNOWN  # iterating a dict gives its keys
     if isinstance(value, Tup) and value.items:
         first = value.items[0]
         return first if all(item == first for item in value.items) else Tup(value.items)
     return UNKNOWN
+
+
+def element_of(value: Value, index: int | str | None) -> Value:
+    """The item of a known tuple, list or dict at ``index`` (a position, a dict key, or None
+    when it is computed: then only an item every position holds)."""
+    if isinstance(value, Items):
+        return value.element if not isinstance(index, str) else UNKNOWN
+    if not isinstance(value, Tup) or not value.items:
+        return UNKNOWN
+    if isinstance(index, str):
+        found = [item for key, item in zip(value.keys, value.items, strict=False)
+                 if key == index]
+        return found[-1] if found else UNKNOWN
+    if isinstance(index, int) and not value.keys:
+        return value.items[index] if -len(value.items) <= index < len(value.items) else UNKNOWN
+    first = value.items[0]
+    return first if all(item == first for item in value.items) else UNKNOWN
 
 
 def models_in(value: Value) -> list[Model]:

@@ -9,8 +9,9 @@ from typing import ClassVar
 
 import libcst as cst
 
-from mplint.analysis import ModuleFacts
+from mplint.analysis import ModuleFacts, WorkSite
 from mplint.fixers.base import Fixer, no_fix
+from mplint.knowledge import ApiKind
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,15 @@ def offer(node: cst.CSTNode, message: str, fix: Fixer | str, detail: str = "") -
     if isinstance(fix, str):
         return Report(node, no_fix(message + detail, fix), detail=detail)
     return Report(node, message + detail, fix, detail)
+
+
+def task_node(work: WorkSite) -> cst.CSTNode:
+    """Where a finding about what a task sends or returns points: the call that sends it, or
+    for joblib (``Parallel(...)(delayed(f)(x) for x in xs)``, often over several lines) the
+    callable that ``delayed`` wraps."""
+    if work.kind is ApiKind.JOBLIB and work.func is not None:
+        return work.func
+    return work.site.node
 
 
 @dataclass(frozen=True)

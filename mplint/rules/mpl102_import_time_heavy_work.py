@@ -9,6 +9,7 @@ from mplint.analysis import (
     Bound,
     CallSite,
     Func,
+    Instance,
     Klass,
     Model,
     ModuleFacts,
@@ -31,14 +32,15 @@ class ImportTimeHeavyWork(Rule):
     what = (
         "Flags module-level code, outside `if __name__ == \"__main__\":`, that loads or builds a "
         "model (`torch.load`, `from_pretrained`, `load_model`, a model class of the tree, "
-        "layers with weights), runs one (`model(x)`, `.fit`, `.predict`), reads a data set "
+        "layers with weights, an object of a class of the module whose `__init__` does one of "
+        "these), runs one (`model(x)`, `.fit`, `.predict`), reads a data set "
         "(`pandas.read_*`, `numpy.load`, `datasets.load_dataset`, torchvision datasets) or "
         "initialises CUDA, in a module that starts processes under spawn or forkserver (or the "
         "platform default). Cheap objects are not reported: unfitted scikit-learn estimators, "
-        "losses and layers without weights. Code that runs only after the module's first "
-        "start on import (later statements, the body of the loop that iterates a DataLoader) "
-        "is not reported: a child that imports the module again fails at that start (MPL101) "
-        "before it gets there."
+        "losses, layers without weights and empty spaCy pipelines (`spacy.blank`). Code that "
+        "runs only after the module's first start on import (later statements, the body of "
+        "the loop that iterates a DataLoader) is not reported: a child that imports the "
+        "module again fails at that start (MPL101) before it gets there."
     )
     why = (
         "Under spawn and forkserver (Windows, macOS, Linux from Python 3.14) every child "
@@ -132,6 +134,33 @@ class ImportTimeHeavyWork(Rule):
             "the load runs only after the loop has started the workers: a child that imports "
             "the module fails at the loop (MPL101) and never reaches it",
         ),
+        Valid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            class Scorer:
+                def __init__(self, path):
+                    self.path = path
+                    self.loss = torch.nn.MSELoss()
+                    self.model = None
+
+                def load(self):
+                    self.model = torch.load(self.path)
+
+            scorer = Scorer("net.pt")
+
+            def double(x):
+                return x * 2
+
+            if __name__ == "__main__":
+                scorer.load()
+                with mp.get_context("spawn").Pool(2) as pool:
+                    print(pool.map(double, range(4)))
+            """,
+            "the constructor stores a path and builds a loss; the model is loaded later, under "
+            "the guard",
+        ),
     )
     INVALID = (
         Invalid(
@@ -190,6 +219,54 @@ class ImportTimeHeavyWork(Rule):
                    "spawn or forkserver every child imports it again and repeats this; move it "
                    "under the main guard or into a worker initializer (no automatic fix: names "
                    "it binds are used outside the main guard (e.g. by a task function))"),
+        ),
+        Invalid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            class Scorer:
+                def __init__(self, path):
+                    self.model = torch.load(path)
+
+                def score(self, x):
+                    return self.model(x)
+
+            scorer = Scorer("net.pt")
+
+            def double(x):
+                return x * 2
+
+            if __name__ == "__main__":
+                with mp.get_context("spawn").Pool(2) as pool:
+                    print(pool.map(double, range(4)))
+                print(scorer.score(torch.ones(2)))
+            """,
+            (11, 10, "`Scorer(...)` builds `Scorer`, whose `__init__` loads a model (loaded by "
+                     "torch.load), when the module is imported; the module starts processes "
+                     "(multiprocessing.get_context('spawn').Pool), and under spawn or forkserver "
+                     "every child imports it again and repeats this; move it under the main "
+                     "guard or into a worker initializer"),
+            fixed="""
+            import multiprocessing as mp
+            import torch
+
+            class Scorer:
+                def __init__(self, path):
+                    self.model = torch.load(path)
+
+                def score(self, x):
+                    return self.model(x)
+
+            def double(x):
+                return x * 2
+
+            if __name__ == "__main__":
+                scorer = Scorer("net.pt")
+                with mp.get_context("spawn").Pool(2) as pool:
+                    print(pool.map(double, range(4)))
+                print(scorer.score(torch.ones(2)))
+            """,
         ),
     )
 
@@ -267,9 +344,22 @@ def _heavy(facts: ModuleFacts, site: CallSite) -> str | None:
     if isinstance(value, Model) and not (isinstance(func, Bound)):
         verb = "builds" if isinstance(func, Klass | Func) or _constructs(func) else "loads"
         return f"{verb} a model ({value.label})"
+    if isinstance(value, Instance):
+        return _heavy_init(value.klass)
     if cuda_call(facts.evaluator, site) is not None:
         return "initialises CUDA"
     return None
+
+
+def _heavy_init(klass: Klass) -> str | None:
+    """An object whose class's ``__init__`` builds or loads a model: building it does too."""
+    found = [(model, called) for model, called in klass.evaluator.init_models(klass)
+             if not (isinstance(called, Qual) and knowledge.cheap_to_build(called.name))]
+    if not found:
+        return None
+    model, called = found[0]
+    verb = "builds" if isinstance(called, Klass | Func) or _constructs(called) else "loads"
+    return f"builds `{klass.node.name.value}`, whose `__init__` {verb} a model ({model.label}),"
 
 
 def _constructs(func: object) -> bool:

@@ -20,7 +20,7 @@ from mplint.analysis import (
 )
 from mplint.fixers.model_arg import load_per_worker_fixer
 from mplint.knowledge import ApiKind
-from mplint.rules.base import Invalid, Report, Rule, Valid, offer
+from mplint.rules.base import Invalid, Report, Rule, Valid, offer, task_node
 
 
 class ModelArg(Rule):
@@ -34,7 +34,11 @@ class ModelArg(Rule):
         "`kwargs=` of a `Process`, in the iterable of `map`/`starmap` (tuples, comprehensions, "
         "`itertools.repeat`, `zip`), in `submit` or `apply` arguments, through "
         "`functools.partial`, as a bound method (`pool.map(model.predict, xs)`), or captured by "
-        "a lambda or nested function used as the task."
+        "a lambda or nested function used as the task. Models are followed through items of "
+        "lists and dicts the code builds (`models.append(m)` then `models[i % n]`, "
+        "`parts[\"encoder\"]`), the elements of a tuple a helper returns "
+        "(`model, tok = build()`), `dict(...)` keyword dicts (`kwds=`, `kwargs=`), copies "
+        "(`copy.deepcopy`, `sklearn.base.clone`) and objects holding them."
     )
     why = (
         "Pools and executors pickle every task: the whole model is serialised and rebuilt for "
@@ -195,6 +199,43 @@ class ModelArg(Rule):
                         return pool.map(self.flag, values)
             """,
             "entries of a loaded file that are numbers, not models, are cheap to send",
+        ),
+        Valid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            def build():
+                return torch.nn.Linear(4, 2), 4
+
+            def report(name, size):
+                print(name, size)
+
+            if __name__ == "__main__":
+                model, size = build()
+                parts = {"model": model, "name": "small"}
+                child = mp.get_context("spawn").Process(target=report, args=(parts["name"], size))
+                child.start()
+            """,
+            "only the entries sent cross: a string from the dict and the size from the tuple the "
+            "helper returns, not the model beside them",
+        ),
+        Valid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            def size_of(name):
+                return len(name)
+
+            if __name__ == "__main__":
+                models = {}
+                for name in ["small", "large"]:
+                    models[name] = torch.load(f"{name}.pt")
+                with mp.get_context("spawn").Pool(2) as pool:
+                    print(pool.map(size_of, models))
+            """,
+            "iterating a dict gives its keys: only the names are sent",
         ),
     )
     INVALID = (
@@ -423,6 +464,100 @@ class ModelArg(Rule):
                      "(no automatic fix: the task function is not a module-level function of "
                      "this file)"),
         ),
+        Invalid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            def score(model, x):
+                return model(x).detach()
+
+            if __name__ == "__main__":
+                models = []
+                for path in ["a.pt", "b.pt"]:
+                    models.append(torch.load(path))
+                with mp.get_context("spawn").Pool(2) as pool:
+                    pool.starmap(score, [(models[i % 2], torch.ones(2)) for i in range(8)])
+            """,
+            (12, 9, "a model (loaded by torch.load) is pickled with every task of Pool.starmap; "
+                    "load it once per worker with initializer= instead (no automatic fix: the "
+                    "model has no name the fix could rebuild it from)"),
+        ),
+        Invalid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            def encode(encoder, x):
+                print(encoder(x))
+
+            if __name__ == "__main__":
+                parts = {"encoder": torch.nn.Linear(4, 2), "name": "small"}
+                ctx = mp.get_context("spawn")
+                child = ctx.Process(target=encode, args=(parts["encoder"], torch.ones(4)))
+                child.start()
+            """,
+            (10, 13, "a model (torch.nn.Module) is pickled into each child started by Process; "
+                     "build or load it in the child instead (no automatic fix: the model has no "
+                     "name the fix could rebuild it from)"),
+        ),
+        Invalid(
+            """
+            import multiprocessing as mp
+            from transformers import AutoModel, AutoTokenizer
+
+            def build(name):
+                return AutoModel.from_pretrained(name), AutoTokenizer.from_pretrained(name)
+
+            def embed(model, tokenizer, text):
+                return model(**tokenizer(text, return_tensors="pt"))
+
+            if __name__ == "__main__":
+                model, tokenizer = build("bert-base-uncased")
+                with mp.get_context("spawn").Pool(2) as pool:
+                    pool.apply_async(embed, kwds=dict(model=model, tokenizer=tokenizer, text="hi"))
+            """,
+            (13, 9, "model `model` (transformers model) is pickled with every task of "
+                    "Pool.apply_async; load it once per worker with initializer= instead (no "
+                    "automatic fix: the model reaches the workers in a way the fix does not "
+                    "rewrite)"),
+        ),
+        Invalid(
+            """
+            from joblib import Parallel, delayed
+            from sklearn.base import clone
+
+            def fit_all(estimator, folds):
+                return Parallel(n_jobs=4)(
+                    delayed(clone(estimator).fit)(X, y)
+                    for X, y in folds
+                )
+            """,
+            (6, 17, "a model (scikit-learn estimator) is pickled with every task of "
+                    "joblib.Parallel through its bound method `model.fit`; load it in the task "
+                    "function through a functools.cache loader in an importable module (not the "
+                    "script) instead (no automatic fix: joblib.Parallel has no worker "
+                    "initializer to load it in)"),
+        ),
+        Invalid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            def evaluate(name, model):
+                return name, model(torch.ones(2)).sum().item()
+
+            if __name__ == "__main__":
+                models = {}
+                for name in ["small", "large"]:
+                    models[name] = torch.load(f"{name}.pt")
+                with mp.get_context("spawn").Pool(2) as pool:
+                    print(pool.starmap(evaluate, models.items()))
+            """,
+            (12, 15, "a model (loaded by torch.load) is pickled with every task of "
+                     "Pool.starmap; load it once per worker with initializer= instead (no "
+                     "automatic fix: the model has no name the fix could rebuild it from)"),
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
@@ -446,7 +581,7 @@ class ModelArg(Rule):
                        if work.kind in (ApiKind.JOBLIB, ApiKind.RAY, ApiKind.DASK_CLIENT,
                                         ApiKind.LIBRARY)
                        else load_per_worker_fixer(facts, work, model))
-                yield offer(work.site.node, message, fix)
+                yield offer(task_node(work), message, fix)
 
     def _models(self, facts: ModuleFacts, work: WorkSite) -> Iterator[tuple[Model, str]]:
         for payload in work.payload:

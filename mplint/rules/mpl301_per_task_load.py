@@ -36,7 +36,8 @@ class PerTaskLoad(Rule):
         "trained in the task (`fit`, an optimiser over `parameters()`, `backward()`), which "
         "must be fresh per item; models built from per-item arguments (a hyper-parameter "
         "search); loaders cached in a global or by `functools.cache`; tasks that return the "
-        "model (MPL202)."
+        "model (MPL202); tasks that serve until stopped (a `while True:` loop in their body), "
+        "one per worker; copies (`copy.deepcopy`)."
     )
     why = (
         "The task function runs once per item, so the model is built or read from disk once "
@@ -167,6 +168,32 @@ class PerTaskLoad(Rule):
                     return [f.result() for f in futures]
             """,
             "each task gets its own model path from the zip: one load per item is the work",
+        ),
+        Valid(
+            """
+            import multiprocessing as mp
+            import torch
+
+            def serve(jobs, results, worker):
+                model = torch.load("net.pt")
+                while True:
+                    x = jobs.get()
+                    if x is None:
+                        return worker
+                    results.put(model(x).detach())
+
+            if __name__ == "__main__":
+                ctx = mp.get_context("spawn")
+                manager = ctx.Manager()
+                jobs, results = manager.Queue(), manager.Queue()
+                with ctx.Pool(2) as pool:
+                    done = pool.starmap_async(serve, [(jobs, results, w) for w in range(2)])
+                    for x in [torch.ones(2), None, None]:
+                        jobs.put(x)
+                    done.wait()
+            """,
+            "each task serves jobs until told to stop (`while True:`): one task per worker, so "
+            "the model is loaded once per worker",
         ),
     )
     INVALID = (
@@ -481,9 +508,18 @@ class PerTaskLoad(Rule):
 
 
 def _not_per_item(func: Func) -> bool:
-    """Loaders that are cached, and tasks whose job is to return the model."""
+    """Loaders that are cached, tasks whose job is to return the model, and tasks that serve
+    until the pool ends (a ``while True:`` loop): what they build before it, they build once
+    per worker."""
     return (decorated_by(func, knowledge.CACHE_DECORATORS)
-            or isinstance(func.evaluator.returns(func), Model))
+            or isinstance(func.evaluator.returns(func), Model)
+            or any(isinstance(statement, cst.While) and _always(statement.test)
+                   for statement in func.node.body.body))
+
+
+def _always(test: cst.BaseExpression) -> bool:
+    return (isinstance(test, cst.Name) and test.value == "True") or (
+        isinstance(test, cst.Integer) and test.value == "1")
 
 
 def _loads(facts: ModuleFacts, func: Func,
@@ -516,9 +552,10 @@ def _loads(facts: ModuleFacts, func: Func,
 
 def _task_inputs(body: Scope, invariant: frozenset[str]) -> set[str]:
     """The task's per-item parameters and the local names computed from them."""
-    # parameters, and names bound in ways the analysis does not follow (``a, b = args``)
+    # parameters, and names bound in ways the analysis does not follow or that unpack a value
+    # (``a, b = args``, ``x, y = jobs.get()``)
     found = {name for name, bindings in body.bindings.items() if name not in invariant
-             and any(b.kind is BindingKind.PARAM
+             and any(b.kind in (BindingKind.PARAM, BindingKind.UNPACK)
                      or (b.kind is BindingKind.OTHER and b.value is None) for b in bindings)}
     changed = True
     while changed:

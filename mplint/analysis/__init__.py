@@ -6,6 +6,16 @@ modules behind it.
 
 from mplint.analysis.collector import CallSite
 from mplint.analysis.cuda import cuda_call, is_cuda_device
+from mplint.analysis.dataloader import (
+    GradSample,
+    Iteration,
+    Sent,
+    StartPoint,
+    dataset_contents,
+    grad_samples,
+    start_point,
+    worker_functions,
+)
 from mplint.analysis.evaluator import (
     argument,
     captured,
@@ -55,12 +65,13 @@ from mplint.analysis.values import (
 from mplint.analysis.walk import children, main_guard_test, name_reads, walk
 
 __all__ = [
-    "Binding", "BindingKind", "Bound", "CallSite", "Context", "Difference", "Func", "Instance",
-    "Klass", "LambdaValue", "Model", "ModuleFacts", "Partial", "Payload", "PayloadMode",
-    "ProcessObject", "ProcessStart", "Qual", "QueueObject", "Resource", "Scope", "ScopeKind",
-    "Shape", "SpawnCheck", "StartMethodCall", "Tup", "Value", "WorkSite", "argument", "captured",
-    "children", "comp_fors", "cuda_call", "decorated_by", "function_of", "global_reads",
-    "is_cuda_device", "item_of", "keyword_argument", "main_guard_test", "models_in", "name_reads",
-    "reached", "resources_in", "runtime_setter", "start_method_argument", "unpicklable_callable",
-    "walk",
+    "Binding", "BindingKind", "Bound", "CallSite", "Context", "Difference", "Func", "GradSample",
+    "Instance", "Iteration", "Klass", "LambdaValue", "Model", "ModuleFacts", "Partial", "Payload",
+    "PayloadMode", "ProcessObject", "ProcessStart", "Qual", "QueueObject", "Resource", "Scope",
+    "ScopeKind", "Sent", "Shape", "SpawnCheck", "StartMethodCall", "StartPoint", "Tup", "Value",
+    "WorkSite", "argument", "captured", "children", "comp_fors", "cuda_call", "dataset_contents",
+    "decorated_by", "function_of", "global_reads", "grad_samples", "is_cuda_device", "item_of",
+    "keyword_argument", "main_guard_test", "models_in", "name_reads", "reached", "resources_in",
+    "runtime_setter", "start_method_argument", "start_point", "unpicklable_callable", "walk",
+    "worker_functions",
 ]

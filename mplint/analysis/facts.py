@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property, partial
 from typing import TYPE_CHECKING
@@ -12,6 +12,7 @@ import libcst as cst
 
 from mplint import knowledge
 from mplint.analysis.collector import CallSite, ModuleRecord
+from mplint.analysis.dataloader import Iteration, import_time_iteration
 from mplint.analysis.evaluator import Evaluator, argument, start_method_argument
 from mplint.analysis.scopes import BindingKind, Scope, ScopeKind
 from mplint.analysis.values import (
@@ -67,6 +68,7 @@ class ProcessStart:
 
     site: CallSite
     obj: ProcessObject
+    iteration: Iteration | None = None  # a DataLoader's: where its workers start on import
 
 
 @dataclass(frozen=True, eq=False)
@@ -526,32 +528,6 @@ class ModuleFacts:
                     queue.extend((inner, root) for inner in self.calls_in(called.node))
         return reached
 
-    def _iterated_on_import(self, site: CallSite) -> bool:
-        """A DataLoader with workers iterated where it is made, when that runs on import: at
-        module level (outside the guard), or in a function that module-level code calls. Its
-        workers start when the module is imported."""
-        if site.import_time:
-            names = _assigned_names(site.statement, site.node)
-            loops: Iterable[cst.For | cst.CompFor] = _module_loops(self.record.module,
-                                                                   self.record.main_guard)
-            same_body = [other for other in self.record.calls if other.import_time]
-        else:
-            function = function_of(site.scope)
-            if function is None or function not in self._runs_at_import or not isinstance(
-                    function, cst.FunctionDef):
-                return False
-            names = _bound_to(site.scope, site.node)
-            loops = _loops_in(function.body)
-            same_body = self.calls_in(function)
-        for loop in loops:
-            header = loop.iter
-            if header is site.node or {n.value for n in name_reads(header)} & names:
-                return True
-        return any(other.order > site.order
-                   and self.value(other.node.func, other) in _ITERATING
-                   and {n.value for a in other.node.args for n in name_reads(a.value)} & names
-                   for other in same_body)
-
     # -- classification ------------------------------------------------------------------------
     def _classify(self, site: CallSite, func: Value) -> None:
         kind = _api_kind(func)
@@ -569,9 +545,10 @@ class ModuleFacts:
                    or (library is not None and bool(library.methods)))
         obj = self.value(site.node, site) if creates else None
         if isinstance(obj, ProcessObject):
-            if _starts_processes(obj) or (obj.kind is ApiKind.DATALOADER
-                                          and self._iterated_on_import(site)):
-                self.starts.append(ProcessStart(site, obj))
+            iteration = import_time_iteration(self, site) if (
+                obj.kind is ApiKind.DATALOADER) else None
+            if _starts_processes(obj) or iteration is not None:
+                self.starts.append(ProcessStart(site, obj, iteration))
             self._add_work(site, _creation_work(obj), obj, _creation_name(obj))
         elif library is not None and not library.methods:
             self._add_library_call(site, library)
@@ -892,39 +869,6 @@ def _loops_in(statement: cst.CSTNode) -> Iterator[cst.For | cst.CompFor]:
         if isinstance(current, (cst.For, cst.CompFor)):
             yield current
         stack.extend(children(current))
-
-
-_ITERATING = frozenset({Qual("iter"), Qual("next"), Qual("enumerate"), Qual("list")})
-
-
-def _assigned_names(statement: cst.BaseStatement, call: cst.Call) -> set[str]:
-    """The names ``statement`` binds to ``call``'s result (``loader = DataLoader(...)``)."""
-    if (isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1
-            and isinstance(statement.body[0], cst.Assign)
-            and statement.body[0].value is call):
-        return {n.value for t in statement.body[0].targets for n in name_reads(t.target)}
-    return {"\0"}  # none: the loader itself counts when it is built in the loop header
-
-
-def _bound_to(scope: Scope, call: cst.Call) -> set[str]:
-    """The names of ``scope`` bound to ``call``'s result."""
-    found = {name for name, bindings in scope.bindings.items()
-             if any(b.value is call for b in bindings)}
-    return found or {"\0"}
-
-
-def _module_loops(module: cst.Module, guard: cst.If | None) -> Iterator[cst.For]:
-    """The ``for`` loops that run on import: outside functions, classes and the guard."""
-    stack: list[cst.CSTNode] = list(module.body)
-    while stack:
-        current = stack.pop()
-        if current is guard or isinstance(current, (cst.FunctionDef, cst.ClassDef)):
-            continue
-        if isinstance(current, cst.For):
-            yield current
-        if isinstance(current, (cst.BaseCompoundStatement, cst.BaseSuite, cst.Else,
-                                cst.ExceptHandler, cst.Finally)):
-            stack.extend(children(current))
 
 
 def _loops(function: cst.FunctionDef) -> bool:

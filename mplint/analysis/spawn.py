@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from mplint import knowledge
+from mplint.analysis.dataloader import start_point
 from mplint.analysis.scopes import Binding, BindingKind, Scope, ScopeKind
 from mplint.analysis.values import (
     Bound,
@@ -163,8 +164,8 @@ class SpawnCheck:
         """Where the script part begins: the main guard, or the first start on import, which
         MPL101's fix moves under the guard with everything after it."""
         facts = self.facts
-        statements = {root.statement for start in facts.starts
-                      if (root := facts.import_time_root(start.site)) is not None}
+        statements = {point.statement for start in facts.starts
+                      if (point := start_point(facts, start)) is not None}
         firsts = [site.order for site in facts.record.calls if site.statement in statements]
         return min([self.guard_order, *firsts])
 

@@ -4,9 +4,8 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from mplint.analysis import ModuleFacts, function_of
+from mplint.analysis import Iteration, ModuleFacts, ProcessStart, function_of
 from mplint.fixers.unguarded_start import guard_fixer
-from mplint.knowledge import ApiKind
 from mplint.rules.base import Invalid, Report, Rule, Valid, offer
 
 _GUARD = '`if __name__ == "__main__":`'
@@ -20,7 +19,11 @@ class UnguardedStart(Rule):
         "Flags a process start (a `Pool`, `ProcessPoolExecutor`, `Process`, `Manager` or "
         "`torch.multiprocessing.spawn`) that runs when the module is imported: at module level, "
         "or inside a function that module-level code calls, with no "
-        '`if __name__ == "__main__":` guard around it.'
+        '`if __name__ == "__main__":` guard around it. A torch DataLoader with workers starts '
+        "them where it is iterated (`for batch in loader`, `iter()`, `next()`, `enumerate()`, "
+        "`list()`), at module level or in a function module-level code calls (also through "
+        "the parameter it is passed to); building one starts nothing, so the finding points "
+        "at the iteration."
     )
     why = (
         "Under the spawn and forkserver start methods (Windows, macOS, and Linux from Python "
@@ -116,6 +119,17 @@ class UnguardedStart(Rule):
         ),
         Valid(
             """
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+            loader = DataLoader(TensorDataset(torch.arange(8.0)), batch_size=4, num_workers=0)
+            for (batch,) in loader:
+                print(batch.sum().item())
+            """,
+            "num_workers=0 loads every batch in this process: iterating it starts nothing",
+        ),
+        Valid(
+            """
             import spacy
 
             nlp = spacy.blank("en")
@@ -170,9 +184,10 @@ class UnguardedStart(Rule):
 
             print(total(2))
             """,
-            (11, 7, "`total()` starts processes (torch.utils.data.DataLoader in `total`) when the "
-                    f"module is imported, outside {_GUARD}; under spawn or forkserver every "
-                    "child re-imports the module and fails in its bootstrapping phase"),
+            (11, 7, "`total()` starts processes (torch.utils.data.DataLoader in `total`, when "
+                    "num_workers > 0) when the module is imported, outside "
+                    f"{_GUARD}; under spawn or forkserver every child re-imports the module and "
+                    "fails in its bootstrapping phase"),
             fixed="""
             import torch
             from torch.utils.data import DataLoader, TensorDataset
@@ -346,21 +361,64 @@ class UnguardedStart(Rule):
                 total += batch.sum().item()
             print(total)
             """,
-            (5, 10, "torch.utils.data.DataLoader with workers, iterated at module level, starts "
-                    f"processes when the module is imported, outside {_GUARD}; under spawn or "
-                    "forkserver every child re-imports the module and fails in its bootstrapping "
-                    "phase"),
+            (7, 1, "iterating torch.utils.data.DataLoader `loader` (with workers) at module level "
+                   f"starts processes when the module is imported, outside {_GUARD}; under spawn "
+                   "or forkserver every child re-imports the module and fails in its "
+                   "bootstrapping phase"),
             fixed="""
             import torch
             from torch.utils.data import DataLoader, TensorDataset
 
             data = TensorDataset(torch.arange(64.0))
+            loader = DataLoader(data, batch_size=8, num_workers=2)
             total = 0.0
             if __name__ == "__main__":
-                loader = DataLoader(data, batch_size=8, num_workers=2)
                 for (batch,) in loader:
                     total += batch.sum().item()
                 print(total)
+            """,
+        ),
+        Invalid(
+            """
+            import argparse
+
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--workers", type=int, default=2)
+            opt = parser.parse_args()
+            loader = DataLoader(TensorDataset(torch.arange(8.0)), num_workers=opt.workers)
+
+            def train(epoch):
+                for (batch,) in loader:
+                    print(epoch, batch.sum().item())
+
+            for epoch in range(3):
+                train(epoch)
+            """,
+            (16, 5, "`train()` starts processes (torch.utils.data.DataLoader `loader`, iterated "
+                    f"in `train`) when the module is imported, outside {_GUARD}; under spawn or "
+                    "forkserver every child re-imports the module and fails in its "
+                    "bootstrapping phase"),
+            fixed="""
+            import argparse
+
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--workers", type=int, default=2)
+            opt = parser.parse_args()
+            loader = DataLoader(TensorDataset(torch.arange(8.0)), num_workers=opt.workers)
+
+            def train(epoch):
+                for (batch,) in loader:
+                    print(epoch, batch.sum().item())
+
+            if __name__ == "__main__":
+                for epoch in range(3):
+                    train(epoch)
             """,
         ),
     )
@@ -378,25 +436,43 @@ class UnguardedStart(Rule):
         for start in facts.starts:
             if facts.only_fork(start.obj.method):
                 continue  # fork (chosen, or the only default of the targets) does not re-import
-            root = facts.import_time_root(start.site)
-            if root is None or root.node in reported:
-                continue
-            reported.add(root.node)
-            if root is start.site and start.obj.kind is ApiKind.DATALOADER:
-                subject = (f"{start.obj.api}, iterated at module level, starts processes "
-                           "(when num_workers > 0)" if start.obj.maybe else
-                           f"{start.obj.api} with workers, iterated at module level, starts "
-                           "processes")
-            elif root is start.site:
-                subject = f"{start.obj.api} starts processes" + (
-                    f" (when {start.obj.condition})" if start.obj.maybe and start.obj.condition
-                    else "")
+            if start.iteration is not None:
+                # one finding per statement: moving it under the guard fixes every loader in it
+                if start.iteration.statement in reported:
+                    continue
+                reported.add(start.iteration.statement)
+                subject = _iteration_subject(start, start.iteration)
+                node: cst.CSTNode = start.iteration.node
             else:
-                subject = (f"`{_call_text(root.node)}` starts processes ({start.obj.api} in "
-                           f"`{_function_name(function_of(start.site.scope))}`)")
-            yield Report(root.node, f"{subject} when the module is imported, outside {_GUARD}; "
-                                    "under spawn or forkserver every child re-imports the module "
-                                    "and fails in its bootstrapping phase")
+                root = facts.import_time_root(start.site)
+                if root is None or root.node in reported:
+                    continue
+                reported.add(root.node)
+                node = root.node
+                condition = (f" (when {start.obj.condition})"
+                             if start.obj.maybe and start.obj.condition else "")
+                subject = (f"{start.obj.api} starts processes{condition}" if root is start.site
+                           else f"`{_call_text(root.node)}` starts processes ({start.obj.api} in "
+                                f"`{_function_name(function_of(start.site.scope))}`)")
+            yield Report(node, f"{subject} when the module is imported, outside {_GUARD}; "
+                               "under spawn or forkserver every child re-imports the module "
+                               "and fails in its bootstrapping phase")
+
+
+def _iteration_subject(start: ProcessStart, iteration: Iteration) -> str:
+    """What starts a DataLoader's workers on import: the module-level loop or call that
+    iterates it, or the call of the function that does."""
+    api, node, function = start.obj.api, iteration.node, iteration.function
+    when = ", when num_workers > 0" if start.obj.maybe else ""
+    if function is None:
+        loader = f"{api} `{iteration.loader}`" if iteration.loader else api
+        workers = "when num_workers > 0" if start.obj.maybe else "with workers"
+        return f"iterating {loader} ({workers}) at module level starts processes"
+    call = _call_text(node) if isinstance(node, cst.Call) else "call"
+    if function_of(start.site.scope) is function:
+        return f"`{call}` starts processes ({api} in `{function.name.value}`{when})"
+    return (f"`{call}` starts processes ({api} `{iteration.loader}`, iterated in "
+            f"`{function.name.value}`{when})")
 
 
 def _call_text(call: cst.Call) -> str:

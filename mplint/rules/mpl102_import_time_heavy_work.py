@@ -15,9 +15,12 @@ from mplint.analysis import (
     ModuleFacts,
     Qual,
     Resource,
+    StartPoint,
     cuda_call,
     function_of,
+    start_point,
 )
+from mplint.fixers.base import contains
 from mplint.fixers.import_time_heavy_work import move_into_guard_fixers
 from mplint.rules.base import Invalid, Report, Rule, Valid, offer
 
@@ -34,7 +37,10 @@ class ImportTimeHeavyWork(Rule):
         "(`pandas.read_*`, `numpy.load`, `datasets.load_dataset`, torchvision datasets) or "
         "initialises CUDA, in a module that starts processes under spawn or forkserver (or the "
         "platform default). Cheap objects are not reported: unfitted scikit-learn estimators, "
-        "losses, layers without weights and empty spaCy pipelines (`spacy.blank`)."
+        "losses, layers without weights and empty spaCy pipelines (`spacy.blank`). Code that "
+        "runs only after the module's first start on import (later statements, the body of "
+        "the loop that iterates a DataLoader) is not reported: a child that imports the "
+        "module again fails at that start (MPL101) before it gets there."
     )
     why = (
         "Under spawn and forkserver (Windows, macOS, Linux from Python 3.14) every child "
@@ -114,6 +120,19 @@ class ImportTimeHeavyWork(Rule):
                 return model(x)
             """,
             "the module starts no processes",
+        ),
+        Valid(
+            """
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+            loader = DataLoader(TensorDataset(torch.arange(8.0)), num_workers=2)
+            for (batch,) in loader:
+                model = torch.load("net.pt")
+                print(model(batch))
+            """,
+            "the load runs only after the loop has started the workers: a child that imports "
+            "the module fails at the loop (MPL101) and never reaches it",
         ),
         Valid(
             """
@@ -257,10 +276,13 @@ class ImportTimeHeavyWork(Rule):
         if start is None:
             return
         module = facts.record.module
+        first = _first_start(facts)
         found: dict[cst.CSTNode, tuple[CallSite, str]] = {}
         for site in facts.record.calls:
             if not site.import_time or function_of(site.scope) is not None:
                 continue
+            if first is not None and _after(module, site, first):
+                continue  # a child re-importing the module fails at that start before this
             statement = site.statement
             if isinstance(statement, (cst.FunctionDef, cst.ClassDef)) or statement in found:
                 continue
@@ -278,6 +300,27 @@ class ImportTimeHeavyWork(Rule):
                        "child imports it again and repeats this; move it under the main guard "
                        "or into a worker initializer")
             yield offer(site.node, message, fixes[key])
+
+
+def _first_start(facts: ModuleFacts) -> StartPoint | None:
+    """The first start that runs on import under spawn or forkserver: a child that imports
+    the module again raises there (bootstrapping phase), so what follows never runs in it."""
+    body = facts.record.module.body
+    points = [point for start in facts.starts
+              if facts.may_use(start.obj.method, "spawn", "forkserver")
+              and (point := start_point(facts, start)) is not None and point.statement in body]
+    return min(points, key=lambda p: body.index(p.statement), default=None)
+
+
+def _after(module: cst.Module, site: CallSite, point: StartPoint) -> bool:
+    """Whether ``site`` runs only after the start at ``point``: in a later statement, or in
+    the body of the loop whose iteration starts the processes."""
+    body = module.body
+    if site.statement not in body:
+        return False
+    if body.index(site.statement) != body.index(point.statement):
+        return body.index(site.statement) > body.index(point.statement)
+    return isinstance(point.node, cst.For) and contains(point.node.body, site.node)
 
 
 def _heavy(facts: ModuleFacts, site: CallSite) -> str | None:

@@ -9,6 +9,7 @@ from mplint.analysis import (
     cuda_call,
     function_of,
     is_cuda_device,
+    worker_functions,
 )
 from mplint.fixers.start_method import insert_fixer
 from mplint.rules.base import Invalid, Report, Rule, Valid, offer
@@ -23,9 +24,10 @@ class CudaBeforeFork(Rule):
         "`torch.cuda.set_device(...)`, `get_device_name`, a tensor created with "
         '`device="cuda"`, `.cuda()`, `.to("cuda")`), made before a pool, executor or process '
         "is started with fork (chosen explicitly, or the platform default on Linux up to "
-        "Python 3.13) whose task function uses CUDA itself: in the same body, inside a helper "
-        "called first, or before the call that runs the function that starts them. Lazy "
-        "calls that do not initialise CUDA (`torch.cuda.device_count()`, "
+        "Python 3.13) whose task function (for a DataLoader: its dataset's `__getitem__` or "
+        "`__iter__`, its `collate_fn` or `worker_init_fn`) uses CUDA itself: in the same "
+        "body, inside a helper called first, or before the call that runs the function that "
+        "starts them. Lazy calls that do not initialise CUDA (`torch.cuda.device_count()`, "
         "`torch.cuda.manual_seed_all()`) are not reported. "
         "Which targets count as \"the default\" is set by `target-python` and "
         "`target-platforms`."
@@ -116,6 +118,28 @@ class CudaBeforeFork(Rule):
                     print(pool.starmap(embed, [([1.0, 2.0], "cpu"), ([3.0], "cpu")]))
             """,
             "the device sent to the workers is the CPU: they never touch CUDA",
+        ),
+        Valid(
+            """
+            import torch
+            from torch.utils.data import DataLoader, Dataset
+
+
+            class OnGpu(Dataset):
+                def __len__(self):
+                    return 8
+
+                def __getitem__(self, index):
+                    return torch.full((2,), index, device="cpu")
+
+
+            if __name__ == "__main__":
+                device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+                loader = DataLoader(OnGpu(), batch_size=4, num_workers=2)
+                print([batch.sum().item() for batch in loader])
+            """,
+            "the workers build their samples on the CPU: the parent's CUDA state does not reach "
+            "them",
         ),
     )
     INVALID = (
@@ -254,6 +278,51 @@ class CudaBeforeFork(Rule):
                 print(main([[1.0, 2.0], [3.0]]))
             """,
         ),
+        Invalid(
+            """
+            import torch
+            from torch.utils.data import DataLoader, Dataset
+
+
+            class OnGpu(Dataset):
+                def __len__(self):
+                    return 8
+
+                def __getitem__(self, index):
+                    return torch.full((2,), index, device="cuda")
+
+
+            if __name__ == "__main__":
+                device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+                loader = DataLoader(OnGpu(), batch_size=4, num_workers=2)
+                print([batch.sum().item() for batch in loader])
+            """,
+            (14, 37, "`torch.cuda.is_available()` initialises CUDA in the parent before "
+                     "DataLoader starts children with fork (the default on Linux up to Python "
+                     "3.13), and `__getitem__` uses CUDA in them: a forked child cannot "
+                     "re-initialise CUDA (\"Cannot re-initialize CUDA in forked subprocess\"); "
+                     "use the spawn start method"),
+            fixed="""
+            import torch
+            from torch.utils.data import DataLoader, Dataset
+            import multiprocessing
+
+
+            class OnGpu(Dataset):
+                def __len__(self):
+                    return 8
+
+                def __getitem__(self, index):
+                    return torch.full((2,), index, device="cuda")
+
+
+            if __name__ == "__main__":
+                multiprocessing.set_start_method("spawn")
+                device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+                loader = DataLoader(OnGpu(), batch_size=4, num_workers=2)
+                print([batch.sum().item() for batch in loader])
+            """,
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
@@ -278,7 +347,7 @@ class CudaBeforeFork(Rule):
             return  # one finding per module: one start method choice fixes every start
 
     def _cuda_user(self, facts: ModuleFacts, work: WorkSite) -> str | None:
-        for func in facts.task_functions(work):
+        for func in [*facts.task_functions(work), *worker_functions(facts, work)]:
             if func.evaluator is not facts.evaluator:
                 continue
             # a device sent to the task; "cuda" if available else "cpu" is CUDA exactly

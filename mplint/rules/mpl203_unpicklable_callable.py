@@ -2,7 +2,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mplint.analysis import ModuleFacts, WorkSite, unpicklable_callable
+import libcst as cst
+
+from mplint.analysis import ModuleFacts, Sent, WorkSite, dataset_contents, unpicklable_callable
+from mplint.knowledge import ApiKind
 from mplint.rules.base import Invalid, Report, Rule, Valid
 
 
@@ -15,7 +18,10 @@ class UnpicklableCallable(Rule):
         "function, a method of an instance of such a class, or a function defined under "
         '`if __name__ == "__main__":`, used as a `Process` target, a pool or executor task, or '
         "a `torch.multiprocessing.spawn` function (also through `functools.partial`), and "
-        "as a pool's or executor's `initializer=`."
+        "as a pool's or executor's `initializer=`. A DataLoader's dataset travels to every "
+        "worker under spawn and forkserver, so the same callables are flagged in it: its "
+        "transforms (inside torchvision `Compose`/`Lambda` too), values assigned to its "
+        "attributes, and what its class's `__init__` stores on `self`."
     )
     why = (
         "Functions are pickled by reference: the child looks them up by module and name. "
@@ -114,6 +120,30 @@ class UnpicklableCallable(Rule):
             """,
             "the Process is built for its attributes and never started: nothing is pickled",
         ),
+        Valid(
+            """
+            from torch.utils.data import DataLoader
+            from torchvision import datasets, transforms
+
+
+            def to_rgb(img):
+                return img.convert("RGB")
+
+
+            def main(root):
+                data = datasets.MNIST(root, transform=transforms.Compose([
+                    transforms.Lambda(to_rgb),
+                    transforms.ToTensor(),
+                ]))
+                loader = DataLoader(data, batch_size=32, num_workers=4)
+                return sum(len(images) for images, _ in loader)
+
+
+            if __name__ == "__main__":
+                print(main("data"))
+            """,
+            "a module-level function in the transforms is pickled by name: workers find it",
+        ),
     )
     INVALID = (
         Invalid(
@@ -210,6 +240,54 @@ class UnpicklableCallable(Rule):
                      "forkserver cannot find it (\"Can't get attribute\"); define it at "
                      "module level"),
         ),
+        Invalid(
+            """
+            from torch.utils.data import DataLoader
+            from torchvision import datasets, transforms
+
+
+            def main(root):
+                data = datasets.MNIST(root, transform=transforms.Compose([
+                    transforms.Lambda(lambda img: img.convert("RGB")),
+                    transforms.ToTensor(),
+                ]))
+                loader = DataLoader(data, batch_size=32, num_workers=4)
+                return sum(len(images) for images, _ in loader)
+
+
+            if __name__ == "__main__":
+                print(main("data"))
+            """,
+            (7, 27, "a lambda in the dataset's `transform` is pickled with the dataset into every "
+                    "worker of DataLoader under spawn or forkserver, and fails (\"Can't pickle "
+                    "local object\"); define it at module level"),
+        ),
+        Invalid(
+            """
+            import torch
+            from torch.utils.data import DataLoader, Dataset
+
+
+            class Scaled(Dataset):
+                def __init__(self, rows, factor):
+                    self.rows = rows
+                    self.scale = lambda row: row * factor
+
+                def __len__(self):
+                    return len(self.rows)
+
+                def __getitem__(self, index):
+                    return self.scale(self.rows[index])
+
+
+            if __name__ == "__main__":
+                loader = DataLoader(Scaled(torch.ones(8, 2), 3.0), batch_size=4, num_workers=2)
+                print([batch.shape for batch in loader])
+            """,
+            (8, 22, "a lambda in `self.scale` of dataset class `Scaled` is pickled with the "
+                    "dataset into every worker of DataLoader under spawn or forkserver, and fails "
+                    "(\"Can't pickle local object\"); define it at module level"),
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
@@ -227,6 +305,27 @@ class UnpicklableCallable(Rule):
                     if not local and facts.only_fork(work.method):
                         continue  # a forked child has the parent's globals: it finds it
                     yield Report(work.site.node, _message(local, what, work, func is work.func))
+        yield from self._in_datasets(facts)
+
+    def _in_datasets(self, facts: ModuleFacts) -> Iterator[Report]:
+        """Callables a DataLoader's dataset holds go to the workers with it."""
+        reported: set[cst.CSTNode] = set()
+        for work in facts.work:
+            if work.kind is not ApiKind.DATALOADER or facts.only_fork(work.method):
+                continue
+            for sent in dataset_contents(facts, work):
+                problem = unpicklable_callable(facts.evaluator.value(sent.expr, sent.scope))
+                if problem is not None and sent.expr not in reported:
+                    reported.add(sent.expr)
+                    yield Report(sent.expr, _dataset_message(*problem, sent, work))
+
+
+def _dataset_message(local: bool, what: str, sent: Sent, work: WorkSite) -> str:
+    why = ("\"Can't pickle local object\"" if local else
+           "\"Can't get attribute\": a spawned child does not run the main guard")
+    return (f"{what} in {sent.role} is pickled with the dataset into every worker of "
+            f"{work.api} under spawn or forkserver, and fails ({why}); define it at module "
+            "level")
 
 
 def _message(local: bool, what: str, work: WorkSite, task: bool = True) -> str:

@@ -2,15 +2,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import libcst as cst
+
 from mplint.analysis import (
     ModuleFacts,
     Partial,
     PayloadMode,
     Resource,
+    Sent,
     WorkSite,
+    dataset_contents,
     item_of,
     resources_in,
 )
+from mplint.knowledge import ApiKind
 from mplint.rules.base import Invalid, Report, Rule, Valid
 
 
@@ -23,7 +28,9 @@ class UnpicklableResource(Rule):
         "pickled: `threading` locks, conditions and events, open files, sockets, database "
         "connections, TensorFlow sessions, generators. Also flags multiprocessing locks, "
         "queues and shared values sent through a pool's or executor's tasks, which may only "
-        "reach a child by inheritance."
+        "reach a child by inheritance. A DataLoader's dataset counts too: an open file, lock "
+        "or connection its class's `__init__` stores on `self`, given to its constructor or "
+        "assigned to it travels to every worker under spawn and forkserver."
     )
     why = (
         "Each of these wraps state of the parent process (a kernel handle, an OS lock, a "
@@ -93,6 +100,33 @@ class UnpicklableResource(Rule):
             """,
             "a generator as the iterable is consumed in the parent; only its items are sent",
         ),
+        Valid(
+            """
+            from torch.utils.data import DataLoader, Dataset
+
+
+            class Lines(Dataset):
+                def __init__(self, path):
+                    self.path = path
+                    self.handle = None
+                    self.offsets = [0, 10, 20]
+
+                def __len__(self):
+                    return len(self.offsets)
+
+                def __getitem__(self, index):
+                    if self.handle is None:
+                        self.handle = open(self.path)
+                    self.handle.seek(self.offsets[index])
+                    return self.handle.readline()
+
+
+            if __name__ == "__main__":
+                loader = DataLoader(Lines("rows.txt"), batch_size=2, num_workers=2)
+                print(list(loader))
+            """,
+            "the dataset keeps the path and each worker opens the file on first use",
+        ),
     )
     INVALID = (
         Invalid(
@@ -134,6 +168,33 @@ class UnpicklableResource(Rule):
                     "fails under spawn or forkserver; pass what the worker needs to create it "
                     "(a path, a URL) and create it there"),
         ),
+        Invalid(
+            """
+            from torch.utils.data import DataLoader, Dataset
+
+
+            class Lines(Dataset):
+                def __init__(self, path):
+                    self.handle = open(path)
+                    self.offsets = [0, 10, 20]
+
+                def __len__(self):
+                    return len(self.offsets)
+
+                def __getitem__(self, index):
+                    self.handle.seek(self.offsets[index])
+                    return self.handle.readline()
+
+
+            if __name__ == "__main__":
+                loader = DataLoader(Lines("rows.txt"), batch_size=2, num_workers=2)
+                print(list(loader))
+            """,
+            (6, 23, "`open(path)` (open file) in `self.handle` of dataset class `Lines` cannot "
+                    "be pickled, and DataLoader pickles the dataset into every worker under spawn "
+                    "or forkserver; keep what opens it (a path, a URL) on the dataset and open it "
+                    "in the worker, on first use in `__getitem__`"),
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
@@ -149,6 +210,20 @@ class UnpicklableResource(Rule):
                     continue
                 seen.add((resource.name, resource.label))
                 yield Report(work.site.node, _message(resource, work))
+        yield from self._in_datasets(facts)
+
+    def _in_datasets(self, facts: ModuleFacts) -> Iterator[Report]:
+        """Resources a DataLoader's dataset holds go to the workers with it."""
+        reported: set[cst.CSTNode] = set()
+        for work in facts.work:
+            if work.kind is not ApiKind.DATALOADER or facts.only_fork(work.method):
+                continue
+            for sent in dataset_contents(facts, work):
+                value = facts.evaluator.value(sent.expr, sent.scope)
+                for resource in resources_in(value):
+                    if not resource.inherit_only and sent.expr not in reported:
+                        reported.add(sent.expr)
+                        yield Report(sent.expr, _dataset_message(resource, sent, work))
 
     def _resources(self, facts: ModuleFacts, work: WorkSite) -> Iterator[Resource]:
         for payload in work.payload:
@@ -160,6 +235,15 @@ class UnpicklableResource(Rule):
             func = facts.work_value(work, work.func)
             if isinstance(func, Partial):
                 yield from resources_in(func)
+
+
+def _dataset_message(resource: Resource, sent: Sent, work: WorkSite) -> str:
+    text = cst.Module([]).code_for_node(sent.expr)
+    text = text if len(text) <= 40 else text[:37] + "..."
+    return (f"`{text}` ({resource.label}) in {sent.role} cannot be pickled, and {work.api} "
+            "pickles the "
+            "dataset into every worker under spawn or forkserver; keep what opens it (a path, "
+            "a URL) on the dataset and open it in the worker, on first use in `__getitem__`")
 
 
 def _message(resource: Resource, work: WorkSite) -> str:

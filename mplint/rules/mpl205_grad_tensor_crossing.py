@@ -9,6 +9,7 @@ from mplint import knowledge
 from mplint.analysis import (
     BindingKind,
     Func,
+    GradSample,
     Model,
     ModuleFacts,
     Qual,
@@ -17,8 +18,10 @@ from mplint.analysis import (
     WorkSite,
     children,
     decorated_by,
+    grad_samples,
 )
 from mplint.fixers.base import UNSAFE, Fixer, contains
+from mplint.knowledge import ApiKind
 from mplint.rules.base import Invalid, Report, Rule, Valid, offer
 
 _MAX_HOPS = 4
@@ -33,14 +36,22 @@ class GradTensorCrossing(Rule):
         "or puts on a queue, the output of a torch model call (directly, through a local name, "
         "a tuple, or methods such as `.cpu()` that keep autograd history) made without "
         "`torch.no_grad()`/`torch.inference_mode()` and without `.detach()`. The model is "
-        "known from its constructor or loader, or from what the start passes to the task."
+        "known from its constructor or loader, or from what the start passes to the task. "
+        "Also flags a sample that requires grad (created with `requires_grad=True`, a "
+        "`Parameter`, or derived from one by indexing, arithmetic or `clone()`) that a "
+        "dataset's `__getitem__`/`__iter__` returns to a DataLoader's workers batching with the "
+        "default `collate_fn`."
     )
     why = (
         "A model's output requires grad and is not a leaf, and torch refuses to pickle it "
         "across processes: \"Cowardly refusing to serialize non-leaf tensor which requires_grad, "
         "since autograd does not support crossing process boundaries\". A returned result "
         "fails the pool call; a child that puts it on a Queue dies in the queue's feeder thread "
-        "while the parent blocks forever on `get()`."
+        "while the parent blocks forever on `get()`. A DataLoader worker batches samples with "
+        "`torch.stack(..., out=...)` into shared memory, which autograd refuses for any tensor "
+        "that requires grad, leaf or not (measured with torch 2.13, fork and spawn): "
+        "\"stack(): functions with out=... arguments don't support automatic "
+        "differentiation\"."
     )
     fix_safety = (
         "Unsafe: `.detach()` is added to the returned expression. The parent then "
@@ -53,6 +64,7 @@ class GradTensorCrossing(Rule):
     references = ("https://pytorch.org/docs/stable/notes/multiprocessing.html",)
     runtime_errors = (
         "Cowardly refusing to serialize non-leaf tensor",
+        "arguments don't support automatic differentiation",
     )
 
     VALID = (
@@ -103,6 +115,29 @@ class GradTensorCrossing(Rule):
                     out = pool.map(apply, [torch.ones(3)])
             """,
             "the whole task runs in inference mode",
+        ),
+        Valid(
+            """
+            import torch
+            from torch.utils.data import DataLoader, Dataset
+
+
+            class Points(Dataset):
+                def __init__(self):
+                    self.points = torch.randn(16, 2, requires_grad=True)
+
+                def __len__(self):
+                    return len(self.points)
+
+                def __getitem__(self, index):
+                    return (self.points[index] * 2).detach()
+
+
+            if __name__ == "__main__":
+                loader = DataLoader(Points(), batch_size=4, num_workers=2)
+                print([batch.shape for batch in loader])
+            """,
+            "the sample is detached before the workers batch it",
         ),
     )
     INVALID = (
@@ -161,6 +196,53 @@ class GradTensorCrossing(Rule):
                     "producer alive until it is received; put plain data (`.tolist()`, "
                     "`.item()`) instead)"),
         ),
+        Invalid(
+            """
+            import torch
+            from torch.utils.data import DataLoader, Dataset
+
+
+            class Points(Dataset):
+                def __init__(self):
+                    self.points = torch.randn(16, 2, requires_grad=True)
+
+                def __len__(self):
+                    return len(self.points)
+
+                def __getitem__(self, index):
+                    return self.points[index] * 2
+
+
+            if __name__ == "__main__":
+                loader = DataLoader(Points(), batch_size=4, num_workers=2)
+                print([batch.shape for batch in loader])
+            """,
+            (13, 16, "`self.points[index] * 2` requires grad (it comes from "
+                     "`torch.randn(...)`), and `Points.__getitem__` returns it to the workers of "
+                     "DataLoader: the default collate_fn cannot batch it in a worker (\"stack(): "
+                     "functions with out=... arguments don't support automatic "
+                     "differentiation\"); detach it, or create it without requires_grad"),
+            fixed="""
+            import torch
+            from torch.utils.data import DataLoader, Dataset
+
+
+            class Points(Dataset):
+                def __init__(self):
+                    self.points = torch.randn(16, 2, requires_grad=True)
+
+                def __len__(self):
+                    return len(self.points)
+
+                def __getitem__(self, index):
+                    return (self.points[index] * 2).detach()
+
+
+            if __name__ == "__main__":
+                loader = DataLoader(Points(), batch_size=4, num_workers=2)
+                print([batch.shape for batch in loader])
+            """,
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
@@ -182,6 +264,19 @@ class GradTensorCrossing(Rule):
                         "a queued tensor also needs its producer alive until it is received; "
                         "put plain data (`.tolist()`, `.item()`) instead")
                     yield offer(expr, _message(expr, source, how, func, work), fix)
+        yield from self._in_datasets(facts)
+
+    def _in_datasets(self, facts: ModuleFacts) -> Iterator[Report]:
+        """Samples a DataLoader's workers batch: the default collate_fn stacks them into
+        shared memory, which autograd refuses."""
+        reported: set[cst.CSTNode] = set()
+        for work in facts.work:
+            if work.kind is not ApiKind.DATALOADER:
+                continue
+            for sample in grad_samples(facts, work):
+                if sample.expr not in reported:
+                    reported.add(sample.expr)
+                    yield offer(sample.expr, _sample_message(sample, work), _detach(sample.expr))
 
 
 def _message(expr: cst.BaseExpression, source: Model, how: str, func: Func,
@@ -199,6 +294,17 @@ def _message(expr: cst.BaseExpression, source: Model, how: str, func: Func,
             "to pickle a tensor that requires grad, the child dies in the queue's feeder thread "
             "and the parent waits forever; detach it or run the model under "
             "torch.inference_mode()")
+
+
+def _sample_message(sample: GradSample, work: WorkSite) -> str:
+    text = cst.Module([]).code_for_node(sample.expr)
+    text = text if len(text) <= 40 else text[:37] + "..."
+    origin = cst.Module([]).code_for_node(sample.origin.func)
+    return (f"`{text}` requires grad (it comes from `{origin}(...)`), and "
+            f"`{sample.klass.name.value}.{sample.method.name.value}` {sample.verb} it to the "
+            f"workers of {work.api}: the default collate_fn cannot batch it in a worker "
+            "(\"stack(): functions with out=... arguments don't support automatic "
+            "differentiation\"); detach it, or create it without requires_grad")
 
 
 def _torch_model(value: Value) -> bool:
@@ -302,9 +408,13 @@ def _off_regions(func: Func) -> list[cst.CSTNode]:
 
 
 def _detach(expr: cst.BaseExpression) -> Fixer | str:
-    if not isinstance(expr, (cst.Call, cst.Name, cst.Attribute, cst.Subscript)):
+    target = expr
+    if isinstance(expr, (cst.BinaryOperation, cst.UnaryOperation)) and not expr.lpar:
+        target = expr.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    elif not isinstance(expr, (cst.Call, cst.Name, cst.Attribute, cst.Subscript,
+                               cst.BinaryOperation, cst.UnaryOperation)):
         return "the value is a container; detach each tensor in it"
-    detached = cst.Call(cst.Attribute(expr, cst.Name("detach")))
+    detached = cst.Call(cst.Attribute(target, cst.Name("detach")))
     return Fixer(UNSAFE, "detach the tensor before it leaves the worker",
                  replace=[(expr, detached)])
 

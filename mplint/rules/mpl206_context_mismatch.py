@@ -5,7 +5,16 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from mplint.analysis import Context, ModuleFacts, Qual, Tup, Value, keyword_argument, resources_in
+from mplint.analysis import (
+    Context,
+    ModuleFacts,
+    Qual,
+    Tup,
+    Value,
+    dataset_contents,
+    keyword_argument,
+    resources_in,
+)
 from mplint.fixers.base import SAFE, Fixer
 from mplint.knowledge import MULTIPROCESSING_MODULES, ApiKind
 from mplint.rules.base import Invalid, Report, Rule, Valid, offer
@@ -121,6 +130,34 @@ class ContextMismatch(Rule):
                 child.join()
             """,
             "a Manager queue is a proxy to another process, with no semaphore of its own",
+        ),
+        Valid(
+            """
+            import multiprocessing as mp
+
+            import torch
+            from torch.utils.data import DataLoader, Dataset
+
+
+            class Logged(Dataset):
+                def __init__(self, log):
+                    self.log = log
+
+                def __len__(self):
+                    return 4
+
+                def __getitem__(self, index):
+                    self.log.put(index)
+                    return torch.tensor(index)
+
+
+            if __name__ == "__main__":
+                log = mp.get_context("spawn").Queue()
+                loader = DataLoader(Logged(log), batch_size=2, num_workers=2,
+                                    multiprocessing_context="spawn")
+                print(list(loader))
+            """,
+            "the queue the dataset keeps comes from the loader's own spawn context",
         ),
     )
     INVALID = (
@@ -301,6 +338,63 @@ class ContextMismatch(Rule):
                     multiprocessing_context=multiprocessing.get_context("spawn"))
             """,
         ),
+        Invalid(
+            """
+            import multiprocessing as mp
+
+            import torch
+            from torch.utils.data import DataLoader, Dataset
+
+
+            class Logged(Dataset):
+                def __init__(self, log):
+                    self.log = log
+
+                def __len__(self):
+                    return 4
+
+                def __getitem__(self, index):
+                    self.log.put(index)
+                    return torch.tensor(index)
+
+
+            if __name__ == "__main__":
+                log = mp.Queue()
+                loader = DataLoader(Logged(log), batch_size=2, num_workers=2,
+                                    multiprocessing_context="spawn")
+                print(list(loader))
+            """,
+            (20, 11, "a multiprocessing.Queue is created from the default context, which forks "
+                     "on Linux before Python 3.14, and handed to DataLoader of the spawn context: "
+                     "starting them raises RuntimeError \"A SemLock created in a fork context is "
+                     "being shared with a process in a spawn context\"; create it from the "
+                     "process's context"),
+            fixed="""
+            import multiprocessing as mp
+
+            import torch
+            from torch.utils.data import DataLoader, Dataset
+
+
+            class Logged(Dataset):
+                def __init__(self, log):
+                    self.log = log
+
+                def __len__(self):
+                    return 4
+
+                def __getitem__(self, index):
+                    self.log.put(index)
+                    return torch.tensor(index)
+
+
+            if __name__ == "__main__":
+                log = mp.get_context("spawn").Queue()
+                loader = DataLoader(Logged(log), batch_size=2, num_workers=2,
+                                    multiprocessing_context="spawn")
+                print(list(loader))
+            """,
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
@@ -326,7 +420,8 @@ def _handovers(facts: ModuleFacts) -> Iterator[_Handover]:
     for work in facts.work:
         if not work.per_task:
             exprs = [*(p.expr for p in work.payload), *work.callables]
-            sent = Tup(tuple(facts.work_value(work, expr) for expr in exprs))
+            held = [facts.evaluator.value(s.expr, s.scope) for s in dataset_contents(facts, work)]
+            sent = Tup((*(facts.work_value(work, expr) for expr in exprs), *held))
             yield _Handover(work.site.node, work.api, work.method, sent)
     for start in facts.starts:
         if start.obj.kind in (ApiKind.POOL, ApiKind.EXECUTOR):

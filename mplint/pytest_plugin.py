@@ -44,8 +44,8 @@ def pytest_configure(config: pytest.Config) -> None:
     chosen = _make_default(method)
     if chosen != method:
         config.issue_config_time_warning(pytest.PytestConfigWarning(
-            f"--mp-start-method {method}: the start method was already set to {chosen} before "
-            f"the tests were collected (by a conftest.py or a plugin); it stays {chosen}"),
+            f"the {method} start method was asked for, but the start method was already set to "
+            f"{chosen} (by a conftest.py or a plugin); it stays {chosen}"),
             stacklevel=2)
     config.pluginmanager.register(StartMethodHints(chosen), "mplint-start-method")
 

@@ -154,3 +154,17 @@ def test_the_ini_value_sets_the_method_and_the_option_overrides_it(tmp_path: Pat
     overridden = pytest_run(root, "--mp-start-method", "fork")
     assert overridden.returncode == 0, overridden.stdout + overridden.stderr
     assert "mplint: multiprocessing's default start method is fork\n" in overridden.stdout
+
+
+@pytest.mark.slow
+def test_a_method_a_conftest_already_set_stays_and_pytest_warns(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    (root / "conftest.py").write_text(
+        'import multiprocessing\nmultiprocessing.set_start_method("fork")\n', encoding="utf-8")
+    result = pytest_run(root, "--mp-start-method", "spawn")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "mplint: multiprocessing's default start method is fork\n" in result.stdout
+    assert "3 passed, 1 warning" in result.stdout
+    assert ("PytestConfigWarning: the spawn start method was asked for, but the start method "
+            "was already set to fork (by a conftest.py or a plugin); it stays fork\n"
+            in result.stdout)

@@ -318,6 +318,26 @@ LIBRARY_APIS: tuple[ProcessApi, ...] = (
     ProcessApi("ray.util.multiprocessing.Pool", ApiKind.POOL,
                "https://docs.ray.io/en/latest/ray-more-libs/multiprocessing.html",
                pickler="cloudpickle", method="ray", methods="pool", reimports_main=False),
+    # reinforcement learning: one process per environment; environment factories travel with
+    # cloudpickle, so lambdas are fine
+    *(ProcessApi(name, ApiKind.LIBRARY, doc, label=label, pickler="cloudpickle", method=method,
+                 work=Work(items=(Arg(0, "env_fns"),), per_task=False))
+      for name, label, method, doc in (
+          *((f"stable_baselines3.common.vec_env{sub}.SubprocVecEnv", "SubprocVecEnv",
+             "forkserver", "https://stable-baselines3.readthedocs.io/en/master/guide/"
+             "vec_envs.html#subprocvecenv") for sub in ("", ".subproc_vec_env")),
+          *((f"baselines.common.vec_env{sub}", "baselines SubprocVecEnv", "spawn",
+             "https://github.com/openai/baselines/tree/master/baselines/common/vec_env")
+            for sub in (".SubprocVecEnv", ".subproc_vec_env.SubprocVecEnv", ".ShmemVecEnv",
+                        ".shmem_vec_env.ShmemVecEnv")),
+          *((f"{gym}.vector.AsyncVectorEnv", f"{gym}.vector.AsyncVectorEnv", None,
+             "https://gymnasium.farama.org/api/vector/async_vector_env/")
+            for gym in ("gym", "gymnasium")))),
+    *(ProcessApi(f"stable_baselines3.common.{module}.make_vec_env", ApiKind.LIBRARY,
+                 "https://stable-baselines3.readthedocs.io/en/master/guide/vec_envs.html",
+                 label="make_vec_env(vec_env_cls=SubprocVecEnv)", pickler="cloudpickle",
+                 method="forkserver", when=(("vec_env_cls", "SubprocVecEnv"),))
+      for module in ("env_util", "cmd_util")),
     # one call that starts workers and runs the work
     # dask's process scheduler: a pool of the spawn context, data sent with cloudpickle
     *(ProcessApi(name, ApiKind.LIBRARY,

@@ -164,6 +164,15 @@ FLAGGED = [
                 pool.starmap(read, [(reader, p) for p in ["a.png", "b.png"]])
         """, [(8, "MPL201")], id="ocr-reader-sent-with-every-task"),
     pytest.param("""
+        import gymnasium as gym
+        from stable_baselines3.common.env_util import make_vec_env
+        from stable_baselines3.common.vec_env import SubprocVecEnv
+        envs = SubprocVecEnv([lambda: gym.make("CartPole-v1") for _ in range(4)])
+        vec = make_vec_env("CartPole-v1", n_envs=4, vec_env_cls=SubprocVecEnv)
+        more = gym.vector.AsyncVectorEnv([lambda: gym.make("CartPole-v1")] * 2)
+        """, [(4, "MPL101"), (5, "MPL101"), (6, "MPL101")],
+        id="rl-subprocess-vector-envs-lambdas-travel-by-cloudpickle"),
+    pytest.param("""
         from torch_geometric.loader import DataLoader
         from torch_geometric.datasets import TUDataset
         graphs = DataLoader(TUDataset("data", "MUTAG"), batch_size=32, num_workers=2)
@@ -278,6 +287,16 @@ LEFT_ALONE = [
         with Pool(4) as pool:
             print(pool.map(len, ["a", "bb"]))
         """, id="multiprocessing-dummy-pool-is-threads"),
+    pytest.param("""
+        import gymnasium as gym
+        from stable_baselines3.common.env_util import make_vec_env
+        from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+        envs = DummyVecEnv([lambda: gym.make("CartPole-v1")])
+        vec = make_vec_env("CartPole-v1", n_envs=4)
+        forked = SubprocVecEnv([lambda: gym.make("CartPole-v1")], start_method="fork")
+        def train():
+            return SubprocVecEnv([lambda: gym.make("CartPole-v1")] * 4)
+        """, id="rl-vector-envs-in-this-process-forked-or-in-a-function"),
 ]
 
 

@@ -3,18 +3,17 @@ modules of the linted tree can its analysis read.
 
 A file is analysed when it imports a process module and spells a starting API's name
 ("direct"; a DataLoader counts only with ``num_workers=`` a positive literal), or when it names
-a class that a module it imports exports as one that starts processes when called: a class
-whose bases spell a process class (a ``Process`` subclass) or name such a class in turn, a name
-assigned from one, or such a name imported and passed on. That is every start the analysis of
-a module can see in another module: it does not follow calls into another module's functions
-to find one, so a function elsewhere that starts processes, returns a pool or sets the start
-method adds to a finding only in a file that starts processes itself, which is analysed anyway.
-Importing a module that starts processes somewhere is not enough. Each module's exports are
-found from its bytes too (its ``class`` headers; the names, assignments and derived classes
-that mention an exported class), once per run, and only for modules that import something
-that exports. Everything else
-cannot produce a finding and is never parsed. The import graph found here also tells the cache
-which files a result depends on.
+something that a module it imports exports as able to start processes when called: a class
+whose bases spell a process class (a ``Process`` subclass), a module-level function or class
+whose code spells a start (calling the function, building an instance or calling one of its
+methods may start processes: the analysis follows such calls into the other module), or a
+name that mentions one of these in turn (assigned from it, imported and passed on, a function
+or class whose code calls it). Importing a module that starts processes somewhere is not
+enough: the file must name what can start them. Each module's exports are found from its bytes
+too (its top-level definitions; the names, assignments, functions and classes that mention an
+exported name), once per run, and only for modules that import something that exports.
+Everything else cannot produce a finding and is never parsed. The import graph found here also
+tells the cache which files a result depends on.
 """
 
 from __future__ import annotations
@@ -71,7 +70,7 @@ class Scan:
 
     direct: bool  # imports a process module and spells a starting API
     imports: tuple[tuple[int, str], ...]  # (relative level, dotted name) of possible tree modules
-    exports: tuple[str, ...] = ()  # top-level classes (and names) whose header spells one
+    exports: tuple[str, ...] = ()  # top-level classes and functions that can start processes
 
 
 def scan(data: bytes) -> Scan:
@@ -92,14 +91,28 @@ def scan(data: bytes) -> Scan:
         for found in _imported_modules(level, source, names):
             imports[found] = None
     words = tuple(dict.fromkeys(word for chosen in named.values() for word in chosen))
-    direct = _spells(data, words)
+    direct = spells_start(data, words)
     exports: tuple[str, ...] = ()
     if direct:
-        exports = tuple(sorted(_process_classes(data, _words(w.decode() for w in words))))
+        exports = tuple(sorted(_process_classes(data, _words(w.decode() for w in words))
+                               | _starting_definitions(data, words)))
     return Scan(direct, tuple(imports), exports)
 
 
-def _spells(data: bytes, words: tuple[bytes, ...], start: int = 0, end: int | None = None) -> bool:
+def start_words(data: bytes) -> tuple[bytes, ...]:
+    """The start words of the process modules ``data`` imports (those ``scan`` looks for)."""
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    found: dict[bytes, None] = {}
+    for statement, _, _, _ in _import_statements(data):
+        for group in _GROUPS:
+            if group.word in statement and group.module.search(statement):
+                met = all(_REQUIRED[need][1].search(data) is not None for need in group.needs)
+                found.update(dict.fromkeys(group.starts if met else group.plain))
+    return tuple(found)
+
+
+def spells_start(data: bytes, words: tuple[bytes, ...], start: int = 0,
+                 end: int | None = None) -> bool:
     """Whether ``data[start:end]`` has one of ``words`` as a whole word (``\\b`` on both
     sides); a byte search per word, much faster than one regular expression of them all."""
     stop = len(data) if end is None else end
@@ -137,6 +150,25 @@ def _process_classes(data: bytes, pattern: re.Pattern[bytes]) -> set[str]:
     return found
 
 
+# a module-level ``def`` or ``class`` line; its code runs to the next line that begins at
+# column 0 with something other than a comment or a closing bracket
+_TOP_DEFINITION = re.compile(rb"^(?:async[ \t]+def|def|class)[ \t]+(\w+)", re.MULTILINE)
+_TOP_LINE = re.compile(rb"^[^\s#)\]}]", re.MULTILINE)
+
+
+def _starting_definitions(data: bytes, words: tuple[bytes, ...]) -> set[str]:
+    """The module-level functions and classes whose code spells a start word: calling one
+    (building an instance, calling its methods) may start processes. (A line at column 0
+    inside a string ends a definition early: at worst a start is missed, never invented.)"""
+    found: set[str] = set()
+    for header in _TOP_DEFINITION.finditer(data):
+        following = _TOP_LINE.search(data, data.find(b"\n", header.end()) + 1 or len(data))
+        end = following.start() if following is not None else len(data)
+        if spells_start(data, words, header.end(), end):
+            found.add(header.group(1).decode())
+    return found
+
+
 _DEFINITION = re.compile(rb"^[ \t]*(?:async[ \t]+def|def|class)[ \t]+(\w+)", re.MULTILINE)
 _ASSIGNED = re.compile(rb"^[ \t]*(\w+)[ \t]*(?::[^=\n]*)?=(?!=)", re.MULTILINE)
 _COMPOUND = (ast.If, ast.Try, ast.With, ast.AsyncWith, ast.For, ast.AsyncFor, ast.While)
@@ -163,10 +195,10 @@ def _parse(data: bytes) -> _Parsed:
 
 
 def _exporting(parsed: _Parsed, patterns: list[re.Pattern[bytes]]) -> set[str]:
-    """The module-level names whose code matches one of ``patterns``: classes whose header
-    (decorators, bases) matches, names assigned from matching code, also inside a
-    module-level ``if``, ``try``, ``with`` or loop. A module that does not parse exports every
-    name it may define, so that nothing is missed."""
+    """The module-level names whose code matches one of ``patterns``: classes and functions
+    whose code (decorators, bases, body) matches, names assigned from matching code, also
+    inside a module-level ``if``, ``try``, ``with`` or loop. A module that does not parse
+    exports every name it may define, so that nothing is missed."""
     data = parsed.data
     if parsed.module is None:
         return {m.group(1).decode() for m in _DEFINITION.finditer(data)} | {
@@ -176,8 +208,6 @@ def _exporting(parsed: _Parsed, patterns: list[re.Pattern[bytes]]) -> set[str]:
     def matches(node: ast.stmt) -> bool:
         first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
         last = node.end_lineno or node.lineno
-        if isinstance(node, ast.ClassDef) and node.body:
-            last = max(node.lineno, node.body[0].lineno - 1)  # the header: bases, keywords
         start, end = offsets[first - 1], offsets[min(last, len(offsets) - 1)]
         return any(p.search(data, start, end) for p in patterns)
 
@@ -185,7 +215,7 @@ def _exporting(parsed: _Parsed, patterns: list[re.Pattern[bytes]]) -> set[str]:
     pending: list[ast.stmt] = list(parsed.module.body)
     while pending:
         statement = pending.pop()
-        if isinstance(statement, ast.ClassDef):
+        if isinstance(statement, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             if matches(statement):
                 found.add(statement.name)
         elif isinstance(statement, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
@@ -457,9 +487,9 @@ class ImportGraph:
 
     def _naming(self, path: Path, names: set[str]) -> set[str]:
         """What ``path`` exports because its code names some of ``names``: the names it
-        passes on (imports them, or assigns from them) and the classes derived from them.
-        A function that only calls one of them is not exported: the analysis of a module
-        does not follow calls into the functions of another to find a start."""
+        passes on (imports them, or assigns from them), the classes derived from them, and
+        the functions and classes whose code calls them (the analysis follows a call into
+        another module's function, constructor or method to find a start)."""
         data = self._read(path)
         if data is None:
             return set()

@@ -18,11 +18,13 @@ import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from mplint import knowledge
 from mplint.knowledge import ApiKind, ModelPattern
 from mplint.modules import Tree, absolute
+from mplint.prefilter import spells_start, start_words
 
 # Every method name that returns the model it is called on, whatever the model.
 _SELF_RETURNING = frozenset().union(*knowledge.SELF_RETURNING_METHODS.values(),
@@ -60,6 +62,26 @@ class ModuleSummary:
     tree: ast.Module | None = None
     _calls: dict[str, list[tuple[ast.Call, ast.AST | None]]] | None = None
     _uses: dict[str, int] = field(default_factory=dict)
+
+    @cached_property
+    def start_words(self) -> tuple[bytes, ...]:
+        """The start words of the process modules this module imports."""
+        return start_words(self.data)
+
+    @cached_property
+    def line_offsets(self) -> tuple[int, ...]:
+        """Where each line of the module starts (line 1 at index 0)."""
+        offsets = [0]
+        for line in self.data.splitlines(keepends=True):
+            offsets.append(offsets[-1] + len(line))
+        return tuple(offsets)
+
+    def spells_start(self, node: ast.AST) -> bool:
+        """Whether the code of ``node`` (a statement) spells one of the module's start words."""
+        offsets = self.line_offsets
+        first, last = getattr(node, "lineno", 1), getattr(node, "end_lineno", None) or 1
+        start, end = offsets[min(first, len(offsets)) - 1], offsets[min(last, len(offsets) - 1)]
+        return bool(self.start_words) and spells_start(self.data, self.start_words, start, end)
 
     @property
     def sets_start_method(self) -> bool:
@@ -311,6 +333,7 @@ class Summaries:
         self._returns: dict[int, bool | None] = {}  # None: being computed
         self._bases: dict[int, tuple[str, ...] | None] = {}
         self._resolving: set[str] = set()
+        self._starts: dict[int, bool] = {}
 
     def get(self, path: Path) -> ModuleSummary | None:
         if path not in self._summaries:
@@ -385,6 +408,47 @@ class Summaries:
         return NEEDS_PARSE
 
     # -- questions -----------------------------------------------------------------------------
+    def may_start(self, found: Definition, depth: int = 3) -> bool:
+        """Whether calling the function (or building an instance of the class, or calling one
+        of its methods) can start processes: its code spells a start word of a process module
+        its module imports, or calls a function or class of its own module or of another
+        module of the tree that can, through up to ``depth`` calls. False is sure; True leaves
+        the question to the analysis of the parsed module."""
+        node = found.bind.node
+        assert node is not None
+        key = id(node)
+        if key not in self._starts:
+            self._starts[key] = False  # a cycle adds no start
+            try:
+                self._starts[key] = found.summary.spells_start(node) or (
+                    depth > 0 and any(self.may_start(inner, depth - 1)
+                                      for inner in self._called(node, found.summary)))
+            except RecursionError:
+                self._starts[key] = True  # let the analysis decide
+        return self._starts[key]
+
+    def _called(self, node: ast.AST, summary: ModuleSummary) -> Iterator[Definition]:
+        """The functions and classes of the tree that ``node``'s code calls by name."""
+        seen: set[str] = set()
+        for inner in ast.walk(node):
+            if not isinstance(inner, ast.Call):
+                continue
+            chain = _chain(inner.func)
+            if chain is None or ".".join([chain[0], *chain[1]]) in seen:
+                continue
+            seen.add(".".join([chain[0], *chain[1]]))
+            root, rest = chain
+            read = summary.last(root)
+            found: Found = None
+            if read is not None and read.kind in ("def", "class") and not rest:
+                found = Definition(summary, root, read)
+            elif read is not None and read.kind == "import":
+                qualname = ".".join([read.qualname, *rest])
+                if not knowledge.is_known_library(qualname):
+                    found = self.resolve(qualname, summary.name, self.tree.roots(summary.path))
+            if isinstance(found, Definition):
+                yield found
+
     def may_return_model(self, found: Definition) -> bool:
         """Whether calling the function can give a model: False only when none of its
         ``return`` values can evaluate to one."""

@@ -114,6 +114,44 @@ class UnguardedStart(Rule):
             """,
             "the loader is built on import, but its workers start only when main code iterates it",
         ),
+        Valid(
+            """
+            import shards
+
+            if __name__ == "__main__":
+                print(shards.count_all(["a.txt", "b.txt"]))
+            """,
+            "the helper of another module that starts the pool is called under the main guard",
+        modules={"shards.py": """
+            import multiprocessing
+
+            def count(path):
+                return len(path)
+
+            def count_all(paths):
+                with multiprocessing.Pool(4) as pool:
+                    return pool.map(count, paths)
+            """},
+        ),
+        Valid(
+            """
+            import shards
+
+            print(shards.count_all(["a.txt", "b.txt"]))
+            """,
+            "the other module starts processes only under its own main guard; the function "
+            "called here starts none",
+            modules={"shards.py": """
+                import multiprocessing
+
+                def count_all(paths):
+                    return [len(path) for path in paths]
+
+                if __name__ == "__main__":
+                    with multiprocessing.Pool(2) as pool:
+                        print(pool.map(len, ["a", "b"]))
+                """},
+        ),
     )
     INVALID = (
         Invalid(
@@ -323,6 +361,59 @@ class UnguardedStart(Rule):
                 print(total)
             """,
         ),
+        Invalid(
+            """
+            import shards
+
+            sizes = shards.count_all(["a.txt", "b.txt"])
+            print(sizes)
+            """,
+            (3, 9, "`shards.count_all()` starts processes (multiprocessing.Pool in "
+                   "`shards.count_all`) when the module is imported, outside "
+                   '`if __name__ == "__main__":`; under spawn or forkserver every child '
+                   "re-imports the module and fails in its bootstrapping phase"),
+            fixed="""
+            import shards
+
+            if __name__ == "__main__":
+                sizes = shards.count_all(["a.txt", "b.txt"])
+                print(sizes)
+            """,
+        modules={"shards.py": """
+            import multiprocessing
+
+            def count(path):
+                return len(path)
+
+            def count_all(paths):
+                with multiprocessing.Pool(4) as pool:
+                    return pool.map(count, paths)
+            """},
+        ),
+        Invalid(
+            """
+            from scoring import Scorer
+
+            scorer = Scorer(4)
+            """,
+            (3, 10, "`Scorer()` starts processes (concurrent.futures.ProcessPoolExecutor in "
+                    "`scoring.Scorer.__init__`) when the module is imported, outside "
+                    '`if __name__ == "__main__":`; under spawn or forkserver every child '
+                    "re-imports the module and fails in its bootstrapping phase"),
+            fixed="""
+            from scoring import Scorer
+
+            if __name__ == "__main__":
+                scorer = Scorer(4)
+            """,
+            modules={"scoring.py": """
+                from concurrent.futures import ProcessPoolExecutor
+
+                class Scorer:
+                    def __init__(self, workers):
+                        self.executor = ProcessPoolExecutor(workers)
+                """},
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
@@ -342,16 +433,17 @@ class UnguardedStart(Rule):
             if root is None or root.node in reported:
                 continue
             reported.add(root.node)
-            if root is start.site and start.obj.kind is ApiKind.DATALOADER:
+            if root is start.site and start.via is None and start.obj.kind is ApiKind.DATALOADER:
                 subject = (f"{start.obj.api}, iterated at module level, starts processes "
                            "(when num_workers > 0)" if start.obj.maybe else
                            f"{start.obj.api} with workers, iterated at module level, starts "
                            "processes")
-            elif root is start.site:
+            elif root is start.site and start.via is None:
                 subject = f"{start.obj.api} starts processes"
             else:
+                where = start.via or _function_name(function_of(start.site.scope))
                 subject = (f"`{_call_text(root.node)}` starts processes ({start.obj.api} in "
-                           f"`{_function_name(function_of(start.site.scope))}`)")
+                           f"`{where}`)")
             yield Report(root.node, f"{subject} when the module is imported, outside {_GUARD}; "
                                     "under spawn or forkserver every child re-imports the module "
                                     "and fails in its bootstrapping phase")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,23 +150,56 @@ def _process_classes(data: bytes, pattern: re.Pattern[bytes]) -> set[str]:
     return found
 
 
-# a module-level ``def`` or ``class`` line; its code runs to the next line that begins at
-# column 0 with something other than a comment or a closing bracket
-_TOP_DEFINITION = re.compile(rb"^(?:async[ \t]+def|def|class)[ \t]+(\w+)", re.MULTILINE)
-_TOP_LINE = re.compile(rb"^[^\s#)\]}]", re.MULTILINE)
+# start words whose calls the analysis does not count as a start made by calling the function
+# they are in: choosing a start method, a DataLoader (its workers start when it is iterated),
+# dask and ray (their own workers)
+_NOT_STARTING = frozenset({"set_start_method", "DataLoader", "Client", "delayed", "remote"})
 
 
 def _starting_definitions(data: bytes, words: tuple[bytes, ...]) -> set[str]:
-    """The module-level functions and classes whose code spells a start word: calling one
-    (building an instance, calling its methods) may start processes. (A line at column 0
-    inside a string ends a definition early: at worst a start is missed, never invented.)"""
-    found: set[str] = set()
-    for header in _TOP_DEFINITION.finditer(data):
-        following = _TOP_LINE.search(data, data.find(b"\n", header.end()) + 1 or len(data))
-        end = following.start() if following is not None else len(data)
-        if spells_start(data, words, header.end(), end):
-            found.add(header.group(1).decode())
-    return found
+    """The module-level functions and classes whose code surely calls a start word when it
+    runs (a class: in one of its methods): calling one may start processes. A module that
+    does not parse gives every definition, so that nothing is missed."""
+    wanted = {w.decode().rpartition(".")[2] for w in words} - _NOT_STARTING
+    try:
+        module = ast.parse(data)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return {m.group(1).decode() for m in _DEFINITION.finditer(data)}
+    return {node.name for node in module.body if isinstance(node, _DEFINITIONS)
+            and any(_callee(call) in wanted for call in _sure_calls(node))}
+
+
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_BRANCHES = (ast.If, ast.IfExp, ast.Match, *_DEFINITIONS, ast.Lambda)
+
+
+def _sure_calls(node: ast.AST) -> Iterator[ast.Call]:
+    """The calls a function makes whenever it runs (a class: those of its methods): not under
+    an ``if``, a ``match`` or a conditional expression, nor after a statement that may return
+    or raise; loops count as running. (As the analysis counts a start made by a call.)"""
+    if isinstance(node, ast.ClassDef):
+        for item in node.body:
+            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                yield from _sure_calls(item)
+        return
+    for statement in getattr(node, "body", ()):
+        stack: list[ast.AST] = [statement]
+        while stack:
+            current = stack.pop()
+            if isinstance(current, ast.Call):
+                yield current
+            if not isinstance(current, _BRANCHES):
+                stack.extend(ast.iter_child_nodes(current))
+        if isinstance(statement, (*_COMPOUND, ast.Match)) and any(
+                isinstance(inner, (ast.Return, ast.Raise)) for inner in ast.walk(statement)):
+            return
+
+
+def _callee(call: ast.Call) -> str:
+    """The name a call spells last: ``f`` in ``f()``, ``Pool`` in ``mp.Pool()``."""
+    func = call.func
+    return func.id if isinstance(func, ast.Name) else func.attr \
+        if isinstance(func, ast.Attribute) else ""
 
 
 _DEFINITION = re.compile(rb"^[ \t]*(?:async[ \t]+def|def|class)[ \t]+(\w+)", re.MULTILINE)
@@ -194,11 +227,13 @@ def _parse(data: bytes) -> _Parsed:
     return _Parsed(data, module, tuple(offsets))
 
 
-def _exporting(parsed: _Parsed, patterns: list[re.Pattern[bytes]]) -> set[str]:
-    """The module-level names whose code matches one of ``patterns``: classes and functions
-    whose code (decorators, bases, body) matches, names assigned from matching code, also
-    inside a module-level ``if``, ``try``, ``with`` or loop. A module that does not parse
-    exports every name it may define, so that nothing is missed."""
+def _exporting(parsed: _Parsed, patterns: list[re.Pattern[bytes]],
+               names: frozenset[str] = frozenset()) -> set[str]:
+    """The module-level names whose code matches one of ``patterns``: classes whose header
+    (decorators, bases) matches, names assigned from matching code, also inside a
+    module-level ``if``, ``try``, ``with`` or loop; and the functions and classes whose code
+    surely calls one of ``names`` when it runs. A module that does not parse exports every
+    name it may define, so that nothing is missed."""
     data = parsed.data
     if parsed.module is None:
         return {m.group(1).decode() for m in _DEFINITION.finditer(data)} | {
@@ -208,6 +243,8 @@ def _exporting(parsed: _Parsed, patterns: list[re.Pattern[bytes]]) -> set[str]:
     def matches(node: ast.stmt) -> bool:
         first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
         last = node.end_lineno or node.lineno
+        if isinstance(node, ast.ClassDef) and node.body:
+            last = max(node.lineno, node.body[0].lineno - 1)  # the header: bases, keywords
         start, end = offsets[first - 1], offsets[min(last, len(offsets) - 1)]
         return any(p.search(data, start, end) for p in patterns)
 
@@ -215,8 +252,9 @@ def _exporting(parsed: _Parsed, patterns: list[re.Pattern[bytes]]) -> set[str]:
     pending: list[ast.stmt] = list(parsed.module.body)
     while pending:
         statement = pending.pop()
-        if isinstance(statement, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-            if matches(statement):
+        if isinstance(statement, _DEFINITIONS):
+            if (isinstance(statement, ast.ClassDef) and matches(statement)) or any(
+                    _callee(call) in names for call in _sure_calls(statement)):
                 found.add(statement.name)
         elif isinstance(statement, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             if matches(statement):
@@ -501,7 +539,7 @@ class ImportGraph:
             self._parsed[path] = _parse(data)
         parsed = self._parsed[path]
         assert parsed is not None
-        return mentioned | _exporting(parsed, [pattern])
+        return mentioned | _exporting(parsed, [pattern], frozenset(names))
 
 
 _NAME_PATTERNS: dict[frozenset[str], re.Pattern[bytes]] = {}

@@ -77,6 +77,7 @@ class Reach:
     def __init__(self) -> None:
         self._facts: dict[int, ModuleFacts | None] = {}  # by evaluator; None: in progress
         self._effects: dict[int, Effect] = {}  # by function node
+        self._conditionals: dict[int, frozenset[int]] = {}  # by function node: its calls
         self._active = 0  # modules whose facts are being computed
 
     def facts(self, evaluator: Evaluator) -> ModuleFacts | None:
@@ -104,9 +105,57 @@ class Reach:
             return _NOTHING  # not kept: a later, shorter chain may read it
         scope = facts.evaluator.function_scope(func.node)
         found = _NOTHING if scope is None else Effect(
-            tuple(_starts(facts, func)), tuple(_sent(facts, func, scope)))
+            tuple(self._starts(facts, func)), tuple(self._sent(facts, func, scope)))
         self._effects[key] = found
         return found
+
+    def _starts(self, facts: ModuleFacts, func: Func) -> Iterator[Reached]:
+        """The starts calling ``func`` makes for sure: in its body or in the functions of its
+        module it calls, not under a condition."""
+        calls = [s for s in facts.calls_in(func.node)
+                 if not self._conditional(func.node, s.node)]
+        reached = {func.node} | facts.functions_run_by(calls)
+        for start in facts.starts:
+            owner = function_of(start.site.scope)
+            if owner is None or owner not in reached or self._conditional(owner,
+                                                                          start.site.node):
+                continue
+            obj = start.obj
+            if obj.method is None and facts.start_method_calls:
+                obj = replace(obj, method="dynamic")  # its module chooses one somewhere
+            yield Reached(obj, start.via or _qualname(facts, owner))
+
+    def _sent(self, facts: ModuleFacts, func: Func, scope: Scope) -> Iterator[Sent]:
+        """The parameters of ``func`` that a process API in its own body pickles."""
+        positional = [*func.node.params.posonly_params, *func.node.params.params]
+        if func.scope.kind is ScopeKind.CLASS:
+            positional = positional[1:]
+        keyword_only = {p.name.value for p in func.node.params.kwonly_params}
+        positional_only = {p.name.value for p in func.node.params.posonly_params}
+        names = [p.name.value for p in positional]
+        where = _qualname(facts, func.node)
+        for work in (*facts.work, *facts.sent_through_calls):
+            if function_of(work.site.scope) is not func.node or self._conditional(
+                    func.node, work.site.node):
+                continue
+            inner = work.scope or work.site.scope
+            exprs = [p.expr for p in work.payload] + ([work.func] if work.func else [])
+            reached: set[str] = set()
+            for expr in exprs:
+                reached |= _parameters_read(expr, inner, scope, 0)
+            for name in sorted(reached):
+                if name in names or name in keyword_only:
+                    index = names.index(name) if name in names else 1 << 30
+                    yield Sent(index, "" if name in positional_only else name, where, work)
+
+    def _conditional(self, function: cst.CSTNode, call: cst.Call) -> bool:
+        """Whether ``call`` in ``function``'s own body runs only under a condition: inside
+        an ``if``, a ``match`` or a conditional expression, or after a statement that may
+        return or raise (``if n_jobs == 1: return ...``). Loops count as running."""
+        key = id(function)
+        if key not in self._conditionals:
+            self._conditionals[key] = frozenset(_conditional_calls(function))
+        return id(call) in self._conditionals[key]
 
 
 _REACHES: WeakKeyDictionary[ProjectIndex, Reach] = WeakKeyDictionary()
@@ -148,45 +197,6 @@ def _targets(facts: ModuleFacts, site: CallSite) -> list[Func]:
     return [owner]
 
 
-def _starts(facts: ModuleFacts, func: Func) -> Iterator[Reached]:
-    """The starts calling ``func`` makes for sure: in its body or in the functions of its
-    module it calls, not under a condition."""
-    calls = [s for s in facts.calls_in(func.node) if not _conditional(func.node, s.node)]
-    reached = {func.node} | facts.functions_run_by(calls)
-    for start in facts.starts:
-        owner = function_of(start.site.scope)
-        if owner not in reached or owner is None or _conditional(owner, start.site.node):
-            continue
-        obj = start.obj
-        if obj.method is None and facts.start_method_calls:
-            obj = replace(obj, method="dynamic")  # its module chooses one somewhere
-        yield Reached(obj, start.via or _qualname(facts, owner))
-
-
-def _sent(facts: ModuleFacts, func: Func, scope: Scope) -> Iterator[Sent]:
-    """The parameters of ``func`` that a process API in its own body pickles."""
-    positional = [*func.node.params.posonly_params, *func.node.params.params]
-    if func.scope.kind is ScopeKind.CLASS:
-        positional = positional[1:]
-    keyword_only = {p.name.value for p in func.node.params.kwonly_params}
-    positional_only = {p.name.value for p in func.node.params.posonly_params}
-    names = [p.name.value for p in positional]
-    where = _qualname(facts, func.node)
-    for work in (*facts.work, *facts.sent_through_calls):
-        if function_of(work.site.scope) is not func.node or _conditional(func.node,
-                                                                         work.site.node):
-            continue
-        inner = work.scope or work.site.scope
-        exprs = [p.expr for p in work.payload] + ([work.func] if work.func is not None else [])
-        reached: set[str] = set()
-        for expr in exprs:
-            reached |= _parameters_read(expr, inner, scope, 0)
-        for name in sorted(reached):
-            if name in names or name in keyword_only:
-                index = names.index(name) if name in names else 1 << 30
-                yield Sent(index, "" if name in positional_only else name, where, work)
-
-
 def _parameters_read(expr: cst.BaseExpression, scope: Scope, function: Scope,
                      depth: int) -> set[str]:
     """The parameters of ``function`` whose values ``expr`` reads, directly or through names
@@ -203,22 +213,8 @@ def _parameters_read(expr: cst.BaseExpression, scope: Scope, function: Scope,
     return found
 
 
-_CONDITIONAL: dict[int, frozenset[int]] = {}
-
-
-def _conditional(function: cst.CSTNode, call: cst.Call) -> bool:
-    """Whether ``call`` in ``function``'s own body runs only under a condition: inside an
-    ``if``, a ``match`` or a conditional expression, or after a statement that may return
-    or raise (``if n_jobs == 1: return ...``). Loops count as running."""
-    key = id(function)
-    if key not in _CONDITIONAL:
-        if len(_CONDITIONAL) > 4096:
-            _CONDITIONAL.clear()
-        _CONDITIONAL[key] = frozenset(_conditional_calls(function))
-    return id(call) in _CONDITIONAL[key]
-
-
 def _conditional_calls(function: cst.CSTNode) -> Iterator[int]:
+    """The ids of the calls of ``function``'s own body that run only under a condition."""
     body = getattr(function, "body", None)
     statements = list(body.body) if isinstance(body, cst.IndentedBlock) else []
     after_exit = False

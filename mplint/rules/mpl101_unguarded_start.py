@@ -19,7 +19,8 @@ class UnguardedStart(Rule):
     what = (
         "Flags a process start (a `Pool`, `ProcessPoolExecutor`, `Process`, `Manager` or "
         "`torch.multiprocessing.spawn`) that runs when the module is imported: at module level, "
-        "or inside a function that module-level code calls, with no "
+        "or inside a function that module-level code calls (also a function, a class's "
+        "constructor or an object's method of another module of the linted tree), with no "
         '`if __name__ == "__main__":` guard around it.'
     )
     why = (

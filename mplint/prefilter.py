@@ -91,7 +91,7 @@ def scan(data: bytes) -> Scan:
         for found in _imported_modules(level, source, names):
             imports[found] = None
     words = tuple(dict.fromkeys(word for chosen in named.values() for word in chosen))
-    direct = spells_start(data, words)
+    direct = _spells(data, words)
     exports: tuple[str, ...] = ()
     if direct:
         exports = tuple(sorted(_process_classes(data, _words(w.decode() for w in words))
@@ -111,8 +111,7 @@ def start_words(data: bytes) -> tuple[bytes, ...]:
     return tuple(found)
 
 
-def spells_start(data: bytes, words: tuple[bytes, ...], start: int = 0,
-                 end: int | None = None) -> bool:
+def _spells(data: bytes, words: tuple[bytes, ...], start: int = 0, end: int | None = None) -> bool:
     """Whether ``data[start:end]`` has one of ``words`` as a whole word (``\\b`` on both
     sides); a byte search per word, much faster than one regular expression of them all."""
     stop = len(data) if end is None else end
@@ -153,34 +152,34 @@ def _process_classes(data: bytes, pattern: re.Pattern[bytes]) -> set[str]:
 # start words whose calls the analysis does not count as a start made by calling the function
 # they are in: choosing a start method, a DataLoader (its workers start when it is iterated),
 # dask and ray (their own workers)
-_NOT_STARTING = frozenset({"set_start_method", "DataLoader", "Client", "delayed", "remote"})
+NOT_STARTING = frozenset({"set_start_method", "DataLoader", "Client", "delayed", "remote"})
 
 
 def _starting_definitions(data: bytes, words: tuple[bytes, ...]) -> set[str]:
     """The module-level functions and classes whose code surely calls a start word when it
     runs (a class: in one of its methods): calling one may start processes. A module that
     does not parse gives every definition, so that nothing is missed."""
-    wanted = {w.decode().rpartition(".")[2] for w in words} - _NOT_STARTING
+    wanted = {w.decode().rpartition(".")[2] for w in words} - NOT_STARTING
     try:
         module = ast.parse(data)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return {m.group(1).decode() for m in _DEFINITION.finditer(data)}
     return {node.name for node in module.body if isinstance(node, _DEFINITIONS)
-            and any(_callee(call) in wanted for call in _sure_calls(node))}
+            and any(callee(call) in wanted for call in sure_calls(node))}
 
 
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _BRANCHES = (ast.If, ast.IfExp, ast.Match, *_DEFINITIONS, ast.Lambda)
 
 
-def _sure_calls(node: ast.AST) -> Iterator[ast.Call]:
+def sure_calls(node: ast.AST) -> Iterator[ast.Call]:
     """The calls a function makes whenever it runs (a class: those of its methods): not under
     an ``if``, a ``match`` or a conditional expression, nor after a statement that may return
     or raise; loops count as running. (As the analysis counts a start made by a call.)"""
     if isinstance(node, ast.ClassDef):
         for item in node.body:
             if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                yield from _sure_calls(item)
+                yield from sure_calls(item)
         return
     for statement in getattr(node, "body", ()):
         stack: list[ast.AST] = [statement]
@@ -195,7 +194,7 @@ def _sure_calls(node: ast.AST) -> Iterator[ast.Call]:
             return
 
 
-def _callee(call: ast.Call) -> str:
+def callee(call: ast.Call) -> str:
     """The name a call spells last: ``f`` in ``f()``, ``Pool`` in ``mp.Pool()``."""
     func = call.func
     return func.id if isinstance(func, ast.Name) else func.attr \
@@ -240,10 +239,10 @@ def _exporting(parsed: _Parsed, patterns: list[re.Pattern[bytes]],
             m.group(1).decode() for m in _ASSIGNED.finditer(data)}
     offsets = parsed.offsets
 
-    def matches(node: ast.stmt) -> bool:
+    def matches(node: ast.stmt, whole: bool = False) -> bool:
         first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
         last = node.end_lineno or node.lineno
-        if isinstance(node, ast.ClassDef) and node.body:
+        if isinstance(node, ast.ClassDef) and node.body and not whole:
             last = max(node.lineno, node.body[0].lineno - 1)  # the header: bases, keywords
         start, end = offsets[first - 1], offsets[min(last, len(offsets) - 1)]
         return any(p.search(data, start, end) for p in patterns)
@@ -253,8 +252,9 @@ def _exporting(parsed: _Parsed, patterns: list[re.Pattern[bytes]],
     while pending:
         statement = pending.pop()
         if isinstance(statement, _DEFINITIONS):
-            if (isinstance(statement, ast.ClassDef) and matches(statement)) or any(
-                    _callee(call) in names for call in _sure_calls(statement)):
+            if (isinstance(statement, ast.ClassDef) and matches(statement)) or (
+                    matches(statement, whole=True)
+                    and any(callee(call) in names for call in sure_calls(statement))):
                 found.add(statement.name)
         elif isinstance(statement, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             if matches(statement):

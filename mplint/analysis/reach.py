@@ -31,7 +31,16 @@ from mplint.analysis.facts import (
     function_of,
 )
 from mplint.analysis.scopes import BindingKind, Scope, ScopeKind
-from mplint.analysis.values import Bound, Func, Instance, Klass, ProcessObject, Qual, Summarised
+from mplint.analysis.values import (
+    Bound,
+    Func,
+    Instance,
+    Klass,
+    ProcessObject,
+    Qual,
+    Summarised,
+    Value,
+)
 from mplint.analysis.walk import children, name_reads
 
 if TYPE_CHECKING:
@@ -176,12 +185,24 @@ def effect_of_call(facts: ModuleFacts, site: CallSite) -> Effect:
                   tuple(s for e in effects for s in e.sent))
 
 
+_PROJECT_NAMES: WeakKeyDictionary[Evaluator, dict[str, Value]] = WeakKeyDictionary()
+
+
+def _in_project(evaluator: Evaluator, called: Qual) -> Value:
+    """What a qualified name called in the module names in the tree (the name itself when it
+    names nothing there), looked up once per module and name."""
+    known = _PROJECT_NAMES.setdefault(evaluator, {})
+    if called.name not in known:
+        known[called.name] = evaluator.in_project(called.name) or called
+    return known[called.name]
+
+
 def _targets(facts: ModuleFacts, site: CallSite) -> list[Func]:
     """The functions of other modules the call runs: the function, the constructor of a
     class, the method of an instance of a class; only those whose summary allows a start."""
     called = facts.value(site.node.func, site)
     if isinstance(called, Qual):
-        called = facts.evaluator.in_project(called.name) or called
+        called = _in_project(facts.evaluator, called)
     owner: Func | Klass | None = None
     name = "__init__"
     if isinstance(called, Func | Klass):

@@ -24,7 +24,7 @@ from pathlib import Path
 from mplint import knowledge
 from mplint.knowledge import ApiKind, ModelPattern
 from mplint.modules import Tree, absolute
-from mplint.prefilter import spells_start, start_words
+from mplint.prefilter import NOT_STARTING, callee, start_words, sure_calls
 
 # Every method name that returns the model it is called on, whatever the model.
 _SELF_RETURNING = frozenset().union(*knowledge.SELF_RETURNING_METHODS.values(),
@@ -64,24 +64,11 @@ class ModuleSummary:
     _uses: dict[str, int] = field(default_factory=dict)
 
     @cached_property
-    def start_words(self) -> tuple[bytes, ...]:
-        """The start words of the process modules this module imports."""
-        return start_words(self.data)
-
-    @cached_property
-    def line_offsets(self) -> tuple[int, ...]:
-        """Where each line of the module starts (line 1 at index 0)."""
-        offsets = [0]
-        for line in self.data.splitlines(keepends=True):
-            offsets.append(offsets[-1] + len(line))
-        return tuple(offsets)
-
-    def spells_start(self, node: ast.AST) -> bool:
-        """Whether the code of ``node`` (a statement) spells one of the module's start words."""
-        offsets = self.line_offsets
-        first, last = getattr(node, "lineno", 1), getattr(node, "end_lineno", None) or 1
-        start, end = offsets[min(first, len(offsets)) - 1], offsets[min(last, len(offsets) - 1)]
-        return bool(self.start_words) and spells_start(self.data, self.start_words, start, end)
+    def starting_names(self) -> frozenset[str]:
+        """The names a call spells last to start processes, through the process modules this
+        module imports (``Pool``, ``Process``, ...)."""
+        return frozenset(w.decode().rpartition(".")[2]
+                         for w in start_words(self.data)) - NOT_STARTING
 
     @property
     def sets_start_method(self) -> bool:
@@ -410,29 +397,30 @@ class Summaries:
     # -- questions -----------------------------------------------------------------------------
     def may_start(self, found: Definition, depth: int = 3) -> bool:
         """Whether calling the function (or building an instance of the class, or calling one
-        of its methods) can start processes: its code spells a start word of a process module
-        its module imports, or calls a function or class of its own module or of another
-        module of the tree that can, through up to ``depth`` calls. False is sure; True leaves
-        the question to the analysis of the parsed module."""
+        of its methods) can start processes: its code calls a starting API of a process module
+        its module imports, or a function or class of its own module or of another module of
+        the tree that can, through up to ``depth`` calls; only calls that run whenever it runs
+        count (not under an ``if``, nor after an early return), as in the analysis. False is
+        sure; True leaves the question to the analysis of the parsed module."""
         node = found.bind.node
         assert node is not None
         key = id(node)
         if key not in self._starts:
             self._starts[key] = False  # a cycle adds no start
+            calls = list(sure_calls(node))
+            names = found.summary.starting_names
             try:
-                self._starts[key] = found.summary.spells_start(node) or (
+                self._starts[key] = any(callee(call) in names for call in calls) or (
                     depth > 0 and any(self.may_start(inner, depth - 1)
-                                      for inner in self._called(node, found.summary)))
+                                      for inner in self._called(calls, found.summary)))
             except RecursionError:
                 self._starts[key] = True  # let the analysis decide
         return self._starts[key]
 
-    def _called(self, node: ast.AST, summary: ModuleSummary) -> Iterator[Definition]:
-        """The functions and classes of the tree that ``node``'s code calls by name."""
+    def _called(self, calls: list[ast.Call], summary: ModuleSummary) -> Iterator[Definition]:
+        """The functions and classes of the tree that ``calls`` call by name."""
         seen: set[str] = set()
-        for inner in ast.walk(node):
-            if not isinstance(inner, ast.Call):
-                continue
+        for inner in calls:
             chain = _chain(inner.func)
             if chain is None or ".".join([chain[0], *chain[1]]) in seen:
                 continue

@@ -70,7 +70,7 @@ class Scan:
 
     direct: bool  # imports a process module and spells a starting API
     imports: tuple[tuple[int, str], ...]  # (relative level, dotted name) of possible tree modules
-    exports: tuple[str, ...] = ()  # top-level classes and functions that can start processes
+    exports: tuple[str, ...] = ()  # classes whose bases spell a start (functions: the graph)
 
 
 def scan(data: bytes) -> Scan:
@@ -94,8 +94,7 @@ def scan(data: bytes) -> Scan:
     direct = _spells(data, words)
     exports: tuple[str, ...] = ()
     if direct:
-        exports = tuple(sorted(_process_classes(data, _words(w.decode() for w in words))
-                               | _starting_definitions(data, words)))
+        exports = tuple(sorted(_process_classes(data, _words(w.decode() for w in words))))
     return Scan(direct, tuple(imports), exports)
 
 
@@ -155,17 +154,30 @@ def _process_classes(data: bytes, pattern: re.Pattern[bytes]) -> set[str]:
 NOT_STARTING = frozenset({"set_start_method", "DataLoader", "Client", "delayed", "remote"})
 
 
-def _starting_definitions(data: bytes, words: tuple[bytes, ...]) -> set[str]:
-    """The module-level functions and classes whose code surely calls a start word when it
-    runs (a class: in one of its methods): calling one may start processes. A module that
-    does not parse gives every definition, so that nothing is missed."""
+def starting_definitions(data: bytes) -> set[str]:
+    """The module-level functions and classes whose code surely calls a starting API of a
+    process module the module imports when it runs (a class: in one of its methods): calling
+    one may start processes. A module that does not parse gives every definition, so that
+    nothing is missed. (Found only for the modules a file to triage imports: parsing every
+    module that starts processes would cost more than it saves.)"""
+    words = start_words(data)
     wanted = {w.decode().rpartition(".")[2] for w in words} - NOT_STARTING
-    try:
-        module = ast.parse(data)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+    if not wanted or not _spells(data, words):
+        return set()
+    parsed = _parse(data)
+    if parsed.module is None:
         return {m.group(1).decode() for m in _DEFINITION.finditer(data)}
-    return {node.name for node in module.body if isinstance(node, _DEFINITIONS)
-            and any(callee(call) in wanted for call in sure_calls(node))}
+    pattern = _words(sorted(wanted))
+    found: set[str] = set()
+    for node in parsed.module.body:
+        if not isinstance(node, _DEFINITIONS) or node.end_lineno is None:
+            continue
+        start = parsed.offsets[node.lineno - 1]
+        end = parsed.offsets[min(node.end_lineno, len(parsed.offsets) - 1)]
+        if pattern.search(data, start, end) and any(callee(call) in wanted
+                                                    for call in sure_calls(node)):
+            found.add(node.name)
+    return found
 
 
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -505,6 +517,9 @@ class ImportGraph:
         for node in order:
             scanned = self._scan(node)
             current[node] = set(scanned.exports) if scanned is not None else set()
+            if scanned is not None and scanned.direct:
+                data = self._read(node)
+                current[node] |= starting_definitions(data) if data is not None else set()
         changed = True
         while changed:  # modules that import each other: until nothing new is found
             changed = False

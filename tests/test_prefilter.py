@@ -160,7 +160,7 @@ def test_importing_a_module_that_starts_processes_is_not_enough(tmp_path: Path) 
 
 
 def test_what_a_module_exports_is_read_from_its_bytes() -> None:
-    from mplint.prefilter import scan
+    from mplint.prefilter import scan, starting_definitions
 
     source = (b"import multiprocessing as mp\n\n"
               b"def start(n):\n    return mp.Pool(n)\n\n"
@@ -171,11 +171,13 @@ def test_what_a_module_exports_is_read_from_its_bytes() -> None:
               b"class Named(Base):\n    Process = None\n\n"
               b"POOL = mp.get_context('spawn').Pool\nLIMIT = 3\n"
               b"if True:\n    def nested():\n        mp.Process().start()\n")
-    # classes whose bases spell a process class, and module-level functions and classes whose
-    # code surely calls a start (an importer's analysis follows calls into them, tested below;
-    # ``Named`` only names the word, ``maybe`` starts under a condition); calling an alias of
-    # a library API such as POOL is not followed, nor is a function defined under an ``if``
-    assert scan(source).exports == ("Job", "Spread", "start")
+    # the scan: classes whose bases spell a process class; then, for the modules a file to
+    # triage imports, module-level functions and classes whose code surely calls a start (an
+    # importer's analysis follows calls into them, tested below; ``Named`` only names the word,
+    # ``maybe`` starts under a condition); calling an alias of a library API such as POOL is
+    # not followed, nor is a function defined under an ``if``
+    assert scan(source).exports == ("Job", "Spread")
+    assert starting_definitions(source) == {"start"}
     assert scan(b"import os\nos.getpid()\n").exports == ()
 
 

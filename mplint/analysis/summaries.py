@@ -400,8 +400,10 @@ class Summaries:
         of its methods) can start processes: its code calls a starting API of a process module
         its module imports, or a function or class of its own module or of another module of
         the tree that can, through up to ``depth`` calls; only calls that run whenever it runs
-        count (not under an ``if``, nor after an early return), as in the analysis. False is
-        sure; True leaves the question to the analysis of the parsed module."""
+        count (not under an ``if``, nor after an early return), as in the analysis. True
+        leaves the question to the analysis of the parsed module; False: no start found (a
+        name only the parsed module could resolve is not followed, so a start there is
+        missed rather than guessed)."""
         node = found.bind.node
         assert node is not None
         key = id(node)

@@ -69,6 +69,7 @@ class ProcessStart:
     site: CallSite
     obj: ProcessObject
     iteration: Iteration | None = None  # a DataLoader's: where its workers start on import
+    via: str | None = None  # the function of another module whose code makes it, if any
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,8 +116,11 @@ class ModuleFacts:
         # calls that freeze the default context, with the API they call
         self.default_fixers: list[tuple[CallSite, str]] = []
         self._shared_models: set[str] = set()
+        # what calls into other modules of the tree send to the processes those start
+        self.sent_through_calls: list[WorkSite] = []
         for site in self.record.calls:
             self._classify(site, self.value(site.node.func, site))
+        self._add_calls_into_tree()
         self._drop_processes_never_started()
 
     # -- queries -------------------------------------------------------------------------------
@@ -618,6 +622,19 @@ class ModuleFacts:
         self.starts.append(ProcessStart(site, obj))
         if api.work is not None:
             self._add_work(site, api.work, obj, _name_of(obj))
+
+    def _add_calls_into_tree(self) -> None:
+        """Calls of functions, constructors and methods of other modules of the linted tree
+        that start processes, or send what they are passed to processes."""
+        from mplint.analysis.reach import effect_of_call, payload_of, sent_work
+
+        for site in self.record.calls:
+            effect = effect_of_call(self, site)
+            self.starts.extend(ProcessStart(site, r.obj, via=r.where) for r in effect.starts)
+            for sent in effect.sent:
+                expr = payload_of(site.node, sent)
+                if expr is not None:
+                    self.sent_through_calls.append(sent_work(site, sent, expr))
 
     def _drop_processes_never_started(self) -> None:
         """``p = Process(...)`` in a function that never starts ``p`` nor lets it go anywhere

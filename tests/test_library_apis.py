@@ -164,6 +164,23 @@ FLAGGED = [
                 pool.starmap(read, [(reader, p) for p in ["a.png", "b.png"]])
         """, [(8, "MPL201")], id="ocr-reader-sent-with-every-task"),
     pytest.param("""
+        from datasets import load_dataset
+        from transformers import AutoTokenizer
+        from multiprocessing import Pool
+        NUM_PROC = 4
+        def tokenize(batch, name):
+            tokenizer = AutoTokenizer.from_pretrained(name)
+            return tokenizer(batch["text"])
+        def per_item(name):
+            return len(AutoTokenizer.from_pretrained(name))
+        def prepare(num_proc=NUM_PROC):
+            ds = load_dataset("imdb")
+            ds = ds.map(tokenize, fn_kwargs={"name": "bert-base-uncased"}, num_proc=num_proc)
+            with Pool(2) as pool:
+                pool.map(per_item, ["bert-base-uncased", "gpt2"])
+            return ds
+        """, [(6, "MPL301")], id="tokenizer-loaded-per-batch-with-fn-kwargs-the-same-for-all"),
+    pytest.param("""
         import gymnasium as gym
         from stable_baselines3.common.env_util import make_vec_env
         from stable_baselines3.common.vec_env import SubprocVecEnv
@@ -308,6 +325,25 @@ def test_flagged(source: str, expected: list[tuple[int, str]]) -> None:
 @pytest.mark.parametrize("source", LEFT_ALONE)
 def test_left_alone(source: str) -> None:
     assert findings(source) == []
+
+
+def test_a_worker_count_from_a_parameter_default_constant_is_known() -> None:
+    assert messages("""
+        from datasets import load_dataset
+        NUM_PROC = 4
+        def tokenize(batch, name):
+            from transformers import AutoTokenizer
+            return AutoTokenizer.from_pretrained(name)(batch["text"])
+        def prepare(num_proc=NUM_PROC):
+            return load_dataset("imdb").map(tokenize, fn_kwargs={"name": "gpt2"},
+                                            num_proc=num_proc)
+        """) == [
+        "5:MPL301 `AutoTokenizer.from_pretrained(...)` loads a tokenizer in `tokenize`, which "
+        "Hugging Face datasets .map(num_proc=...) runs once per item: the load is paid for "
+        "every item instead of once per worker; load it once per worker through a "
+        "functools.cache loader in an importable module (no automatic fix: the library's "
+        "workers take no initializer the fix can write)",
+    ]
 
 
 def test_messages_name_the_library_api_and_the_unknown_worker_count() -> None:

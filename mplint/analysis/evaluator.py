@@ -405,7 +405,11 @@ class Evaluator:
     def _bound_integer(self, binding: Binding, scope: Scope | None, depth: int) -> int | None:
         if binding.kind is BindingKind.PARAM and isinstance(binding.node, cst.Param):
             default = binding.node.default
-            return _integer(default) if default is not None else None
+            if default is None:
+                return None
+            outer = scope.parent if scope is not None and scope.parent is not None else scope
+            return (self._integer_of(default, outer, depth + 1) if outer is not None
+                    else _integer(default))
         if binding.kind is BindingKind.ASSIGN and binding.value is not None and scope is not None:
             return self._integer_of(binding.value, scope, depth + 1)
         return None

@@ -48,7 +48,11 @@ class PayloadMode(enum.Enum):
 class Payload:
     expr: cst.BaseExpression
     mode: PayloadMode
-    keyword: str | None = None  # sent as this keyword argument of the task function
+    keyword: str | None = None  # sent as this keyword argument of the task function; KEYWORDS:
+    #                             a dict of keyword arguments sent with every task
+
+
+KEYWORDS = "**"
 
 
 class Shape(enum.Enum):
@@ -215,7 +219,10 @@ class ModuleFacts:
               and isinstance(exprs[0], cst.Tuple)):
             flags.extend(not self._varies(work, e.value) for e in exprs[0].elements)
         params = self.task_parameters(func)
-        return frozenset(p.name.value for p, same in zip(params, flags, strict=False) if same)
+        same_keywords = {name for p in work.payload if p.keyword == KEYWORDS
+                         for name in _dict_keys(self.definition(work, p.expr))}
+        return frozenset(p.name.value for p, same in zip(params, flags, strict=False)
+                         if same) | same_keywords
 
     def parameter_expressions(self, work: WorkSite,
                               func: Func) -> dict[str, tuple[cst.BaseExpression, Scope]]:
@@ -684,6 +691,9 @@ class ModuleFacts:
                    if e is not None]
         payload += [Payload(e, PayloadMode.VALUE) for e in map(partial(_given, call), work.values)
                     if e is not None]
+        keywords = _given(call, work.keywords)
+        if keywords is not None:
+            payload.append(Payload(keywords, PayloadMode.VALUE, KEYWORDS))
         if work.rest:
             payload += _rest(call, work)
         callables = tuple(e for e in map(partial(_given, call), work.callables) if e is not None)
@@ -723,6 +733,18 @@ class ModuleFacts:
         kind = ApiKind.RAY if library == "ray" else ApiKind.DASK_CLIENT
         self.work.append(WorkSite(site, api, kind, func, _call_payload(site.node), True, library,
                                   Shape.ARGS, cloudpickle=True))
+
+
+def _dict_keys(expr: cst.BaseExpression) -> set[str]:
+    """The string keys of a dict literal or the keywords of ``dict(...)``."""
+    if isinstance(expr, cst.Dict):
+        return {key.evaluated_value for element in expr.elements
+                if isinstance(element, cst.DictElement)
+                and isinstance(key := element.key, cst.SimpleString)
+                and isinstance(key.evaluated_value, str)}
+    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value == "dict":
+        return {a.keyword.value for a in expr.args if a.keyword is not None}
+    return set()
 
 
 def _given(call: cst.Call, arg: knowledge.Arg | None) -> cst.BaseExpression | None:

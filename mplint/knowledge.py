@@ -171,7 +171,7 @@ class Workers:
     args: tuple[Arg, ...]  # the largest of these counts
     default: int = 0  # the count when none is given; -1: one per CPU
     serial: int = 0  # counts from 0 up to this run everything in the calling process
-    flags: tuple[str, ...] = ()  # keywords one of which must be true as well; false by default
+    flags: tuple[str, ...] = ()  # keywords one of which must be given as a literal True as well
 
     @property
     def condition(self) -> str:
@@ -461,6 +461,15 @@ for _api in LIBRARY_APIS:
 # Words that make a file worth analysing whatever it imports: keywords only process APIs take
 # (``.map(fn, num_proc=8)`` of a Hugging Face dataset made by another module).
 PREFILTER_ANYWHERE: tuple[str, ...] = PREFILTER_WORDS.pop(ANY_MODULE, ())
+# A flag that asks for workers counts only given as a literal True (the analysis says the
+# same): library code that passes the flag on is not parsed.
+# (One pattern for all of an entry's flags: a module word's start words that need patterns
+# count only where every pattern they need is met.)
+for _api in LIBRARY_APIS:
+    if _api.workers is not None and _api.workers.flags:
+        _either = "|".join(_api.workers.flags)
+        for _flag in _api.workers.flags:
+            PREFILTER_REQUIRES[_flag] = rf"\b(?:{_either})\s*=\s*True\b"
 
 # Keyword arguments that choose a start method when a pool or executor is created.
 CONTEXT_KEYWORDS: frozenset[str] = frozenset({"mp_context", "context"})

@@ -52,7 +52,10 @@ _GROUPS = tuple(
     for module, starts in knowledge.PREFILTER_WORDS.items())
 # each required pattern, with a word it spells: the pattern runs only where the word is found
 def _anchor(source: str) -> bytes:
-    """The first word of four letters or more a regular expression spells literally."""
+    """The first word of four letters or more a regular expression spells literally; none
+    (the pattern always runs) for a pattern of alternatives."""
+    if "|" in source:
+        return b""
     literal = re.search(r"\w{4,}", re.sub(r"\\.", " ", source))
     return literal.group().encode() if literal else b""
 

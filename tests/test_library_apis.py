@@ -250,6 +250,13 @@ LEFT_ALONE = [
         model.fit(x, y, use_multiprocessing=False, workers=4)
         """, id="keras-use-multiprocessing-false"),
     pytest.param("""
+        from keras.models import Sequential
+        def train(model, data, parallel):
+            model.fit(data, use_multiprocessing=parallel, workers=4)
+        model = Sequential()
+        train(model, batches, True)
+        """, id="keras-flag-passed-on-counts-only-as-a-literal-true"),
+    pytest.param("""
         from gensim.models import Word2Vec
         def train(sentences):
             return Word2Vec(sentences, workers=8)

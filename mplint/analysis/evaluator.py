@@ -357,23 +357,20 @@ class Evaluator:
         """Whether the worker counts of ``call`` start processes: a count is the literal, the
         constant or parameter default a name holds, the default of the argparse option
         ``args.x`` reads, a ``**kwargs`` dict literal's entry, or the API's default when it
-        is not given; None when one may be anything."""
-        if workers.flags:
-            flag = next((keyword_argument(call, f) for f in workers.flags
-                         if keyword_argument(call, f) is not None), None)
-            if flag is None or _is_false_literal(flag):
-                return False
-            sure = isinstance(flag, cst.Name) and flag.value == "True"
-        else:
-            sure = True
+        is not given; None when one may be anything. A flag the API needs as well counts
+        only as a literal True."""
+        if workers.flags and not any(
+                isinstance(flag := keyword_argument(call, f), cst.Name) and flag.value == "True"
+                for f in workers.flags):
+            return False  # the flag must be given, as a literal True
         result: bool | None = False
         for arg in workers.args:
             count = self._worker_count(call, scope, arg, workers.default)
             if count is None:
                 result = None
             elif not 0 <= count <= workers.serial:
-                return True if sure else None
-        return result if sure or result is False else None
+                return True
+        return result
 
     def _worker_count(self, call: cst.Call, scope: Scope, arg: knowledge.Arg,
                       default: int) -> int | None:

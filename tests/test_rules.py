@@ -8,11 +8,37 @@ import re
 import pytest
 from conftest import ROOT
 
-from mplint import Config, fix_source, lint_source
+from mplint import Config, Finding, fix_source, lint_source
 from mplint.rules import all_rules, markdown_table
 from mplint.rules.base import Invalid, Rule, Valid
 
 RULES = all_rules()
+
+
+def _as_notebook(code: str) -> str:
+    """``code`` as the one code cell of a notebook, in the JSON layout Jupyter writes."""
+    import json
+
+    cell = {"cell_type": "code", "execution_count": None, "id": "c1", "metadata": {},
+            "outputs": [], "source": code.splitlines(keepends=True)}
+    notebook = {"cells": [cell], "metadata": {"language_info": {"name": "python"}},
+                "nbformat": 4, "nbformat_minor": 5}
+    return json.dumps(notebook, indent=1, sort_keys=True) + "\n"
+
+
+def _lint(rule: type[Rule], code: str) -> list[Finding]:
+    """The example's findings; a notebook rule's examples are linted as a notebook's cell."""
+    if rule.notebook:
+        return lint_source(_as_notebook(code), "example.ipynb")
+    return lint_source(code)
+
+
+def _fix(rule: type[Rule], code: str, config: Config | None = None) -> str:
+    if rule.notebook:
+        notebook = _as_notebook(code)
+        fixed = fix_source(notebook, "example.ipynb", config=config, unsafe=True)
+        return code if fixed == notebook else fixed
+    return fix_source(code, config=config, unsafe=True)
 
 
 def _cases(kind: str) -> list[tuple[type[Rule], Valid | Invalid]]:
@@ -28,14 +54,14 @@ def _id(case: tuple[type[Rule], Valid | Invalid]) -> str:
 @pytest.mark.parametrize("case", _cases("VALID"), ids=_id)
 def test_valid_example_is_left_alone(case: tuple[type[Rule], Valid]) -> None:
     rule, example = case
-    findings = [f for f in lint_source(example.code) if f.code == rule.code]
+    findings = [f for f in _lint(rule, example.code) if f.code == rule.code]
     assert findings == [], example.why
 
 
 @pytest.mark.parametrize("case", _cases("INVALID"), ids=_id)
 def test_invalid_example_is_reported_exactly(case: tuple[type[Rule], Invalid]) -> None:
     rule, example = case
-    found = [(f.line, f.column, f.message) for f in lint_source(example.code)
+    found = [(f.line, f.column, f.message) for f in _lint(rule, example.code)
              if f.code == rule.code]
     expected = [(e.line, e.column, e.message) for e in example.expected]
     assert found == expected
@@ -79,7 +105,7 @@ def test_invalid_example_fixes_exactly_and_stays_fixed(case: tuple[type[Rule], I
     has no finding of the rule, and fixing it again changes nothing."""
     rule, example = case
     only = Config(select=(rule.code,))
-    fixed = fix_source(example.code, config=only, unsafe=True)
+    fixed = _fix(rule, example.code, only)
     if example.fixed is None:
         assert fixed == example.code, "no fix is offered for this example"
         return
@@ -94,5 +120,4 @@ def test_invalid_example_fixes_exactly_and_stays_fixed(case: tuple[type[Rule], I
 @pytest.mark.parametrize("case", _cases("VALID"), ids=_id)
 def test_valid_example_is_not_changed_by_fixes(case: tuple[type[Rule], Valid]) -> None:
     rule, example = case
-    assert fix_source(example.code, config=Config(select=(rule.code,)), unsafe=True) \
-        == example.code
+    assert _fix(rule, example.code, Config(select=(rule.code,))) == example.code

@@ -119,8 +119,11 @@ def _record(source: Source, text: str, result: FixResult) -> FixRun:
     run = FixRun(list(result.remaining), list(result.fixed), list(result.refused),
                  resolved=list(result.resolved))
     if text != source.text:
-        run.files_changed = 1
+        run.files_changed = 1 + len(result.created)
         run.diff.extend(_diff(source, text))
+        for path, content in result.created:
+            shown = str(Path(source.shown).parent / path.name)
+            run.diff.extend(unified_diff("", content, shown))
     return run
 
 
@@ -414,7 +417,7 @@ def _fix_and_write(engine: Engine, path: Path, unsafe: bool) -> FixRun:
 
 
 def _fix_one(engine: Engine, path: Path, unsafe: bool, write: bool) -> FixRun:
-    from mplint.sources import write_atomically
+    from mplint.sources import create_atomically, write_atomically
 
     try:
         source = Source.load(path)
@@ -424,8 +427,10 @@ def _fix_one(engine: Engine, path: Path, unsafe: bool, write: bool) -> FixRun:
     run = _record(source, result.text, result)
     if run.files_changed and write:
         try:
-            write_atomically(path, source.stored(result.text), source.encoding,
-                             read_as=source.original)
+            stored = source.stored(result.text)
+            for created, content in result.created:  # before the code that imports it
+                create_atomically(created, content)
+            write_atomically(path, stored, source.encoding, read_as=source.original)
         except SourceError as problem:  # the file keeps every finding it had
             return FixRun([*engine.lint(source, prefilter=False),
                            error(source.shown, str(problem))], refused=run.refused)

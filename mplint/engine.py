@@ -132,7 +132,8 @@ class Engine:
             self.tree.include(path)
             name = module_name(path.absolute())[1]
         facts = ModuleFacts(self.project.evaluator(module, name, path),
-                            self.config.default_methods(), notebook=notebook is not None)
+                            self.config.default_methods(),
+                            notebook=Path(shown).name if notebook is not None else "")
         reports = [(rule, report) for rule in self.rules if self.config.enabled(rule.code, shown)
                    for report in rule.check(facts)]
         if not reports:
@@ -183,6 +184,7 @@ class Engine:
         fixed: list[Finding] = []
         resolved: list[tuple[Finding, Finding]] = []
         refused: list[tuple[Finding, str]] = []
+        created: list[tuple[Path, str]] = []
         for _ in range(_MAX_FIX_ROUNDS):
             analysis = self._analysis(text, shown, path, notebook=notebook)
             if isinstance(analysis, Finding):
@@ -196,6 +198,7 @@ class Engine:
                 break
             by = _in_cell(chosen.finding, notebook)
             fixed.append(by)
+            created.extend(chosen.created)
             for finding in _removed(analysis.items, chosen.removed, chosen):
                 if _same_fix(finding, chosen.finding):  # one fix offered for several findings
                     fixed.append(_in_cell(finding, notebook))
@@ -207,18 +210,22 @@ class Engine:
                 text = notebook.text
         remaining = self.lint(Source(text, shown, path, source.encoding, notebook),
                               prefilter=False)
-        return FixResult(text, fixed, refused, remaining, resolved)
+        return FixResult(text, fixed, refused, remaining, resolved, tuple(created))
 
     def _trial(self, analysis: _Analysis, item: _Item, shown: str, path: Path | None) -> None:
         """Make ``item``'s fix on a copy and keep the result if it passes every check; else
         take the fix off the finding and say why in its message."""
-        assert item.fixer is not None
-        applied = _applied(analysis.module, analysis.text, item.fixer, shown)
-        refusal = applied if isinstance(applied, _Refusal) else None
+        fixer = item.fixer
+        assert fixer is not None
+        if fixer.creates and path is None:  # a second file needs the folder of a first
+            item.fixer, item.finding = None, replace(item.finding, fix=None)
+            return
+        applied = _applied(analysis.module, analysis.text, fixer, shown)
         if isinstance(applied, str) and analysis.notebook is not None:
             split = analysis.notebook.cell_sources(applied)
             if isinstance(split, str):
                 applied = _Refusal(f"{split}, which a notebook cannot hold")
+        refusal = applied if isinstance(applied, _Refusal) else None
         if isinstance(applied, str):
             after = self._analysis(applied, shown, path, trial=False,
                                    notebook=analysis.notebook)
@@ -226,10 +233,14 @@ class Engine:
                 refusal = _Refusal("libcst cannot parse the fixed code")
             else:
                 compared = _compare(analysis, after, item)
-                if not isinstance(compared, _Refusal):
-                    item.fixed_text, item.removed = applied, compared
+                created = _created(fixer, path)
+                if isinstance(compared, _Refusal):
+                    refusal = compared
+                elif isinstance(created, _Refusal):
+                    refusal = created
+                else:
+                    item.fixed_text, item.removed, item.created = applied, compared, created
                     return
-                refusal = compared
         assert refusal is not None
         _refuse(item, refusal.reason)
 
@@ -409,6 +420,7 @@ class _Item:
     fixer: Fixer | None
     key: tuple[str, str]  # code and the rule's message: the same finding after other edits
     fixed_text: str | None = None  # the file after the fix, when it passed every check
+    created: tuple[tuple[Path, str], ...] = ()  # new files the fix writes
     removed: Counter[tuple[str, str]] = field(default_factory=Counter)  # others it resolves
     refusal: str | None = None  # why the fix is not offered, when it failed a check
     safety: str = ""  # the refused fix's safety
@@ -469,8 +481,27 @@ def _applied(module: cst.Module, text: str, fixer: Fixer, shown: str) -> str | _
         return _Refusal("the file is too deeply nested to rewrite")
     except Exception as bug:  # a fixer failing must leave the file alone, not end the run
         return _Refusal(f"the fix failed ({type(bug).__name__}: {bug})")
-    reason = problem(module, text, fixed, new_text)
+    # comments that move into a file the fix creates are kept
+    moved = "".join(content for _, content in fixer.creates)
+    reason = problem(module, text, fixed, new_text + moved)
     return _Refusal(reason) if reason is not None else new_text
+
+
+def _created(fixer: Fixer, path: Path | None) -> tuple[tuple[Path, str], ...] | _Refusal:
+    """The files ``fixer`` writes beside ``path``, or why it cannot: one exists already, or
+    its code does not parse."""
+    created: list[tuple[Path, str]] = []
+    for name, content in fixer.creates:
+        assert path is not None
+        target = path.parent / name
+        if target.exists():
+            return _Refusal(f"`{name}` already exists")
+        try:
+            compile(content, name, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+        except (SyntaxError, ValueError) as problem:
+            return _Refusal(f"the new module `{name}` would not parse ({problem})")
+        created.append((target, content))
+    return tuple(created)
 
 
 @dataclass(frozen=True)
@@ -489,6 +520,7 @@ class FixResult:
     refused: list[tuple[Finding, str]]
     remaining: list[Finding]
     resolved: list[tuple[Finding, Finding]] = field(default_factory=list)  # by the fix of
+    created: tuple[tuple[Path, str], ...] = ()  # new files to write with the fixed text
 
 
 def _with_edit(item: _Item, text: str) -> Finding:

@@ -336,6 +336,17 @@ def write_atomically(path: Path, text: str, encoding: str, read_as: str | None =
         raise SourceError(f"cannot write the fixed file: {reason}") from None
 
 
+def create_atomically(path: Path, text: str) -> None:
+    """Write a new file in one step (UTF-8); one that exists is left alone. Raises
+    SourceError with the reason on failure."""
+    try:
+        if path.exists() or path.is_symlink():
+            raise SourceError(f"cannot write {path.name}: it exists already")
+        replace_file(path, text.encode("utf-8"))
+    except OSError as error:
+        raise SourceError(f"cannot write {path.name}: {error.strerror or error}") from None
+
+
 def _current(path: Path, encoding: str) -> str:
     data = read(path)
     return data.decode(encoding, "replace") if is_notebook(path) else decode(data)

@@ -175,3 +175,54 @@ def test_add_noqa_writes_the_comment_into_the_cell(tmp_path: Path) -> None:
     assert book.cells[3].source.splitlines()[1].endswith("  # noqa: MPL207")
     assert book.cells[3].outputs[0]["text"] == "out 3\n"
     assert report(cli("nb.ipynb", cwd=tmp_path).stdout) == []
+
+
+def test_unsafe_fix_moves_the_task_into_a_module_beside_the_notebook(tmp_path: Path) -> None:
+    before = notebook("import math\nimport multiprocessing as mp",
+                      "# roots\ndef root(x):\n    return math.sqrt(x)\n\n"
+                      "class Scaled:\n    def __call__(self, x):\n        return 2 * root(x)",
+                      "with mp.Pool(2) as pool:\n    print(pool.map(Scaled(), range(4)))",
+                      outputs=True)
+    path = write(tmp_path, "my-notes.ipynb", before)
+    assert report(cli("--fix", "my-notes.ipynb", cwd=tmp_path).stdout)[0].startswith(
+        "my-notes.ipynb:cell 4:2:11: MPL207 class `Scaled` is defined")  # unsafe: not made
+    assert path.read_text(encoding="utf-8") == before
+    result = cli("--fix", "--unsafe-fixes", "--show-fixes", "my-notes.ipynb", cwd=tmp_path)
+    assert result.stdout.splitlines()[0] == (
+        "fixed my-notes.ipynb:cell 4:2:11: MPL207 move them into my_notes_tasks.py beside the "
+        "notebook and import them")
+    assert (tmp_path / "my_notes_tasks.py").read_text(encoding="utf-8") == (
+        "# Moved out of my-notes.ipynb so that worker processes can import them.\n"
+        "import math\n\n\n"
+        "def root(x):\n    return math.sqrt(x)\n\n\n"
+        "class Scaled:\n    def __call__(self, x):\n        return 2 * root(x)\n")
+    old, new = nbformat.reads(before, 4), nbformat.reads(path.read_text(encoding="utf-8"), 4)
+    nbformat.validate(new)
+    assert [c.source for c in new.cells] == [
+        "# Notes", "import math\nimport multiprocessing as mp",
+        "# roots\nfrom my_notes_tasks import root, Scaled", old.cells[3].source]
+    assert [(c.get("outputs"), c.metadata, c.id) for c in new.cells] == [
+        (c.get("outputs"), c.metadata, c.id) for c in old.cells]
+    assert report(cli("my-notes.ipynb", cwd=tmp_path).stdout) == []
+
+
+def test_the_fix_is_declined_where_the_task_reads_notebook_state(tmp_path: Path) -> None:
+    before = notebook("import multiprocessing as mp\nscale = 3",
+                      "def scaled(x):\n    return x * scale",
+                      "with mp.Pool(2) as pool:\n    print(pool.map(scaled, range(4)))")
+    path = write(tmp_path, "nb.ipynb", before)
+    (line,) = report(cli("--fix", "--unsafe-fixes", "nb.ipynb", cwd=tmp_path).stdout)
+    assert line.endswith("import it (no automatic fix: `scaled` reads `scale`, which a cell "
+                         "sets and a module would not see; pass it as an argument)")
+    assert path.read_text(encoding="utf-8") == before
+    assert not (tmp_path / "nb_tasks.py").exists()
+
+
+def test_the_fix_never_replaces_an_existing_module(tmp_path: Path) -> None:
+    before = notebook("import multiprocessing as mp", SQUARE, POOL)
+    path = write(tmp_path, "nb.ipynb", before)
+    write(tmp_path, "nb_tasks.py", "# mine\n")
+    (line,) = report(cli("--fix", "--unsafe-fixes", "nb.ipynb", cwd=tmp_path).stdout)
+    assert line.endswith("(no automatic fix: `nb_tasks.py` already exists)")
+    assert path.read_text(encoding="utf-8") == before
+    assert (tmp_path / "nb_tasks.py").read_text(encoding="utf-8") == "# mine\n"

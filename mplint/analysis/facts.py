@@ -106,10 +106,10 @@ class ModuleFacts:
 
     def __init__(self, evaluator: Evaluator,
                  default_methods: frozenset[str] = knowledge.START_METHODS,
-                 notebook: bool = False) -> None:
+                 notebook: str = "") -> None:
         self.evaluator = evaluator
         self.default_methods = default_methods
-        self.notebook = notebook  # the module is a Jupyter notebook's code cells
+        self.notebook = notebook  # the notebook's file name when the module is its code cells
         self.record: ModuleRecord = evaluator.record
         self.starts: list[ProcessStart] = []
         self.work: list[WorkSite] = []

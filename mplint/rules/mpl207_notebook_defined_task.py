@@ -4,8 +4,9 @@ from collections.abc import Iterator
 
 from mplint.analysis import ModuleFacts, WorkSite
 from mplint.analysis.values import Bound, Func, Instance, Klass, Partial, Value
+from mplint.fixers.notebook_defined_task import move_fixer
 from mplint.knowledge import ApiKind
-from mplint.rules.base import Invalid, Report, Rule, Valid
+from mplint.rules.base import Invalid, Report, Rule, Valid, offer
 
 
 class NotebookDefinedTask(Rule):
@@ -35,13 +36,20 @@ class NotebookDefinedTask(Rule):
         "another machine or Python version."
     )
     fix_safety = (
-        "No automatic fix yet: the fix is a two-file edit (a new module beside the notebook, "
-        "the cell rewritten to import from it) that mplint does not make. Move the function or "
-        "class into a `.py` file next to the notebook and import it; a definition that reads "
-        "variables set in other cells must take them as arguments (or through "
-        "`functools.partial`) once it lives in a module. Choosing fork "
-        '(`mp.get_context("fork")`) also works, on Linux and macOS only, where nothing in the '
-        "kernel runs threads."
+        "Unsafe, and a two-file edit: the functions and classes the notebook's processes need "
+        "move into a new module beside the notebook, `<notebook>_tasks.py` (written in one "
+        "step; the fix is not offered when that file exists), with the imports they read and "
+        "the notebook's other definitions they call, and the cell that defined the first of "
+        "them imports them instead (`from explore_tasks import square`); comments above the "
+        "moved definitions stay in their cells, every other cell is left alone. It is unsafe "
+        "because code now lives in a second file the notebook depends on, and a re-run of the "
+        "defining cell no longer redefines it (restart the kernel after editing the module). "
+        "Declined, with the reason, when a definition reads a variable a cell sets, declares a "
+        "`global`, or is defined twice: in a module it would not see the notebook's variables; "
+        "pass them as arguments (or through `functools.partial`). Only `mplint --fix "
+        "--unsafe-fixes` on a notebook file makes it (the library API and stdin have no folder "
+        "to write the module in). Choosing fork (`mp.get_context(\"fork\")`) also works, on "
+        "Linux and macOS only, where nothing in the kernel runs threads."
     )
     references = (
         "https://docs.python.org/3/library/multiprocessing.html#using-a-pool-of-workers",
@@ -178,16 +186,24 @@ class NotebookDefinedTask(Rule):
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
         if not facts.notebook:
             return
+        found: list[tuple[WorkSite, list[tuple[str, str]]]] = []
         for work in facts.work:
             if work.cloudpickle or not facts.may_use(work.method, "spawn", "forkserver"):
                 continue
             names: list[tuple[str, str]] = []
             for value in _sent(facts, work):
-                found = _defined_here(value, facts)
-                if found is not None and found not in names:
-                    names.append(found)
+                defined = _defined_here(value, facts)
+                if defined is not None and defined not in names:
+                    names.append(defined)
             if names:
-                yield Report(work.site.node, _message(names, work))
+                found.append((work, names))
+        if not found:
+            return
+        # one fix moves every definition the notebook's processes need
+        everything = list(dict.fromkeys(name for _, names in found for _, name in names))
+        fix = move_fixer(facts.record.module, everything, facts.notebook)
+        for work, names in found:
+            yield offer(work.site.node, _message(names, work), fix)
 
 
 def _sent(facts: ModuleFacts, work: WorkSite) -> list[Value]:

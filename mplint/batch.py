@@ -110,9 +110,10 @@ def fix_paths(candidates: Iterable[Candidate], config: Config, options: Options,
 
 
 def fix_source(engine: Engine, source: Source, unsafe: bool) -> tuple[FixRun, str]:
-    """Fix one source given as text (stdin); returns the run and the fixed text."""
+    """Fix one source given as text (stdin); returns the run and the fixed text (for a
+    notebook, its JSON)."""
     result = engine.fix(source, unsafe, prefilter=False)
-    return _record(source, result.text, result), result.text
+    return _record(source, result.text, result), source.stored(result.text)
 
 
 def _record(source: Source, text: str, result: FixResult) -> FixRun:

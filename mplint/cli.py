@@ -295,7 +295,8 @@ def _lint(options: argparse.Namespace, streams: Streams) -> int:
     elif stdin is not None:
         from mplint.engine import Engine
 
-        findings += Engine(config, Tree(config.search_roots()), edits).lint(stdin)
+        findings += Engine(config, Tree(config.search_roots()), edits,
+                           creates=False).lint(stdin)
     findings += lint_paths(candidates, config, run, tree)
     findings = _selected(findings, config)
     if options.add_noqa:
@@ -342,7 +343,7 @@ def _fix(options: argparse.Namespace, config: Config, tree: Tree,
     if stdin is not None:
         from mplint.engine import Engine
 
-        engine = Engine(config, Tree(config.search_roots()), run_options.edits)
+        engine = Engine(config, Tree(config.search_roots()), run_options.edits, creates=False)
         run, fixed_stdin = fix_source(engine, stdin, options.unsafe_fixes)
     run.add(fix_paths(candidates, config, run_options,
                       options.unsafe_fixes, write=options.fix and not options.diff, tree=tree))

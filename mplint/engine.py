@@ -46,10 +46,13 @@ class Engine:
     """Lints sources with every enabled rule; one instance serves many files."""
 
     def __init__(self, config: Config | None = None, tree: Tree | None = None,
-                 edits: bool = False) -> None:
+                 edits: bool = False, creates: bool = True) -> None:
         self.config = config or Config()
         self.tree = tree or Tree(self.config.search_roots())
         self.edits = edits  # compute each fix's text edit (JSON and SARIF output)
+        # offer fixes that write a new file beside the linted one (not for stdin: the fixed
+        # text goes to stdout and nothing is written)
+        self.creates = creates
 
     # libcst and the rules are imported only once a file needs them: most files never do.
     @cached_property
@@ -217,7 +220,7 @@ class Engine:
         take the fix off the finding and say why in its message."""
         fixer = item.fixer
         assert fixer is not None
-        if fixer.creates and path is None:  # a second file needs the folder of a first
+        if fixer.creates and (path is None or not self.creates):  # nowhere to write it
             item.fixer, item.finding = None, replace(item.finding, fix=None)
             return
         applied = _applied(analysis.module, analysis.text, fixer, shown)

@@ -337,12 +337,14 @@ def write_atomically(path: Path, text: str, encoding: str, read_as: str | None =
 
 
 def create_atomically(path: Path, text: str) -> None:
-    """Write a new file in one step (UTF-8); one that exists is left alone. Raises
-    SourceError with the reason on failure."""
+    """Write a new file in one step (UTF-8), with the permissions the umask gives a new file;
+    one that exists is left alone. Raises SourceError with the reason on failure."""
     try:
         if path.exists() or path.is_symlink():
             raise SourceError(f"cannot write {path.name}: it exists already")
-        replace_file(path, text.encode("utf-8"))
+        umask = os.umask(0o022)
+        os.umask(umask)
+        replace_file(path, text.encode("utf-8"), 0o666 & ~umask)
     except OSError as error:
         raise SourceError(f"cannot write {path.name}: {error.strerror or error}") from None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import nbformat
@@ -191,7 +192,11 @@ def test_unsafe_fix_moves_the_task_into_a_module_beside_the_notebook(tmp_path: P
     assert result.stdout.splitlines()[0] == (
         "fixed my-notes.ipynb:cell 4:2:11: MPL207 move them into my_notes_tasks.py beside the "
         "notebook and import them")
-    assert (tmp_path / "my_notes_tasks.py").read_text(encoding="utf-8") == (
+    created = tmp_path / "my_notes_tasks.py"
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert created.stat().st_mode & 0o777 == 0o666 & ~umask  # as any new file, not 0600
+    assert created.read_text(encoding="utf-8") == (
         "# Moved out of my-notes.ipynb so that worker processes can import them.\n"
         "import math\n\n\n"
         "def root(x):\n    return math.sqrt(x)\n\n\n"
@@ -226,3 +231,14 @@ def test_the_fix_never_replaces_an_existing_module(tmp_path: Path) -> None:
     assert line.endswith("(no automatic fix: `nb_tasks.py` already exists)")
     assert path.read_text(encoding="utf-8") == before
     assert (tmp_path / "nb_tasks.py").read_text(encoding="utf-8") == "# mine\n"
+
+
+def test_a_notebook_on_stdin_is_fixed_to_stdout_without_a_second_file(tmp_path: Path) -> None:
+    before = notebook("import multiprocessing as mp", SQUARE, POOL)
+    result = cli("--stdin-filename", "nb.ipynb", "--fix", "--unsafe-fixes", "-", cwd=tmp_path,
+                 stdin=before.encode())
+    assert result.stdout == before  # the two-file fix needs a folder to write the module in
+    assert not (tmp_path / "nb_tasks.py").exists()
+    assert "MPL207" in result.stderr
+    lint = cli("--stdin-filename", "nb.ipynb", "-", cwd=tmp_path, stdin=before.encode())
+    assert report(lint.stdout) == [f"nb.ipynb:cell 4:2:11: {MPL207_SQUARE}"]

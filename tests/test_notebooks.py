@@ -242,3 +242,28 @@ def test_a_notebook_on_stdin_is_fixed_to_stdout_without_a_second_file(tmp_path: 
     assert "MPL207" in result.stderr
     lint = cli("--stdin-filename", "nb.ipynb", "-", cwd=tmp_path, stdin=before.encode())
     assert report(lint.stdout) == [f"nb.ipynb:cell 4:2:11: {MPL207_SQUARE}"]
+
+
+def test_start_method_rules_speak_of_the_notebook(tmp_path: Path) -> None:
+    """MPL103 keeps its meaning but suggests a context; MPL104's "runs on import" and MPL102
+    do not apply to a cell, as they do to the same code in a script."""
+    code = ("import multiprocessing as mp\nimport torch\nfrom tasks import square\n"
+            "model = torch.load('m.pt')\n" + POOL)
+    write(tmp_path, "nb.ipynb", notebook(code))
+    write(tmp_path, "script.py", code + "\n")
+    lines = report(cli("--select", "MPL102,MPL103", "nb.ipynb", "script.py", cwd=tmp_path).stdout)
+    assert [line.split(": ", 1) for line in lines] == [
+        ["nb.ipynb:cell 2:5:6", "MPL103 multiprocessing.Pool uses the platform's default start "
+         "method (fork on Linux up to Python 3.13, forkserver from 3.14, spawn on Windows and "
+         "macOS) in a notebook that imports torch; choose one with a context, e.g. "
+         "multiprocessing.get_context(\"spawn\"), since set_start_method() fails when its cell "
+         "runs again (no automatic fix: a notebook has no main guard to choose the start method "
+         "in)"],
+        ["script.py:4:9", lines[1].split(": ", 1)[1]],
+        ["script.py:5:6", lines[2].split(": ", 1)[1]]]
+    assert lines[1].split(": ", 1)[1].startswith("MPL102")
+    chosen = "import multiprocessing as mp\nmp.set_start_method('spawn')\n"
+    write(tmp_path, "nb.ipynb", notebook(chosen))
+    write(tmp_path, "script.py", chosen)
+    lines = report(cli("--select", "MPL104", "nb.ipynb", "script.py", cwd=tmp_path).stdout)
+    assert [line.split(": ")[0] for line in lines] == ["script.py:2:1"]

@@ -10,6 +10,7 @@ else (outputs, metadata, ids, attachments, indentation, key order) stays byte fo
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import re
@@ -24,6 +25,11 @@ _MARK_LINE = re.compile(r"# mplint: cell (\d+)")
 # escape, optionally assigned (``files = !ls``), or a help request (``?obj``, ``obj??``).
 _MAGIC = re.compile(r"(?P<indent>[ \t]*)(?P<target>[\w.]+[ \t]*=[ \t]*)?(?P<magic>[%!].*)")
 _HELP = re.compile(r"(?P<indent>[ \t]*)(?P<magic>\?.*|[\w.]+\?\??)")
+# Line magics IPython runs without the ``%`` (automagic), when the line is not Python.
+_AUTOMAGIC = re.compile(r"(?P<indent>[ \t]*)(?P<magic>(?:pip|conda|cd|load_ext|matplotlib|timeit|"
+                        r"time|run|env|pwd|ls|who|whos|reset|autoreload|config|mkdir|cat|cp|"
+                        r"mv|rm|rmdir|pinfo|store|sx|system)[ \t]+"
+                        r"(?![=(\[.,:;+\-*/%<>!&|^@])\S.*)")  # not ``run = ...``
 
 
 class NotebookError(Exception):
@@ -62,8 +68,10 @@ class Notebook:
     def parse(cls, raw: str) -> Notebook:
         """The notebook in ``raw``; raises NotebookError when it is not JSON or not nbformat 4.
         A notebook whose kernel is not Python gives an empty module."""
+        if not raw.strip():
+            raise NotebookError("not a valid notebook: the file is empty")
         try:
-            data = json.loads(raw)
+            data = json.loads(raw, strict=False)  # control characters in strings, as Jupyter
         except json.JSONDecodeError as problem:
             raise NotebookError(f"not a valid notebook: invalid JSON ({problem.msg})",
                                 problem.lineno, problem.colno) from None
@@ -189,15 +197,37 @@ def _mask(cell: _Cell, masks: dict[str, str]) -> list[str]:
     if cell.opaque:
         return ["#" + line for line in lines]
     masked = list(lines)
+    continued = False  # the line before is a magic that ends with a backslash
     for index, line in enumerate(lines):
-        match = _MAGIC.fullmatch(line) or _HELP.fullmatch(line)
+        if continued:  # part of the magic: a comment keeps every line in place
+            masked[index] = "#" + line
+            masks[masked[index]] = line
+            continued = line.endswith("\\")
+            continue
+        match = _magic(line)
         if match is None or not _at_logical_start(masked[:index]):
             continue  # Python (``% 2`` inside brackets, a line of a string), not IPython's
         target = match.groupdict().get("target") or ""
         replacement = f"{target + 'None' if target else 'pass'}  #{match.group('magic')}"
         masked[index] = match.group("indent") + replacement
         masks[replacement] = line.lstrip(" \t")
+        continued = line.endswith("\\")
     return masked
+
+
+def _magic(line: str) -> re.Match[str] | None:
+    """The IPython syntax ``line`` is, when it is not Python."""
+    found = _MAGIC.fullmatch(line) or _HELP.fullmatch(line)
+    if found is not None:
+        return found
+    found = _AUTOMAGIC.fullmatch(line)
+    if found is None:
+        return None
+    try:
+        compile(line.strip(), "<cell>", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return found
+    return None  # ``time = 3`` is Python
 
 
 def _at_logical_start(before: list[str]) -> bool:
@@ -218,7 +248,11 @@ def _at_logical_start(before: list[str]) -> bool:
 def _unmask(line: str, masks: dict[str, str]) -> str:
     body = line.lstrip(" \t")
     original = masks.get(body)
-    return line if original is None else line[:len(line) - len(body)] + original
+    if original is None:
+        return line
+    if body.startswith("#"):  # a continuation line of a magic: kept whole
+        return original
+    return line[:len(line) - len(body)] + original
 
 
 def _encode(source: str, cell: _Cell, old: str) -> str:
@@ -240,7 +274,7 @@ def _encode(source: str, cell: _Cell, old: str) -> str:
 
 def _source_spans(raw: str) -> dict[int, tuple[int, int]]:
     """Where each cell's ``source`` value lies in the JSON text, by the cell's index."""
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(strict=False)
     spans: dict[int, tuple[int, int]] = {}
     for key, start, _ in _members(raw, _skip(raw, 0), decoder):
         if key != "cells":

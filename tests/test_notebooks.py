@@ -57,6 +57,20 @@ def test_ipython_syntax_is_masked_without_moving_lines(tmp_path: Path) -> None:
     assert report(result.stdout) == [f"nb.ipynb:cell 5:4:11: {MPL207_SQUARE}"]
 
 
+def test_automagics_and_continued_magics_are_masked_and_kept_by_fixes(tmp_path: Path) -> None:
+    """``pip install x`` runs as a magic; ``run = ...`` is Python; a magic continued with a
+    backslash is masked with its continuation lines, and a fix of its cell writes them back."""
+    cell = ("pip install torch\nrun = dict(a=1,\n          b=2)\nq = mp.Queue()\n"
+            "if True:\n    %timeit -n1 sum(\\\n            range(3))\n"
+            'p = mp.get_context("spawn").Process(target=work, args=(q,))\np.start()')
+    path = write(tmp_path, "nb.ipynb", notebook("import multiprocessing as mp\nfrom t import work",
+                                                cell))
+    result = cli("--fix", "nb.ipynb", cwd=tmp_path)
+    assert result.stdout.endswith("(1 fixed, 0 remaining).\n"), result.stdout
+    source = nbformat.reads(path.read_text(encoding="utf-8"), 4).cells[2].source
+    assert source == cell.replace("q = mp.Queue()", 'q = mp.get_context("spawn").Queue()')
+
+
 def test_noqa_works_per_line_in_a_cell(tmp_path: Path) -> None:
     pool = POOL.replace("range(4)))", "range(4)))  # noqa: MPL207")
     write(tmp_path, "nb.ipynb", notebook("import multiprocessing as mp", SQUARE, pool))
@@ -122,7 +136,8 @@ def test_a_fix_that_would_cross_cells_is_refused() -> None:
      "nb.ipynb:1:1: MPL000 notebook format 3 is not supported (nbformat 4 only; "
      "`jupyter nbconvert --to notebook` converts it)"),
     ("[1, 2]", "nb.ipynb:1:1: MPL000 not a valid notebook: no list of cells"),
-], ids=["bad-json", "nbformat-3", "not-a-notebook"])
+    ("", "nb.ipynb:1:1: MPL000 not a valid notebook: the file is empty"),
+], ids=["bad-json", "nbformat-3", "not-a-notebook", "empty"])
 def test_a_broken_notebook_gets_one_line_and_the_run_goes_on(tmp_path: Path, content: str,
                                                              message: str) -> None:
     write(tmp_path, "nb.ipynb", content)

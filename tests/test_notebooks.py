@@ -282,3 +282,15 @@ def test_start_method_rules_speak_of_the_notebook(tmp_path: Path) -> None:
     write(tmp_path, "script.py", chosen)
     lines = report(cli("--select", "MPL104", "nb.ipynb", "script.py", cwd=tmp_path).stdout)
     assert [line.split(": ")[0] for line in lines] == ["script.py:2:1"]
+
+
+def test_a_task_defined_under_the_guard_of_a_notebook_is_reported_once(tmp_path: Path) -> None:
+    """In a kernel ``__name__ == "__main__"`` holds: the guard's functions are the notebook's,
+    MPL207's and not MPL203's "defined under the main guard"."""
+    write(tmp_path, "nb.ipynb", notebook(
+        'import multiprocessing as mp\nif __name__ == "__main__":\n    def work(x):\n'
+        "        return x\n    with mp.Pool(2) as pool:\n        pool.map(work, [1])"))
+    lines = report(cli("--unsafe-fixes", "nb.ipynb", cwd=tmp_path).stdout)
+    assert [line.split(": ", 1)[1][:6] for line in lines] == ["MPL207"]
+    assert lines[0].endswith("(no automatic fix: `work` is defined inside a block, not at the top "
+                             "of a cell)")

@@ -105,8 +105,10 @@ def _plan(module: cst.Module, names: list[str]) -> _Plan | str:
     while wanted:
         name = wanted.pop(0)
         definition = definitions.get(name)
-        if definition is None or name in state:
-            return f"`{name}` is also assigned in a cell"
+        if definition is None:
+            return f"`{name}` is defined inside a block, not at the top of a cell"
+        if name in state:
+            return f"`{name}` is assigned or defined more than once in the notebook"
         if any(d is definition for d in moved):
             continue
         moved.append(definition)

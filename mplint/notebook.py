@@ -25,6 +25,8 @@ _MARK_LINE = re.compile(r"# mplint: cell (\d+)")
 # escape, optionally assigned (``files = !ls``), or a help request (``?obj``, ``obj??``).
 _MAGIC = re.compile(r"(?P<indent>[ \t]*)(?P<target>[\w.]+[ \t]*=[ \t]*)?(?P<magic>[%!].*)")
 _HELP = re.compile(r"(?P<indent>[ \t]*)(?P<magic>\?.*|[\w.]+\?\??)")
+_CELL_MAGIC = re.compile(r"\s*%%(\w*)")
+_PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "memit", "debug"})
 # Line magics IPython runs without the ``%`` (automagic), when the line is not Python.
 _AUTOMAGIC = re.compile(r"(?P<indent>[ \t]*)(?P<magic>(?:pip|conda|cd|load_ext|matplotlib|timeit|"
                         r"time|run|env|pwd|ls|who|whos|reset|autoreload|config|mkdir|cat|cp|"
@@ -91,7 +93,7 @@ class Notebook:
                 if index not in spans:
                     raise NotebookError(f"not a valid notebook: cell {index + 1} has no source")
                 cells.append(_Cell(index + 1, text, spans[index], isinstance(source, list),
-                                   text.lstrip().startswith("%%")))
+                                   _opaque(text)))
         return cls._build(raw, tuple(cells))
 
     @classmethod
@@ -177,6 +179,13 @@ class Notebook:
             return []
         return [(cell.number, cell.source, sources[cell.number]) for cell in self.cells
                 if sources[cell.number] != cell.source]
+
+
+def _opaque(source: str) -> bool:
+    """Whether a cell magic runs the cell as something other than Python (``%%bash``,
+    ``%%writefile``); ``%%time`` and its like run the rest of the cell as Python."""
+    match = _CELL_MAGIC.match(source)
+    return match is not None and match.group(1) not in _PYTHON_CELL_MAGICS
 
 
 def _is_python(data: dict[str, object]) -> bool:

@@ -50,7 +50,7 @@ def test_an_unguarded_pool_in_a_notebook_is_not_mpl101(tmp_path: Path) -> None:
 def test_ipython_syntax_is_masked_without_moving_lines(tmp_path: Path) -> None:
     write(tmp_path, "nb.ipynb", notebook(
         "%matplotlib inline\n!pip list\nfiles = !ls\nimport multiprocessing as mp\nmp?",
-        "%%time\nprint(1)",
+        "%%bash\nfor f in *; do echo $f; done",
         "?mp.Pool\n" + SQUARE,
         "x = (1\n     % 2)\n" + POOL))
     result = cli("nb.ipynb", cwd=tmp_path)
@@ -69,6 +69,13 @@ def test_automagics_and_continued_magics_are_masked_and_kept_by_fixes(tmp_path: 
     assert result.stdout.endswith("(1 fixed, 0 remaining).\n"), result.stdout
     source = nbformat.reads(path.read_text(encoding="utf-8"), 4).cells[2].source
     assert source == cell.replace("q = mp.Queue()", 'q = mp.get_context("spawn").Queue()')
+
+
+def test_a_timed_cell_is_python(tmp_path: Path) -> None:
+    write(tmp_path, "nb.ipynb", notebook("import multiprocessing as mp", SQUARE,
+                                         "%%time\n" + POOL))
+    assert report(cli("nb.ipynb", cwd=tmp_path).stdout) == [
+        f"nb.ipynb:cell 4:3:11: {MPL207_SQUARE}"]
 
 
 def test_noqa_works_per_line_in_a_cell(tmp_path: Path) -> None:

@@ -301,3 +301,12 @@ def test_a_task_defined_under_the_guard_of_a_notebook_is_reported_once(tmp_path:
     assert [line.split(": ", 1)[1][:6] for line in lines] == ["MPL207"]
     assert lines[0].endswith("(no automatic fix: `work` is defined inside a block, not at the top "
                              "of a cell)")
+
+
+def test_the_fix_moves_the_definition_the_pool_uses_when_a_name_is_reused(tmp_path: Path) -> None:
+    path = write(tmp_path, "nb.ipynb", notebook(
+        "import multiprocessing as mp", SQUARE, POOL, "def square(x):\n    return -x"))
+    cli("--fix", "--unsafe-fixes", "nb.ipynb", cwd=tmp_path)
+    cells = [c.source for c in nbformat.reads(path.read_text(encoding="utf-8"), 4).cells]
+    assert cells[2:] == ["from nb_tasks import square", POOL, "def square(x):\n    return -x"]
+    assert (tmp_path / "nb_tasks.py").read_text(encoding="utf-8").endswith(SQUARE + "\n")

@@ -36,10 +36,10 @@ def module_name(notebook: str) -> str:
     return f"{stem}_tasks"
 
 
-def move_fixer(module: cst.Module, names: list[str], notebook: str) -> Fixer | str:
-    """The fix that moves the notebook's definitions ``names`` into a new module, or why it
+def move_fixer(module: cst.Module, wanted: list[_Definition], notebook: str) -> Fixer | str:
+    """The fix that moves the notebook's definitions ``wanted`` into a new module, or why it
     cannot be made."""
-    plan = _plan(module, names)
+    plan = _plan(module, wanted)
     if isinstance(plan, str):
         return plan
     target = module_name(notebook)
@@ -83,34 +83,31 @@ def _replaced(tree: cst.Module, moved: list[_Definition],
     return tree.with_changes(body=body, footer=footer)
 
 
-def _plan(module: cst.Module, names: list[str]) -> _Plan | str:
-    definitions: dict[str, _Definition] = {}
+def _plan(module: cst.Module, wanted: list[_Definition]) -> _Plan | str:
+    definitions: dict[str, list[_Definition]] = {}
     imports: dict[str, cst.SimpleStatementLine] = {}
     state: set[str] = set()
     for statement in module.body:
         if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
-            name = statement.name.value
-            if name in definitions:
-                state.add(name)  # defined twice: which one a cell means depends on the order
-            definitions[name] = statement
+            definitions.setdefault(statement.name.value, []).append(statement)
         elif _is_import(statement):
             assert isinstance(statement, cst.SimpleStatementLine)
             for bound in names_bound(statement):
                 imports[bound] = statement
         else:
             state |= names_bound(statement)
-    wanted = list(names)
+    todo = list(wanted)
     moved: list[_Definition] = []
     needed: list[cst.SimpleStatementLine] = []
-    while wanted:
-        name = wanted.pop(0)
-        definition = definitions.get(name)
-        if definition is None:
+    while todo:
+        definition = todo.pop(0)
+        name = definition.name.value
+        if not any(definition is d for d in definitions.get(name, [])):
             return f"`{name}` is defined inside a block, not at the top of a cell"
-        if name in state:
-            return f"`{name}` is assigned or defined more than once in the notebook"
-        if any(d is definition for d in moved):
+        if any(definition is d for d in moved):
             continue
+        if any(name == d.name.value for d in moved):
+            return f"two definitions of `{name}` would move into one module"
         moved.append(definition)
         free = _free_names(module.code_for_node(definition.with_changes(leading_lines=[])))
         if isinstance(free, str):
@@ -120,7 +117,10 @@ def _plan(module: cst.Module, names: list[str]) -> _Plan | str:
                 return (f"`{name}` reads `{read}`, which a cell sets and a module would not "
                         "see; pass it as an argument")
             if read in definitions:
-                wanted.append(read)
+                if len(definitions[read]) > 1:
+                    return (f"`{name}` reads `{read}`, which the notebook defines more than "
+                            "once")
+                todo.append(definitions[read][0])
             elif read in imports and imports[read] not in needed:
                 needed.append(imports[read])
     order = {id(s): i for i, s in enumerate(module.body)}

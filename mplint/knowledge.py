@@ -158,6 +158,7 @@ class Work:
     #                     not listed in ``own``) is sent: as items for "zip_items", else values
     own: tuple[str, ...] = ()  # keywords the API itself takes (not sent with ``rest``)
     callables: tuple[Arg, ...] = ()  # other callables the workers run (initializer, collate_fn)
+    keywords: Arg | None = None  # a dict of keyword arguments the callable gets with every task
     per_task: bool = True  # pickled with every task, or once per worker process
     label: str = ""  # appended to the API's name in messages: "(initializer=...)"
     starts: bool = False  # a method call that starts the object's workers (mpire, Lightning)
@@ -318,6 +319,26 @@ LIBRARY_APIS: tuple[ProcessApi, ...] = (
     ProcessApi("ray.util.multiprocessing.Pool", ApiKind.POOL,
                "https://docs.ray.io/en/latest/ray-more-libs/multiprocessing.html",
                pickler="cloudpickle", method="ray", methods="pool", reimports_main=False),
+    # reinforcement learning: one process per environment; environment factories travel with
+    # cloudpickle, so lambdas are fine
+    *(ProcessApi(name, ApiKind.LIBRARY, doc, label=label, pickler="cloudpickle", method=method,
+                 work=Work(items=(Arg(0, "env_fns"),), per_task=False))
+      for name, label, method, doc in (
+          *((f"stable_baselines3.common.vec_env{sub}.SubprocVecEnv", "SubprocVecEnv",
+             "forkserver", "https://stable-baselines3.readthedocs.io/en/master/guide/"
+             "vec_envs.html#subprocvecenv") for sub in ("", ".subproc_vec_env")),
+          *((f"baselines.common.vec_env{sub}", "baselines SubprocVecEnv", "spawn",
+             "https://github.com/openai/baselines/tree/master/baselines/common/vec_env")
+            for sub in (".SubprocVecEnv", ".subproc_vec_env.SubprocVecEnv", ".ShmemVecEnv",
+                        ".shmem_vec_env.ShmemVecEnv")),
+          *((f"{gym}.vector.AsyncVectorEnv", f"{gym}.vector.AsyncVectorEnv", None,
+             "https://gymnasium.farama.org/api/vector/async_vector_env/")
+            for gym in ("gym", "gymnasium")))),
+    *(ProcessApi(f"stable_baselines3.common.{module}.make_vec_env", ApiKind.LIBRARY,
+                 "https://stable-baselines3.readthedocs.io/en/master/guide/vec_envs.html",
+                 label="make_vec_env(vec_env_cls=SubprocVecEnv)", pickler="cloudpickle",
+                 method="forkserver", when=(("vec_env_cls", "SubprocVecEnv"),))
+      for module in ("env_util", "cmd_util")),
     # one call that starts workers and runs the work
     # dask's process scheduler: a pool of the spawn context, data sent with cloudpickle
     *(ProcessApi(name, ApiKind.LIBRARY,
@@ -379,7 +400,7 @@ LIBRARY_APIS: tuple[ProcessApi, ...] = (
                  "https://huggingface.co/docs/datasets/process#multiprocessing",
                  label=f"Hugging Face datasets .{name}(num_proc=...)", pickler="dill",
                  method="default", imports=(ANY_MODULE,),
-                 work=Work(Arg(0, "function"), "items", values=(Arg(None, "fn_kwargs"),)),
+                 work=Work(Arg(0, "function"), "items", keywords=Arg(None, "fn_kwargs")),
                  workers=Workers((Arg(None, "num_proc"),), serial=1))
       for name in ("map", "filter")),
     *(ProcessApi(name, ApiKind.LIBRARY,
@@ -613,6 +634,15 @@ DATA_LOADERS: tuple[ModelPattern, ...] = (
     ModelPattern("sklearn.datasets.load_*", "scikit-learn dataset"),
     ModelPattern("scipy.io.loadmat", "data loaded by scipy"),
 )
+# Loads that are not the models MPL201 means (cheap to pickle) but cost a read of files or a
+# download each time they run: MPL301 reports them in a task function like a model load.
+PER_TASK_LOADS: tuple[ModelPattern, ...] = tuple(
+    ModelPattern(f"{package}.*{kind}*.from_pretrained", label,
+                 source="https://huggingface.co/docs/transformers/main_classes/tokenizer")
+    for package in ("transformers", "sentence_transformers")
+    for kind, label in (("Tokenizer", "a tokenizer"), ("Processor", "a processor"),
+                        ("FeatureExtractor", "a feature extractor")))
+
 # Methods of an open file that read all of it.
 FILE_READ_METHODS: frozenset[str] = frozenset({"read", "readlines"})
 

@@ -3,25 +3,24 @@ modules of the linted tree can its analysis read.
 
 A file is analysed when it imports a process module and spells a starting API's name
 ("direct"; a DataLoader counts only with ``num_workers=`` a positive literal), or when it names
-a class that a module it imports exports as one that starts processes when called: a class
-whose bases spell a process class (a ``Process`` subclass) or name such a class in turn, a name
-assigned from one, or such a name imported and passed on. That is every start the analysis of
-a module can see in another module: it does not follow calls into another module's functions
-to find one, so a function elsewhere that starts processes, returns a pool or sets the start
-method adds to a finding only in a file that starts processes itself, which is analysed anyway.
-Importing a module that starts processes somewhere is not enough. Each module's exports are
-found from its bytes too (its ``class`` headers; the names, assignments and derived classes
-that mention an exported class), once per run, and only for modules that import something
-that exports. Everything else
-cannot produce a finding and is never parsed. The import graph found here also tells the cache
-which files a result depends on.
+something that a module it imports exports as able to start processes when called: a class
+whose bases spell a process class (a ``Process`` subclass), a module-level function or class
+whose code spells a start (calling the function, building an instance or calling one of its
+methods may start processes: the analysis follows such calls into the other module), or a
+name that mentions one of these in turn (assigned from it, imported and passed on, a function
+or class whose code calls it). Importing a module that starts processes somewhere is not
+enough: the file must name what can start them. Each module's exports are found from its bytes
+too (its top-level definitions; the names, assignments, functions and classes that mention an
+exported name), once per run, and only for modules that import something that exports.
+Everything else cannot produce a finding and is never parsed. The import graph found here also
+tells the cache which files a result depends on.
 """
 
 from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,7 +71,7 @@ class Scan:
 
     direct: bool  # imports a process module and spells a starting API
     imports: tuple[tuple[int, str], ...]  # (relative level, dotted name) of possible tree modules
-    exports: tuple[str, ...] = ()  # top-level classes (and names) whose header spells one
+    exports: tuple[str, ...] = ()  # classes whose bases spell a start (functions: the graph)
 
 
 def scan(data: bytes) -> Scan:
@@ -99,6 +98,18 @@ def scan(data: bytes) -> Scan:
     if direct:
         exports = tuple(sorted(_process_classes(data, _words(w.decode() for w in words))))
     return Scan(direct, tuple(imports), exports)
+
+
+def start_words(data: bytes) -> tuple[bytes, ...]:
+    """The start words of the process modules ``data`` imports (those ``scan`` looks for)."""
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    found: dict[bytes, None] = {}
+    for statement, _, _, _ in _import_statements(data):
+        for group in _GROUPS:
+            if group.word in statement and group.module.search(statement):
+                met = all(_REQUIRED[need][1].search(data) is not None for need in group.needs)
+                found.update(dict.fromkeys(group.starts if met else group.plain))
+    return tuple(found)
 
 
 def _spells(data: bytes, words: tuple[bytes, ...], start: int = 0, end: int | None = None) -> bool:
@@ -139,6 +150,71 @@ def _process_classes(data: bytes, pattern: re.Pattern[bytes]) -> set[str]:
     return found
 
 
+# start words whose calls the analysis does not count as a start made by calling the function
+# they are in: choosing a start method, a DataLoader (its workers start when it is iterated),
+# dask and ray (their own workers)
+NOT_STARTING = frozenset({"set_start_method", "DataLoader", "Client", "delayed", "remote"})
+
+
+def starting_definitions(data: bytes) -> set[str]:
+    """The module-level functions and classes whose code surely calls a starting API of a
+    process module the module imports when it runs (a class: in one of its methods): calling
+    one may start processes. A module that does not parse gives every definition, so that
+    nothing is missed. (Found only for the modules a file to triage imports: parsing every
+    module that starts processes would cost more than it saves.)"""
+    words = start_words(data)
+    wanted = {w.decode().rpartition(".")[2] for w in words} - NOT_STARTING
+    if not wanted or not _spells(data, words):
+        return set()
+    parsed = _parse(data)
+    if parsed.module is None:
+        return {m.group(1).decode() for m in _DEFINITION.finditer(data)}
+    pattern = _words(sorted(wanted))
+    found: set[str] = set()
+    for node in parsed.module.body:
+        if not isinstance(node, _DEFINITIONS) or node.end_lineno is None:
+            continue
+        start = parsed.offsets[node.lineno - 1]
+        end = parsed.offsets[min(node.end_lineno, len(parsed.offsets) - 1)]
+        if pattern.search(data, start, end) and any(callee(call) in wanted
+                                                    for call in sure_calls(node)):
+            found.add(node.name)
+    return found
+
+
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_BRANCHES = (ast.If, ast.IfExp, ast.Match, *_DEFINITIONS, ast.Lambda)
+
+
+def sure_calls(node: ast.AST) -> Iterator[ast.Call]:
+    """The calls a function makes whenever it runs (a class: those of its methods): not under
+    an ``if``, a ``match`` or a conditional expression, nor after a statement that may return
+    or raise; loops count as running. (As the analysis counts a start made by a call.)"""
+    if isinstance(node, ast.ClassDef):
+        for item in node.body:
+            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                yield from sure_calls(item)
+        return
+    for statement in getattr(node, "body", ()):
+        stack: list[ast.AST] = [statement]
+        while stack:
+            current = stack.pop()
+            if isinstance(current, ast.Call):
+                yield current
+            if not isinstance(current, _BRANCHES):
+                stack.extend(ast.iter_child_nodes(current))
+        if isinstance(statement, (*_COMPOUND, ast.Match)) and any(
+                isinstance(inner, (ast.Return, ast.Raise)) for inner in ast.walk(statement)):
+            return
+
+
+def callee(call: ast.Call) -> str:
+    """The name a call spells last: ``f`` in ``f()``, ``Pool`` in ``mp.Pool()``."""
+    func = call.func
+    return func.id if isinstance(func, ast.Name) else func.attr \
+        if isinstance(func, ast.Attribute) else ""
+
+
 _DEFINITION = re.compile(rb"^[ \t]*(?:async[ \t]+def|def|class)[ \t]+(\w+)", re.MULTILINE)
 _ASSIGNED = re.compile(rb"^[ \t]*(\w+)[ \t]*(?::[^=\n]*)?=(?!=)", re.MULTILINE)
 _COMPOUND = (ast.If, ast.Try, ast.With, ast.AsyncWith, ast.For, ast.AsyncFor, ast.While)
@@ -164,10 +240,12 @@ def _parse(data: bytes) -> _Parsed:
     return _Parsed(data, module, tuple(offsets))
 
 
-def _exporting(parsed: _Parsed, patterns: list[re.Pattern[bytes]]) -> set[str]:
+def _exporting(parsed: _Parsed, patterns: list[re.Pattern[bytes]],
+               names: frozenset[str] = frozenset()) -> set[str]:
     """The module-level names whose code matches one of ``patterns``: classes whose header
     (decorators, bases) matches, names assigned from matching code, also inside a
-    module-level ``if``, ``try``, ``with`` or loop. A module that does not parse exports every
+    module-level ``if``, ``try``, ``with`` or loop; and the functions and classes whose code
+    surely calls one of ``names`` when it runs. A module that does not parse exports every
     name it may define, so that nothing is missed."""
     data = parsed.data
     if parsed.module is None:
@@ -175,10 +253,10 @@ def _exporting(parsed: _Parsed, patterns: list[re.Pattern[bytes]]) -> set[str]:
             m.group(1).decode() for m in _ASSIGNED.finditer(data)}
     offsets = parsed.offsets
 
-    def matches(node: ast.stmt) -> bool:
+    def matches(node: ast.stmt, whole: bool = False) -> bool:
         first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
         last = node.end_lineno or node.lineno
-        if isinstance(node, ast.ClassDef) and node.body:
+        if isinstance(node, ast.ClassDef) and node.body and not whole:
             last = max(node.lineno, node.body[0].lineno - 1)  # the header: bases, keywords
         start, end = offsets[first - 1], offsets[min(last, len(offsets) - 1)]
         return any(p.search(data, start, end) for p in patterns)
@@ -187,8 +265,10 @@ def _exporting(parsed: _Parsed, patterns: list[re.Pattern[bytes]]) -> set[str]:
     pending: list[ast.stmt] = list(parsed.module.body)
     while pending:
         statement = pending.pop()
-        if isinstance(statement, ast.ClassDef):
-            if matches(statement):
+        if isinstance(statement, _DEFINITIONS):
+            if (isinstance(statement, ast.ClassDef) and matches(statement)) or (
+                    matches(statement, whole=True)
+                    and any(callee(call) in names for call in sure_calls(statement))):
                 found.add(statement.name)
         elif isinstance(statement, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             if matches(statement):
@@ -439,6 +519,9 @@ class ImportGraph:
         for node in order:
             scanned = self._scan(node)
             current[node] = set(scanned.exports) if scanned is not None else set()
+            if scanned is not None and scanned.direct:
+                data = self._read(node)
+                current[node] |= starting_definitions(data) if data is not None else set()
         changed = True
         while changed:  # modules that import each other: until nothing new is found
             changed = False
@@ -459,9 +542,9 @@ class ImportGraph:
 
     def _naming(self, path: Path, names: set[str]) -> set[str]:
         """What ``path`` exports because its code names some of ``names``: the names it
-        passes on (imports them, or assigns from them) and the classes derived from them.
-        A function that only calls one of them is not exported: the analysis of a module
-        does not follow calls into the functions of another to find a start."""
+        passes on (imports them, or assigns from them), the classes derived from them, and
+        the functions and classes whose code calls them (the analysis follows a call into
+        another module's function, constructor or method to find a start)."""
         data = self._read(path)
         if data is None:
             return set()
@@ -473,7 +556,7 @@ class ImportGraph:
             self._parsed[path] = _parse(data)
         parsed = self._parsed[path]
         assert parsed is not None
-        return mentioned | _exporting(parsed, [pattern])
+        return mentioned | _exporting(parsed, [pattern], frozenset(names))
 
 
 _NAME_PATTERNS: dict[frozenset[str], re.Pattern[bytes]] = {}

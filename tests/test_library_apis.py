@@ -164,6 +164,32 @@ FLAGGED = [
                 pool.starmap(read, [(reader, p) for p in ["a.png", "b.png"]])
         """, [(8, "MPL201")], id="ocr-reader-sent-with-every-task"),
     pytest.param("""
+        from datasets import load_dataset
+        from transformers import AutoTokenizer
+        from multiprocessing import Pool
+        NUM_PROC = 4
+        def tokenize(batch, name):
+            tokenizer = AutoTokenizer.from_pretrained(name)
+            return tokenizer(batch["text"])
+        def per_item(name):
+            return len(AutoTokenizer.from_pretrained(name))
+        def prepare(num_proc=NUM_PROC):
+            ds = load_dataset("imdb")
+            ds = ds.map(tokenize, fn_kwargs={"name": "bert-base-uncased"}, num_proc=num_proc)
+            with Pool(2) as pool:
+                pool.map(per_item, ["bert-base-uncased", "gpt2"])
+            return ds
+        """, [(6, "MPL301")], id="tokenizer-loaded-per-batch-with-fn-kwargs-the-same-for-all"),
+    pytest.param("""
+        import gymnasium as gym
+        from stable_baselines3.common.env_util import make_vec_env
+        from stable_baselines3.common.vec_env import SubprocVecEnv
+        envs = SubprocVecEnv([lambda: gym.make("CartPole-v1") for _ in range(4)])
+        vec = make_vec_env("CartPole-v1", n_envs=4, vec_env_cls=SubprocVecEnv)
+        more = gym.vector.AsyncVectorEnv([lambda: gym.make("CartPole-v1")] * 2)
+        """, [(4, "MPL101"), (5, "MPL101"), (6, "MPL101")],
+        id="rl-subprocess-vector-envs-lambdas-travel-by-cloudpickle"),
+    pytest.param("""
         from torch_geometric.loader import DataLoader
         from torch_geometric.datasets import TUDataset
         graphs = DataLoader(TUDataset("data", "MUTAG"), batch_size=32, num_workers=2)
@@ -278,6 +304,16 @@ LEFT_ALONE = [
         with Pool(4) as pool:
             print(pool.map(len, ["a", "bb"]))
         """, id="multiprocessing-dummy-pool-is-threads"),
+    pytest.param("""
+        import gymnasium as gym
+        from stable_baselines3.common.env_util import make_vec_env
+        from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+        envs = DummyVecEnv([lambda: gym.make("CartPole-v1")])
+        vec = make_vec_env("CartPole-v1", n_envs=4)
+        forked = SubprocVecEnv([lambda: gym.make("CartPole-v1")], start_method="fork")
+        def train():
+            return SubprocVecEnv([lambda: gym.make("CartPole-v1")] * 4)
+        """, id="rl-vector-envs-in-this-process-forked-or-in-a-function"),
 ]
 
 
@@ -289,6 +325,25 @@ def test_flagged(source: str, expected: list[tuple[int, str]]) -> None:
 @pytest.mark.parametrize("source", LEFT_ALONE)
 def test_left_alone(source: str) -> None:
     assert findings(source) == []
+
+
+def test_a_worker_count_from_a_parameter_default_constant_is_known() -> None:
+    assert messages("""
+        from datasets import load_dataset
+        NUM_PROC = 4
+        def tokenize(batch, name):
+            from transformers import AutoTokenizer
+            return AutoTokenizer.from_pretrained(name)(batch["text"])
+        def prepare(num_proc=NUM_PROC):
+            return load_dataset("imdb").map(tokenize, fn_kwargs={"name": "gpt2"},
+                                            num_proc=num_proc)
+        """) == [
+        "5:MPL301 `AutoTokenizer.from_pretrained(...)` loads a tokenizer in `tokenize`, which "
+        "Hugging Face datasets .map(num_proc=...) runs once per item: the load is paid for "
+        "every item instead of once per worker; load it once per worker through a "
+        "functools.cache loader in an importable module (no automatic fix: the library's "
+        "workers take no initializer the fix can write)",
+    ]
 
 
 def test_messages_name_the_library_api_and_the_unknown_worker_count() -> None:

@@ -160,20 +160,24 @@ def test_importing_a_module_that_starts_processes_is_not_enough(tmp_path: Path) 
 
 
 def test_what_a_module_exports_is_read_from_its_bytes() -> None:
-    from mplint.prefilter import scan
+    from mplint.prefilter import scan, starting_definitions
 
     source = (b"import multiprocessing as mp\n\n"
               b"def start(n):\n    return mp.Pool(n)\n\n"
               b"def plain():\n    return 1\n\n"
+              b"def maybe(n):\n    if n > 1:\n        return mp.Pool(n)\n\n"
               b"@decorated\nclass Job(mp.Process):\n    pass\n\n"
               b"class Spread(make_base(1), (\n        mp.Process)):\n    pass\n\n"
               b"class Named(Base):\n    Process = None\n\n"
               b"POOL = mp.get_context('spawn').Pool\nLIMIT = 3\n"
               b"if True:\n    def nested():\n        mp.Process().start()\n")
-    # only classes whose bases spell a process class: an importer's analysis does not follow
-    # calls into another module's functions to find a start (tested below), and calling an
-    # alias of a library API such as POOL is not followed either
+    # the scan: classes whose bases spell a process class; then, for the modules a file to
+    # triage imports, module-level functions and classes whose code surely calls a start (an
+    # importer's analysis follows calls into them, tested below; ``Named`` only names the word,
+    # ``maybe`` starts under a condition); calling an alias of a library API such as POOL is
+    # not followed, nor is a function defined under an ``if``
     assert scan(source).exports == ("Job", "Spread")
+    assert starting_definitions(source) == {"start"}
     assert scan(b"import os\nos.getpid()\n").exports == ()
 
 
@@ -191,26 +195,25 @@ def test_a_process_class_renamed_in_its_own_module_and_re_exported(tmp_path: Pat
         cli("--no-cache", "--no-prefilter", ".", cwd=tmp_path).stdout)
 
 
-def test_a_function_of_another_module_that_starts_processes_is_not_followed(
+def test_a_function_of_another_module_that_starts_processes_is_followed(
         tmp_path: Path) -> None:
-    """Calling another module's function that makes a pool or sets the start method gives the
-    caller no finding (the analysis stays in the caller's module; the same code written in the
-    caller has two), so the prefilter skips such a caller: it is never parsed."""
+    """A caller of another module's function that makes a pool is analysed although it spells
+    no process API (the syntax error shows it is parsed), and the call is a start on import;
+    the other module also chooses a start method the caller cannot see, so fork is not sure."""
     write(tmp_path, "jobs.py", "import multiprocessing as mp\n\n\ndef start(n):\n"
                                "    return mp.Pool(n)\n\n\ndef setup():\n"
-                               "    mp.set_start_method('fork')\n")
+                               "    mp.set_start_method('fork')\n\n\ndef cpus():\n"
+                               "    return 4\n")
     caller = ("import torch\nfrom jobs import start, setup\n\nmodel = torch.nn.Linear(2, 2)\n"
               "setup()\npool = start(2)\npool.map(abs, [model])\n")
     write(tmp_path, "main.py", caller)
     write(tmp_path, "broken.py", caller + "if True\n")  # shows whether it is parsed
-    write(tmp_path, "inline.py", caller.replace("from jobs import start, setup\n",
-                                                "import multiprocessing as mp\n")
-          .replace("setup()", "mp.set_start_method('fork')").replace("start(2)", "mp.Pool(2)"))
+    write(tmp_path, "plain.py", "from jobs import cpus\nif True\n")  # names no start
     without = _findings("--no-prefilter", ".", cwd=tmp_path)
-    assert [(f["path"], f["code"]) for f in without] == [
-        ("broken.py", "MPL000"), ("inline.py", "MPL104"), ("inline.py", "MPL201")]
+    assert [(f["path"], f["line"], f["code"]) for f in without] == [
+        ("broken.py", 8, "MPL000"), ("main.py", 6, "MPL101"), ("plain.py", 2, "MPL000")]
     with_prefilter = _findings(".", cwd=tmp_path)
-    assert with_prefilter == without[1:]
+    assert with_prefilter == without[:2]
 
 
 @pytest.mark.parametrize(("call", "direct"), [

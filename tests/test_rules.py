@@ -4,15 +4,37 @@ from __future__ import annotations
 
 import ast
 import re
+from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, write
 
 from mplint import Config, Finding, fix_source, lint_source
+from mplint.engine import Engine
 from mplint.rules import all_rules, markdown_table
 from mplint.rules.base import Invalid, Rule, Valid
+from mplint.sources import Source
 
 RULES = all_rules()
+
+
+def _cases(kind: str) -> list[tuple[type[Rule], Valid | Invalid]]:
+    return [(rule, example) for rule in RULES for example in getattr(rule, kind)]
+
+
+def _id(case: tuple[type[Rule], Valid | Invalid]) -> str:
+    rule, example = case
+    index = getattr(rule, "VALID" if isinstance(example, Valid) else "INVALID").index(example)
+    return f"{rule.code}-{index}"
+
+
+def _path(example: Valid | Invalid, folder: Path) -> Path | None:
+    """Where the example is linted: beside the other modules of its tree, if it has any."""
+    if not example.modules:
+        return None
+    for name, code in example.modules:
+        write(folder, name, code)
+    return folder / "script.py"
 
 
 def _as_notebook(code: str) -> str:
@@ -26,42 +48,41 @@ def _as_notebook(code: str) -> str:
     return json.dumps(notebook, indent=1, sort_keys=True) + "\n"
 
 
-def _lint(rule: type[Rule], code: str) -> list[Finding]:
+def lint_at(code: str, path: Path | None, config: Config | None = None,
+            notebook: bool = False) -> list[Finding]:
     """The example's findings; a notebook rule's examples are linted as a notebook's cell."""
-    if rule.notebook:
-        return lint_source(_as_notebook(code), "example.ipynb")
-    return lint_source(code)
+    if notebook:
+        return lint_source(_as_notebook(code), "example.ipynb", config=config)
+    if path is None:
+        return lint_source(code, config=config)
+    return Engine(config).lint(Source(code, "script.py", path))
 
 
-def _fix(rule: type[Rule], code: str, config: Config | None = None) -> str:
-    if rule.notebook:
-        notebook = _as_notebook(code)
-        fixed = fix_source(notebook, "example.ipynb", config=config, unsafe=True)
-        return code if fixed == notebook else fixed
-    return fix_source(code, config=config, unsafe=True)
-
-
-def _cases(kind: str) -> list[tuple[type[Rule], Valid | Invalid]]:
-    return [(rule, example) for rule in RULES for example in getattr(rule, kind)]
-
-
-def _id(case: tuple[type[Rule], Valid | Invalid]) -> str:
-    rule, example = case
-    index = getattr(rule, "VALID" if isinstance(example, Valid) else "INVALID").index(example)
-    return f"{rule.code}-{index}"
+def fix_at(code: str, path: Path | None, config: Config | None = None,
+           unsafe: bool = True, notebook: bool = False) -> str:
+    if notebook:
+        book = _as_notebook(code)
+        fixed = fix_source(book, "example.ipynb", config=config, unsafe=unsafe)
+        return code if fixed == book else fixed
+    if path is None:
+        return fix_source(code, config=config, unsafe=unsafe)
+    return Engine(config).fix(Source(code, "script.py", path), unsafe, prefilter=False).text
 
 
 @pytest.mark.parametrize("case", _cases("VALID"), ids=_id)
-def test_valid_example_is_left_alone(case: tuple[type[Rule], Valid]) -> None:
+def test_valid_example_is_left_alone(case: tuple[type[Rule], Valid], tmp_path: Path) -> None:
     rule, example = case
-    findings = [f for f in _lint(rule, example.code) if f.code == rule.code]
+    findings = [f for f in lint_at(example.code, _path(example, tmp_path),
+                                   notebook=rule.notebook) if f.code == rule.code]
     assert findings == [], example.why
 
 
 @pytest.mark.parametrize("case", _cases("INVALID"), ids=_id)
-def test_invalid_example_is_reported_exactly(case: tuple[type[Rule], Invalid]) -> None:
+def test_invalid_example_is_reported_exactly(case: tuple[type[Rule], Invalid],
+                                             tmp_path: Path) -> None:
     rule, example = case
-    found = [(f.line, f.column, f.message) for f in _lint(rule, example.code)
+    found = [(f.line, f.column, f.message)
+             for f in lint_at(example.code, _path(example, tmp_path), notebook=rule.notebook)
              if f.code == rule.code]
     expected = [(e.line, e.column, e.message) for e in example.expected]
     assert found == expected
@@ -100,24 +121,27 @@ def test_the_readme_table_is_the_rules_own() -> None:
 
 
 @pytest.mark.parametrize("case", _cases("INVALID"), ids=_id)
-def test_invalid_example_fixes_exactly_and_stays_fixed(case: tuple[type[Rule], Invalid]) -> None:
+def test_invalid_example_fixes_exactly_and_stays_fixed(case: tuple[type[Rule], Invalid],
+                                                       tmp_path: Path) -> None:
     """The rule's own fix (unsafe ones included) gives exactly ``fixed``; the result parses,
     has no finding of the rule, and fixing it again changes nothing."""
     rule, example = case
     only = Config(select=(rule.code,))
-    fixed = _fix(rule, example.code, only)
+    path = _path(example, tmp_path)
+    fixed = fix_at(example.code, path, config=only, notebook=rule.notebook)
     if example.fixed is None:
         assert fixed == example.code, "no fix is offered for this example"
         return
     assert fixed == example.fixed
     ast.parse(fixed)
-    assert [f for f in lint_source(fixed) if f.code == rule.code] == []
-    assert fix_source(fixed, config=only, unsafe=True) == fixed
-    assert fix_source(fixed, unsafe=True) == fix_source(fix_source(fixed, unsafe=True),
-                                                        unsafe=True)
+    assert [f for f in lint_at(fixed, path) if f.code == rule.code] == []
+    assert fix_at(fixed, path, config=only) == fixed
+    assert fix_at(fixed, path) == fix_at(fix_at(fixed, path), path)
 
 
 @pytest.mark.parametrize("case", _cases("VALID"), ids=_id)
-def test_valid_example_is_not_changed_by_fixes(case: tuple[type[Rule], Valid]) -> None:
+def test_valid_example_is_not_changed_by_fixes(case: tuple[type[Rule], Valid],
+                                               tmp_path: Path) -> None:
     rule, example = case
-    assert _fix(rule, example.code, Config(select=(rule.code,))) == example.code
+    assert fix_at(example.code, _path(example, tmp_path), config=Config(select=(rule.code,)),
+                  notebook=rule.notebook) == example.code

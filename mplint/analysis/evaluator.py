@@ -347,7 +347,7 @@ class Evaluator:
         if any(argument(call, a.index if a.index is not None else 99, a.keyword) is None
                for a in api.requires):
             return False
-        if api.when and not any(value in (_string(keyword_argument(call, keyword)) or "")
+        if api.when and not any(value in _spelled(keyword_argument(call, keyword))
                                 for keyword, value in api.when):
             return False
         return True if api.workers is None else self.starts_workers(call, scope, api.workers)
@@ -405,7 +405,11 @@ class Evaluator:
     def _bound_integer(self, binding: Binding, scope: Scope | None, depth: int) -> int | None:
         if binding.kind is BindingKind.PARAM and isinstance(binding.node, cst.Param):
             default = binding.node.default
-            return _integer(default) if default is not None else None
+            if default is None:
+                return None
+            outer = scope.parent if scope is not None and scope.parent is not None else scope
+            return (self._integer_of(default, outer, depth + 1) if outer is not None
+                    else _integer(default))
         if binding.kind is BindingKind.ASSIGN and binding.value is not None and scope is not None:
             return self._integer_of(binding.value, scope, depth + 1)
         return None
@@ -818,6 +822,16 @@ def _integer(expr: cst.BaseExpression | None) -> int | None:
 def is_generator(node: cst.FunctionDef) -> bool:
     """True when ``node``'s own body yields."""
     return any(isinstance(current, cst.Yield) for current in _own_nodes(node))
+
+
+def _spelled(expr: cst.BaseExpression | None) -> str:
+    """What a setting spells: a string's text, or the last part of a name (``SubprocVecEnv``,
+    ``vec_env.SubprocVecEnv``)."""
+    if isinstance(expr, cst.Name):
+        return expr.value
+    if isinstance(expr, cst.Attribute):
+        return expr.attr.value
+    return _string(expr) or ""
 
 
 def _is_false_literal(expr: cst.BaseExpression) -> bool:

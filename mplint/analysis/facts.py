@@ -48,7 +48,11 @@ class PayloadMode(enum.Enum):
 class Payload:
     expr: cst.BaseExpression
     mode: PayloadMode
-    keyword: str | None = None  # sent as this keyword argument of the task function
+    keyword: str | None = None  # sent as this keyword argument of the task function; KEYWORDS:
+    #                             a dict of keyword arguments sent with every task
+
+
+KEYWORDS = "**"
 
 
 class Shape(enum.Enum):
@@ -69,6 +73,7 @@ class ProcessStart:
     site: CallSite
     obj: ProcessObject
     iteration: Iteration | None = None  # a DataLoader's: where its workers start on import
+    via: str | None = None  # the function of another module whose code makes it, if any
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,8 +122,11 @@ class ModuleFacts:
         # calls that freeze the default context, with the API they call
         self.default_fixers: list[tuple[CallSite, str]] = []
         self._shared_models: set[str] = set()
+        # what calls into other modules of the tree send to the processes those start
+        self.sent_through_calls: list[WorkSite] = []
         for site in self.record.calls:
             self._classify(site, self.value(site.node.func, site))
+        self._add_calls_into_tree()
         self._drop_processes_never_started()
 
     # -- queries -------------------------------------------------------------------------------
@@ -213,7 +221,10 @@ class ModuleFacts:
               and isinstance(exprs[0], cst.Tuple)):
             flags.extend(not self._varies(work, e.value) for e in exprs[0].elements)
         params = self.task_parameters(func)
-        return frozenset(p.name.value for p, same in zip(params, flags, strict=False) if same)
+        same_keywords = {name for p in work.payload if p.keyword == KEYWORDS
+                         for name in _dict_keys(self.definition(work, p.expr))}
+        return frozenset(p.name.value for p, same in zip(params, flags, strict=False)
+                         if same) | same_keywords
 
     def parameter_expressions(self, work: WorkSite,
                               func: Func) -> dict[str, tuple[cst.BaseExpression, Scope]]:
@@ -621,6 +632,19 @@ class ModuleFacts:
         if api.work is not None:
             self._add_work(site, api.work, obj, _name_of(obj))
 
+    def _add_calls_into_tree(self) -> None:
+        """Calls of functions, constructors and methods of other modules of the linted tree
+        that start processes, or send what they are passed to processes."""
+        from mplint.analysis.reach import effect_of_call, payload_of, sent_work
+
+        for site in self.record.calls:
+            effect = effect_of_call(self, site)
+            self.starts.extend(ProcessStart(site, r.obj, via=r.where) for r in effect.starts)
+            for sent in effect.sent:
+                expr = payload_of(site.node, sent)
+                if expr is not None:
+                    self.sent_through_calls.append(sent_work(site, sent, expr))
+
     def _drop_processes_never_started(self) -> None:
         """``p = Process(...)`` in a function that never starts ``p`` nor lets it go anywhere
         (``p`` is only used as ``p.something``) creates no process and sends nothing."""
@@ -669,6 +693,9 @@ class ModuleFacts:
                    if e is not None]
         payload += [Payload(e, PayloadMode.VALUE) for e in map(partial(_given, call), work.values)
                     if e is not None]
+        keywords = _given(call, work.keywords)
+        if keywords is not None:
+            payload.append(Payload(keywords, PayloadMode.VALUE, KEYWORDS))
         if work.rest:
             payload += _rest(call, work)
         callables = tuple(e for e in map(partial(_given, call), work.callables) if e is not None)
@@ -708,6 +735,18 @@ class ModuleFacts:
         kind = ApiKind.RAY if library == "ray" else ApiKind.DASK_CLIENT
         self.work.append(WorkSite(site, api, kind, func, _call_payload(site.node), True, library,
                                   Shape.ARGS, cloudpickle=True))
+
+
+def _dict_keys(expr: cst.BaseExpression) -> set[str]:
+    """The string keys of a dict literal or the keywords of ``dict(...)``."""
+    if isinstance(expr, cst.Dict):
+        return {key.evaluated_value for element in expr.elements
+                if isinstance(element, cst.DictElement)
+                and isinstance(key := element.key, cst.SimpleString)
+                and isinstance(key.evaluated_value, str)}
+    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value == "dict":
+        return {a.keyword.value for a in expr.args if a.keyword is not None}
+    return set()
 
 
 def _given(call: cst.Call, arg: knowledge.Arg | None) -> cst.BaseExpression | None:

@@ -178,6 +178,9 @@ class _Deferred(Summarised):
     def may_set_start_method(self) -> bool:
         return self._found.summary.sets_start_method
 
+    def may_start(self) -> bool:
+        return self._index.summaries.may_start(self._found)
+
 
 class _DeferredFunc(_Deferred, Func):
     _FIELDS = ("node", "scope", "guarded", "evaluator")

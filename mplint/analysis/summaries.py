@@ -18,11 +18,13 @@ import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from mplint import knowledge
 from mplint.knowledge import ApiKind, ModelPattern
 from mplint.modules import Tree, absolute
+from mplint.prefilter import NOT_STARTING, callee, start_words, sure_calls
 
 # Every method name that returns the model it is called on, whatever the model.
 _SELF_RETURNING = frozenset().union(*knowledge.SELF_RETURNING_METHODS.values(),
@@ -60,6 +62,13 @@ class ModuleSummary:
     tree: ast.Module | None = None
     _calls: dict[str, list[tuple[ast.Call, ast.AST | None]]] | None = None
     _uses: dict[str, int] = field(default_factory=dict)
+
+    @cached_property
+    def starting_names(self) -> frozenset[str]:
+        """The names a call spells last to start processes, through the process modules this
+        module imports (``Pool``, ``Process``, ...)."""
+        return frozenset(w.decode().rpartition(".")[2]
+                         for w in start_words(self.data)) - NOT_STARTING
 
     @property
     def sets_start_method(self) -> bool:
@@ -316,6 +325,7 @@ class Summaries:
         self._returns: dict[int, bool | None] = {}  # None: being computed
         self._bases: dict[int, tuple[str, ...] | None] = {}
         self._resolving: set[str] = set()
+        self._starts: dict[int, bool] = {}
 
     def get(self, path: Path) -> ModuleSummary | None:
         if path not in self._summaries:
@@ -390,6 +400,52 @@ class Summaries:
         return NEEDS_PARSE
 
     # -- questions -----------------------------------------------------------------------------
+    def may_start(self, found: Definition, depth: int = 3) -> bool:
+        """Whether calling the function (or building an instance of the class, or calling one
+        of its methods) can start processes: its code calls a starting API of a process module
+        its module imports, or a function or class of its own module or of another module of
+        the tree that can, through up to ``depth`` calls; only calls that run whenever it runs
+        count (not under an ``if``, nor after an early return), as in the analysis. True
+        leaves the question to the analysis of the parsed module; False: no start found (a
+        name only the parsed module could resolve is not followed, so a start there is
+        missed rather than guessed)."""
+        node = found.bind.node
+        assert node is not None
+        key = id(node)
+        if key not in self._starts:
+            self._starts[key] = False  # a cycle adds no start
+            calls = list(sure_calls(node))
+            names = found.summary.starting_names
+            try:
+                self._starts[key] = any(
+                    callee(call) in names or any(k.arg in names for k in call.keywords)
+                    for call in calls) or (
+                    depth > 0 and any(self.may_start(inner, depth - 1)
+                                      for inner in self._called(calls, found.summary)))
+            except RecursionError:
+                self._starts[key] = True  # let the analysis decide
+        return self._starts[key]
+
+    def _called(self, calls: list[ast.Call], summary: ModuleSummary) -> Iterator[Definition]:
+        """The functions and classes of the tree that ``calls`` call by name."""
+        seen: set[str] = set()
+        for inner in calls:
+            chain = _chain(inner.func)
+            if chain is None or ".".join([chain[0], *chain[1]]) in seen:
+                continue
+            seen.add(".".join([chain[0], *chain[1]]))
+            root, rest = chain
+            read = summary.last(root)
+            found: Found = None
+            if read is not None and read.kind in ("def", "class") and not rest:
+                found = Definition(summary, root, read)
+            elif read is not None and read.kind == "import":
+                qualname = ".".join([read.qualname, *rest])
+                if not knowledge.is_known_library(qualname):
+                    found = self.resolve(qualname, summary.name, self.tree.roots(summary.path))
+            if isinstance(found, Definition):
+                yield found
+
     def may_return_model(self, found: Definition) -> bool:
         """Whether calling the function can give a model: False only when none of its
         ``return`` values can evaluate to one."""

@@ -108,6 +108,11 @@ class Summarised:
         """(A function) Its module can name ``set_start_method``."""
         raise NotImplementedError
 
+    def may_start(self) -> bool:
+        """Whether calling it (building an instance, calling a method of one) can start
+        processes; False is sure, True: ask the parsed module."""
+        raise NotImplementedError
+
 
 @dataclass(frozen=True, eq=False)
 class Instance:

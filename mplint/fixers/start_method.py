@@ -157,7 +157,8 @@ def context_fixer(facts: ModuleFacts, statement: cst.SimpleStatementLine | None,
 def _default_context_calls(facts: ModuleFacts) -> list[tuple[CallSite, ApiKind]]:
     found: list[tuple[CallSite, ApiKind]] = [
         (start.site, start.obj.kind) for start in facts.starts
-        if start.obj.method is None and start.obj.kind is not ApiKind.SPAWN]
+        if start.obj.method is None and start.obj.kind is not ApiKind.SPAWN
+        and start.via is None]  # a call into another module has no context to rewrite
     found += [(site, ApiKind.FIXES_DEFAULT) for site, _ in facts.default_fixers]
     return found
 

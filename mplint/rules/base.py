@@ -57,13 +57,15 @@ class Invalid:
     code: str
     expected: tuple[Expected, ...]
     fixed: str | None
+    modules: tuple[tuple[str, str], ...]  # other files of the tree beside it: (path, code)
 
     def __init__(self, code: str, *expected: tuple[int, int, str],
-                 fixed: str | None = None) -> None:
+                 fixed: str | None = None, modules: dict[str, str] | None = None) -> None:
         object.__setattr__(self, "code", textwrap.dedent(code).lstrip("\n"))
         object.__setattr__(self, "expected", tuple(Expected(*e) for e in expected))
         object.__setattr__(self, "fixed",
                            None if fixed is None else textwrap.dedent(fixed).lstrip("\n"))
+        object.__setattr__(self, "modules", _modules(modules))
 
 
 @dataclass(frozen=True)
@@ -72,10 +74,17 @@ class Valid:
 
     code: str
     why: str
+    modules: tuple[tuple[str, str], ...]  # other files of the tree beside it: (path, code)
 
-    def __init__(self, code: str, why: str) -> None:
+    def __init__(self, code: str, why: str, modules: dict[str, str] | None = None) -> None:
         object.__setattr__(self, "code", textwrap.dedent(code).lstrip("\n"))
         object.__setattr__(self, "why", why)
+        object.__setattr__(self, "modules", _modules(modules))
+
+
+def _modules(modules: dict[str, str] | None) -> tuple[tuple[str, str], ...]:
+    return tuple((path, textwrap.dedent(code).lstrip("\n"))
+                 for path, code in (modules or {}).items())
 
 
 class Rule:

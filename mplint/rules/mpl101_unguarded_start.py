@@ -18,7 +18,8 @@ class UnguardedStart(Rule):
     what = (
         "Flags a process start (a `Pool`, `ProcessPoolExecutor`, `Process`, `Manager` or "
         "`torch.multiprocessing.spawn`) that runs when the module is imported: at module level, "
-        "or inside a function that module-level code calls, with no "
+        "or inside a function that module-level code calls (also a function, a class's "
+        "constructor or an object's method of another module of the linted tree), with no "
         '`if __name__ == "__main__":` guard around it. A torch DataLoader with workers starts '
         "them where it is iterated (`for batch in loader`, `iter()`, `next()`, `enumerate()`, "
         "`list()`), at module level or in a function module-level code calls (also through "
@@ -149,6 +150,44 @@ class UnguardedStart(Rule):
                 return rows.map(lambda row: {"n": len(row["text"])}, num_proc=4)
             """,
             "a library function: its dataset workers start only when a caller runs it",
+        ),
+        Valid(
+            """
+            import shards
+
+            if __name__ == "__main__":
+                print(shards.count_all(["a.txt", "b.txt"]))
+            """,
+            "the helper of another module that starts the pool is called under the main guard",
+        modules={"shards.py": """
+            import multiprocessing
+
+            def count(path):
+                return len(path)
+
+            def count_all(paths):
+                with multiprocessing.Pool(4) as pool:
+                    return pool.map(count, paths)
+            """},
+        ),
+        Valid(
+            """
+            import shards
+
+            print(shards.count_all(["a.txt", "b.txt"]))
+            """,
+            "the other module starts processes only under its own main guard; the function "
+            "called here starts none",
+            modules={"shards.py": """
+                import multiprocessing
+
+                def count_all(paths):
+                    return [len(path) for path in paths]
+
+                if __name__ == "__main__":
+                    with multiprocessing.Pool(2) as pool:
+                        print(pool.map(len, ["a", "b"]))
+                """},
         ),
     )
     INVALID = (
@@ -423,6 +462,59 @@ class UnguardedStart(Rule):
                     train(epoch)
             """,
         ),
+        Invalid(
+            """
+            import shards
+
+            sizes = shards.count_all(["a.txt", "b.txt"])
+            print(sizes)
+            """,
+            (3, 9, "`shards.count_all()` starts processes (multiprocessing.Pool in "
+                   "`shards.count_all`) when the module is imported, outside "
+                   '`if __name__ == "__main__":`; under spawn or forkserver every child '
+                   "re-imports the module and fails in its bootstrapping phase"),
+            fixed="""
+            import shards
+
+            if __name__ == "__main__":
+                sizes = shards.count_all(["a.txt", "b.txt"])
+                print(sizes)
+            """,
+        modules={"shards.py": """
+            import multiprocessing
+
+            def count(path):
+                return len(path)
+
+            def count_all(paths):
+                with multiprocessing.Pool(4) as pool:
+                    return pool.map(count, paths)
+            """},
+        ),
+        Invalid(
+            """
+            from scoring import Scorer
+
+            scorer = Scorer(4)
+            """,
+            (3, 10, "`Scorer()` starts processes (concurrent.futures.ProcessPoolExecutor in "
+                    "`scoring.Scorer.__init__`) when the module is imported, outside "
+                    '`if __name__ == "__main__":`; under spawn or forkserver every child '
+                    "re-imports the module and fails in its bootstrapping phase"),
+            fixed="""
+            from scoring import Scorer
+
+            if __name__ == "__main__":
+                scorer = Scorer(4)
+            """,
+            modules={"scoring.py": """
+                from concurrent.futures import ProcessPoolExecutor
+
+                class Scorer:
+                    def __init__(self, workers):
+                        self.executor = ProcessPoolExecutor(workers)
+                """},
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
@@ -455,9 +547,11 @@ class UnguardedStart(Rule):
                 node = root.node
                 condition = (f" (when {start.obj.condition})"
                              if start.obj.maybe and start.obj.condition else "")
-                subject = (f"{start.obj.api} starts processes{condition}" if root is start.site
+                where = start.via or _function_name(function_of(start.site.scope))
+                subject = (f"{start.obj.api} starts processes{condition}"
+                           if root is start.site and start.via is None
                            else f"`{_call_text(root.node)}` starts processes ({start.obj.api} in "
-                                f"`{_function_name(function_of(start.site.scope))}`)")
+                                f"`{where}`)")
             yield Report(node, f"{subject} when the module is imported, outside {_GUARD}; "
                                "under spawn or forkserver every child re-imports the module "
                                "and fails in its bootstrapping phase")

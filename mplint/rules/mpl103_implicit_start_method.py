@@ -121,6 +121,23 @@ class ImplicitStartMethod(Rule):
             "the parent never imports a threaded framework, so forking it is safe; only the "
             "workers import torch",
         ),
+        Valid(
+            """
+            import torch
+            import shards
+
+            if __name__ == "__main__":
+                print(shards.count_all(["a.txt", "b.txt"]))
+            """,
+            "the helper of another module starts its pool from an explicit spawn context",
+            modules={"shards.py": """
+                import multiprocessing
+
+                def count_all(paths):
+                    with multiprocessing.get_context("spawn").Pool(4) as pool:
+                        return pool.map(len, paths)
+                """},
+        ),
     )
     INVALID = (
         Invalid(
@@ -272,6 +289,38 @@ class ImplicitStartMethod(Rule):
                    "a script that imports torch; the module's set_start_method() runs only after "
                    "it; start processes under the main guard, after the choice (no automatic fix: "
                    "the choice is there, the start runs on import before it)"),
+        ),
+        Invalid(
+            """
+            import torch
+            import shards
+
+            if __name__ == "__main__":
+                print(shards.count_all(["a.txt", "b.txt"]))
+            """,
+            (5, 11, "multiprocessing.Pool uses the platform's default start method (fork on "
+                    "Linux up to Python 3.13, forkserver from 3.14, spawn on Windows and macOS) "
+                    "in a script that imports torch; choose one, e.g. "
+                    'multiprocessing.set_start_method("spawn") first thing under the main guard'),
+            fixed="""
+            import torch
+            import shards
+            import multiprocessing
+
+            if __name__ == "__main__":
+                multiprocessing.set_start_method("spawn")
+                print(shards.count_all(["a.txt", "b.txt"]))
+            """,
+        modules={"shards.py": """
+            import multiprocessing
+
+            def count(path):
+                return len(path)
+
+            def count_all(paths):
+                with multiprocessing.Pool(4) as pool:
+                    return pool.map(count, paths)
+            """},
         ),
     )
 

@@ -237,6 +237,27 @@ class ModelArg(Rule):
             """,
             "iterating a dict gives its keys: only the names are sent",
         ),
+        Valid(
+            """
+            import torch
+            import scoring
+
+            if __name__ == "__main__":
+                net = torch.nn.Linear(8, 2)
+                print(scoring.score_all("net.pt", torch.randn(4, 8)))
+            """,
+            "the helper of another module sends only what the caller passes, here a path",
+            modules={"scoring.py": """
+                import multiprocessing
+
+                def score(model, frame):
+                    return model(frame)
+
+                def score_all(model, frames):
+                    with multiprocessing.get_context("spawn").Pool(4) as pool:
+                        return pool.starmap(score, [(model, f) for f in frames])
+                """},
+        ),
     )
     INVALID = (
         Invalid(
@@ -558,10 +579,34 @@ class ModelArg(Rule):
                      "Pool.starmap; load it once per worker with initializer= instead (no "
                      "automatic fix: the model has no name the fix could rebuild it from)"),
         ),
+        Invalid(
+            """
+            import torch
+            import scoring
+
+            if __name__ == "__main__":
+                net = torch.nn.Linear(8, 2)
+                print(scoring.score_all(net, torch.randn(4, 8)))
+            """,
+            (6, 11, "model `net` (torch.nn.Module) is pickled with every task of Pool.starmap "
+                    "in `scoring.score_all`; load it once per worker with initializer= instead "
+                    "(no automatic fix: the processes are started in another module)"),
+            modules={"scoring.py": """
+                import multiprocessing
+
+                def score(model, frame):
+                    return model(frame)
+
+                def score_all(model, frames):
+                    with multiprocessing.get_context("spawn").Pool(4) as pool:
+                        return pool.starmap(score, [(model, f) for f in frames])
+                """},
+        ),
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
-        for work in facts.work:
+        through_calls = set(facts.sent_through_calls)
+        for work in (*facts.work, *facts.sent_through_calls):
             if not work.per_task and facts.only_fork(work.method):
                 continue  # a forked child inherits its arguments: nothing is pickled
             seen: set[tuple[str | None, str]] = set()
@@ -580,6 +625,8 @@ class ModelArg(Rule):
                 fix = (f"{work.api} has no worker initializer to load it in"
                        if work.kind in (ApiKind.JOBLIB, ApiKind.RAY, ApiKind.DASK_CLIENT,
                                         ApiKind.LIBRARY)
+                       else "the processes are started in another module"
+                       if work in through_calls
                        else load_per_worker_fixer(facts, work, model))
                 yield offer(task_node(work), message, fix)
 

@@ -424,7 +424,7 @@ def _handovers(facts: ModuleFacts) -> Iterator[_Handover]:
             sent = Tup((*(facts.work_value(work, expr) for expr in exprs), *held))
             yield _Handover(work.site.node, work.api, work.method, sent)
     for start in facts.starts:
-        if start.obj.kind in (ApiKind.POOL, ApiKind.EXECUTOR):
+        if start.obj.kind in (ApiKind.POOL, ApiKind.EXECUTOR) and start.via is None:
             initargs = keyword_argument(start.site.node, "initargs")
             if initargs is not None:
                 yield _Handover(start.site.node, f"{start.obj.api.rpartition('.')[2]} initargs",

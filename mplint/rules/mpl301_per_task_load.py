@@ -536,6 +536,11 @@ def _loads(facts: ModuleFacts, func: Func,
     for site in facts.calls_in(func.node):
         value = facts.value(site.node, site)
         callee = facts.value(site.node.func, site)
+        other = (knowledge.first_match(callee.name, knowledge.PER_TASK_LOADS)
+                 if isinstance(callee, Qual) else None)
+        if other is not None and not names_read(site.node) & inputs:
+            yield site, _bound_to(body, site.node), f"loads {other}"
+            continue
         if not isinstance(value, Model) or isinstance(callee, Bound) or (
                 isinstance(callee, Qual) and knowledge.cheap_to_build(callee.name)):
             continue

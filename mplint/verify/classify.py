@@ -58,6 +58,12 @@ def signatures() -> tuple[tuple[str, str], ...]:
     return tuple((text, rule.code) for rule in all_rules() for text in rule.runtime_errors)
 
 
+def rules_in(evidence: str) -> list[str]:
+    """The codes of the rules whose known failure texts appear in ``evidence``, sorted: what
+    the failure's text alone suggests, before any linting confirms it."""
+    return sorted({rule for text, rule in signatures() if text in evidence})
+
+
 def classify(outcome: Outcome) -> Verdict:
     profile = summarise(outcome.events, outcome.main_pid)
     status = "hang" if outcome.timed_out else ("ok" if outcome.exit_code == 0 else "crash")
@@ -65,7 +71,7 @@ def classify(outcome: Outcome) -> Verdict:
     if status == "crash" and exception is None:
         exception, message = _exit_reason(outcome.exit_code)
     evidence = outcome.stderr + "\n".join(outcome.stacks.values())
-    rules = sorted({rule for text, rule in signatures() if text in evidence})
+    rules = rules_in(evidence)
     main_stack = outcome.stacks.get(outcome.main_pid, "")
     hint = None
     children = "\n".join(stack for pid, stack in outcome.stacks.items()

@@ -32,7 +32,8 @@ def __getattr__(name: str) -> object:
 
 def lint_source(source: str | bytes, path: str = "<string>",
                 config: Config | None = None) -> list[Finding]:
-    """Lint one module's source and return its findings, sorted by position."""
+    """Lint one module's source and return its findings, sorted by position. A ``path``
+    ending in ``.ipynb`` reads ``source`` as a notebook's JSON."""
     from mplint.engine import Engine
     from mplint.findings import error
     from mplint.sources import Source, SourceError
@@ -47,8 +48,17 @@ def lint_source(source: str | bytes, path: str = "<string>",
 
 def fix_source(source: str, path: str = "<string>", config: Config | None = None,
                unsafe: bool = False) -> str:
-    """The source with the offered fixes applied (safe ones; unsafe ones too when asked)."""
+    """The source with the offered fixes applied (safe ones; unsafe ones too when asked). A
+    ``path`` ending in ``.ipynb`` reads ``source`` as a notebook's JSON and returns the JSON
+    with the changed cells rewritten."""
     from mplint.engine import Engine
-    from mplint.sources import Source
+    from mplint.sources import Source, SourceError, is_notebook
 
-    return Engine(config).fix(Source(source, path), unsafe, prefilter=False).text
+    if not is_notebook(path):
+        return Engine(config).fix(Source(source, path), unsafe, prefilter=False).text
+    try:
+        notebook = Source.from_bytes(source.encode("utf-8"), path)
+    except SourceError:
+        return source
+    fixed = Engine(config).fix(notebook, unsafe, prefilter=False).text
+    return notebook.stored(fixed)

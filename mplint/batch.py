@@ -24,7 +24,8 @@ from mplint.sources import (
     Candidate,
     Source,
     SourceError,
-    decode,
+    decode_file,
+    is_notebook,
     read,
     unified_diff,
 )
@@ -109,18 +110,32 @@ def fix_paths(candidates: Iterable[Candidate], config: Config, options: Options,
 
 
 def fix_source(engine: Engine, source: Source, unsafe: bool) -> tuple[FixRun, str]:
-    """Fix one source given as text (stdin); returns the run and the fixed text."""
+    """Fix one source given as text (stdin); returns the run and the fixed text (for a
+    notebook, its JSON)."""
     result = engine.fix(source, unsafe, prefilter=False)
-    return _record(source, result.text, result), result.text
+    return _record(source, result.text, result), source.stored(result.text)
 
 
 def _record(source: Source, text: str, result: FixResult) -> FixRun:
     run = FixRun(list(result.remaining), list(result.fixed), list(result.refused),
                  resolved=list(result.resolved))
     if text != source.text:
-        run.files_changed = 1
-        run.diff.extend(unified_diff(source.text, text, source.shown))
+        run.files_changed = 1 + len(result.created)
+        run.diff.extend(_diff(source, text))
+        for path, content in result.created:
+            shown = str(Path(source.shown).parent / path.name)
+            run.diff.extend(unified_diff("", content, shown))
     return run
+
+
+def _diff(source: Source, text: str) -> list[str]:
+    """The unified diff of a fix; for a notebook, one per changed cell, of its source."""
+    if source.notebook is None:
+        return unified_diff(source.text, text, source.shown)
+    diff: list[str] = []
+    for cell, before, after in source.notebook.changed_cells(text):
+        diff.extend(unified_diff(before, after, f"{source.shown}:cell {cell}"))
+    return diff
 
 
 class _Run:
@@ -322,12 +337,16 @@ class _Run:
             entry = replace(cached, signature=size_only)
         else:
             problem = None
-            if need_text:
+            scanned = data
+            if need_text or is_notebook(path):
                 try:
-                    decode(data)
+                    text = decode_file(path, data)
+                    if is_notebook(path):  # the prefilter reads its code, not its JSON
+                        scanned = text.encode("utf-8", "surrogatepass")
                 except SourceError as failure:
                     problem = (failure.line, failure.column, str(failure))
-            entry = Entry(size_only, digest, need_text, scan(data), problem)
+            entry = Entry(size_only, digest, need_text or is_notebook(path), scan(scanned),
+                          problem)
         self._entries[path] = entry
         if cache is not None:
             cache.put(str(path), entry)
@@ -399,7 +418,7 @@ def _fix_and_write(engine: Engine, path: Path, unsafe: bool) -> FixRun:
 
 
 def _fix_one(engine: Engine, path: Path, unsafe: bool, write: bool) -> FixRun:
-    from mplint.sources import write_atomically
+    from mplint.sources import create_atomically, write_atomically
 
     try:
         source = Source.load(path)
@@ -409,7 +428,10 @@ def _fix_one(engine: Engine, path: Path, unsafe: bool, write: bool) -> FixRun:
     run = _record(source, result.text, result)
     if run.files_changed and write:
         try:
-            write_atomically(path, result.text, source.encoding, read_as=source.text)
+            stored = source.stored(result.text)
+            for created, content in result.created:  # before the code that imports it
+                create_atomically(created, content)
+            write_atomically(path, stored, source.encoding, read_as=source.original)
         except SourceError as problem:  # the file keeps every finding it had
             return FixRun([*engine.lint(source, prefilter=False),
                            error(source.shown, str(problem))], refused=run.refused)

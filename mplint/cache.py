@@ -138,13 +138,14 @@ def finding_to_json(finding: Finding) -> list[Any]:
     if finding.fix is not None:
         fix = [finding.fix.safety, finding.fix.title,
                [list(astuple(edit)) for edit in finding.fix.edits]]
-    return [*astuple(finding)[1:8], fix]
+    return [*astuple(finding)[1:8], fix, finding.cell]
 
 
 def finding_from_json(path: str, row: list[Any]) -> Finding:
-    line, column, end_line, end_column, code, name, message, fix = row
+    line, column, end_line, end_column, code, name, message, fix, cell = row
     return Finding(path, int(line), int(column), int(end_line), int(end_column), str(code),
-                   str(name), str(message), _fix_from_json(fix))
+                   str(name), str(message), _fix_from_json(fix),
+                   None if cell is None else int(cell))
 
 
 def _fix_from_json(fix: list[Any] | None) -> Fix | None:

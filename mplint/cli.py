@@ -161,6 +161,9 @@ def _check_arguments(parser: argparse.ArgumentParser) -> None:
                              "(slow; for checking the prefilter)")
     parser.add_argument("--no-respect-gitignore", action="store_true",
                         help="also lint what .gitignore and .ignore files ignore")
+    parser.add_argument("--no-notebooks", action="store_true",
+                        help="do not lint Jupyter notebooks (.ipynb) found in folders "
+                             "(`notebooks = false` in [tool.mplint])")
     parser.add_argument("--force-exclude", action="store_true",
                         help="apply `exclude` to paths named on the command line too "
                              "(pre-commit names every changed file)")
@@ -259,6 +262,8 @@ def _lint(options: argparse.Namespace, streams: Streams) -> int:
         config = replace(config, respect_gitignore=False)
     if options.force_exclude:
         config = replace(config, force_exclude=True)
+    if options.no_notebooks:
+        config = replace(config, notebooks=False)
     if options.show_settings:
         streams.stdout.write(_settings(config, config_path, paths[0]))
         return EXIT_CLEAN
@@ -276,7 +281,7 @@ def _lint(options: argparse.Namespace, streams: Streams) -> int:
     run = Options(jobs, cache, not options.no_prefilter, edits)
     stdin = _stdin_source(options, streams) if Path("-") in paths else None
     candidates = list(discover(files, config.exclude, config.respect_gitignore,
-                               config.force_exclude))
+                               config.force_exclude, config.notebooks))
     if not candidates and stdin is None:
         streams.stderr.write(f"{NO_FILES}\n")
     if options.fix or options.diff:
@@ -290,7 +295,8 @@ def _lint(options: argparse.Namespace, streams: Streams) -> int:
     elif stdin is not None:
         from mplint.engine import Engine
 
-        findings += Engine(config, Tree(config.search_roots()), edits).lint(stdin)
+        findings += Engine(config, Tree(config.search_roots()), edits,
+                           creates=False).lint(stdin)
     findings += lint_paths(candidates, config, run, tree)
     findings = _selected(findings, config)
     if options.add_noqa:
@@ -337,7 +343,7 @@ def _fix(options: argparse.Namespace, config: Config, tree: Tree,
     if stdin is not None:
         from mplint.engine import Engine
 
-        engine = Engine(config, Tree(config.search_roots()), run_options.edits)
+        engine = Engine(config, Tree(config.search_roots()), run_options.edits, creates=False)
         run, fixed_stdin = fix_source(engine, stdin, options.unsafe_fixes)
     run.add(fix_paths(candidates, config, run_options,
                       options.unsafe_fixes, write=options.fix and not options.diff, tree=tree))
@@ -359,13 +365,13 @@ def _fix(options: argparse.Namespace, config: Config, tree: Tree,
 def _show_fixes(run: FixRun, stream: TextIO) -> None:
     for finding in run.fixed:
         title = finding.fix.title if finding.fix else ""
-        stream.write(f"fixed {finding.path}:{finding.line}:{finding.column}: {finding.code} "
+        stream.write(f"fixed {finding.place}: {finding.code} "
                      f"{title}\n")
     for finding, by in run.resolved:
-        stream.write(f"resolved {finding.path}:{finding.line}:{finding.column}: {finding.code} "
+        stream.write(f"resolved {finding.place}: {finding.code} "
                      f"by the fix for {by.code} at line {by.line}\n")
     for finding, reason in run.refused:
-        stream.write(f"not fixed {finding.path}:{finding.line}:{finding.column}: "
+        stream.write(f"not fixed {finding.place}: "
                      f"{finding.code}: {reason}\n")
 
 
@@ -412,13 +418,14 @@ def _add_noqa(findings: list[Finding], streams: Streams) -> int:
     from mplint.sources import write_atomically
     from mplint.suppress import add_noqa
 
-    wanted: dict[str, dict[int, set[str]]] = {}
+    wanted: dict[str, dict[tuple[int | None, int], set[str]]] = {}
     for finding in findings:
         if finding.is_error:
-            streams.stderr.write(f"{finding.path}:{finding.line}:{finding.column}: "
+            streams.stderr.write(f"{finding.place}: "
                                  f"{finding.code} {finding.message}\n")
         elif finding.path != "-":
-            wanted.setdefault(finding.path, {}).setdefault(finding.line, set()).add(finding.code)
+            wanted.setdefault(finding.path, {}).setdefault((finding.cell, finding.line),
+                                                           set()).add(finding.code)
     added = 0
     for shown, lines in sorted(wanted.items()):
         path = Path(shown)
@@ -427,18 +434,27 @@ def _add_noqa(findings: list[Finding], streams: Streams) -> int:
         except SourceError as problem:
             streams.stderr.write(f"mplint: {shown}: {problem}\n")
             continue
-        result = add_noqa(source.text, lines)
+        by_line = {_module_line(source, cell, line): codes for (cell, line), codes in lines.items()}
+        result = add_noqa(source.text, by_line)
         for line, reason in result.refused:
             streams.stderr.write(f"mplint: {shown}:{line}: no noqa comment added: {reason}\n")
         if result.added:
             try:
-                write_atomically(path, result.text, source.encoding, read_as=source.text)
+                write_atomically(path, source.stored(result.text), source.encoding,
+                                 read_as=source.original)
             except SourceError as problem:
                 streams.stderr.write(f"mplint: {shown}: {problem}\n")
                 continue
             added += result.added
     streams.stderr.write(f"Added {added} noqa directive{'' if added == 1 else 's'}.\n")
     return EXIT_FINDINGS if any(f.is_error for f in findings) else EXIT_CLEAN
+
+
+def _module_line(source: Source, cell: int | None, line: int) -> int:
+    """The line of ``source``'s module that a finding's (cell, line) points at."""
+    if source.notebook is None or cell is None:
+        return line
+    return source.notebook.module_line(cell, line)
 
 
 def _settings(config: Config, config_path: Path | None, first: Path) -> str:
@@ -464,6 +480,7 @@ def _settings(config: Config, config_path: Path | None, first: Path) -> str:
         ("default start methods", listed(sorted(config.default_methods()))),
         ("respect-gitignore", str(config.respect_gitignore).lower()),
         ("force-exclude", str(config.force_exclude).lower()),
+        ("notebooks", str(config.notebooks).lower()),
     ]
     return "".join(f"{name:<22} {value}\n" for name, value in rows)
 

@@ -22,7 +22,7 @@ class ConfigError(Exception):
 # Every code mplint reports (a test keeps this equal to the rules' own codes); kept here so
 # that checking a ``--select`` does not import the rules.
 KNOWN_CODES = ("MPL000", "MPL101", "MPL102", "MPL103", "MPL104", "MPL105", "MPL201", "MPL202",
-               "MPL203", "MPL204", "MPL205", "MPL206", "MPL301", "MPL302", "MPL303")
+               "MPL203", "MPL204", "MPL205", "MPL206", "MPL207", "MPL301", "MPL302", "MPL303")
 ALL = "ALL"  # selects every rule, as in ruff
 
 
@@ -55,6 +55,7 @@ class Config:
     root: Path | None = None  # the folder of the pyproject.toml it came from
     respect_gitignore: bool = True  # skip what .gitignore / .ignore files ignore when walking
     force_exclude: bool = False  # apply ``exclude`` to paths named on the command line too
+    notebooks: bool = True  # lint the Jupyter notebooks found in folders
 
     def default_methods(self) -> frozenset[str]:
         """The start methods a start without an explicit choice may run under."""
@@ -173,7 +174,7 @@ def load(path: Path | None) -> Config:
 
 _KEYS = {"select", "extend-select", "ignore", "extend-ignore", "exclude", "per-file-ignores",
          "model-loaders", "model-base-classes", "target-python", "target-platforms",
-         "respect-gitignore", "force-exclude"}
+         "respect-gitignore", "force-exclude", "notebooks"}
 
 
 def _from_table(table: Mapping[str, Any], path: Path) -> Config:
@@ -199,6 +200,7 @@ def _from_table(table: Mapping[str, Any], path: Path) -> Config:
         root=path.parent,
         respect_gitignore=_bool(table, "respect-gitignore", True, path),
         force_exclude=_bool(table, "force-exclude", False, path),
+        notebooks=_bool(table, "notebooks", True, path),
     )
 
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from mplint.analysis.project import ProjectIndex
     from mplint.fixers.base import Fixer
+    from mplint.notebook import Notebook
     from mplint.rules.base import Rule
 
 
@@ -45,10 +46,13 @@ class Engine:
     """Lints sources with every enabled rule; one instance serves many files."""
 
     def __init__(self, config: Config | None = None, tree: Tree | None = None,
-                 edits: bool = False) -> None:
+                 edits: bool = False, creates: bool = True) -> None:
         self.config = config or Config()
         self.tree = tree or Tree(self.config.search_roots())
         self.edits = edits  # compute each fix's text edit (JSON and SARIF output)
+        # offer fixes that write a new file beside the linted one (not for stdin: the fixed
+        # text goes to stdout and nothing is written)
+        self.creates = creates
 
     # libcst and the rules are imported only once a file needs them: most files never do.
     @cached_property
@@ -83,9 +87,11 @@ class Engine:
             return [_too_large(source)]
         try:
             with _deep_stack():
-                return self._lint_text(source.text, source.shown, source.path)
+                found = self._lint_text(source.text, source.shown, source.path,
+                                        source.notebook)
         except Exception as bug:  # one file's analysis failing must not end the run
             return [_failure(source.shown, bug, source.text)]
+        return sorted(_in_cells(found, source.notebook))
 
     def _needs_analysis(self, source: Source) -> bool:
         """The prefilter: False means no rule can fire on this file."""
@@ -95,19 +101,21 @@ class Engine:
         data = source.text.encode("utf-8", "surrogatepass")
         return self.graph.needs_analysis(path.absolute() if path else None, scan(data))
 
-    def _lint_text(self, text: str, shown: str, path: Path | None) -> list[Finding]:
-        analysis = self._analysis(text, shown, path)
+    def _lint_text(self, text: str, shown: str, path: Path | None,
+                   notebook: Notebook | None = None) -> list[Finding]:
+        analysis = self._analysis(text, shown, path, notebook=notebook)
         if isinstance(analysis, Finding):
             return [analysis]
         if not self.edits:
             return sorted(item.finding for item in analysis.items)
         return sorted(_with_edit(item, text) for item in analysis.items)
 
-    def _analysis(self, text: str, shown: str, path: Path | None,
-                  trial: bool = True) -> _Analysis | Finding:
+    def _analysis(self, text: str, shown: str, path: Path | None, trial: bool = True,
+                  notebook: Notebook | None = None) -> _Analysis | Finding:
         """Every finding with the fixer its rule offers; an error finding if it cannot parse.
         With ``trial``, each fix is made on a copy first and kept only if the result passes
-        every check ``--fix`` makes, so a finding shows a fix exactly when it will be made."""
+        every check ``--fix`` makes, so a finding shows a fix exactly when it will be made.
+        ``notebook``: ``text`` is that notebook's module."""
         import libcst as cst
         from libcst.metadata import MetadataWrapper, PositionProvider
 
@@ -127,11 +135,12 @@ class Engine:
             self.tree.include(path)
             name = module_name(path.absolute())[1]
         facts = ModuleFacts(self.project.evaluator(module, name, path),
-                            self.config.default_methods())
+                            self.config.default_methods(),
+                            notebook=Path(shown).name if notebook is not None else "")
         reports = [(rule, report) for rule in self.rules if self.config.enabled(rule.code, shown)
                    for report in rule.check(facts)]
         if not reports:
-            return _Analysis(module, text, [])
+            return _Analysis(module, text, [], notebook)
         # Positions cost a second pass over the tree: only files with findings pay for it.
         positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
         noqa = Noqa.scan(text)
@@ -150,7 +159,7 @@ class Engine:
                 if item.fixer is not None:
                     _refuse(item, "the file mixes tabs and spaces in its indentation in a way "
                                   "the rewriter cannot reproduce")
-        analysis = _Analysis(module, text, items)
+        analysis = _Analysis(module, text, items, notebook)
         if trial:
             for item in items:
                 if item.fixer is not None:
@@ -174,47 +183,67 @@ class Engine:
             return FixResult(source.text, [], [], [_failure(source.shown, bug, source.text)])
 
     def _fix(self, source: Source, unsafe: bool) -> FixResult:
-        text, shown, path = source.text, source.shown, source.path
+        text, shown, path, notebook = source.text, source.shown, source.path, source.notebook
         fixed: list[Finding] = []
         resolved: list[tuple[Finding, Finding]] = []
         refused: list[tuple[Finding, str]] = []
+        created: list[tuple[Path, str]] = []
         for _ in range(_MAX_FIX_ROUNDS):
-            analysis = self._analysis(text, shown, path)
+            analysis = self._analysis(text, shown, path, notebook=notebook)
             if isinstance(analysis, Finding):
                 break
             wanted = [item for item in sorted(analysis.items, key=lambda i: i.finding)
                       if (item.safety == SAFE or unsafe)]
-            refused = [(item.finding, item.refusal) for item in wanted
+            refused = [(_in_cell(item.finding, notebook), item.refusal) for item in wanted
                        if item.refusal is not None]
             chosen = next((item for item in wanted if item.fixed_text is not None), None)
             if chosen is None or chosen.fixed_text is None:
                 break
-            fixed.append(chosen.finding)
+            by = _in_cell(chosen.finding, notebook)
+            fixed.append(by)
+            created.extend(chosen.created)
             for finding in _removed(analysis.items, chosen.removed, chosen):
                 if _same_fix(finding, chosen.finding):  # one fix offered for several findings
-                    fixed.append(finding)
+                    fixed.append(_in_cell(finding, notebook))
                 else:
-                    resolved.append((finding, chosen.finding))
+                    resolved.append((_in_cell(finding, notebook), by))
             text = chosen.fixed_text
-        remaining = self.lint(Source(text, shown, path, source.encoding), prefilter=False)
-        return FixResult(text, fixed, refused, remaining, resolved)
+            if notebook is not None:
+                notebook = _rewritten(notebook, text)
+                text = notebook.text
+        remaining = self.lint(Source(text, shown, path, source.encoding, notebook),
+                              prefilter=False)
+        return FixResult(text, fixed, refused, remaining, resolved, tuple(created))
 
     def _trial(self, analysis: _Analysis, item: _Item, shown: str, path: Path | None) -> None:
         """Make ``item``'s fix on a copy and keep the result if it passes every check; else
         take the fix off the finding and say why in its message."""
-        assert item.fixer is not None
-        applied = _applied(analysis.module, analysis.text, item.fixer, shown)
+        fixer = item.fixer
+        assert fixer is not None
+        if fixer.creates and (path is None or not self.creates):  # nowhere to write it
+            item.fixer, item.finding = None, replace(item.finding, fix=None)
+            return
+        applied = _applied(analysis.module, analysis.text, fixer, shown)
+        if isinstance(applied, str) and analysis.notebook is not None:
+            split = analysis.notebook.cell_sources(applied)
+            if isinstance(split, str):
+                applied = _Refusal(f"{split}, which a notebook cannot hold")
         refusal = applied if isinstance(applied, _Refusal) else None
         if isinstance(applied, str):
-            after = self._analysis(applied, shown, path, trial=False)
+            after = self._analysis(applied, shown, path, trial=False,
+                                   notebook=analysis.notebook)
             if isinstance(after, Finding):
                 refusal = _Refusal("libcst cannot parse the fixed code")
             else:
                 compared = _compare(analysis, after, item)
-                if not isinstance(compared, _Refusal):
-                    item.fixed_text, item.removed = applied, compared
+                created = _created(fixer, path)
+                if isinstance(compared, _Refusal):
+                    refusal = compared
+                elif isinstance(created, _Refusal):
+                    refusal = created
+                else:
+                    item.fixed_text, item.removed, item.created = applied, compared, created
                     return
-                refusal = compared
         assert refusal is not None
         _refuse(item, refusal.reason)
 
@@ -394,6 +423,7 @@ class _Item:
     fixer: Fixer | None
     key: tuple[str, str]  # code and the rule's message: the same finding after other edits
     fixed_text: str | None = None  # the file after the fix, when it passed every check
+    created: tuple[tuple[Path, str], ...] = ()  # new files the fix writes
     removed: Counter[tuple[str, str]] = field(default_factory=Counter)  # others it resolves
     refusal: str | None = None  # why the fix is not offered, when it failed a check
     safety: str = ""  # the refused fix's safety
@@ -408,6 +438,35 @@ class _Analysis:
     module: cst.Module
     text: str
     items: list[_Item]
+    notebook: Notebook | None = None
+
+
+def _rewritten(notebook: Notebook, text: str) -> Notebook:
+    """The notebook whose cells the module ``text`` (a fix of ``notebook``'s) gives."""
+    from mplint.notebook import Notebook
+
+    raw = notebook.write_back(text)
+    assert raw is not None  # the trial refused every fix that cannot be split into cells
+    return Notebook.parse(raw)
+
+
+def _in_cell(finding: Finding, notebook: Notebook | None) -> Finding:
+    """The finding positioned in its notebook cell (module lines to cell lines). Its fix's
+    text edits are dropped: they are positioned in the module."""
+    if notebook is None or finding.cell is not None:
+        return finding
+    cell, line = notebook.locate(finding.line)
+    end_cell, end_line = notebook.locate(finding.end_line)
+    end_column = finding.end_column
+    if end_cell != cell:
+        end_line, end_column = line, finding.column
+    fix = replace(finding.fix, edits=()) if finding.fix is not None else None
+    return replace(finding, line=line, end_line=end_line, end_column=end_column, fix=fix,
+                   cell=cell)
+
+
+def _in_cells(findings: list[Finding], notebook: Notebook | None) -> list[Finding]:
+    return [_in_cell(f, notebook) for f in findings]
 
 
 def _applied(module: cst.Module, text: str, fixer: Fixer, shown: str) -> str | _Refusal:
@@ -425,8 +484,27 @@ def _applied(module: cst.Module, text: str, fixer: Fixer, shown: str) -> str | _
         return _Refusal("the file is too deeply nested to rewrite")
     except Exception as bug:  # a fixer failing must leave the file alone, not end the run
         return _Refusal(f"the fix failed ({type(bug).__name__}: {bug})")
-    reason = problem(module, text, fixed, new_text)
+    # comments that move into a file the fix creates are kept
+    moved = "".join(content for _, content in fixer.creates)
+    reason = problem(module, text, fixed, new_text + moved)
     return _Refusal(reason) if reason is not None else new_text
+
+
+def _created(fixer: Fixer, path: Path | None) -> tuple[tuple[Path, str], ...] | _Refusal:
+    """The files ``fixer`` writes beside ``path``, or why it cannot: one exists already, or
+    its code does not parse."""
+    created: list[tuple[Path, str]] = []
+    for name, content in fixer.creates:
+        assert path is not None
+        target = path.parent / name
+        if target.exists():
+            return _Refusal(f"`{name}` already exists")
+        try:
+            compile(content, name, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+        except (SyntaxError, ValueError) as problem:
+            return _Refusal(f"the new module `{name}` would not parse ({problem})")
+        created.append((target, content))
+    return tuple(created)
 
 
 @dataclass(frozen=True)
@@ -445,6 +523,7 @@ class FixResult:
     refused: list[tuple[Finding, str]]
     remaining: list[Finding]
     resolved: list[tuple[Finding, Finding]] = field(default_factory=list)  # by the fix of
+    created: tuple[tuple[Path, str], ...] = ()  # new files to write with the fixed text
 
 
 def _with_edit(item: _Item, text: str) -> Finding:

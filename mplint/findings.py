@@ -63,9 +63,11 @@ class Fix:
     edits: tuple[Edit, ...] = ()
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Finding:
-    """One problem at one place. Lines and columns are 1-based; end positions are exclusive."""
+    """One problem at one place. Lines and columns are 1-based; end positions are exclusive.
+    In a notebook, ``cell`` is the cell's number among all its cells (from 1) and the lines
+    count within that cell; elsewhere it is None."""
 
     path: str
     line: int
@@ -76,9 +78,33 @@ class Finding:
     name: str
     message: str
     fix: Fix | None = None
+    cell: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def _key(self) -> tuple[str, int, int, int, int, int, str, str, str]:
+        return (self.path, self.cell or 0, self.line, self.column, self.end_line,
+                self.end_column, self.code, self.name, self.message)
+
+    # Findings sort by file, cell, then position.
+    def __lt__(self, other: Finding) -> bool:
+        return self._key() < other._key()
+
+    def __le__(self, other: Finding) -> bool:
+        return self._key() <= other._key()
+
+    def __gt__(self, other: Finding) -> bool:
+        return self._key() > other._key()
+
+    def __ge__(self, other: Finding) -> bool:
+        return self._key() >= other._key()
+
+    @property
+    def place(self) -> str:
+        """``path:line:column``, or in a notebook ``path:cell N:line:column``."""
+        cell = f"cell {self.cell}:" if self.cell is not None else ""
+        return f"{self.path}:{cell}{self.line}:{self.column}"
 
     @property
     def is_error(self) -> bool:

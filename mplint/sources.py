@@ -8,10 +8,13 @@ import os
 import re
 import tokenize
 from collections.abc import Container, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mplint.notebook import Notebook
 
 # Larger files that can start processes are not analysed: parsing one takes 15 s or more (a
 # 1.3 MiB torch module: 16 s), and files this size are generated, not code anyone reviews.
@@ -42,23 +45,52 @@ class Candidate:
 @dataclass(frozen=True)
 class Source:
     """One module's decoded text, the path findings show, and where the file is (None for
-    stdin or a string), which places it among its package's modules."""
+    stdin or a string), which places it among its package's modules. For a notebook, ``text``
+    is the module its code cells make and ``notebook`` maps it back to the cells."""
 
     text: str
     shown: str
     path: Path | None = None
     encoding: str = "utf-8"  # how to write it back (``utf-8-sig`` keeps a BOM)
+    notebook: Notebook | None = field(default=None, compare=False)
 
     @classmethod
     def from_bytes(cls, data: bytes, shown: str, path: Path | None = None) -> Source:
-        """Decode ``data`` as the interpreter would; raises SourceError with the reason."""
+        """Decode ``data`` as the interpreter would (a ``.ipynb`` file: as a notebook);
+        raises SourceError with the reason."""
+        if is_notebook(shown if path is None else path):
+            notebook = parse_notebook(data)
+            return cls(notebook.text, shown, path, "utf-8", notebook)
         text, encoding = decode_with_encoding(data)
         return cls(text, shown, path, encoding)
+
+    def stored(self, text: str) -> str:
+        """What the file holds once its module text is ``text``: the text itself, or for a
+        notebook its JSON with the changed cells rewritten."""
+        if self.notebook is None:
+            return text
+        written = self.notebook.write_back(text)
+        if written is None:
+            raise SourceError("the fixed code cannot be split back into the notebook's cells")
+        return written
+
+    @property
+    def original(self) -> str:
+        """The file's text as read (a notebook's JSON)."""
+        return self.text if self.notebook is None else self.notebook.raw
 
     @classmethod
     def load(cls, path: Path, shown: str | None = None) -> Source:
         """Read and decode the file at ``path``; raises SourceError with the reason."""
         return cls.from_bytes(read(path), str(path) if shown is None else shown, path)
+
+
+NOTEBOOK_SUFFIX = ".ipynb"
+
+
+def is_notebook(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` names a Jupyter notebook, which is linted as its code cells."""
+    return os.fspath(path).endswith(NOTEBOOK_SUFFIX)
 
 
 _LINE_END = re.compile(r"\r\n|\r|\n")
@@ -91,6 +123,30 @@ def unified_diff(before: str, after: str, shown: str) -> list[str]:
         else:
             out.append(f"{line}\n\\ No newline at end of file\n")
     return out
+
+
+def parse_notebook(data: bytes) -> Notebook:
+    """The notebook in ``data``; raises SourceError when it is not an nbformat 4 notebook."""
+    from mplint.notebook import Notebook, NotebookError
+
+    try:
+        raw = data.decode("utf-8-sig")
+    except UnicodeDecodeError as problem:
+        raise SourceError(f"not a valid notebook: cannot decode byte 0x{data[problem.start]:02x} "
+                          "as UTF-8") from None
+    try:
+        notebook = Notebook.parse(raw)
+    except NotebookError as problem:
+        raise SourceError(str(problem), problem.line, problem.column) from None
+    if len(notebook.text) > MAX_BYTES:
+        raise SourceError(f"{TOO_LARGE} (its code cells: {len(notebook.text) / 2**20:.1f} MiB, "
+                          f"limit {MAX_BYTES // 2**20} MiB)")
+    return notebook
+
+
+def decode_file(path: Path, data: bytes) -> str:
+    """The module text of a file's bytes: decoded source, or a notebook's code cells."""
+    return parse_notebook(data).text if is_notebook(path) else decode(data)
 
 
 def decode(data: bytes) -> str:
@@ -139,10 +195,11 @@ def read(path: Path) -> bytes:
 
 
 def discover(paths: Sequence[Path], exclude: Sequence[str] = (), gitignore: bool = True,
-             force_exclude: bool = False) -> Iterator[Candidate]:
-    """Yield the Python files under ``paths``, sorted, skipping hidden, venv and excluded
-    folders and, with ``gitignore``, what the ``.gitignore`` and ``.ignore`` files of the
-    repository ignore (and ``.git/info/exclude``).
+             force_exclude: bool = False, notebooks: bool = True) -> Iterator[Candidate]:
+    """Yield the Python files (and with ``notebooks``, the Jupyter notebooks) under
+    ``paths``, sorted, skipping hidden, venv and excluded folders and, with ``gitignore``,
+    what the ``.gitignore`` and ``.ignore`` files of the repository ignore (and
+    ``.git/info/exclude``).
 
     Paths named explicitly are always linted, unless ``force_exclude`` and they match
     ``exclude`` (pre-commit names every changed file); a folder named explicitly that the
@@ -155,7 +212,7 @@ def discover(paths: Sequence[Path], exclude: Sequence[str] = (), gitignore: bool
             ignores = _Ignores.above(given) if gitignore else None
             if ignores is not None and ignores.ignored(given, is_dir=True):
                 ignores = _Ignores()  # named although ignored: only its own ignore files count
-            yield from _walk(given, exclude, ignores)
+            yield from _walk(given, exclude, ignores, _SUFFIXES if notebooks else (".py",))
         elif given.exists() or given.is_symlink():
             yield Candidate(given)
         else:
@@ -163,6 +220,7 @@ def discover(paths: Sequence[Path], exclude: Sequence[str] = (), gitignore: bool
 
 
 _IGNORE_FILES = (".gitignore", ".ignore")
+_SUFFIXES = (".py", NOTEBOOK_SUFFIX)
 
 
 class _Ignores:
@@ -217,7 +275,8 @@ class _Ignores:
         return False
 
 
-def _walk(top: Path, exclude: Sequence[str], ignores: _Ignores | None) -> Iterator[Candidate]:
+def _walk(top: Path, exclude: Sequence[str], ignores: _Ignores | None,
+          suffixes: tuple[str, ...]) -> Iterator[Candidate]:
     try:
         with os.scandir(top) as listing:
             entries = sorted(listing, key=lambda entry: entry.name)
@@ -237,8 +296,8 @@ def _walk(top: Path, exclude: Sequence[str], ignores: _Ignores | None) -> Iterat
         if is_dir:
             if name not in SKIPPED_DIRS and not os.path.exists(
                     os.path.join(entry.path, "pyvenv.cfg")):
-                yield from _walk(top / name, exclude, ignores)
-        elif name.endswith(".py"):
+                yield from _walk(top / name, exclude, ignores, suffixes)
+        elif name.endswith(suffixes):
             yield Candidate(top / name)
 
 
@@ -269,12 +328,30 @@ def write_atomically(path: Path, text: str, encoding: str, read_as: str | None =
         mode = target.stat().st_mode & 0o7777
         if not os.access(target, os.W_OK) or not os.access(target.parent, os.W_OK):
             raise PermissionError(13, "Permission denied")
-        if read_as is not None and decode(read(target)) != read_as:
+        if read_as is not None and _current(target, encoding) != read_as:
             raise SourceError("the file changed while it was being fixed; nothing was written")
         replace_file(target, text.encode(encoding), mode)
     except (OSError, RuntimeError, UnicodeEncodeError) as error:  # RuntimeError: a link loop
         reason = getattr(error, "strerror", None) or str(error)
         raise SourceError(f"cannot write the fixed file: {reason}") from None
+
+
+def create_atomically(path: Path, text: str) -> None:
+    """Write a new file in one step (UTF-8), with the permissions the umask gives a new file;
+    one that exists is left alone. Raises SourceError with the reason on failure."""
+    try:
+        if path.exists() or path.is_symlink():
+            raise SourceError(f"cannot write {path.name}: it exists already")
+        umask = os.umask(0o022)
+        os.umask(umask)
+        replace_file(path, text.encode("utf-8"), 0o666 & ~umask)
+    except OSError as error:
+        raise SourceError(f"cannot write {path.name}: {error.strerror or error}") from None
+
+
+def _current(path: Path, encoding: str) -> str:
+    data = read(path)
+    return data.decode(encoding, "replace") if is_notebook(path) else decode(data)
 
 
 def replace_file(path: Path, data: bytes, mode: int | None = None) -> None:

@@ -90,6 +90,27 @@ def write(folder: Path, name: str, text: str | bytes) -> Path:
     return path
 
 
+def notebook(*cells: str, outputs: bool = False) -> str:
+    """A Jupyter notebook (nbformat 4, as Jupyter writes it) with a markdown cell and then a
+    code cell for each of ``cells``; with ``outputs``, each code cell has a stream output,
+    an execution count and metadata of its own."""
+    import nbformat
+
+    book = nbformat.v4.new_notebook()
+    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                   "language": "python"}
+    book.cells = [nbformat.v4.new_markdown_cell("# Notes")]
+    for number, source in enumerate(cells, start=1):
+        cell = nbformat.v4.new_code_cell(source)
+        if outputs:
+            cell.execution_count = number
+            cell.metadata["tags"] = ["kept"]
+            cell.outputs = [nbformat.v4.new_output("stream", text=f"out {number}\n")]
+        book.cells.append(cell)
+    nbformat.validate(book)
+    return str(nbformat.writes(book)) + "\n"
+
+
 def benchmark(name: str) -> ModuleType:
     """A script of ``benchmarks/`` imported as a module (once: its dataclasses look their
     module up by name)."""

@@ -90,7 +90,8 @@ def test_json_schema(tmp_path: Path) -> None:
     assert [d["code"] for d in data] == ["MPL101", "MPL103"]
     first = data[0]
     assert set(first) == {"path", "line", "column", "end_line", "end_column", "code", "name",
-                          "message", "fix"}
+                          "message", "fix", "cell"}
+    assert first["cell"] is None  # a notebook's findings name their cell
     assert (first["path"], first["line"], first["column"]) == ("bad.py", 7, 6)
     assert (first["end_line"], first["end_column"]) == (7, 16)
     assert first["name"] == "unguarded-start" and first["message"] == GUARD_MSG

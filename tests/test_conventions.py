@@ -184,7 +184,7 @@ def test_show_settings(tmp_path: Path) -> None:
     rows = {line[:22].strip(): line[23:] for line in result.stdout.splitlines()}
     assert rows["configuration"] == str(tmp_path / "pyproject.toml")
     assert rows["enabled rules"] == ("MPL000, MPL102, MPL103, MPL104, MPL105, MPL201, MPL202, "
-                                     "MPL203, MPL204, MPL205, MPL206")
+                                     "MPL203, MPL204, MPL205, MPL206, MPL207")
     assert rows["target-python"] == "3.14"
     assert rows["default start methods"] == "forkserver"
     assert rows["per-file-ignores"] == "tests/* = MPL101"

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, ROOT, cli, write
+from conftest import FIXTURES, ROOT, cli, notebook, write
 
 from mplint.rules import all_rules
 from mplint.rules.base import Rule
@@ -40,8 +40,9 @@ def test_every_rule_has_a_fixture(rule: type[Rule], tmp_path: Path) -> None:
     if any(code == rule.code for _, _, code in expected_findings()):
         return
     example = rule.INVALID[0]
-    write(tmp_path, "example.py", example.code)
-    result = cli("--select", rule.code, "--format", "json", "example.py", cwd=tmp_path)
+    name = "example.ipynb" if rule.notebook else "example.py"
+    write(tmp_path, name, notebook(example.code) if rule.notebook else example.code)
+    result = cli("--select", rule.code, "--format", "json", name, cwd=tmp_path)
     found = [(f["line"], f["column"], f["message"]) for f in json.loads(result.stdout)]
     assert found == [(e.line, e.column, e.message) for e in example.expected]
 

@@ -79,3 +79,20 @@ def test_flake8_honours_a_file_level_mplint_noqa(tmp_path: Path) -> None:
     write(tmp_path, "partly.py", job.format("# mplint: noqa: MPL103"))
     lines = _flake8("--select", "MPL", "quiet.py", "partly.py", cwd=tmp_path).stdout.splitlines()
     assert [line.split()[:2] for line in lines] == [["partly.py:4:6:", "MPL101"]]
+
+
+def test_flake8_is_unaffected_by_notebooks(tmp_path: Path) -> None:
+    """flake8 reads Python files only: the plugin reports a script as before, and a
+    notebook in the folder (which ``mplint`` reports) adds nothing, named or not."""
+    from conftest import notebook
+
+    code = "import multiprocessing as mp\n\ndef square(x):\n    return x * x\n\n" \
+           "with mp.Pool(2) as pool:\n    print(pool.map(square, range(4)))\n"
+    write(tmp_path, "job.py", code)
+    write(tmp_path, "nb.ipynb", notebook(code))
+    assert [line.split(": ")[1].split()[0] for line in cli(
+        "--select", "MPL101,MPL207", ".", cwd=tmp_path).stdout.splitlines()[:-1]] == [
+        "MPL101", "MPL207"]
+    lines = _flake8("--select", "MPL", ".", cwd=tmp_path).stdout.splitlines()
+    assert [line.split(": ")[0] for line in lines] == ["./job.py:6:6"]
+    assert _flake8("--select", "MPL", "nb.ipynb", cwd=tmp_path).stdout == ""

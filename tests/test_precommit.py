@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, tool, write
+from conftest import ROOT, notebook, tool, write
 
 pytestmark = pytest.mark.slow
 
@@ -51,6 +51,16 @@ def test_hook_fails_on_a_bad_file(repo: Path) -> None:
     assert result.returncode == 1, result.stdout + result.stderr
     assert "mplint" in result.stdout and "Failed" in result.stdout
     assert "bad.py:6:6: MPL101 [*] multiprocessing.Pool starts processes" in result.stdout
+
+
+def test_hook_runs_on_notebooks(repo: Path) -> None:
+    """``types_or: [python, jupyter]``: pre-commit hands the hook notebooks too."""
+    write(repo, "explore.ipynb", notebook(BAD))
+    _git("add", "explore.ipynb", cwd=repo)
+    result = _try_repo(repo, "explore.ipynb")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "explore.ipynb:cell 2:7:11: MPL207 function `square` is defined in the notebook" \
+        in result.stdout
 
 
 def test_hook_passes_on_a_good_file(repo: Path) -> None:

@@ -37,14 +37,33 @@ def _path(example: Valid | Invalid, folder: Path) -> Path | None:
     return folder / "script.py"
 
 
-def lint_at(code: str, path: Path | None, config: Config | None = None) -> list[Finding]:
+def _as_notebook(code: str) -> str:
+    """``code`` as the one code cell of a notebook, in the JSON layout Jupyter writes."""
+    import json
+
+    cell = {"cell_type": "code", "execution_count": None, "id": "c1", "metadata": {},
+            "outputs": [], "source": code.splitlines(keepends=True)}
+    notebook = {"cells": [cell], "metadata": {"language_info": {"name": "python"}},
+                "nbformat": 4, "nbformat_minor": 5}
+    return json.dumps(notebook, indent=1, sort_keys=True) + "\n"
+
+
+def lint_at(code: str, path: Path | None, config: Config | None = None,
+            notebook: bool = False) -> list[Finding]:
+    """The example's findings; a notebook rule's examples are linted as a notebook's cell."""
+    if notebook:
+        return lint_source(_as_notebook(code), "example.ipynb", config=config)
     if path is None:
         return lint_source(code, config=config)
     return Engine(config).lint(Source(code, "script.py", path))
 
 
 def fix_at(code: str, path: Path | None, config: Config | None = None,
-           unsafe: bool = True) -> str:
+           unsafe: bool = True, notebook: bool = False) -> str:
+    if notebook:
+        book = _as_notebook(code)
+        fixed = fix_source(book, "example.ipynb", config=config, unsafe=unsafe)
+        return code if fixed == book else fixed
     if path is None:
         return fix_source(code, config=config, unsafe=unsafe)
     return Engine(config).fix(Source(code, "script.py", path), unsafe, prefilter=False).text
@@ -53,8 +72,8 @@ def fix_at(code: str, path: Path | None, config: Config | None = None,
 @pytest.mark.parametrize("case", _cases("VALID"), ids=_id)
 def test_valid_example_is_left_alone(case: tuple[type[Rule], Valid], tmp_path: Path) -> None:
     rule, example = case
-    findings = [f for f in lint_at(example.code, _path(example, tmp_path))
-                if f.code == rule.code]
+    findings = [f for f in lint_at(example.code, _path(example, tmp_path),
+                                   notebook=rule.notebook) if f.code == rule.code]
     assert findings == [], example.why
 
 
@@ -63,7 +82,7 @@ def test_invalid_example_is_reported_exactly(case: tuple[type[Rule], Invalid],
                                              tmp_path: Path) -> None:
     rule, example = case
     found = [(f.line, f.column, f.message)
-             for f in lint_at(example.code, _path(example, tmp_path))
+             for f in lint_at(example.code, _path(example, tmp_path), notebook=rule.notebook)
              if f.code == rule.code]
     expected = [(e.line, e.column, e.message) for e in example.expected]
     assert found == expected
@@ -109,7 +128,7 @@ def test_invalid_example_fixes_exactly_and_stays_fixed(case: tuple[type[Rule], I
     rule, example = case
     only = Config(select=(rule.code,))
     path = _path(example, tmp_path)
-    fixed = fix_at(example.code, path, config=only)
+    fixed = fix_at(example.code, path, config=only, notebook=rule.notebook)
     if example.fixed is None:
         assert fixed == example.code, "no fix is offered for this example"
         return
@@ -124,5 +143,5 @@ def test_invalid_example_fixes_exactly_and_stays_fixed(case: tuple[type[Rule], I
 def test_valid_example_is_not_changed_by_fixes(case: tuple[type[Rule], Valid],
                                                tmp_path: Path) -> None:
     rule, example = case
-    assert fix_at(example.code, _path(example, tmp_path),
-                  config=Config(select=(rule.code,))) == example.code
+    assert fix_at(example.code, _path(example, tmp_path), config=Config(select=(rule.code,)),
+                  notebook=rule.notebook) == example.code

@@ -110,9 +110,11 @@ class ModuleFacts:
     """Facts about one module, computed once and shared by every rule."""
 
     def __init__(self, evaluator: Evaluator,
-                 default_methods: frozenset[str] = knowledge.START_METHODS) -> None:
+                 default_methods: frozenset[str] = knowledge.START_METHODS,
+                 notebook: str = "") -> None:
         self.evaluator = evaluator
         self.default_methods = default_methods
+        self.notebook = notebook  # the notebook's file name when the module is its code cells
         self.record: ModuleRecord = evaluator.record
         self.starts: list[ProcessStart] = []
         self.work: list[WorkSite] = []

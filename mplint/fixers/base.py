@@ -23,6 +23,7 @@ class Fixer:
     order: ``rewrite``, a callback for what the verbs cannot say (moving statements under the
     main guard); ``replace``, each node by its replacement; ``keywords``, keyword arguments
     added to a call; ``imports``, modules imported where the result does not import them yet.
+    ``creates`` are new files (name, content) written beside the linted file with the fix.
     The engine refuses results that do not parse or that keep the finding.
     """
 
@@ -33,6 +34,7 @@ class Fixer:
     keywords: Sequence[tuple[cst.Call, Sequence[cst.Arg]]] = ()
     imports: tuple[str, ...] = ()
     tidy: bool = False  # drop the module-level imports the fix left unused
+    creates: tuple[tuple[str, str], ...] = ()
 
     def apply(self, module: cst.Module) -> cst.Module:
         """The fixed module."""

@@ -13,9 +13,13 @@ def _escape(value: str, *, prop: bool = False) -> str:
 
 
 def render(findings: Sequence[Finding]) -> str:
-    return "".join(
-        f"::error title={_escape(f'{f.code} {f.name}', prop=True)},"
-        f"file={_escape(f.path, prop=True)},line={f.line},col={f.column},"
-        f"endLine={f.end_line},endColumn={f.end_column}::{_escape(f'{f.code} {f.message}')}\n"
-        for f in findings
-    )
+    return "".join(_annotation(f) for f in findings)
+
+
+def _annotation(f: Finding) -> str:
+    title = f"title={_escape(f'{f.code} {f.name}', prop=True)},file={_escape(f.path, prop=True)}"
+    if f.cell is not None:  # lines of a notebook's JSON are not the cell's: name the cell
+        where = f"cell {f.cell}:{f.line}:{f.column}"
+        return f"::error {title}::{_escape(f'{where}: {f.code} {f.message}')}\n"
+    return (f"::error {title},line={f.line},col={f.column},endLine={f.end_line},"
+            f"endColumn={f.end_column}::{_escape(f'{f.code} {f.message}')}\n")

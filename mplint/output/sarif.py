@@ -64,6 +64,16 @@ def _fixes(finding: Finding) -> dict[str, Any]:
     }]}
 
 
+def _region(f: Finding) -> dict[str, Any]:
+    """The finding's region; in a notebook, lines count within the cell its ``cell``
+    property names (the cell's number among all the notebook's cells, from 1), as ruff does."""
+    region: dict[str, Any] = {"startLine": f.line, "startColumn": f.column,
+                              "endLine": f.end_line, "endColumn": f.end_column}
+    if f.cell is not None:
+        region["properties"] = {"cell": f.cell}
+    return region
+
+
 def render(findings: Sequence[Finding]) -> str:
     from mplint._version import __version__
 
@@ -76,8 +86,7 @@ def render(findings: Sequence[Finding]) -> str:
         "message": {"text": f.message},
         "locations": [{"physicalLocation": {
             "artifactLocation": {"uri": _uri(f.path)},
-            "region": {"startLine": f.line, "startColumn": f.column,
-                       "endLine": f.end_line, "endColumn": f.end_column},
+            "region": _region(f),
         }}],
         **_fixes(f),
     } for f in findings]

@@ -25,10 +25,10 @@ def _fixable(finding: Finding, unsafe_fixes: bool) -> bool:
 def _line(finding: Finding, unsafe_fixes: bool, colour: bool = False) -> str:
     marker = "[*] " if _fixable(finding, unsafe_fixes) else ""
     if not colour:
-        return (f"{finding.path}:{finding.line}:{finding.column}: {finding.code} {marker}"
-                f"{finding.message}\n")
+        return f"{finding.place}: {finding.code} {marker}{finding.message}\n"
     marker = f"{_CYAN}{marker}{_RESET}" if marker else ""
-    return (f"{_BOLD}{finding.path}{_RESET}{_DIM}:{finding.line}:{finding.column}:{_RESET} "
+    cell = f"cell {finding.cell}:" if finding.cell is not None else ""
+    return (f"{_BOLD}{finding.path}{_RESET}{_DIM}:{cell}{finding.line}:{finding.column}:{_RESET} "
             f"{_RED}{finding.code}{_RESET} {marker}{finding.message}\n")
 
 
@@ -63,12 +63,13 @@ def _s(count: int) -> str:
 def render_with_source(findings: Sequence[Finding], unsafe_fixes: bool = False,
                        colour: bool = False) -> str:
     """Each finding followed by its source line and a caret under the column."""
-    sources: dict[str, list[str]] = {}
+    sources: dict[tuple[str, int | None], list[str]] = {}
     out: list[str] = []
     for finding in findings:
         out.append(_line(finding, unsafe_fixes, colour))
-        lines = sources.get(finding.path) or _read_lines(finding.path)
-        sources[finding.path] = lines
+        where = (finding.path, finding.cell)
+        lines = sources.get(where) or _read_lines(*where)
+        sources[where] = lines
         if 0 < finding.line <= len(lines):
             source_line = lines[finding.line - 1].rstrip("\r\n")
             out.append(f"    {source_line}\n    {' ' * (finding.column - 1)}^\n")
@@ -92,8 +93,18 @@ def statistics_json(findings: Sequence[Finding]) -> str:
                        for (code, name), count in rows], indent=2) + "\n"
 
 
-def _read_lines(path: str) -> list[str]:
+def _read_lines(path: str, cell: int | None = None) -> list[str]:
+    """The lines of the file at ``path``, or of its notebook cell ``cell``."""
     try:
-        return physical_lines(Path(path).read_text(encoding="utf-8", errors="replace"))
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
     except OSError:
         return []
+    if cell is None:
+        return physical_lines(text)
+    from mplint.notebook import Notebook, NotebookError
+
+    try:
+        notebook = Notebook.parse(text)
+    except NotebookError:
+        return []
+    return next((physical_lines(c.source) for c in notebook.cells if c.number == cell), [])

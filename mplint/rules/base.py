@@ -103,6 +103,8 @@ class Rule:
     # Texts of the errors a program makes when this rule's finding is real: ``mplint verify``
     # names the rule when it sees one of them in a failed run.
     runtime_errors: ClassVar[tuple[str, ...]] = ()
+    # True for a rule about Jupyter notebooks: its examples are a notebook's code, one cell
+    notebook: ClassVar[bool] = False
     VALID: ClassVar[tuple[Valid, ...]]
     INVALID: ClassVar[tuple[Invalid, ...]]
 
@@ -112,12 +114,13 @@ class Rule:
     @classmethod
     def docs(cls) -> str:
         """The rule's reference page, in Markdown."""
+        where = " (a notebook cell)" if cls.notebook else ""
         parts = [
             f"# {cls.code} {cls.name}",
             f"## What it does\n{cls.what}",
             f"## Why is this bad?\n{cls.why}",
-            f"## Example\n```python\n{cls.INVALID[0].code}```",
-            f"## Use instead\n```python\n{cls.VALID[0].code}```",
+            f"## Example{where}\n```python\n{cls.INVALID[0].code}```",
+            f"## Use instead{where}\n```python\n{cls.VALID[0].code}```",
             f"## Fix safety\n{cls.fix_safety}",
         ]
         if cls.references:

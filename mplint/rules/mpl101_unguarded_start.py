@@ -24,7 +24,9 @@ class UnguardedStart(Rule):
         "them where it is iterated (`for batch in loader`, `iter()`, `next()`, `enumerate()`, "
         "`list()`), at module level or in a function module-level code calls (also through "
         "the parameter it is passed to); building one starts nothing, so the finding points "
-        "at the iteration."
+        "at the iteration. Not reported in a Jupyter notebook: a child never re-imports a "
+        "kernel's `__main__` (it is not a file), so an unguarded start in a cell is fine there; "
+        "what breaks instead is a task defined in the notebook (MPL207)."
     )
     why = (
         "Under the spawn and forkserver start methods (Windows, macOS, and Linux from Python "
@@ -516,6 +518,8 @@ class UnguardedStart(Rule):
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
+        if facts.notebook:
+            return  # a kernel's ``__main__`` is never re-imported by a child
         reports = list(self._reports(facts))
         if not reports:
             return

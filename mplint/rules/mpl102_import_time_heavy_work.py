@@ -40,7 +40,8 @@ class ImportTimeHeavyWork(Rule):
         "losses, layers without weights and empty spaCy pipelines (`spacy.blank`). Code that "
         "runs only after the module's first start on import (later statements, the body of "
         "the loop that iterates a DataLoader) is not reported: a child that imports the "
-        "module again fails at that start (MPL101) before it gets there."
+        "module again fails at that start (MPL101) before it gets there. Not reported in a "
+        "Jupyter notebook: its children never re-run the notebook's cells."
     )
     why = (
         "Under spawn and forkserver (Windows, macOS, Linux from Python 3.14) every child "
@@ -271,6 +272,8 @@ class ImportTimeHeavyWork(Rule):
     )
 
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
+        if facts.notebook:
+            return  # a child never re-imports a kernel's ``__main__``
         start = next((s for s in facts.starts
                       if facts.may_use(s.obj.method, "spawn", "forkserver")), None)
         if start is None:

@@ -22,7 +22,9 @@ class ImplicitStartMethod(Rule):
         "transformers, sentence_transformers, onnxruntime, mxnet) that starts processes through "
         "`multiprocessing`, `torch.multiprocessing` or `ProcessPoolExecutor` and never chooses a "
         "start method. Reported once per module, at the first start that uses the default. "
-        "Library modules (no entry point) are not reported."
+        "Library modules (no entry point) are not reported. A Jupyter notebook counts as an "
+        "entry script; the message there suggests a context (`get_context`) rather than "
+        "`set_start_method`, which fails when its cell runs a second time."
     )
     why = (
         "The default differs by platform and version: fork on Linux up to Python 3.13, "
@@ -46,7 +48,7 @@ class ImplicitStartMethod(Rule):
         "guard runs (a module-level Queue, Lock, Value, Manager, `get_start_method()`, a "
         "DataLoader with workers iterated on import, an imported module of the project that "
         "does one of these): the message says which. No fix without a main guard (fix MPL101 "
-        "first)."
+        "first), nor in a notebook."
     )
     references = ("https://docs.python.org/3/library/multiprocessing.html#contexts-and-start-methods",)
 
@@ -338,12 +340,17 @@ class ImplicitStartMethod(Rule):
                     choice = ("the module's set_start_method() runs only after it; start "
                               "processes under the main guard, after the choice")
                     fix = "the choice is there, the start runs on import before it"
+                if facts.notebook:
+                    choice = ('choose one with a context, e.g. multiprocessing.get_context('
+                              '"spawn"), since set_start_method() fails when its cell runs again')
+                    fix = "a notebook has no main guard to choose the start method in"
                 differences = facts.spawn.differences
                 detail = f"; under spawn, {differences[0].text}" if differences else ""
+                kind = "notebook" if facts.notebook else "script"
                 yield offer(start.site.node, (
                     f"{start.obj.api} uses the platform's default start method (fork on Linux up "
                     "to Python 3.13, forkserver from 3.14, spawn on Windows and macOS) in a "
-                    f"script that imports {facts.framework}; {choice}"), fix, detail)
+                    f"{kind} that imports {facts.framework}; {choice}"), fix, detail)
                 return
 
 

@@ -46,7 +46,9 @@ class StartMethodMisuse(Rule):
         "from the constructor of a class built twice), or behind a "
         "`get_start_method(allow_none=True) != \"spawn\"` check, which lets it through once "
         "another default method is in use. Helpers that check `is None`, catch RuntimeError, "
-        "return early once done or are decorated (cached) are left alone."
+        "return early once done or are decorated (cached) are left alone. In a Jupyter "
+        "notebook a call at the top of a cell is not reported as running on import (no child "
+        "re-imports a notebook); the other cases are."
     )
     why = (
         "The start method can be set once per process. A module-level call runs again in every "
@@ -407,6 +409,8 @@ class StartMethodMisuse(Rule):
         for call in calls:
             root = facts.import_time_root(call.site)
             library = facts.record.main_guard is None and not facts.is_entry_script
+            if root is not None and facts.notebook:
+                continue  # a cell runs when the user runs it, never on a child's import
             if root is not None and call.force:
                 if library:  # a script's own choice, re-made in its children, is harmless
                     yield offer(call.site.node, (

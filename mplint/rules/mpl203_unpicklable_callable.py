@@ -5,6 +5,7 @@ from collections.abc import Iterator
 import libcst as cst
 
 from mplint.analysis import ModuleFacts, Sent, WorkSite, dataset_contents, unpicklable_callable
+from mplint.analysis.values import Func
 from mplint.knowledge import ApiKind
 from mplint.rules.base import Invalid, Report, Rule, Valid
 
@@ -21,7 +22,9 @@ class UnpicklableCallable(Rule):
         "as a pool's or executor's `initializer=`. A DataLoader's dataset travels to every "
         "worker under spawn and forkserver, so the same callables are flagged in it: its "
         "transforms (inside torchvision `Compose`/`Lambda` too), values assigned to its "
-        "attributes, and what its class's `__init__` stores on `self`."
+        "attributes, and what its class's `__init__` stores on `self`. In a Jupyter notebook "
+        "a function defined under the main guard is MPL207's, as every function of the "
+        "notebook is."
     )
     why = (
         "Functions are pickled by reference: the child looks them up by module and name. "
@@ -299,11 +302,14 @@ class UnpicklableCallable(Rule):
             for func in (work.func, *work.callables):
                 if func is None:
                     continue
-                problem = unpicklable_callable(facts.work_value(work, func))
+                value = facts.work_value(work, func)
+                problem = unpicklable_callable(value)
                 if problem is not None:
                     local, what = problem
                     if not local and facts.only_fork(work.method):
                         continue  # a forked child has the parent's globals: it finds it
+                    if facts.notebook and isinstance(value, Func) and value.guarded:
+                        continue  # a notebook's guard is no different from its cells: MPL207
                     yield Report(work.site.node, _message(local, what, work, func is work.func))
         yield from self._in_datasets(facts)
 

@@ -62,7 +62,7 @@ from mplint.analysis.values import (
     models_in,
     resources_in,
 )
-from mplint.analysis.walk import children, main_guard_test, name_reads, walk
+from mplint.analysis.walk import children, main_guard_test, name_reads, own_nodes, walk
 
 __all__ = [
     "Binding", "BindingKind", "Bound", "CallSite", "Context", "Difference", "Func", "GradSample",
@@ -71,7 +71,8 @@ __all__ = [
     "ScopeKind", "Sent", "Shape", "SpawnCheck", "StartMethodCall", "StartPoint", "Tup", "Value",
     "WorkSite", "argument", "captured", "children", "comp_fors", "cuda_call", "dataset_contents",
     "decorated_by", "function_of", "global_reads", "grad_samples", "is_cuda_device", "item_of",
-    "keyword_argument", "main_guard_test", "models_in", "name_reads", "reached", "resources_in",
+    "keyword_argument", "main_guard_test", "models_in", "name_reads", "own_nodes", "reached",
+    "resources_in",
     "runtime_setter", "start_method_argument", "start_point", "unpicklable_callable", "walk",
     "worker_functions",
 ]

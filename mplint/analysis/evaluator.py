@@ -35,7 +35,7 @@ from mplint.analysis.values import (
     element_of,
     item_of,
 )
-from mplint.analysis.walk import children
+from mplint.analysis.walk import children, own_nodes
 from mplint.knowledge import ApiKind, ModelPattern
 
 if TYPE_CHECKING:
@@ -818,7 +818,7 @@ def _integer(expr: cst.BaseExpression | None) -> int | None:
 
 def is_generator(node: cst.FunctionDef) -> bool:
     """True when ``node``'s own body yields."""
-    return any(isinstance(current, cst.Yield) for current in _own_nodes(node))
+    return any(isinstance(current, cst.Yield) for current in own_nodes(node))
 
 
 def _spelled(expr: cst.BaseExpression | None) -> str:
@@ -863,17 +863,7 @@ def _spawn_method(call: cst.Call) -> str:
 
 def _returns(node: cst.FunctionDef) -> Iterator[cst.Return]:
     """The ``return`` statements of ``node`` itself, not of functions nested in it."""
-    return (current for current in _own_nodes(node) if isinstance(current, cst.Return))
-
-
-def _own_nodes(node: cst.FunctionDef) -> Iterator[cst.CSTNode]:
-    """The nodes of ``node``'s body, not those of functions and classes nested in it."""
-    stack: list[cst.CSTNode] = [node.body]
-    while stack:
-        current = stack.pop()
-        yield current
-        if not isinstance(current, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-            stack.extend(children(current))
+    return (current for current in own_nodes(node) if isinstance(current, cst.Return))
 
 
 def captured(evaluator: Evaluator, scope: Scope) -> list[tuple[str, Value]]:

@@ -32,7 +32,7 @@ from mplint.analysis.values import (
     Value,
     item_of,
 )
-from mplint.analysis.walk import children, name_reads
+from mplint.analysis.walk import children, name_reads, own_nodes
 from mplint.knowledge import ApiKind
 
 if TYPE_CHECKING:
@@ -562,7 +562,7 @@ class ModuleFacts:
                 obj.kind is ApiKind.DATALOADER) else None
             if _starts_processes(obj) or iteration is not None:
                 self.starts.append(ProcessStart(site, obj, iteration))
-            self._add_work(site, _creation_work(obj), obj, _creation_name(obj))
+            self._add_work(site, _creation_work(obj), obj, _name_of(obj))
         elif library is not None and not library.methods:
             self._add_library_call(site, library)
         elif isinstance(func, ProcessObject) and func.kind is ApiKind.JOBLIB:
@@ -628,7 +628,8 @@ class ModuleFacts:
         obj = ProcessObject(api.kind, api.display, method, site.node, maybe=starts is None,
                             spec=api.name, pickler=self.evaluator.api_pickler(api, site.node),
                             condition=api.condition)
-        self.starts.append(ProcessStart(site, obj))
+        if api.reimports_main:
+            self.starts.append(ProcessStart(site, obj))
         if api.work is not None:
             self._add_work(site, api.work, obj, _name_of(obj))
 
@@ -793,10 +794,6 @@ def _name_of(obj: ProcessObject) -> str:
     return obj.api if obj.spec or obj.kind is ApiKind.SPAWN else _short(obj.api)
 
 
-def _creation_name(obj: ProcessObject) -> str:
-    return _name_of(obj)
-
-
 def _method(klass: Klass, name: str) -> list[Func]:
     """The plain method ``name`` defined in ``klass``'s own body."""
     scope = klass.evaluator.record.scopes.get(klass.node)
@@ -914,14 +911,7 @@ def _loops_in(statement: cst.CSTNode) -> Iterator[cst.For | cst.CompFor]:
 
 def _loops(function: cst.FunctionDef) -> bool:
     """Whether ``function``'s own body has a ``for`` or ``while`` loop."""
-    stack: list[cst.CSTNode] = [function.body]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, (cst.For, cst.While)):
-            return True
-        if not isinstance(current, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-            stack.extend(children(current))
-    return False
+    return any(isinstance(node, (cst.For, cst.While)) for node in own_nodes(function))
 
 
 def function_of(scope: Scope) -> cst.CSTNode | None:

@@ -41,7 +41,7 @@ from mplint.analysis.values import (
     Summarised,
     Value,
 )
-from mplint.analysis.walk import children, name_reads
+from mplint.analysis.walk import children, name_reads, own_nodes
 
 if TYPE_CHECKING:
     from mplint.analysis.collector import CallSite
@@ -256,14 +256,7 @@ def _conditional_calls(function: cst.CSTNode) -> Iterator[int]:
 
 def _exits(statement: cst.CSTNode) -> bool:
     """Whether a compound statement has a ``return`` or ``raise`` in it."""
-    stack: list[cst.CSTNode] = [statement]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (cst.Return, cst.Raise)):
-            return True
-        if not isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-            stack.extend(children(node))
-    return False
+    return any(isinstance(node, (cst.Return, cst.Raise)) for node in own_nodes(statement))
 
 
 def _qualname(facts: ModuleFacts, function: cst.CSTNode) -> str:

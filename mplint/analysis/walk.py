@@ -10,7 +10,7 @@ visitor's ``visit_<Node>``, ``visit_<Node>_<field>``, ``leave_<Node>_<field>`` a
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import libcst as cst
@@ -108,6 +108,17 @@ def children(node: cst.CSTNode) -> list[cst.CSTNode]:
         elif isinstance(child, (list, tuple)):
             found.extend(item for item in child if isinstance(item, cst.CSTNode))
     return found
+
+
+def own_nodes(tree: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """The nodes of ``tree`` (a function: of its body), not those of the functions, classes
+    and lambdas nested in it (the nested definition itself is yielded)."""
+    stack: list[cst.CSTNode] = [tree.body if isinstance(tree, cst.FunctionDef) else tree]
+    while stack:
+        current = stack.pop()
+        yield current
+        if not isinstance(current, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            stack.extend(children(current))
 
 
 def main_guard_test(test: cst.BaseExpression) -> str | None:

@@ -561,10 +561,10 @@ def _iteration_subject(start: ProcessStart, iteration: Iteration) -> str:
     """What starts a DataLoader's workers on import: the module-level loop or call that
     iterates it, or the call of the function that does."""
     api, node, function = start.obj.api, iteration.node, iteration.function
-    when = ", when num_workers > 0" if start.obj.maybe else ""
+    when = f", when {start.obj.condition}" if start.obj.maybe else ""
     if function is None:
         loader = f"{api} `{iteration.loader}`" if iteration.loader else api
-        workers = "when num_workers > 0" if start.obj.maybe else "with workers"
+        workers = f"when {start.obj.condition}" if start.obj.maybe else "with workers"
         return f"iterating {loader} ({workers}) at module level starts processes"
     call = _call_text(node) if isinstance(node, cst.Call) else "call"
     if function_of(start.site.scope) is function:

@@ -13,8 +13,8 @@ from mplint.analysis import (
     Scope,
     StartMethodCall,
     WorkSite,
-    children,
     function_of,
+    own_nodes,
     start_method_argument,
 )
 from mplint.fixers.base import Fixer
@@ -567,23 +567,12 @@ def _returns_built(function: cst.FunctionDef, made: cst.Call) -> bool:
     """``function`` returns what ``made`` builds: ``return made(...)``, or ``return name`` of
     the name it is assigned to. A function that hands its pool or loader to its caller is a
     building block of other programs, not a program choosing its own start method."""
-    names = {target.target.value for node in _own_nodes(function)
+    names = {target.target.value for node in own_nodes(function)
              if isinstance(node, cst.Assign) and node.value is made
              for target in node.targets if isinstance(target.target, cst.Name)}
     return any(isinstance(node, cst.Return) and node.value is not None and (
         node.value is made or (isinstance(node.value, cst.Name) and node.value.value in names))
-        for node in _own_nodes(function))
-
-
-def _own_nodes(tree: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """The nodes of ``tree`` (a function: of its body), not those of functions and classes
-    nested in it."""
-    stack: list[cst.CSTNode] = [tree.body if isinstance(tree, cst.FunctionDef) else tree]
-    while stack:
-        current = stack.pop()
-        yield current
-        if not isinstance(current, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-            stack.extend(children(current))
+        for node in own_nodes(function))
 
 
 def _runs_whenever_called(site: CallSite, function: cst.FunctionDef) -> bool:
@@ -603,13 +592,13 @@ def _reached(function: cst.FunctionDef, node: cst.CSTNode) -> bool:
     for statement in body.body:
         if _contains(statement, node):
             return True
-        if any(isinstance(inner, (cst.Return, cst.Raise)) for inner in _own_nodes(statement)):
+        if any(isinstance(inner, (cst.Return, cst.Raise)) for inner in own_nodes(statement)):
             return False
     return False
 
 
 def _contains(tree: cst.CSTNode, node: cst.CSTNode) -> bool:
-    return any(current is node for current in _own_nodes(tree))
+    return any(current is node for current in own_nodes(tree))
 
 
 def _checked_against_default(facts: ModuleFacts, call: StartMethodCall,

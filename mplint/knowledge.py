@@ -652,6 +652,16 @@ PER_TASK_LOADS: tuple[ModelPattern, ...] = tuple(
     for kind, label in (("Tokenizer", "a tokenizer"), ("Processor", "a processor"),
                         ("FeatureExtractor", "a feature extractor")))
 
+# Keywords a library dataset keeps on the object it builds (torchvision, torchaudio, PyG): what
+# is given there goes to a DataLoader's workers with the dataset.
+DATASET_KEPT_KEYWORDS: frozenset[str] = frozenset({
+    "transform", "target_transform", "transforms", "pre_transform", "loader", "is_valid_file"})
+# Classes that keep the callables they are given, and containers of them.
+TRANSFORM_HOLDERS: tuple[str, ...] = ("torchvision.transforms.", "torchvision.transforms.v2.")
+# A tensor made by one of these requires grad (MPL205).
+TORCH_PARAMETERS: frozenset[str] = frozenset({"torch.nn.Parameter",
+                                              "torch.nn.parameter.Parameter"})
+
 # Methods of an open file that read all of it.
 FILE_READ_METHODS: frozenset[str] = frozenset({"read", "readlines"})
 

@@ -213,11 +213,6 @@ class Sent:
     role: str  # how it travels, for messages: "the dataset's `transform`"
 
 
-# Keywords a library dataset keeps on the object it builds (torchvision, torchaudio, PyG).
-_KEPT_KEYWORDS = frozenset({"transform", "target_transform", "transforms", "pre_transform",
-                            "loader", "is_valid_file"})
-# Classes that keep the callables they are given, and containers of them.
-_TRANSFORM_HOLDERS = ("torchvision.transforms.", "torchvision.transforms.v2.")
 # A class that defines one of these decides itself what pickling it sends.
 _CUSTOM_PICKLING = frozenset({"__getstate__", "__reduce__", "__reduce_ex__"})
 
@@ -267,7 +262,8 @@ def _constructor_contents(facts: ModuleFacts, call: cst.Call, scope: Scope) -> I
             continue
         keyword = arg.keyword.value if arg.keyword is not None else (
             params[index] if index < len(params) else None)
-        if keyword is None or keyword not in (_KEPT_KEYWORDS if kept is None else kept):
+        wanted = knowledge.DATASET_KEPT_KEYWORDS if kept is None else kept
+        if keyword is None or keyword not in wanted:
             continue
         yield from _callables(facts, arg.value, scope, f"the dataset's `{keyword}`")
 
@@ -311,7 +307,7 @@ def _callables(facts: ModuleFacts, expr: cst.BaseExpression, scope: Scope, role:
         return
     if isinstance(expr, cst.Call):
         called = facts.evaluator.value(expr.func, scope)
-        if isinstance(called, Qual) and called.name.startswith(_TRANSFORM_HOLDERS):
+        if isinstance(called, Qual) and called.name.startswith(knowledge.TRANSFORM_HOLDERS):
             for arg in expr.args:
                 if not arg.star and arg.keyword is None:
                     yield from _callables(facts, arg.value, scope, role, depth + 1)
@@ -369,7 +365,6 @@ class GradSample:
 
 
 _SAMPLE_METHODS = frozenset({"__getitem__", "__iter__"})
-_PARAMETERS = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter"})
 _MAX_HOPS = 6
 
 
@@ -456,7 +451,7 @@ def _creates_grad(facts: ModuleFacts, call: cst.Call, scope: Scope) -> bool:
     called = facts.evaluator.value(call.func, scope)
     if not isinstance(called, Qual):
         return False
-    if called.name in _PARAMETERS:
+    if called.name in knowledge.TORCH_PARAMETERS:
         return flag is None or _is_true(flag)  # a Parameter requires grad by default
     return _is_true(flag) and called.name.startswith(f"{knowledge.TORCH_ROOT}.")
 

@@ -242,6 +242,9 @@ TASK_METHODS: dict[str, dict[str, Work]] = {
                     own=("timeout", "chunksize", "buffersize")),
     },
     "joblib": {"": Work(shape="delayed_calls")},  # Parallel(...)(delayed(f)(x) for x in xs)
+    # asyncio's ``loop.run_in_executor(executor, func, *args)``: a submit to the executor it
+    # is given first (https://docs.python.org/3/library/asyncio-eventloop.html)
+    "executor_argument": {"run_in_executor": Work(Arg(1, "func"), "args", rest=True)},
     # pathos pools: map(f, *iterables) zips like the builtin, pipe(f, *args) is one call
     "pathos": {
         **{m: Work(Arg(0, "f"), "zip_items", rest=True) for m in ("map", "imap", "uimap",
@@ -364,10 +367,12 @@ LIBRARY_APIS: tuple[ProcessApi, ...] = (
                work=Work(Arg(0, "function"), "items", items=(Arg(1, "iterable"),))),
     ProcessApi("parmap.starmap", ApiKind.LIBRARY, "https://parmap.readthedocs.io/",
                work=Work(Arg(0, "function"), "star_items", items=(Arg(1, "iterables"),))),
-    ProcessApi("datasets.load_dataset", ApiKind.LIBRARY,
-               "https://huggingface.co/docs/datasets/package_reference/loading_methods",
-               pickler="dill", method="default",
-               workers=Workers((Arg(None, "num_proc"),), serial=1)),
+    # ``nlp`` is the name Hugging Face datasets had before its 1.0 release
+    *(ProcessApi(f"{package}.load_dataset", ApiKind.LIBRARY,
+                 "https://huggingface.co/docs/datasets/package_reference/loading_methods",
+                 pickler="dill", method="default",
+                 workers=Workers((Arg(None, "num_proc"),), serial=1))
+      for package in ("datasets", "nlp")),
     # gensim's multicore models train in the constructor when they are given a corpus
     ProcessApi("gensim.models.LdaMulticore", ApiKind.LIBRARY,
                "https://radimrehurek.com/gensim/models/ldamulticore.html",
@@ -461,6 +466,16 @@ for _api in LIBRARY_APIS:
 # Words that make a file worth analysing whatever it imports: keywords only process APIs take
 # (``.map(fn, num_proc=8)`` of a Hugging Face dataset made by another module).
 PREFILTER_ANYWHERE: tuple[str, ...] = PREFILTER_WORDS.pop(ANY_MODULE, ())
+# Code shown without its imports (a question's excerpt, a snippet pasted into an issue): a name
+# below that the file reads but binds nowhere, in no scope and with no ``import *``, is read as
+# the multiprocessing API its conventional spelling names. Complete code binds what it reads, so
+# this changes nothing there.
+UNIMPORTED_NAMES: dict[str, str] = {
+    "mp": "multiprocessing",
+    "multiprocessing": "multiprocessing",
+    "Pool": "multiprocessing.Pool",
+    "Process": "multiprocessing.Process",
+}
 # A flag that asks for workers counts only given as a literal True (the analysis says the
 # same): library code that passes the flag on is not parsed.
 # (One pattern for all of an entry's flags: a module word's start words that need patterns
@@ -635,8 +650,8 @@ DATA_LOADERS: tuple[ModelPattern, ...] = (
     *(ModelPattern(f"numpy.{name}", "data loaded by numpy")
       for name in ("load", "loadtxt", "genfromtxt", "fromfile")),
     ModelPattern("pandas.read_*", "data loaded by pandas"),
-    ModelPattern("datasets.load_dataset", "Hugging Face dataset"),
-    ModelPattern("datasets.load_from_disk", "Hugging Face dataset"),
+    *(ModelPattern(f"{package}.{name}", "Hugging Face dataset")
+      for package in ("datasets", "nlp") for name in ("load_dataset", "load_from_disk")),
     ModelPattern("tensorflow_datasets.load", "TensorFlow dataset"),
     ModelPattern("torchvision.datasets.*", "torchvision dataset", capitalized=True),
     ModelPattern("sklearn.datasets.fetch_*", "scikit-learn dataset"),
@@ -794,6 +809,9 @@ def _roots(names: Iterable[str]) -> frozenset[str]:
     return frozenset(name.partition(".")[0] for name in names)
 
 
+# Names of old library releases that projects also give their own packages (``nlp/``): the
+# tree's own modules of these names are still read.
+LOCAL_PACKAGE_NAMES: frozenset[str] = frozenset({"nlp"})
 # Top-level packages whose names are never looked up among the linted tree's own modules.
 KNOWN_LIBRARIES: frozenset[str] = (
     frozenset(sys.stdlib_module_names)
@@ -805,7 +823,7 @@ KNOWN_LIBRARIES: frozenset[str] = (
     | _roots(p.pattern for p in RESOURCE_FACTORIES if "." in p.pattern)
     | {"numpy", "pandas", "scipy", "cv2", "PIL", "matplotlib", "ray", "dask", "distributed"}
     | {word for api in LIBRARY_APIS for word in api.module_words}
-)
+) - LOCAL_PACKAGE_NAMES
 
 
 def is_known_library(qualname: str) -> bool:

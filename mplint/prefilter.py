@@ -96,11 +96,35 @@ def scan(data: bytes) -> Scan:
             imports[found] = None
     words = tuple(dict.fromkeys(word for chosen in (*named.values(), _ANYWHERE)
                                 for word in chosen))
-    direct = _spells(data, words)
+    direct = _spells(data, words) or _unimported_start(data)
     exports: tuple[str, ...] = ()
     if direct:
         exports = tuple(sorted(_process_classes(data, _words(w.decode() for w in words))))
     return Scan(direct, tuple(imports), exports)
+
+
+_MP_WORDS = knowledge.PREFILTER_WORDS["multiprocessing"]
+_ROOTS = sorted({name for name, qualname in knowledge.UNIMPORTED_NAMES.items()
+                 if "." not in qualname})
+_CALLED = sorted(set(knowledge.UNIMPORTED_NAMES) - set(_ROOTS))
+_UNIMPORTED = re.compile(
+    rb"(?<![\w.])(" + b"|".join(n.encode() for n in _ROOTS) + rb")[ \t]*\.[ \t]*(?:"
+    + b"|".join(w.encode() for w in _MP_WORDS) + rb")\b"
+    + rb"|(?<![\w.])(" + b"|".join(n.encode() for n in _CALLED) + rb")[ \t]*\(")
+
+
+def _unimported_start(data: bytes) -> bool:
+    """Code shown without its imports: a start spelled through a conventional name of the
+    multiprocessing API (``mp.Pool(...)``, ``Process(...)``) that the file does not bind."""
+    for found in _UNIMPORTED.finditer(data):
+        if b"#" in data[data.rfind(b"\n", 0, found.start()) + 1:found.start()]:
+            continue  # in a comment
+        name = re.escape(found.group(1) or found.group(2))
+        binds = re.compile(rb"\b(?:import|as|def|class)[ \t]+" + name + rb"\b|^[ \t]*" + name
+                           + rb"[ \t]*[=,:]|\bimport\b[^\n]*\b" + name + rb"\b", re.MULTILINE)
+        if binds.search(data) is None:
+            return True
+    return False
 
 
 def start_words(data: bytes) -> tuple[bytes, ...]:

@@ -170,3 +170,17 @@ def test_the_cache_follows_an_edit_of_the_other_module(tmp_path: Path) -> None:
         write(tmp_path, "prep.py", helper)
         runs.append([line.split(" ")[:2] for line in report(cli("job.py", cwd=tmp_path).stdout)])
     assert runs == [[], [["job.py:3:1:", "MPL101"]], []]
+
+
+def test_a_package_of_the_tree_named_like_an_old_library_is_followed(tmp_path: Path) -> None:
+    # ``nlp`` was the name of Hugging Face datasets before its 1.0; a project's own ``nlp``
+    # package is still read as part of the tree
+    (tmp_path / "nlp").mkdir()
+    write(tmp_path, "nlp/__init__.py", "")
+    write(tmp_path, "nlp/prep.py", "import multiprocessing as mp\n\n\ndef tokenize_all(texts):\n"
+                                   "    with mp.Pool(2) as pool:\n"
+                                   "        return pool.map(str.split, texts)\n")
+    script = "from nlp.prep import tokenize_all\n\ntokens = tokenize_all(['a b'])\n"
+    assert _lint(tmp_path, script) == [
+        "train.py:3:10: MPL101 [*] `tokenize_all()` starts processes (multiprocessing.Pool in "
+        f"`nlp.prep.tokenize_all`) {_TAIL}"]

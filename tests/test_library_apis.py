@@ -25,6 +25,11 @@ def messages(source: str) -> list[str]:
 
 FLAGGED = [
     pytest.param("""
+        from nlp import load_dataset
+        squad = load_dataset("squad", split="train")
+        squad = squad.map(lambda row: row, num_proc=4)
+        """, [(2, "MPL102"), (3, "MPL101")], id="datasets-under-its-old-name-nlp"),
+    pytest.param("""
         import spacy
         nlp = spacy.load("en_core_web_sm")
         docs = list(nlp.pipe(["a", "b"], n_process=2))

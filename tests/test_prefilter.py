@@ -141,6 +141,20 @@ def test_an_import_after_a_comment_ending_in_a_backslash_is_seen(tmp_path: Path,
     assert found == _rule_findings(_findings("--no-prefilter", "job.py", cwd=tmp_path))
 
 
+def test_an_excerpt_without_its_imports_is_parsed_unless_it_binds_the_name(
+        tmp_path: Path) -> None:
+    """A syntax error shows whether a file was parsed: an excerpt that starts a pool through
+    `mp` or `Pool` and binds neither is; one that binds the name to something else is not."""
+    write(tmp_path, "excerpt.py", "pool = mp.Pool(4)\nif True\n")
+    write(tmp_path, "bare.py", "with Pool(2) as p:\n    p.map(abs, [1])\nif True\n")
+    write(tmp_path, "bound.py", "import mympi as mp\npool = mp.Pool(4)\nif True\n")
+    write(tmp_path, "defined.py", "class Pool:\n    pass\n\npool = Pool()\nif True\n")
+    write(tmp_path, "method.py", "pool = resources.Pool(4)\nif True\n")
+    lines = report(cli("--no-cache", ".", cwd=tmp_path).stdout)
+    assert [line.split(" ")[:2] for line in lines] == [
+        ["bare.py:3:8:", "MPL000"], ["excerpt.py:2:8:", "MPL000"]]
+
+
 def test_importing_a_module_that_starts_processes_is_not_enough(tmp_path: Path) -> None:
     """A file that names nothing the module exports that can start processes (a class whose
     bases spell a process class, a subclass of one, a name passed on) is not parsed; a file

@@ -7,6 +7,7 @@ from typing import Any
 
 import libcst as cst
 
+from mplint import knowledge
 from mplint.analysis.scopes import Binding, BindingKind, Scope, ScopeKind
 from mplint.analysis.walk import dotted_name, main_guard_test, name_reads, walk
 from mplint.modules import absolute
@@ -46,6 +47,9 @@ class ModuleRecord:
     # ``name[key] = value`` statements, each as a binding of ``name`` in the scope it is made
     # in, with the subscript as its node
     stores: list[Binding] = field(default_factory=list)
+    star_import: bool = False  # ``from m import *`` somewhere: any name may be bound
+    # names of knowledge.UNIMPORTED_NAMES the code reads, bound or not
+    conventional_reads: set[str] = field(default_factory=set)
 
 
 class Collector(cst.CSTVisitor):
@@ -66,6 +70,7 @@ class Collector(cst.CSTVisitor):
         # loops being walked: the function (None: module level) and the names each binds
         self._loops: list[tuple[cst.CSTNode | None, frozenset[str]]] = []
         self._not_read = 0  # inside an attribute's name or an argument's keyword
+        self._importing = False  # inside an import statement
 
     # -- helpers -------------------------------------------------------------------------------
     def _next(self) -> int:
@@ -161,7 +166,14 @@ class Collector(cst.CSTVisitor):
         self.record.imported.add(module)
         self.record.imports.append((module, self._functions[-1] if self._functions else None))
 
+    def leave_Import(self, original_node: cst.Import) -> None:
+        self._importing = False
+
+    def leave_ImportFrom(self, original_node: cst.ImportFrom) -> None:
+        self._importing = False
+
     def visit_Import(self, node: cst.Import) -> None:
+        self._importing = True
         for alias in node.names:
             full = dotted_name(alias.name)
             self._imported(full)
@@ -174,8 +186,10 @@ class Collector(cst.CSTVisitor):
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
         module = dotted_name(node.module) if node.module is not None else ""
         module = absolute(module, len(node.relative), self.record.name)
+        self._importing = True
         self._imported(module)
         if isinstance(node.names, cst.ImportStar):
+            self.record.star_import = True
             return
         for alias in node.names:
             name = dotted_name(alias.name)
@@ -228,6 +242,8 @@ class Collector(cst.CSTVisitor):
 
     def visit_Name(self, node: cst.Name) -> None:
         if not self._not_read:
+            if node.value in knowledge.UNIMPORTED_NAMES and not self._importing:
+                self.record.conventional_reads.add(node.value)
             for reader in self._readers:
                 self.record.reads.setdefault(reader, []).append((node, self._scope))
 
@@ -378,4 +394,21 @@ def collect(module: cst.Module, module_name: str = "") -> ModuleRecord:
     for statement in module.body:  # a module has no other code-holding field
         collector.statement = statement
         walk(statement, collector, plans)
+    _bind_unimported(collector.record)
     return collector.record
+
+
+def _bind_unimported(record: ModuleRecord) -> None:
+    """Code shown without its imports: a conventional multiprocessing name it reads and binds
+    nowhere (knowledge.UNIMPORTED_NAMES) is imported before its first statement."""
+    if record.star_import or not record.conventional_reads:
+        return
+    scopes = [record.scope, *record.scopes.values()]
+    for name in sorted(record.conventional_reads):
+        if any(name in scope.bindings for scope in scopes):
+            continue
+        qualname = knowledge.UNIMPORTED_NAMES[name]
+        record.imported.add(qualname.partition(".")[0])
+        record.imported.add(qualname)
+        binding = Binding(name, BindingKind.IMPORT, 0, record.scope, qualname=qualname)
+        record.scope.bindings[name] = [binding]

@@ -573,6 +573,9 @@ class ModuleFacts:
                 if work.starts:
                     self.starts.append(ProcessStart(site, func.obj))
                 self._add_work(site, work, func.obj, f"{_name_of(func.obj)}.{func.attr}")
+        elif (executor := self._executor_argument(site)) is not None:
+            self._add_work(site, knowledge.TASK_METHODS["executor_argument"]["run_in_executor"],
+                           executor, f"{_name_of(executor)} (run_in_executor)")
         elif (isinstance(func, Bound) and func.attr == "remote" and isinstance(func.obj, Func)
               and decorated_by(func.obj, knowledge.RAY_REMOTE)):
             name = func.obj.node.name.value
@@ -587,6 +590,20 @@ class ModuleFacts:
         elif (isinstance(func, Bound) and func.attr in knowledge.SHARED_MEMORY_METHODS
               and isinstance(func.obj, Model) and func.obj.name):
             self._shared_models.add(func.obj.name)
+
+    def _executor_argument(self, site: CallSite) -> ProcessObject | None:
+        """The process pool ``loop.run_in_executor(executor, func, *args)`` is given: the call
+        submits ``func(*args)`` to it (None, the loop's default thread pool, runs threads)."""
+        call = site.node
+        if not (isinstance(call.func, cst.Attribute) and call.func.attr.value in
+                knowledge.TASK_METHODS["executor_argument"]) or not call.args:
+            return None
+        first = call.args[0]
+        if first.keyword is not None or first.star:
+            return None
+        executor = self.value(first.value, site)
+        return executor if isinstance(executor, ProcessObject) and (
+            executor.kind is ApiKind.EXECUTOR) else None
 
     def _library_call(self, site: CallSite, func: Value) -> knowledge.ProcessApi | None:
         """The entry of ``knowledge.LIBRARY_APIS`` the call is: a function or class by its

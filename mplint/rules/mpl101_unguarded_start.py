@@ -26,7 +26,10 @@ class UnguardedStart(Rule):
         "the parameter it is passed to); building one starts nothing, so the finding points "
         "at the iteration. Not reported in a Jupyter notebook: a child never re-imports a "
         "kernel's `__main__` (it is not a file), so an unguarded start in a cell is fine there; "
-        "what breaks instead is a task defined in the notebook (MPL207)."
+        "what breaks instead is a task defined in the notebook (MPL207). Code shown "
+        "without its imports (an excerpt) that reads `mp`, `multiprocessing`, `Pool` or "
+        "`Process` and binds it nowhere, with no `import *`, is read as using the "
+        "multiprocessing API of that name."
     )
     why = (
         "Under the spawn and forkserver start methods (Windows, macOS, and Linux from Python "
@@ -54,6 +57,18 @@ class UnguardedStart(Rule):
     )
 
     VALID = (
+        Valid(
+            """
+            from mypools import *
+
+            def square(x):
+                return x * x
+
+            pool = Pool(4)
+            print(pool.map(square, range(8)))
+            """,
+            "`Pool` may come from the star import: what it is cannot be told, so nothing is said",
+        ),
         Valid(
             """
             import multiprocessing
@@ -191,6 +206,26 @@ class UnguardedStart(Rule):
         ),
     )
     INVALID = (
+        Invalid(
+            """
+            def square(x):
+                return x * x
+
+            pool = mp.Pool(4)
+            print(pool.map(square, range(8)))
+            """,
+            (4, 8, "multiprocessing.Pool starts processes when the module is imported, "
+                   f"outside {_GUARD}; under spawn or forkserver every child re-imports the "
+                   "module and fails in its bootstrapping phase"),
+            fixed="""
+            def square(x):
+                return x * x
+
+            if __name__ == "__main__":
+                pool = mp.Pool(4)
+                print(pool.map(square, range(8)))
+            """,
+        ),
         Invalid(
             """
             import spacy

@@ -262,6 +262,31 @@ class ModelArg(Rule):
     INVALID = (
         Invalid(
             """
+            import asyncio
+            from concurrent.futures import ProcessPoolExecutor
+
+            import joblib
+
+            def score(clf, rows):
+                return clf.predict(rows).tolist()
+
+            async def serve(clf, batches):
+                loop = asyncio.get_running_loop()
+                with ProcessPoolExecutor(2) as pool:
+                    jobs = [loop.run_in_executor(pool, score, clf, b) for b in batches]
+                    return await asyncio.gather(*jobs)
+
+            if __name__ == "__main__":
+                clf = joblib.load("clf.joblib")
+                print(asyncio.run(serve(clf, [[[0.0]], [[1.0]]])))
+            """,
+            (12, 17, "model `clf` (loaded by joblib.load) is pickled with every task of "
+                     "ProcessPoolExecutor (run_in_executor); load it once per worker with "
+                     "initializer= instead (no automatic fix: the model reaches the workers in "
+                     "a way the fix does not rewrite)"),
+        ),
+        Invalid(
+            """
             import multiprocessing
             import torch
 

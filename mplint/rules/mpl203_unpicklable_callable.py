@@ -49,6 +49,20 @@ class UnpicklableCallable(Rule):
     VALID = (
         Valid(
             """
+            import asyncio
+
+            async def total(values):
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(None, lambda: sum(values))
+
+            if __name__ == "__main__":
+                print(asyncio.run(total([1, 2, 3])))
+            """,
+            "run_in_executor(None, ...) runs the lambda in the loop's default thread pool: "
+            "nothing is pickled",
+        ),
+        Valid(
+            """
             import argparse
 
             import torch

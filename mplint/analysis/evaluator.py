@@ -35,7 +35,7 @@ from mplint.analysis.values import (
     element_of,
     item_of,
 )
-from mplint.analysis.walk import children, own_nodes
+from mplint.analysis.walk import children, name_reads, own_nodes
 from mplint.knowledge import ApiKind, ModelPattern
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ class Evaluator:
         self._class_bases: dict[cst.ClassDef, tuple[str, ...]] = {}
         self._returns: dict[cst.FunctionDef, Value] = {}
         self._callers_found: dict[cst.CSTNode, list[CallSite]] | None = None
+        self._constructions_found: dict[cst.ClassDef, list[CallSite]] = {}
         # functions bound by functools.partial: the call each partial stands for, and its site
         self._partials: dict[cst.CSTNode, list[tuple[cst.Call, CallSite]]] = {}
 
@@ -586,13 +587,23 @@ class Evaluator:
         function = scope.node
         if scope.kind is not ScopeKind.FUNCTION or not isinstance(function, cst.FunctionDef):
             return UNKNOWN
-        if scope.enclosing_class() is not None:
-            return self._self_value(scope) if self._is_self(param.name.value, scope) else UNKNOWN
         positional = [*function.params.posonly_params, *function.params.params]
         index = next((i for i, p in enumerate(positional) if p is param), None)
         keyword = param.name.value if param not in function.params.posonly_params else ""
-        sites = [(site.node, site) for site in self.callers().get(function, [])]
-        sites += self._partials.get(function, [])
+        klass = scope.enclosing_class()
+        if klass is not None:
+            if self._is_self(param.name.value, scope):
+                return self._self_value(scope)
+            if function.name.value != "__init__" or index == 0:
+                return UNKNOWN
+            # a constructor's parameter: what every ``Klass(...)`` call of this module passes
+            sites = [(site.node, site) for site in self._constructions(klass)]
+            index = None if index is None else index - 1
+            if not sites:
+                return UNKNOWN
+        else:
+            sites = [(site.node, site) for site in self.callers().get(function, [])]
+            sites += self._partials.get(function, [])
         values: list[Value] = []
         for call, site in sites:
             passed = argument(call, index if index is not None else 1 << 30, keyword)
@@ -602,6 +613,39 @@ class Evaluator:
         if values and all(v == values[0] for v in values):
             return values[0]
         return UNKNOWN
+
+    def _constructions(self, klass: Scope) -> list[CallSite]:
+        """The calls of this module that build an instance of the class (none when another
+        class of the module subclasses it: its calls reach the same constructor too)."""
+        node = klass.node
+        if not isinstance(node, cst.ClassDef):
+            return []
+        known = self._constructions_found.get(node)
+        if known is not None:
+            return known
+        self._constructions_found[node] = []  # a lookup made while finding them sees none
+        found = self._find_constructions(node)
+        self._constructions_found[node] = found
+        return found
+
+    def _find_constructions(self, node: cst.ClassDef) -> list[CallSite]:
+        name = node.name.value
+        for other in self.record.scopes.values():
+            if other.kind is ScopeKind.CLASS and isinstance(other.node, cst.ClassDef) and any(
+                    name in {n.value for n in name_reads(base.value)}
+                    for base in other.node.bases):
+                return []
+        found: list[CallSite] = []
+        for site in self.record.calls:
+            func = site.node.func
+            spelled = func.value if isinstance(func, cst.Name) else (
+                func.attr.value if isinstance(func, cst.Attribute) else "")
+            if spelled != name:
+                continue  # only calls that spell the class's name are looked up
+            called = self.value(func, site.scope, site.order)
+            if isinstance(called, Klass) and called.node is node:
+                found.append(site)
+        return found
 
     def callers(self) -> dict[cst.CSTNode, list[CallSite]]:
         """The calls of this module to each function of this module, found once."""

@@ -6,11 +6,13 @@ from mplint.analysis import (
     Bound,
     Func,
     Instance,
+    Klass,
     LambdaValue,
     Model,
     ModuleFacts,
     Partial,
     PayloadMode,
+    Qual,
     Tup,
     Value,
     WorkSite,
@@ -62,6 +64,32 @@ class ModelArg(Rule):
     references = ("https://docs.python.org/3/library/multiprocessing.html#multiprocessing.pool.Pool",)
 
     VALID = (
+        Valid(
+            """
+            import torch
+            import torch.multiprocessing as mp
+
+            class Trainer(mp.Process):
+                def __init__(self, shared):
+                    super().__init__()
+                    self.shared = shared
+
+                def run(self):
+                    with torch.no_grad():
+                        self.shared.weight.add_(1.0)
+
+            if __name__ == "__main__":
+                net = torch.nn.Linear(1, 1)
+                net.share_memory()
+                workers = [Trainer(net) for _ in range(2)]
+                for w in workers:
+                    w.start()
+                for w in workers:
+                    w.join()
+            """,
+            "the model is put in shared memory on purpose and handed to every process object "
+            "(Hogwild training): sending it moves no weights",
+        ),
         Valid(
             """
             import multiprocessing as mp
@@ -260,6 +288,62 @@ class ModelArg(Rule):
         ),
     )
     INVALID = (
+        Invalid(
+            """
+            import multiprocessing as mp
+
+            import torch
+
+            class Scorer:
+                def __init__(self, model):
+                    self.model = model
+
+                def score(self, x):
+                    return float(self.model(torch.ones(2) * x).sum())
+
+            def main():
+                scorer = Scorer(torch.nn.Linear(2, 1))
+                with mp.get_context("spawn").Pool(2) as pool:
+                    print(pool.map(scorer.score, range(4)))
+
+            if __name__ == "__main__":
+                main()
+            """,
+            (15, 15, "model `self.model` (torch.nn.Module) is pickled with every task of "
+                     "Pool.map through the bound method `score` of the object that holds it; "
+                     "make the task a module-level function that receives only what it needs, "
+                     "and load the model once per worker with initializer= (no automatic fix: "
+                     "the task function is not a module-level function of this file)"),
+        ),
+        Invalid(
+            """
+            import multiprocessing as mp
+
+            import torch
+
+            class Worker(mp.Process):
+                def __init__(self, model, results):
+                    super().__init__()
+                    self.model = model
+                    self.results = results
+
+                def run(self):
+                    with torch.no_grad():
+                        self.results.put(self.model(torch.ones(1)).item())
+
+            if __name__ == "__main__":
+                mp.set_start_method("spawn")
+                results = mp.Queue()
+                worker = Worker(torch.nn.Linear(1, 1), results)
+                worker.start()
+                print(results.get())
+                worker.join()
+            """,
+            (18, 14, "model `self.model` (torch.nn.Module) is pickled into each child started "
+                     "by Worker (multiprocessing.Process subclass) as an attribute of the "
+                     "process object; build or load it in the child instead (no automatic fix: "
+                     "the task function is not a module-level function of this file)"),
+        ),
         Invalid(
             """
             import asyncio
@@ -666,6 +750,15 @@ class ModelArg(Rule):
                 yield from _held(instance, " as an attribute of the object sent")
         if work.func is not None:
             yield from _through_callable(facts, facts.work_value(work, work.func))
+        if work.kind is ApiKind.PROCESS and not work.per_task and not facts.shares_any_memory:
+            # (a module that puts models in shared memory on purpose hands them to its
+            # process objects by design: Hogwild training)
+            klass = facts.value(work.site.node.func, work.site)
+            if isinstance(klass, Qual):
+                klass = facts.evaluator.in_project(klass.name) or klass
+            if isinstance(klass, Klass):
+                # a Process subclass is pickled whole into a spawned child
+                yield from _held(Instance(klass), " as an attribute of the process object")
 
 
 def _instances_in(value: Value) -> Iterator[Instance]:

@@ -397,19 +397,24 @@ class ModuleFacts:
 
     def cuda_initialised_by(self, site: CallSite, depth: int = 0) -> tuple[CallSite, str] | None:
         """The call that initialises CUDA when ``site`` runs: the call itself, or one made
-        (first) by the function of this module it calls, through up to three calls."""
+        (first) by the function of this module it calls (a class: its ``__init__``), through
+        up to three calls."""
         from mplint.analysis.cuda import cuda_call
 
         what = cuda_call(self.evaluator, site)
         if what is not None:
             return site, what
         called = self.value(site.node.func, site)
-        if depth >= 3 or not isinstance(called, Func) or called.evaluator is not self.evaluator:
+        if depth >= 3 or not isinstance(called, Func | Klass) or (
+                called.evaluator is not self.evaluator):
             return None
-        for inner in self.calls_in(called.node):
-            found = self.cuda_initialised_by(inner, depth + 1)
-            if found is not None:
-                return found
+        bodies = [f.node for f in _method(called, "__init__")] if isinstance(
+            called, Klass) else [called.node]
+        for body in bodies:
+            for inner in self.calls_in(body):
+                found = self.cuda_initialised_by(inner, depth + 1)
+                if found is not None:
+                    return found
         return None
 
     def site_of(self, call: cst.Call) -> CallSite | None:

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import libcst as cst
+
 from mplint.analysis import (
     CallSite,
     ModuleFacts,
@@ -9,6 +11,7 @@ from mplint.analysis import (
     cuda_call,
     function_of,
     is_cuda_device,
+    own_nodes,
     worker_functions,
 )
 from mplint.fixers.start_method import insert_fixer
@@ -143,6 +146,54 @@ class CudaBeforeFork(Rule):
         ),
     )
     INVALID = (
+        Invalid(
+            """
+            import torch
+            from torch.utils.data import DataLoader, Dataset
+
+
+            class Noisy(Dataset):
+                def __init__(self, n):
+                    self.scale = torch.ones(n).cuda()
+
+                def __len__(self):
+                    return 8
+
+                def __getitem__(self, i):
+                    return torch.randn(2, device="cuda") * i
+
+
+            if __name__ == "__main__":
+                for batch in DataLoader(Noisy(8), batch_size=4, num_workers=2):
+                    print(batch)
+            """,
+            (7, 22, "`.cuda()` initialises CUDA in the parent before DataLoader starts children "
+                    "with fork (the default on Linux up to Python 3.13), and `__getitem__` uses "
+                    "CUDA in them: a forked child cannot re-initialise CUDA (\"Cannot "
+                    "re-initialize CUDA in forked subprocess\"); use the spawn start method"),
+            fixed="""
+            import torch
+            from torch.utils.data import DataLoader, Dataset
+            import multiprocessing
+
+
+            class Noisy(Dataset):
+                def __init__(self, n):
+                    self.scale = torch.ones(n).cuda()
+
+                def __len__(self):
+                    return 8
+
+                def __getitem__(self, i):
+                    return torch.randn(2, device="cuda") * i
+
+
+            if __name__ == "__main__":
+                multiprocessing.set_start_method("spawn")
+                for batch in DataLoader(Noisy(8), batch_size=4, num_workers=2):
+                    print(batch)
+            """,
+        ),
         Invalid(
             """
             import multiprocessing as mp
@@ -366,8 +417,11 @@ class CudaBeforeFork(Rule):
         body, at import time, inside a helper called before it, or before the call that
         runs ``start``'s function (``main()`` under the guard)."""
         where = function_of(start.scope)
+        # calls in the start's own arguments run before it: ``DataLoader(Data(), ...)``
+        arguments = {id(node) for arg in start.node.args for node in own_nodes(arg.value)
+                     if isinstance(node, cst.Call)}
         for site in facts.record.calls:
-            if site.order >= start.order:
+            if site.order >= start.order and id(site.node) not in arguments:
                 continue
             same_body = function_of(site.scope) is where and (
                 where is not None or site.guarded == start.guarded)

@@ -203,8 +203,9 @@ def starting_definitions(data: bytes) -> set[str]:
             continue
         start = parsed.offsets[node.lineno - 1]
         end = parsed.offsets[min(node.end_lineno, len(parsed.offsets) - 1)]
-        if pattern.search(data, start, end) and any(callee(call) in wanted
-                                                    for call in sure_calls(node)):
+        if pattern.search(data, start, end) and any(
+                callee(call) in wanted or any(k.arg in wanted for k in call.keywords)
+                for call in sure_calls(node)):  # a keyword that asks for workers counts too
             found.add(node.name)
     return found
 

@@ -101,8 +101,11 @@ def test_a_constructor_and_a_method_of_another_module(tmp_path: Path) -> None:
               "agent.rollout(3)\n")
     assert _lint(tmp_path, script) == [
         "train.py:3:10: MPL101 [*] `Scorer()` starts processes "
-        f"(concurrent.futures.ProcessPoolExecutor in `runners.Scorer.__init__`) {_TAIL}",
-        "train.py:5:1: MPL101 [*] `agent.rollout()` starts processes "
+        f"(concurrent.futures.ProcessPoolExecutor in `runners.Scorer.__init__`) {_TAIL} "
+        "(1 more start on import after it)"]
+    script = "from runners import Agent\n\nagent = Agent()\nagent.rollout(3)\n"
+    assert _lint(tmp_path, script) == [
+        "train.py:4:1: MPL101 [*] `agent.rollout()` starts processes "
         f"(multiprocessing.Process in `runners.Agent.rollout`) {_TAIL}"]
 
 
@@ -124,8 +127,11 @@ def test_library_process_apis_in_another_module(tmp_path: Path) -> None:
               "textproc.parse(['a'], spacy.blank('en'))\n")
     assert _lint(tmp_path, script) == [
         "train.py:4:1: MPL101 [*] `textproc.run()` starts processes "
-        f"(tqdm.contrib.concurrent.process_map in `textproc.run`) {_TAIL}",
-        "train.py:5:1: MPL101 [*] `textproc.parse()` starts processes "
+        f"(tqdm.contrib.concurrent.process_map in `textproc.run`) {_TAIL} "
+        "(1 more start on import after it)"]
+    script = "import spacy\nimport textproc\n\ntextproc.parse(['a'], spacy.blank('en'))\n"
+    assert _lint(tmp_path, script) == [
+        "train.py:4:1: MPL101 [*] `textproc.parse()` starts processes "
         f"(spaCy nlp.pipe(n_process=...) in `textproc.parse`) {_TAIL}"]
 
 

@@ -1043,8 +1043,23 @@ def test_a_fix_refused_early_is_tried_again_after_other_fixes() -> None:
 
 
 def test_one_fix_that_clears_two_findings_is_credited_with_both() -> None:
+    engine = Engine(Config(select=("MPL",)))
+    engine.rules = [_StatementRule("MPL999", "a", "b")]  # one fix rewrites both statements
+    result = engine.fix(Source("a = 1\nc = 2\na = 1\n", "job.py"), prefilter=False)
+    assert result.text == "b = 1\nc = 2\nb = 1\n"
+    assert [(f.code, f.line) for f in result.fixed] == [("MPL999", 1), ("MPL999", 3)]
+    assert result.remaining == [] and result.refused == []
+
+
+def test_the_guard_fix_moves_every_start_after_the_first() -> None:
+    """MPL101 reports the module once, at its first start; its fix guards the later ones too."""
     result = Engine(Config(select=("MPL101",))).fix(Source(TWO_STARTS, "job.py"))
-    assert [(f.code, f.line) for f in result.fixed] == [("MPL101", 8), ("MPL101", 10)]
+    assert [(f.code, f.line, f.message.endswith("(1 more start on import after it)"))
+            for f in result.fixed] == [("MPL101", 8, True)]
+    assert result.text.endswith('if __name__ == "__main__":\n    with mp.Pool(2) as pool:\n'
+                                "        pool.map(work, [1])\n"
+                                "    child = mp.Process(target=work, args=(1,))\n"
+                                "    child.start()\n")
     assert result.remaining == [] and result.refused == []
 
 

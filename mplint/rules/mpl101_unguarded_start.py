@@ -24,7 +24,10 @@ class UnguardedStart(Rule):
         "them where it is iterated (`for batch in loader`, `iter()`, `next()`, `enumerate()`, "
         "`list()`), at module level or in a function module-level code calls (also through "
         "the parameter it is passed to); building one starts nothing, so the finding points "
-        "at the iteration. Not reported in a Jupyter notebook: a child never re-imports a "
+        "at the iteration. One finding per module, at the first start that runs on import (a "
+        "child fails there, and the guard that fixes it fixes every start after it); its "
+        "message counts the starts that follow. Not reported in a Jupyter notebook: a child "
+        "never re-imports a "
         "kernel's `__main__` (it is not a file), so an unguarded start in a cell is fine there; "
         "what breaks instead is a task defined in the notebook (MPL207). Code shown "
         "without its imports (an excerpt) that reads `mp`, `multiprocessing`, `Pool` or "
@@ -555,14 +558,21 @@ class UnguardedStart(Rule):
     def check(self, facts: ModuleFacts) -> Iterator[Report]:
         if facts.notebook:
             return  # a kernel's ``__main__`` is never re-imported by a child
-        reports = list(self._reports(facts))
-        if not reports:
+        found = sorted(self._reports(facts), key=lambda pair: pair[0])
+        if not found:
             return
-        fix = guard_fixer(facts, [r.node for r in reports])
-        for report in reports:
-            yield offer(report.node, report.message, fix)
+        # One finding per module, at the first start on import: the guard that fixes it fixes
+        # every start after it, and a child fails at the first one.
+        fix = guard_fixer(facts, [report.node for _, report in found])
+        first = found[0][1]
+        more = len(found) - 1
+        tail = f" ({more} more start{'s' if more > 1 else ''} on import after it)" if more else ""
+        yield offer(first.node, first.message + tail, fix)
 
-    def _reports(self, facts: ModuleFacts) -> Iterator[Report]:
+    def _reports(self, facts: ModuleFacts) -> Iterator[tuple[tuple[int, int], Report]]:
+        """Each start made on import, with where it runs in the module (its top-level
+        statement, then the order of its call)."""
+        body = {id(statement): i for i, statement in enumerate(facts.record.module.body)}
         reported: set[cst.CSTNode] = set()
         for start in facts.starts:
             if facts.only_fork(start.obj.method):
@@ -574,6 +584,7 @@ class UnguardedStart(Rule):
                 reported.add(start.iteration.statement)
                 subject = _iteration_subject(start, start.iteration)
                 node: cst.CSTNode = start.iteration.node
+                where = (body.get(id(start.iteration.statement), len(body)), start.site.order)
             else:
                 root = facts.import_time_root(start.site)
                 if root is None or root.node in reported:
@@ -582,14 +593,16 @@ class UnguardedStart(Rule):
                 node = root.node
                 condition = (f" (when {start.obj.condition})"
                              if start.obj.maybe and start.obj.condition else "")
-                where = start.via or _function_name(function_of(start.site.scope))
+                function = start.via or _function_name(function_of(start.site.scope))
                 subject = (f"{start.obj.api} starts processes{condition}"
                            if root is start.site and start.via is None
                            else f"`{_call_text(root.node)}` starts processes ({start.obj.api} in "
-                                f"`{where}`)")
-            yield Report(node, f"{subject} when the module is imported, outside {_GUARD}; "
-                               "under spawn or forkserver every child re-imports the module "
-                               "and fails in its bootstrapping phase")
+                                f"`{function}`)")
+                where = (body.get(id(root.statement), len(body)), root.order)
+            yield where, Report(node, f"{subject} when the module is imported, outside "
+                                      f"{_GUARD}; under spawn or forkserver every child "
+                                      "re-imports the module and fails in its bootstrapping "
+                                      "phase")
 
 
 def _iteration_subject(start: ProcessStart, iteration: Iteration) -> str:

@@ -161,8 +161,9 @@ class MplintServer(LanguageServer):
                 and texts[number].language_id in (None, "python")]
         notebook = Notebook.of_cells(code)
         state = self.notebooks.setdefault(uri, _Cells())
-        if (state.module == notebook.text and state.uris == uris
-                and all(u in self.linted for u in uris.values())):
+        if state.module == notebook.text and state.uris == uris and all(
+                u in self.linted and self.linted[u].version == texts[n].version
+                for n, u in uris.items()):
             return
         path = _path(uri)
         config, engine = self.engine_for(path)
@@ -405,8 +406,6 @@ def _wanted(kind: str, only: Sequence[str] | None) -> bool:
 
 def _quick_fixes(ls: MplintServer, uri: str, linted: _Linted,
                  finding: Finding) -> list[types.CodeAction]:
-    from mplint.suppress import add_noqa
-
     diagnostic = ls.diagnostic(linted.text, finding)
     actions = []
     fix = finding.fix
@@ -417,13 +416,32 @@ def _quick_fixes(ls: MplintServer, uri: str, linted: _Linted,
             title=f"mplint: {fix.title}{label}", kind=types.CodeActionKind.QuickFix,
             diagnostics=[diagnostic], is_preferred=safe,
             edit=ls.workspace_edit(uri, linted, fix.edits, fix.creates)))
-    suppressed = add_noqa(linted.text, {finding.line: [finding.code]})
-    if suppressed.added:
+    noqa = _noqa_edits(ls, linted, finding)
+    if noqa:
         actions.append(types.CodeAction(
             title=f"mplint: disable {finding.code} for this line",
             kind=types.CodeActionKind.QuickFix, diagnostics=[diagnostic],
-            edit=ls.workspace_edit(uri, linted, edits_between(linted.text, suppressed.text))))
+            edit=ls.workspace_edit(uri, linted, noqa)))
     return actions
+
+
+def _noqa_edits(ls: MplintServer, linted: _Linted, finding: Finding) -> tuple[Edit, ...]:
+    """The edits that add ``# noqa: CODE`` to the finding's line; in a notebook cell, added
+    as the CLI adds it, to the line of the module the cells make (IPython syntax masked)."""
+    from dataclasses import replace
+
+    from mplint.suppress import add_noqa
+
+    source = ls.notebooks[linted.notebook].source if linted.notebook is not None else None
+    if source is None or source.notebook is None or finding.cell is None:
+        suppressed = add_noqa(linted.text, {finding.line: [finding.code]})
+        return edits_between(linted.text, suppressed.text) if suppressed.added else ()
+    notebook = source.notebook
+    suppressed = add_noqa(notebook.text, {notebook.module_line(finding.cell, finding.line):
+                                          [finding.code]})
+    return tuple(replace(edit, cell=number)
+                 for number, before, after in notebook.changed_cells(suppressed.text)
+                 for edit in edits_between(before, after))
 
 
 def _fix_all(ls: MplintServer, uri: str, linted: _Linted) -> types.CodeAction | None:

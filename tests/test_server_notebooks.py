@@ -162,8 +162,9 @@ async def test_cells_get_diagnostics_and_the_move_to_a_module_applies(
 
 async def test_disable_for_this_line_and_hover_work_on_a_cell(client: LanguageClient,
                                                               tmp_path: Path) -> None:
-    book = Book(tmp_path / "nb.ipynb", IMPORTS, SQUARE, POOL)
+    book = Book(tmp_path / "nb.ipynb", IMPORTS, SQUARE, "!nvidia-smi\n" + POOL)
     *_, [diagnostic] = await open_book(client, book)
+    assert diagnostic.range.start == types.Position(2, 10)
     uri = book.cells[3][1]
     shown = await client.text_document_hover_async(types.HoverParams(
         text_document=types.TextDocumentIdentifier(uri=uri), position=diagnostic.range.start))
@@ -173,9 +174,8 @@ async def test_disable_for_this_line_and_hover_work_on_a_cell(client: LanguageCl
     assert noqa.edit is not None
     [change] = noqa.edit.document_changes or []
     assert isinstance(change, types.TextDocumentEdit) and change.text_document.uri == uri
-    silenced = apply(POOL, change.edits)
-    assert silenced.splitlines()[1] == (
-        "    print(pool.map(square, range(4)))  # noqa: MPL207")
+    silenced = apply("!nvidia-smi\n" + POOL, change.edits)
+    assert silenced == "!nvidia-smi\n" + POOL + "  # noqa: MPL207"
     after = await published(client, [uri], lambda: client.notebook_document_did_change(
         edit_cell(book, 3, silenced)))
     assert after[uri] == ()

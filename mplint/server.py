@@ -62,7 +62,8 @@ class _Cells:
 
     module: str = ""
     uris: dict[int, str] = field(default_factory=dict)
-    source: Source | None = None  # what was linted, for fixing every cell at once
+    source: Source | None = None  # what was last linted whole, for fixes over its cells
+    stale: bool = False  # the cells do not parse now: their last findings are kept
     published: set[str] = field(default_factory=set)
 
 
@@ -121,7 +122,11 @@ class MplintServer(LanguageServer):
         notebook = self.workspace.get_notebook_document(cell_uri=uri)
         if notebook is not None:
             self.lint_notebook(notebook.uri)
-            return self.linted[uri]
+            linted = self.linted[uri]
+            if self.notebooks[notebook.uri].stale:  # no actions on a text mid-edit
+                cell = self.workspace.get_text_document(uri)
+                return _Linted(cell.source, cell.version, [], notebook=notebook.uri)
+            return linted
         document = self.workspace.get_text_document(uri)
         text = document.source
         previous = self.linted.get(uri)
@@ -146,41 +151,50 @@ class MplintServer(LanguageServer):
     def lint_notebook(self, uri: str) -> None:
         """Lint the notebook's Python code cells in order as one module, as the CLI does, and
         keep each cell's findings under the cell's URI; while the module does not parse, each
-        cell keeps its last findings."""
+        cell keeps its last findings and offers no actions."""
         from mplint.notebook import Notebook
 
         document = self.workspace.get_notebook_document(notebook_uri=uri)
         if document is None:
             return
         uris = {number: cell.document for number, cell in enumerate(document.cells, start=1)}
-        texts = {number: self.workspace.get_text_document(cell_uri) for number, cell_uri
-                 in uris.items()}
-        code = [(number, texts[number].source) for number, cell in
-                enumerate(document.cells, start=1)
-                if cell.kind == types.NotebookCellKind.Code
-                and texts[number].language_id in (None, "python")]
-        notebook = Notebook.of_cells(code)
+        texts = {number: self.workspace.get_text_document(u) for number, u in uris.items()}
+        notebook = Notebook.of_cells([
+            (number, texts[number].source) for number, cell in enumerate(document.cells, 1)
+            if cell.kind == types.NotebookCellKind.Code
+            and texts[number].language_id == "python"])
         state = self.notebooks.setdefault(uri, _Cells())
         if state.module == notebook.text and state.uris == uris and all(
                 u in self.linted and self.linted[u].version == texts[n].version
                 for n, u in uris.items()):
             return
         path = _path(uri)
-        config, engine = self.engine_for(path)
-        findings: list[Finding] = []
-        shown = str(path) if path is not None else uri
-        if notebook.cells and (path is None or not excluded(path, config.exclude)):
-            findings = engine.lint(Source(notebook.text, shown, path, "utf-8", notebook))
-        stale = any(f.is_error and f.message.startswith(_SYNTAX_ERROR) for f in findings)
-        findings = [f for f in findings if not f.is_error or config.enabled(f.code, f.path)]
+        source = Source(notebook.text, str(path) if path is not None else uri, path, "utf-8",
+                        notebook)
+        findings = self.notebook_findings(source)
+        state.stale = findings is None
         for number, cell_uri in uris.items():
-            text, version = texts[number].source, texts[number].version
-            if stale and cell_uri in self.linted:
+            if findings is None and cell_uri in self.linted:
                 continue  # mid-edit: the last findings stay, with the text they are of
-            mine = [] if stale else [f for f in findings if f.cell == number]
-            self.linted[cell_uri] = _Linted(text, version, mine, notebook=uri)
-        state.module, state.uris = ("" if stale else notebook.text), uris
-        state.source = Source(notebook.text, shown, path, "utf-8", notebook)
+            mine = [f for f in findings or [] if f.cell == number]
+            self.linted[cell_uri] = _Linted(texts[number].source, texts[number].version, mine,
+                                            notebook=uri)
+        state.module, state.uris = ("" if findings is None else notebook.text), uris
+        if findings is not None:
+            state.source = source
+
+    def notebook_findings(self, source: Source) -> list[Finding] | None:
+        """The findings of a notebook's module, positioned in its cells; None while it does
+        not parse."""
+        config, engine = self.engine_for(source.path)
+        assert source.notebook is not None
+        if not source.notebook.cells or (source.path is not None
+                                         and excluded(source.path, config.exclude)):
+            return []
+        findings = engine.lint(source)
+        if any(f.is_error and f.message.startswith(_SYNTAX_ERROR) for f in findings):
+            return None
+        return [f for f in findings if not f.is_error or config.enabled(f.code, f.path)]
 
     def publish_notebook(self, uri: str) -> None:
         """Diagnostics for every cell of the notebook; cells no longer in it are cleared."""

@@ -280,3 +280,20 @@ async def test_saving_relints_with_the_modules_read_again(client: LanguageClient
     [diagnostic] = found[book.cells[2][1]]
     assert diagnostic.code == "MPL301"
     assert diagnostic.range == types.Range(types.Position(1, 11), types.Position(1, 18))
+
+
+async def test_cells_that_do_not_parse_mid_edit_keep_their_diagnostics(
+        client: LanguageClient, tmp_path: Path) -> None:
+    book = Book(tmp_path / "nb.ipynb", IMPORTS, SQUARE, POOL)
+    *_, before = await open_book(client, book)
+    typing = SQUARE.replace("return x * x", "return (x *")
+    during = await published(client, [book.cells[3][1]],
+                             lambda: client.notebook_document_did_change(
+                                 edit_cell(book, 2, typing)))
+    assert during[book.cells[3][1]] == before and [d.code for d in before] == ["MPL207"]
+    assert await quick_fixes(client, book.cells[3][1], before[0]) == []
+    after = await published(client, [book.cells[3][1]],
+                            lambda: client.notebook_document_did_change(
+                                edit_cell(book, 2, SQUARE)))
+    assert after[book.cells[3][1]] == before
+    assert len(await quick_fixes(client, book.cells[3][1], before[0])) == 2

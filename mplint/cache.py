@@ -28,7 +28,7 @@ from typing import Any
 
 from mplint._version import __version__
 from mplint.config import Config
-from mplint.findings import Edit, Finding, Fix
+from mplint.findings import Edit, Finding, Fix, NewFile
 from mplint.prefilter import Scan
 from mplint.sources import replace_file
 
@@ -137,7 +137,8 @@ def finding_to_json(finding: Finding) -> list[Any]:
     fix = None
     if finding.fix is not None:
         fix = [finding.fix.safety, finding.fix.title,
-               [list(astuple(edit)) for edit in finding.fix.edits]]
+               [list(astuple(edit)) for edit in finding.fix.edits],
+               [list(astuple(new)) for new in finding.fix.creates]]
     return [*astuple(finding)[1:8], fix, finding.cell]
 
 
@@ -151,10 +152,12 @@ def finding_from_json(path: str, row: list[Any]) -> Finding:
 def _fix_from_json(fix: list[Any] | None) -> Fix | None:
     if not fix:
         return None
-    safety, title, edits = fix
+    safety, title, edits, creates = fix
     return Fix(str(safety), str(title), tuple(
-        Edit(int(line), int(column), int(end_line), int(end_column), str(content))
-        for line, column, end_line, end_column, content in edits))
+        Edit(int(line), int(column), int(end_line), int(end_column), str(content),
+             None if cell is None else int(cell))
+        for line, column, end_line, end_column, content, cell in edits),
+        tuple(NewFile(str(path), str(content)) for path, content in creates))
 
 
 def _code_stamp() -> tuple[int, int]:

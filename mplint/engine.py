@@ -8,6 +8,7 @@ whole trees with the cache and worker processes.
 from __future__ import annotations
 
 import ast
+import os
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mplint.config import Config, Noqa
-from mplint.findings import NO_FIX, SAFE, Finding, Fix, edits_between, error
+from mplint.findings import NO_FIX, SAFE, Finding, Fix, NewFile, edits_between, error
 from mplint.modules import Tree
 from mplint.parsing import parse_module
 from mplint.prefilter import ImportGraph, Scan, scan
@@ -108,7 +109,7 @@ class Engine:
             return [analysis]
         if not self.edits:
             return sorted(item.finding for item in analysis.items)
-        return sorted(_with_edit(item, text) for item in analysis.items)
+        return sorted(_with_edit(item, text, shown, notebook) for item in analysis.items)
 
     def _analysis(self, text: str, shown: str, path: Path | None, trial: bool = True,
                   notebook: Notebook | None = None) -> _Analysis | Finding:
@@ -443,16 +444,14 @@ class _Analysis:
 
 def _rewritten(notebook: Notebook, text: str) -> Notebook:
     """The notebook whose cells the module ``text`` (a fix of ``notebook``'s) gives."""
-    from mplint.notebook import Notebook
-
-    raw = notebook.write_back(text)
-    assert raw is not None  # the trial refused every fix that cannot be split into cells
-    return Notebook.parse(raw)
+    rewritten = notebook.rewritten(text)
+    assert rewritten is not None  # the trial refused every fix that cannot be split into cells
+    return rewritten
 
 
 def _in_cell(finding: Finding, notebook: Notebook | None) -> Finding:
-    """The finding positioned in its notebook cell (module lines to cell lines). Its fix's
-    text edits are dropped: they are positioned in the module."""
+    """The finding positioned in its notebook cell (module lines to cell lines); its fix's
+    edits are positioned in cells already."""
     if notebook is None or finding.cell is not None:
         return finding
     cell, line = notebook.locate(finding.line)
@@ -460,9 +459,7 @@ def _in_cell(finding: Finding, notebook: Notebook | None) -> Finding:
     end_column = finding.end_column
     if end_cell != cell:
         end_line, end_column = line, finding.column
-    fix = replace(finding.fix, edits=()) if finding.fix is not None else None
-    return replace(finding, line=line, end_line=end_line, end_column=end_column, fix=fix,
-                   cell=cell)
+    return replace(finding, line=line, end_line=end_line, end_column=end_column, cell=cell)
 
 
 def _in_cells(findings: list[Finding], notebook: Notebook | None) -> list[Finding]:
@@ -526,12 +523,22 @@ class FixResult:
     created: tuple[tuple[Path, str], ...] = ()  # new files to write with the fixed text
 
 
-def _with_edit(item: _Item, text: str) -> Finding:
-    """The finding with its fix as text edits, for machine-readable output and editors."""
+def _with_edit(item: _Item, text: str, shown: str, notebook: Notebook | None) -> Finding:
+    """The finding with its fix as text edits, for machine-readable output and editors; in a
+    notebook, each edit is positioned in the cell it changes. The files the fix creates are
+    named as ``shown`` names the linted file."""
     finding = item.finding
     if item.fixed_text is None or finding.fix is None:
         return finding
-    return replace(finding, fix=replace(finding.fix, edits=edits_between(text, item.fixed_text)))
+    if notebook is None:
+        edits = edits_between(text, item.fixed_text)
+    else:
+        edits = tuple(replace(edit, cell=number)
+                      for number, before, after in notebook.changed_cells(item.fixed_text)
+                      for edit in edits_between(before, after))
+    creates = tuple(NewFile(os.path.join(os.path.dirname(shown), target.name), content)
+                    for target, content in item.created)
+    return replace(finding, fix=replace(finding.fix, edits=edits, creates=creates))
 
 
 def _syntax_error(text: str, shown: str, problem: Exception) -> Finding:

@@ -43,12 +43,23 @@ SAFE, UNSAFE = "safe", "unsafe"  # how sure a fix is to keep the program's meani
 @dataclass(frozen=True)
 class Edit:
     """Replace the text from (line, column) up to (end_line, end_column), 1-based and
-    exclusive, with ``content``."""
+    exclusive, with ``content``. In a notebook, ``cell`` is the number of the cell the edit
+    changes (as a finding's) and the positions count within that cell's source."""
 
     line: int
     column: int
     end_line: int
     end_column: int
+    content: str
+    cell: int | None = None
+
+
+@dataclass(frozen=True)
+class NewFile:
+    """A file a fix creates beside the linted one: its path, as mplint shows the linted file's
+    (the same folder), and its whole content."""
+
+    path: str
     content: str
 
 
@@ -56,11 +67,13 @@ class Edit:
 class Fix:
     """A fix a rule offers; ``safety`` is "safe" or "unsafe". ``edits`` are filled in for
     machine-readable output (``--format json``/``sarif``) and editors: the fewest
-    non-overlapping replacements, in order, all positioned in the original text."""
+    non-overlapping replacements, in order, all positioned in the original text; ``creates``,
+    the new files the fix writes along with them (MPL207's module beside a notebook)."""
 
     safety: str
     title: str = ""
     edits: tuple[Edit, ...] = ()
+    creates: tuple[NewFile, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import io
 import json
 import re
 import tokenize
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mplint.sources import physical_lines
@@ -97,6 +98,14 @@ class Notebook:
         return cls._build(raw, tuple(cells))
 
     @classmethod
+    def of_cells(cls, cells: Sequence[tuple[int, str]]) -> Notebook:
+        """The notebook an editor holds: each Python code cell's number (among all its cells,
+        from 1) and source. It has no JSON to write back: a fix's new cell sources come from
+        :meth:`cell_sources`."""
+        return cls._build("", tuple(_Cell(number, source, (0, 0), False, _opaque(source))
+                                    for number, source in cells))
+
+    @classmethod
     def _build(cls, raw: str, cells: tuple[_Cell, ...]) -> Notebook:
         lines: list[str] = []
         origins: list[tuple[int, int]] = []
@@ -171,6 +180,17 @@ class Notebook:
             at = end
         out.append(self.raw[at:])
         return "".join(out)
+
+    def rewritten(self, module: str) -> Notebook | None:
+        """The notebook whose cells the module text ``module`` gives (with the JSON
+        rewritten, when it has one); None when it cannot be split into the cells."""
+        if self.raw:
+            raw = self.write_back(module)
+            return None if raw is None else Notebook.parse(raw)
+        sources = self.cell_sources(module)
+        if isinstance(sources, str):
+            return None
+        return Notebook.of_cells([(cell.number, sources[cell.number]) for cell in self.cells])
 
     def changed_cells(self, module: str) -> list[tuple[int, str, str]]:
         """(cell number, source before, source after) of each cell ``module`` changes."""

@@ -5,6 +5,10 @@ Diagnostics on open, change and save carry the CLI's codes, ranges and messages,
 (safe fixes are the preferred quick fix, unsafe ones say so in their title), add
 ``# noqa: CODE`` to the line, or make every safe fix at once (``source.fixAll.mplint``); hovering
 a finding shows its rule's page. While a file does not parse, its last diagnostics stay.
+
+Jupyter notebooks come as notebook documents (LSP 3.17): their Python code cells are linted in
+order as one module, as the CLI lints a notebook, and each cell gets its own diagnostics, code
+actions and hovers, positioned within the cell.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ import asyncio
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
@@ -23,11 +28,16 @@ from pygls.uris import to_fs_path
 from mplint._version import __version__
 from mplint.config import Config, ConfigError, find_pyproject, load
 from mplint.engine import Engine
-from mplint.findings import SAFE, Edit, Finding, edits_between
+from mplint.findings import SAFE, Edit, Finding, NewFile, edits_between
 from mplint.modules import Tree
 from mplint.sources import Source, excluded, physical_lines
 
 FIX_ALL = "source.fixAll.mplint"
+# Notebooks whose Python cells the editor sends as notebook documents (LSP 3.17).
+NOTEBOOK_SYNC = types.NotebookDocumentSyncOptions(notebook_selector=[
+    types.NotebookDocumentFilterWithCells(notebook="jupyter-notebook",
+                                          cells=[types.NotebookCellLanguage("python")])],
+    save=True)
 _PARSE_ERROR = -32700  # JSON-RPC's code for a message that is not JSON
 logger = logging.getLogger("mplint.server")
 _DEBOUNCE_S = 0.15  # keystrokes closer than this are linted once
@@ -36,17 +46,32 @@ _SYNTAX_ERROR = "syntax error"
 
 @dataclass
 class _Linted:
-    """A document's findings and the text they are of."""
+    """A document's findings and the text they are of; for a notebook cell, the URI of its
+    notebook."""
 
     text: str
     version: int | None
     findings: list[Finding]
+    notebook: str | None = None
+
+
+@dataclass
+class _Cells:
+    """What was last linted of a notebook: the module its code cells make, each cell's URI by
+    number (among all its cells, from 1), and the cells that were last sent diagnostics."""
+
+    module: str = ""
+    uris: dict[int, str] = field(default_factory=dict)
+    source: Source | None = None  # what was last linted whole, for fixes over its cells
+    stale: bool = False  # the cells do not parse now: their last findings are kept
+    published: set[str] = field(default_factory=set)
 
 
 class MplintServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("mplint", __version__)
+        super().__init__("mplint", __version__, notebook_document_sync=NOTEBOOK_SYNC)
         self.linted: dict[str, _Linted] = {}
+        self.notebooks: dict[str, _Cells] = {}
         self._engines: dict[Path | None, tuple[Config, Engine]] = {}
         self._pending: dict[str, asyncio.Task[None]] = {}
 
@@ -66,7 +91,7 @@ class MplintServer(LanguageServer):
 
     def known(self, uri: str) -> bool:
         """Whether the editor has opened ``uri`` (requests about others get empty answers)."""
-        return uri in self.workspace.text_documents
+        return unquote(uri) in self.workspace.text_documents
 
     # -- analysis ----------------------------------------------------------------------------
 
@@ -93,7 +118,15 @@ class MplintServer(LanguageServer):
 
     def lint(self, uri: str) -> _Linted:
         """Lint the document as the editor holds it; a text that does not parse keeps the
-        last findings."""
+        last findings. A notebook cell is linted with its notebook."""
+        notebook = self.workspace.get_notebook_document(cell_uri=uri)
+        if notebook is not None:
+            self.lint_notebook(notebook.uri)
+            linted = self.linted[uri]
+            if self.notebooks[notebook.uri].stale:  # no actions on a text mid-edit
+                cell = self.workspace.get_text_document(uri)
+                return _Linted(cell.source, cell.version, [], notebook=notebook.uri)
+            return linted
         document = self.workspace.get_text_document(uri)
         text = document.source
         previous = self.linted.get(uri)
@@ -115,6 +148,83 @@ class MplintServer(LanguageServer):
         self.linted[uri] = _Linted(text, document.version, findings)
         return self.linted[uri]
 
+    def lint_notebook(self, uri: str) -> None:
+        """Lint the notebook's Python code cells in order as one module, as the CLI does, and
+        keep each cell's findings under the cell's URI; while the module does not parse, each
+        cell keeps its last findings and offers no actions."""
+        from mplint.notebook import Notebook
+
+        document = self.workspace.get_notebook_document(notebook_uri=uri)
+        if document is None:
+            return
+        uris = {number: cell.document for number, cell in enumerate(document.cells, start=1)}
+        texts = {number: self.workspace.get_text_document(u) for number, u in uris.items()}
+        notebook = Notebook.of_cells([
+            (number, texts[number].source) for number, cell in enumerate(document.cells, 1)
+            if cell.kind == types.NotebookCellKind.Code
+            and texts[number].language_id == "python"])
+        state = self.notebooks.setdefault(uri, _Cells())
+        if state.module == notebook.text and state.uris == uris and all(
+                u in self.linted and self.linted[u].version == texts[n].version
+                for n, u in uris.items()):
+            return
+        path = _path(uri)
+        source = Source(notebook.text, str(path) if path is not None else uri, path, "utf-8",
+                        notebook)
+        findings = self.notebook_findings(source)
+        state.stale = findings is None
+        for number, cell_uri in uris.items():
+            if findings is None and cell_uri in self.linted:
+                continue  # mid-edit: the last findings stay, with the text they are of
+            mine = [f for f in findings or [] if f.cell == number]
+            self.linted[cell_uri] = _Linted(texts[number].source, texts[number].version, mine,
+                                            notebook=uri)
+        state.module, state.uris = ("" if findings is None else notebook.text), uris
+        if findings is not None:
+            state.source = source
+
+    def notebook_findings(self, source: Source) -> list[Finding] | None:
+        """The findings of a notebook's module, positioned in its cells; None while it does
+        not parse."""
+        config, engine = self.engine_for(source.path)
+        assert source.notebook is not None
+        if not source.notebook.cells or (source.path is not None
+                                         and excluded(source.path, config.exclude)):
+            return []
+        findings = engine.lint(source)
+        if any(f.is_error and f.message.startswith(_SYNTAX_ERROR) for f in findings):
+            return None
+        return [f for f in findings if not f.is_error or config.enabled(f.code, f.path)]
+
+    def publish_notebook(self, uri: str) -> None:
+        """Diagnostics for every cell of the notebook; cells no longer in it are cleared."""
+        self.lint_notebook(uri)
+        state = self.notebooks.get(uri)
+        if state is None:
+            return
+        current = set(state.uris.values())
+        for gone in sorted(state.published - current):
+            self.clear(gone)
+        for cell_uri in state.uris.values():
+            stored = self.linted[cell_uri]
+            self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
+                uri=cell_uri, version=stored.version,
+                diagnostics=[self.diagnostic(stored.text, f) for f in stored.findings]))
+        state.published = current
+
+    def close_notebook(self, uri: str) -> None:
+        """Forget the notebook and clear the diagnostics of all its cells."""
+        self.cancel(uri)
+        state = self.notebooks.pop(uri, None)
+        if state is not None:
+            for cell_uri in sorted(state.published | set(state.uris.values())):
+                self.clear(cell_uri)
+
+    def clear(self, uri: str) -> None:
+        self.linted.pop(uri, None)
+        self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri,
+                                                                              diagnostics=[]))
+
     def publish(self, uri: str) -> None:
         linted = self.lint(uri)
         stored = self.linted[uri]
@@ -129,14 +239,16 @@ class MplintServer(LanguageServer):
             waiting.cancel()
 
     def schedule(self, uri: str) -> None:
-        """Lint ``uri`` once the edits stop for a moment."""
+        """Lint ``uri`` (a document or a notebook) once the edits stop for a moment."""
         self.cancel(uri)
 
         async def later() -> None:
             await asyncio.sleep(_DEBOUNCE_S)
             self._pending.pop(uri, None)
-            if uri in self.workspace.text_documents:  # not closed meanwhile
+            if self.known(uri):  # not closed meanwhile
                 self.publish(uri)
+            elif self.workspace.get_notebook_document(notebook_uri=uri) is not None:
+                self.publish_notebook(uri)
 
         self._pending[uri] = asyncio.get_running_loop().create_task(later())
 
@@ -173,12 +285,35 @@ class MplintServer(LanguageServer):
                                                        e.end_column), new_text=e.content)
                 for e in edits]
 
-    def workspace_edit(self, uri: str, linted: _Linted,
-                       edits: Sequence[Edit]) -> types.WorkspaceEdit:
-        return types.WorkspaceEdit(document_changes=[types.TextDocumentEdit(
-            text_document=types.OptionalVersionedTextDocumentIdentifier(uri=uri,
-                                                                        version=linted.version),
-            edits=list(self.text_edits(linted.text, edits)))])
+    def workspace_edit(self, uri: str, linted: _Linted, edits: Sequence[Edit],
+                       creates: Sequence[NewFile] = ()) -> types.WorkspaceEdit:
+        """The edits of ``uri``'s text; in a notebook, of the cells each edit names. A file
+        the fix creates comes first: created, then filled."""
+        changes: list[types.TextDocumentEdit | types.CreateFile] = []
+        for new in creates:
+            new_uri = Path(new.path).absolute().as_uri()
+            changes += [types.CreateFile(uri=new_uri), types.TextDocumentEdit(
+                text_document=types.OptionalVersionedTextDocumentIdentifier(uri=new_uri,
+                                                                            version=None),
+                edits=[types.TextEdit(range=types.Range(types.Position(0, 0),
+                                                        types.Position(0, 0)),
+                                      new_text=new.content)])]
+        targets: dict[str, list[Edit]] = {}
+        for edit in edits:
+            target = uri if edit.cell is None else self.cell_uri(linted, edit.cell)
+            targets.setdefault(target, []).append(edit)
+        for target, own in targets.items():
+            document = linted if target == uri else self.linted[target]
+            changes.append(types.TextDocumentEdit(
+                text_document=types.OptionalVersionedTextDocumentIdentifier(
+                    uri=target, version=document.version),
+                edits=list(self.text_edits(document.text, own))))
+        return types.WorkspaceEdit(document_changes=changes)
+
+    def cell_uri(self, linted: _Linted, cell: int) -> str:
+        """The URI of the cell numbered ``cell`` in the notebook of the cell ``linted``."""
+        assert linted.notebook is not None
+        return self.notebooks[linted.notebook].uris[cell]
 
 
 server = MplintServer()
@@ -225,6 +360,33 @@ def did_close(ls: MplintServer, params: types.DidCloseTextDocumentParams) -> Non
     ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
 
+@server.feature(types.NOTEBOOK_DOCUMENT_DID_OPEN)
+def did_open_notebook(ls: MplintServer, params: types.DidOpenNotebookDocumentParams) -> None:
+    ls.publish_notebook(params.notebook_document.uri)
+
+
+@server.feature(types.NOTEBOOK_DOCUMENT_DID_CHANGE)
+def did_change_notebook(ls: MplintServer,
+                        params: types.DidChangeNotebookDocumentParams) -> None:
+    ls.schedule(params.notebook_document.uri)
+
+
+@server.feature(types.NOTEBOOK_DOCUMENT_DID_SAVE)
+def did_save_notebook(ls: MplintServer, params: types.DidSaveNotebookDocumentParams) -> None:
+    ls.forget_modules()
+    uri = params.notebook_document.uri
+    state = ls.notebooks.get(uri)
+    if state is not None:
+        state.module = ""  # lint it afresh: a module it imports may have changed
+    if ls.workspace.get_notebook_document(notebook_uri=uri) is not None:
+        ls.publish_notebook(uri)
+
+
+@server.feature(types.NOTEBOOK_DOCUMENT_DID_CLOSE)
+def did_close_notebook(ls: MplintServer, params: types.DidCloseNotebookDocumentParams) -> None:
+    ls.close_notebook(params.notebook_document.uri)
+
+
 @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
 def did_change_files(ls: MplintServer, params: types.DidChangeWatchedFilesParams) -> None:
     ls.forget_modules()
@@ -258,8 +420,6 @@ def _wanted(kind: str, only: Sequence[str] | None) -> bool:
 
 def _quick_fixes(ls: MplintServer, uri: str, linted: _Linted,
                  finding: Finding) -> list[types.CodeAction]:
-    from mplint.suppress import add_noqa
-
     diagnostic = ls.diagnostic(linted.text, finding)
     actions = []
     fix = finding.fix
@@ -269,27 +429,66 @@ def _quick_fixes(ls: MplintServer, uri: str, linted: _Linted,
         actions.append(types.CodeAction(
             title=f"mplint: {fix.title}{label}", kind=types.CodeActionKind.QuickFix,
             diagnostics=[diagnostic], is_preferred=safe,
-            edit=ls.workspace_edit(uri, linted, fix.edits)))
-    suppressed = add_noqa(linted.text, {finding.line: [finding.code]})
-    if suppressed.added:
+            edit=ls.workspace_edit(uri, linted, fix.edits, fix.creates)))
+    noqa = _noqa_edits(ls, linted, finding)
+    if noqa:
         actions.append(types.CodeAction(
             title=f"mplint: disable {finding.code} for this line",
             kind=types.CodeActionKind.QuickFix, diagnostics=[diagnostic],
-            edit=ls.workspace_edit(uri, linted, edits_between(linted.text, suppressed.text))))
+            edit=ls.workspace_edit(uri, linted, noqa)))
     return actions
 
 
+def _noqa_edits(ls: MplintServer, linted: _Linted, finding: Finding) -> tuple[Edit, ...]:
+    """The edits that add ``# noqa: CODE`` to the finding's line; in a notebook cell, added
+    as the CLI adds it, to the line of the module the cells make (IPython syntax masked)."""
+    from dataclasses import replace
+
+    from mplint.suppress import add_noqa
+
+    source = ls.notebooks[linted.notebook].source if linted.notebook is not None else None
+    if source is None or source.notebook is None or finding.cell is None:
+        suppressed = add_noqa(linted.text, {finding.line: [finding.code]})
+        return edits_between(linted.text, suppressed.text) if suppressed.added else ()
+    notebook = source.notebook
+    suppressed = add_noqa(notebook.text, {notebook.module_line(finding.cell, finding.line):
+                                          [finding.code]})
+    return tuple(replace(edit, cell=number)
+                 for number, before, after in notebook.changed_cells(suppressed.text)
+                 for edit in edits_between(before, after))
+
+
 def _fix_all(ls: MplintServer, uri: str, linted: _Linted) -> types.CodeAction | None:
-    if not any(f.fix is not None and f.fix.safety == SAFE for f in linted.findings):
+    """Every safe fix of the document; on a notebook cell, of all the notebook's cells."""
+    cells = ([ls.linted[u] for u in ls.notebooks[linted.notebook].uris.values()]
+             if linted.notebook is not None else [linted])
+    if not any(f.fix is not None and f.fix.safety == SAFE for c in cells for f in c.findings):
         return None
-    path = _path(uri)
-    _, engine = ls.engine_for(path)
-    result = engine.fix(Source(linted.text, str(path) if path else uri, path))
-    if result.text == linted.text:
+    if linted.notebook is not None:
+        edits = _fix_all_cells(ls, linted.notebook)
+    else:
+        path = _path(uri)
+        _, engine = ls.engine_for(path)
+        result = engine.fix(Source(linted.text, str(path) if path else uri, path))
+        edits = edits_between(linted.text, result.text)
+    if not edits:
         return None
     return types.CodeAction(title="mplint: fix all safe fixes", kind=FIX_ALL,
-                            edit=ls.workspace_edit(uri, linted,
-                                                   edits_between(linted.text, result.text)))
+                            edit=ls.workspace_edit(uri, linted, edits))
+
+
+def _fix_all_cells(ls: MplintServer, notebook_uri: str) -> tuple[Edit, ...]:
+    """Every safe fix of the notebook, as edits of the cells they change."""
+    from dataclasses import replace
+
+    source = ls.notebooks[notebook_uri].source
+    if source is None or source.notebook is None:
+        return ()
+    _, engine = ls.engine_for(source.path)
+    result = engine.fix(source)
+    return tuple(replace(edit, cell=number)
+                 for number, before, after in source.notebook.changed_cells(result.text)
+                 for edit in edits_between(before, after))
 
 
 @server.feature(types.TEXT_DOCUMENT_HOVER)

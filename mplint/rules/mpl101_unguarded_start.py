@@ -62,6 +62,16 @@ class UnguardedStart(Rule):
     VALID = (
         Valid(
             """
+            from transformers import Trainer, TrainingArguments
+
+            trainer = Trainer(model=None, args=TrainingArguments("out"))
+            trainer.train()
+            """,
+            "the Trainer loads batches in this process unless its arguments set "
+            "dataloader_num_workers",
+        ),
+        Valid(
+            """
             from mypools import *
 
             def square(x):
@@ -209,6 +219,26 @@ class UnguardedStart(Rule):
         ),
     )
     INVALID = (
+        Invalid(
+            """
+            from transformers import Trainer, TrainingArguments
+
+            args = TrainingArguments("out", dataloader_num_workers=2)
+            trainer = Trainer(model=None, args=args)
+            trainer.train()
+            """,
+            (5, 1, "Hugging Face Trainer starts processes when the module is imported, "
+                   f"outside {_GUARD}; under spawn or forkserver every child re-imports the "
+                   "module and fails in its bootstrapping phase"),
+            fixed="""
+            from transformers import Trainer, TrainingArguments
+
+            args = TrainingArguments("out", dataloader_num_workers=2)
+            trainer = Trainer(model=None, args=args)
+            if __name__ == "__main__":
+                trainer.train()
+            """,
+        ),
         Invalid(
             """
             def square(x):

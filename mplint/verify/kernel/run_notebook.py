@@ -115,7 +115,11 @@ def run(notebook: Path, shown: str) -> int:
         client = BlockingKernelClient(connection_file=connection)
         client.load_connection_file()
         client.start_channels()
-        client.wait_for_ready(timeout=_READY_TIMEOUT)
+        try:
+            client.wait_for_ready(timeout=_READY_TIMEOUT)
+        except RuntimeError as error:
+            _write(sys.stderr, f"the notebook's kernel did not start: {error}\n")
+            return KERNEL_DIED
         counts: dict[int, int] = {}
         hook = _on_output(shown, counts)
         status = 0

@@ -13,9 +13,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, cli, notebook, requires, run, write
+from conftest import FIXTURES, ROOT, cli, notebook, requires, run, write
 
 from mplint.verify.classify import crash_site
+from mplint.verify.cli import NOTEBOOK_REQUIREMENTS
 
 PAIRS = FIXTURES / "pairs"
 BROKEN = PAIRS / "notebook_executor_broken.ipynb"
@@ -119,8 +120,11 @@ def test_without_the_kernel_packages_a_notebook_gets_one_line_naming_the_extra(
     result = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True,
                             cwd=tmp_path, timeout=120)
     assert (result.returncode, result.stdout) == (1, (
-        "work/pool.ipynb [-] ERROR: ipykernel not installed: notebooks run in a Jupyter kernel; "
-        "pip install 'mplint[notebook]'\n"))
+        "work/pool.ipynb [-] ERROR: ipykernel not installed: notebooks run in a Jupyter kernel "
+        f"(the notebook extra); install it with: {sys.executable} -m pip install "
+        "'ipykernel>=6' 'nbclient>=0.9'\n"))
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert extras["optional-dependencies"]["notebook"] == list(NOTEBOOK_REQUIREMENTS)
 
 
 def test_a_notebook_that_is_not_one_is_reported_not_run(tmp_path: Path) -> None:

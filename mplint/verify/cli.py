@@ -195,6 +195,8 @@ def _cannot_run(path: Path) -> str | None:
 
 
 KERNEL_PACKAGES = ("ipykernel", "jupyter_client")
+# the ``notebook`` extra of pyproject.toml (a test checks)
+NOTEBOOK_REQUIREMENTS = ("ipykernel>=6", "nbclient>=0.9")
 
 
 def _cannot_run_notebook(data: bytes) -> str | None:
@@ -208,8 +210,11 @@ def _cannot_run_notebook(data: bytes) -> str | None:
         return str(error)
     missing = [name for name in KERNEL_PACKAGES if importlib.util.find_spec(name) is None]
     if missing:
-        return (f"{' and '.join(missing)} not installed: notebooks run in a Jupyter kernel; "
-                "pip install 'mplint[notebook]'")
+        # mplint is on no package index: the command names the packages, for this interpreter
+        wanted = " ".join(f"'{name}'" for name in NOTEBOOK_REQUIREMENTS)
+        return (f"{' and '.join(missing)} not installed: notebooks run in a Jupyter kernel "
+                f"(the notebook extra); install it with: {sys.executable} -m pip install "
+                f"{wanted}")
     return None
 
 

@@ -158,7 +158,8 @@ def main() -> int:
         import ipykernel  # noqa: F401
         import jupyter_client  # noqa: F401
     except ImportError as error:
-        _write(sys.stderr, f"{error}: pip install 'mplint[notebook]' to run notebooks\n")
+        _write(sys.stderr, f"{error}: notebooks run in a Jupyter kernel (mplint's notebook "
+                           "extra: ipykernel and nbclient)\n")
         return MISSING
     return run(Path(sys.argv[1]), sys.argv[2])
 

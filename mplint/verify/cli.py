@@ -25,7 +25,14 @@ from mplint.verify.classify import Verdict, classify
 from mplint.verify.compare import difference
 from mplint.verify.options import DESCRIPTION, add_arguments
 from mplint.verify.report import pair_dict, render_pairs, render_verdicts, verdict_dict
-from mplint.verify.runner import Run, adopt_orphans, execute, is_notebook, stop_all
+from mplint.verify.runner import (
+    KERNEL_PACKAGES,
+    Run,
+    adopt_orphans,
+    execute,
+    is_notebook,
+    stop_all,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -194,7 +201,6 @@ def _cannot_run(path: Path) -> str | None:
     return None
 
 
-KERNEL_PACKAGES = ("ipykernel", "jupyter_client")
 # the ``notebook`` extra of pyproject.toml (a test checks)
 NOTEBOOK_REQUIREMENTS = ("ipykernel>=6", "nbclient>=0.9")
 

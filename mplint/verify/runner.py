@@ -25,6 +25,7 @@ from pathlib import Path
 
 HOOK_DIR = Path(__file__).resolve().parent / "hook"
 NOTEBOOK_DRIVER = Path(__file__).resolve().parent / "kernel" / "run_notebook.py"
+KERNEL_PACKAGES = ("ipykernel", "jupyter_client")  # what the driver and its kernel import
 _STACK_GRACE = 1.0  # seconds the stuck processes get to write their stacks
 _EXIT_GRACE = 2.0  # seconds helpers get to exit on their own after the script ended
 

@@ -30,8 +30,8 @@ KERNEL_DIED = 4
 _READY_TIMEOUT = 120.0  # seconds a kernel on a busy machine may take to answer
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # IPython's frame headers: a cell ("Cell In[3], line 2") and a file ("File /x.py:5, in f(a)")
-_CELL = re.compile(r"^Cell In\[(?P<count>\d+)\], line (?P<line>\d+)(?:, in (?P<func>\w+))?")
-_FILE = re.compile(r"^File (?P<file>.+?):(?P<line>\d+)(?:, in (?P<func>[\w.<>]+))?")
+_CELL = re.compile(r"^\s*Cell In\[(?P<count>\d+)\], line (?P<line>\d+)(?:, in (?P<func>\w+))?")
+_FILE = re.compile(r"^\s*File (?P<file>.+?):(?P<line>\d+)(?:, in (?P<func>[\w.<>]+))?")
 
 
 def _code_cells(path: Path) -> list[tuple[int, str]]:

@@ -122,7 +122,8 @@ def _command(run: Run, work: Path) -> list[str]:
         return [sys.executable, str(script)]
     shutil.copytree(script.parent, work, symlinks=True, dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns(".*", "__pycache__"))
-    return [sys.executable, str(NOTEBOOK_DRIVER), str(work / script.name), str(script)]
+    return [sys.executable, str(NOTEBOOK_DRIVER), str(work / script.name), str(script),
+            str(work.parent / "kernel")]
 
 
 def _main_pid(events: Path, child: int) -> int:

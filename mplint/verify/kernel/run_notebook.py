@@ -1,9 +1,11 @@
 """Runs a notebook's code cells in order in a fresh IPython kernel, as ``mplint verify`` does.
 
-Usage: ``python run_notebook.py COPY.ipynb SHOWN``. The verifier runs this file in its child
-process (its environment carries the start method, the instrumentation and the run's token,
-and the kernel inherits them). The kernel is this interpreter with ``ipykernel_launcher``,
-started in the notebook's folder; no installed kernelspec is read. What the cells print goes to
+Usage: ``python run_notebook.py COPY.ipynb SHOWN SCRATCH``. The verifier runs this file in its
+child process (its environment carries the start method, the instrumentation and the run's
+token, and the kernel inherits them). The kernel is this interpreter with ``ipykernel_launcher``,
+started in the folder of the notebook's copy; no installed kernelspec is read. Its connection
+file, sockets and IPython folder go in SCRATCH, which the verifier removes even when it had to
+kill everything. What the cells print goes to
 this process's stdout and stderr as it arrives, and a cell's error as a Python traceback whose
 cell frames read ``File "SHOWN", cell C, line L``, so that the verifier classifies a notebook
 like a script. Exit status: 0 when every cell ran, 1 when one raised (the cells after it are
@@ -22,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +72,7 @@ def _write(stream: Any, text: str) -> None:
     stream.flush()
 
 
-def _on_output(shown: str, cells: dict[int, int]) -> Any:
+def _on_output(shown: str, cells: dict[int, int]) -> Callable[[dict[str, Any]], None]:
     def hook(message: dict[str, Any]) -> None:
         kind, content = message["header"]["msg_type"], message["content"]
         if kind == "stream":
@@ -92,12 +95,13 @@ def _watch(kernel: subprocess.Popen[bytes], closing: threading.Event) -> None:
         os._exit(KERNEL_DIED)
 
 
-def run(notebook: Path, shown: str) -> int:
+def run(notebook: Path, shown: str, scratch: Path) -> int:
     from jupyter_client.blocking.client import BlockingKernelClient
     from jupyter_client.connect import write_connection_file
 
     cells = _code_cells(notebook)
-    with tempfile.TemporaryDirectory(prefix="mplint-kernel-") as tmp:
+    scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="kernel-", dir=scratch) as tmp:
         # local sockets: no port to find, nothing another user on the machine can reach
         connection, _ = write_connection_file(os.path.join(tmp, "kernel.json"), transport="ipc",
                                               ip=os.path.join(tmp, "socket"))
@@ -161,7 +165,7 @@ def main() -> int:
         _write(sys.stderr, f"{error}: notebooks run in a Jupyter kernel (mplint's notebook "
                            "extra: ipykernel and nbclient)\n")
         return MISSING
-    return run(Path(sys.argv[1]), sys.argv[2])
+    return run(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]))
 
 
 if __name__ == "__main__":

@@ -307,7 +307,9 @@ def same_output(text: str, timeout: float = 30) -> str | None:
                                       capture_output=True, text=True)
             except subprocess.TimeoutExpired:
                 return None if name == "original.py" else "the fixed script timed out"
-            if name == "original.py" and done.returncode != 0:
+            # a child's traceback (an unguarded spawn start) is no clean run either, though
+            # the parent exits 0: the fix that makes the child work changes what it prints
+            if name == "original.py" and (done.returncode != 0 or "Traceback" in done.stderr):
                 return None
             outputs.append((done.returncode, done.stdout))
     return "" if outputs[0] == outputs[1] else f"output {outputs[0]} became {outputs[1]}"

@@ -36,8 +36,11 @@ def test_fixed_fixtures_run_under_spawn_with_the_originals_output(tmp_path: Path
     for folder in (original, fixed):
         shutil.copytree(FIXTURES, folder, ignore=shutil.ignore_patterns("*.toml"))
     cli("--fix", "--unsafe-fixes", ".", cwd=fixed)
+    # a fixed notebook's new ``_tasks.py`` module is no script (the notebook pairs of the
+    # verified suite run the fixed notebooks)
     changed = sorted(p.relative_to(fixed) for p in fixed.rglob("*.py")
-                     if p.read_bytes() != (original / p.relative_to(fixed)).read_bytes()
+                     if (original / p.relative_to(fixed)).exists()
+                     and p.read_bytes() != (original / p.relative_to(fixed)).read_bytes()
                      and p.name not in NOT_EXPECTED_TO_RUN)
     remaining = cli(*map(str, changed), cwd=fixed).stdout
     runnable = [p for p in changed if f"{p}:" not in remaining]  # every finding fixed

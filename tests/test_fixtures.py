@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -26,11 +27,22 @@ def expected_findings() -> set[tuple[str, int, str]]:
     return found
 
 
+def expected_in_notebooks() -> set[tuple[str, str]]:
+    """The fixture notebooks' findings: each broken notebook of the verified pairs reports its
+    pair's rules (an ``# expect:`` comment would survive the fix into the fixed notebook)."""
+    pairs = tomllib.loads((FIXTURES / "pairs" / "manifest.toml").read_text())["pair"]
+    return {(f"fixtures/pairs/{pair['broken']}", code) for pair in pairs
+            if pair["broken"].endswith(".ipynb") for code in pair["rules"]}
+
+
 def test_fixtures_report_exactly_their_annotations() -> None:
     result = cli("--format", "json", "fixtures", cwd=ROOT)
     assert result.returncode == 1, result.stderr
-    reported = {(f["path"], f["line"], f["code"]) for f in json.loads(result.stdout)}
+    findings = json.loads(result.stdout)
+    reported = {(f["path"], f["line"], f["code"]) for f in findings if f.get("cell") is None}
     assert reported == expected_findings()
+    in_notebooks = {(f["path"], f["code"]) for f in findings if f.get("cell") is not None}
+    assert in_notebooks == expected_in_notebooks() and len(in_notebooks) >= 2
 
 
 @pytest.mark.parametrize("rule", all_rules(), ids=lambda rule: rule.code)

@@ -86,6 +86,9 @@ def test_failures_are_mapped_to_the_rules_that_predict_them(suite: dict[str, Any
     assert rules("seed-model-in-starmap", "spawn") == ["MPL205"]
     assert rules("join-before-drain", "spawn") == ["MPL303"]
     assert rules("context-mismatch", "fork") == ["MPL206"]
+    # notebooks, run in a kernel: the workers cannot find what a cell defined
+    assert rules("notebook-defined-task", "spawn") == ["MPL207"]
+    assert rules("notebook-defined-dataset", "forkserver") == ["MPL207"]
     queue = _runs(suite["seed-grad-tensor-on-queue"], "broken")["spawn"]
     # from Python 3.13 the child's feeder thread prints the refused tensor, which MPL205 predicts
     assert queue["rules"] in ([], ["MPL205"]) and "Queue.get()" in queue["hint"]

@@ -33,7 +33,9 @@ class NotebookDefinedTask(Rule):
         "on <module '__main__' (built-in)>`; a `Pool` keeps replacing the dying workers and "
         "`map` hangs, and a DataLoader's workers fail the same way. Under fork the child "
         "inherits the kernel's memory and the same notebook works, so it breaks only on "
-        "another machine or Python version."
+        "another machine or Python version. `mplint verify nb.ipynb` reproduces it: it runs "
+        "the cells in a real kernel under spawn and forkserver (the `notebook` extra) and names "
+        "this rule for the crash or hang."
     )
     fix_safety = (
         "Unsafe, and a two-file edit: the functions and classes the notebook's processes need "

@@ -109,13 +109,16 @@ def last_exception(stderr: str) -> tuple[str | None, str | None]:
     return None, None
 
 
-_FRAME = re.compile(r'^  File "(?P<file>[^"]+)", line (?P<line>\d+)', re.M)
+# a notebook's driver writes a cell's frame as ``File "nb.ipynb", cell 3, line 2``
+_FRAME = re.compile(r'^  File "(?P<file>[^"]+)", (?:cell (?P<cell>\d+), )?line (?P<line>\d+)',
+                    re.M)
 
 
 def crash_site(stderr: str, script: Path) -> str | None:
     """``file:line`` of the innermost frame of the last traceback in ``stderr`` that is the
     user's code: not Python's library, an installed package or the verifier's hook. The
-    script itself is named as it was given."""
+    script itself is named as it was given; a notebook's frame names its cell
+    (``nb.ipynb:cell 3:2``)."""
     start = stderr.rfind(_HEADER)
     if start < 0:
         return None
@@ -125,7 +128,8 @@ def crash_site(stderr: str, script: Path) -> str | None:
         if _library(file):
             continue
         shown = str(script) if Path(file) == ours else file
-        return f"{shown}:{frame.group('line')}"
+        cell = f"cell {frame.group('cell')}:" if frame.group("cell") else ""
+        return f"{shown}:{cell}{frame.group('line')}"
     return None
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import importlib.util
 import json
 import os
 import sys
@@ -24,7 +25,14 @@ from mplint.verify.classify import Verdict, classify
 from mplint.verify.compare import difference
 from mplint.verify.options import DESCRIPTION, add_arguments
 from mplint.verify.report import pair_dict, render_pairs, render_verdicts, verdict_dict
-from mplint.verify.runner import Run, adopt_orphans, execute, stop_all
+from mplint.verify.runner import (
+    KERNEL_PACKAGES,
+    Run,
+    adopt_orphans,
+    execute,
+    is_notebook,
+    stop_all,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -161,26 +169,58 @@ def _scripts(paths: Sequence[Path]) -> tuple[list[Path], list[Verdict]]:
     scripts: list[Path] = []
     problems: list[Verdict] = []
     for path in paths:
-        candidates = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        candidates = _in_folder(path) if path.is_dir() else [path]
         for candidate in candidates:
             problem = _cannot_run(candidate)
             if problem:
                 problems.append(Verdict(str(candidate), "-", "error", None, 0.0, [],
                                         message=problem))
-            elif not path.is_dir() or _has_main_guard(candidate):
+            elif not path.is_dir() or is_notebook(candidate) or _has_main_guard(candidate):
                 scripts.append(candidate)
     return scripts, problems
+
+
+def _in_folder(folder: Path) -> list[Path]:
+    """A folder's scripts and notebooks; Jupyter's checkpoint copies are not the notebooks."""
+    notebooks = [p for p in folder.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts]
+    return sorted([*folder.rglob("*.py"), *notebooks])
 
 
 def _cannot_run(path: Path) -> str | None:
     if not path.is_file():
         return "no such file"
     try:
-        ast.parse(path.read_bytes(), str(path))
+        data = path.read_bytes()
+        if is_notebook(path):
+            return _cannot_run_notebook(data)
+        ast.parse(data, str(path))
     except SyntaxError as error:
         return f"syntax error: {error.msg} (line {error.lineno})"
     except (OSError, ValueError) as error:
         return f"cannot read: {error}"
+    return None
+
+
+# the ``notebook`` extra of pyproject.toml (a test checks)
+NOTEBOOK_REQUIREMENTS = ("ipykernel>=6", "nbclient>=0.9")
+
+
+def _cannot_run_notebook(data: bytes) -> str | None:
+    """Why a notebook cannot run: not a notebook, or no Jupyter kernel to run it in (the
+    packages are looked up, not imported: the kernel imports them, not the verifier)."""
+    from mplint.sources import SourceError, parse_notebook
+
+    try:
+        parse_notebook(data)
+    except SourceError as error:
+        return str(error)
+    missing = [name for name in KERNEL_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        # mplint is on no package index: the command names the packages, for this interpreter
+        wanted = " ".join(f"'{name}'" for name in NOTEBOOK_REQUIREMENTS)
+        return (f"{' and '.join(missing)} not installed: notebooks run in a Jupyter kernel "
+                f"(the notebook extra); install it with: {sys.executable} -m pip install "
+                f"{wanted}")
     return None
 
 

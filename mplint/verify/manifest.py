@@ -8,6 +8,7 @@ A manifest is TOML::
     broken = "unguarded_pool_broken.py"        # paths are relative to the manifest
     fixed = "unguarded_pool_fixed.py"
     requires = ["torch"]                       # importable modules; "cuda" needs a GPU
+                                               # (notebooks: the kernel's packages too)
     broken-results = { fork = "ok", spawn = "crash: bootstrapping phase", forkserver = "hang" }
     loads-per-worker = 1                       # load-per-worker pairs: see below
     broken-loads = 8
@@ -37,7 +38,7 @@ from pathlib import Path
 from mplint.verify.classify import Verdict
 from mplint.verify.compare import difference
 from mplint.verify.options import START_METHODS
-from mplint.verify.runner import Run
+from mplint.verify.runner import KERNEL_PACKAGES, Run, is_notebook
 
 
 class ManifestError(Exception):
@@ -123,7 +124,8 @@ def runs_for(pair: Pair, timeout: float, folder: Path | None = None) -> list[Run
 
 
 def missing_requirement(pair: Pair, cuda: bool) -> str | None:
-    for name in pair.requires:
+    kernel = KERNEL_PACKAGES if is_notebook(pair.broken) or is_notebook(pair.fixed) else ()
+    for name in (*pair.requires, *kernel):
         if name == "cuda":
             if not cuda:
                 return "needs CUDA"

@@ -9,8 +9,9 @@ from pathlib import Path
 START_METHODS = ("spawn", "forkserver", "fork")
 DESCRIPTION = ("Run scripts in fresh child processes under each start method, with a time limit, "
                "and report ok / crash / hang, the rule that predicts a failure, and what crossed "
-               "the process boundary. This executes the scripts. Linux only: it follows each "
-               "script's processes through /proc.")
+               "the process boundary. Notebooks run cell by cell in a fresh IPython kernel "
+               "(pip install 'mplint[notebook]'). This executes the scripts. Linux only: it "
+               "follows each script's processes through /proc.")
 
 
 def _methods(value: str) -> list[str]:
@@ -23,7 +24,8 @@ def _methods(value: str) -> list[str]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="*", type=Path,
-                        help="scripts, or folders whose main-guarded modules are run")
+                        help="scripts and notebooks (run in a Jupyter kernel), or folders whose "
+                             "main-guarded modules and notebooks are run")
     parser.add_argument("--start-method", type=_methods, default=["spawn", "forkserver"],
                         help="comma-separated: spawn, forkserver, fork (default: spawn,forkserver)")
     parser.add_argument("--timeout", type=float, default=60.0,

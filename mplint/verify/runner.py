@@ -1,14 +1,18 @@
 """Runs one script in a fresh Python child under a chosen start method, with a time limit.
 
 The child gets the instrumentation folder on PYTHONPATH, a temporary working directory and a
-token in its environment. Every process that inherits the token, pool workers and processes
-that left the session included, is found through /proc and killed when the run ends.
+token in its environment. A notebook runs in a fresh IPython kernel instead, driven by a child
+(``kernel/run_notebook.py``) that has the same environment and passes it to the kernel, in a
+copy of the notebook's folder; the kernel is then the run's main process. Every process that
+inherits the token, pool workers, kernels and processes that left the session included, is found
+through /proc and killed when the run ends.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HOOK_DIR = Path(__file__).resolve().parent / "hook"
+NOTEBOOK_DRIVER = Path(__file__).resolve().parent / "kernel" / "run_notebook.py"
+KERNEL_PACKAGES = ("ipykernel", "jupyter_client")  # what the driver and its kernel import
 _STACK_GRACE = 1.0  # seconds the stuck processes get to write their stacks
 _EXIT_GRACE = 2.0  # seconds helpers get to exit on their own after the script ended
 
@@ -77,7 +83,7 @@ def execute(run: Run) -> Outcome:
             # this script as an orphan of the verifier (it is a child too) and kill it
             with _running_lock:
                 proc = subprocess.Popen(
-                    [sys.executable, str(run.script.resolve())], cwd=work,
+                    _command(run, work), cwd=work,
                     env=_env(run, events, token), stdin=subprocess.DEVNULL, stdout=out,
                     stderr=err, start_new_session=True)
                 _running[token] = proc.pid
@@ -100,8 +106,32 @@ def execute(run: Run) -> Outcome:
             wall = time.monotonic() - started
             leftovers = 0 if timed_out else _kill_leftovers(token, proc.pid)
         return Outcome(run, exit_code, _text(root / "stdout"), _text(root / "stderr"), wall,
-                       proc.pid, _lines(events, "events-*.jsonl"), _stacks(events), leftovers,
-                       timed_out)
+                       _main_pid(events, proc.pid), _lines(events, "events-*.jsonl"),
+                       _stacks(events), leftovers, timed_out)
+
+
+def is_notebook(path: Path) -> bool:
+    return path.suffix == ".ipynb"
+
+
+def _command(run: Run, work: Path) -> list[str]:
+    """The child's command line; for a notebook, first copy its folder into ``work`` so that
+    the modules and data beside it are found as in Jupyter."""
+    script = run.script.resolve()
+    if not is_notebook(script):
+        return [sys.executable, str(script)]
+    shutil.copytree(script.parent, work, symlinks=True, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns(".*", "__pycache__"))
+    return [sys.executable, str(NOTEBOOK_DRIVER), str(work / script.name), str(script),
+            str(work.parent / "kernel")]
+
+
+def _main_pid(events: Path, child: int) -> int:
+    """The script's process: the child itself, or the kernel a notebook's child started."""
+    try:
+        return int((events / "kernel.pid").read_text())
+    except (OSError, ValueError):
+        return child
 
 
 def _env(run: Run, events: Path, token: str) -> dict[str, str]:

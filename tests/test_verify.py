@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from conftest import FIXTURES, ROOT, requires, run, write
 
+from mplint.verify.classify import deprecation_warnings
 from mplint.verify.compare import normalise
 
 pytestmark = [pytest.mark.slow, requires("torch", "tensorflow")]
@@ -261,6 +262,12 @@ warnings.warn_explicit("old api", DeprecationWarning, "lib.py", 1, module="lib")
                  cwd=tmp_path)
     (verdict,) = json.loads(result.stdout)["runs"]
     assert verdict["warnings"] == ["lib.py:1: DeprecationWarning: old api"]
+
+
+def test_warnings_of_the_frozen_import_machinery_are_left_out() -> None:
+    stderr = ("<frozen importlib._bootstrap>:744: DeprecationWarning: BuiltinImporter."
+              "module_repr() is deprecated\nlib.py:1: DeprecationWarning: old api\n")
+    assert deprecation_warnings(stderr) == ["lib.py:1: DeprecationWarning: old api"]
 
 
 def test_linting_never_loads_the_verifier() -> None:

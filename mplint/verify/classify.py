@@ -89,7 +89,7 @@ def classify(outcome: Outcome) -> Verdict:
         message=message if status != "ok" else None, rules=rules if status != "ok" else [],
         where=crash_site(outcome.stderr, outcome.run.script) if status == "crash" else None,
         hint=hint,
-        warnings=_warnings(outcome.stderr), leftovers=outcome.leftovers,
+        warnings=deprecation_warnings(outcome.stderr), leftovers=outcome.leftovers,
         stdout=outcome.stdout, stderr=outcome.stderr, stacks=outcome.stacks, profile=profile)
 
 
@@ -180,5 +180,8 @@ def _exit_reason(exit_code: int | None) -> tuple[str | None, str | None]:
     return None, f"exit code {exit_code}"
 
 
-def _warnings(stderr: str) -> list[str]:
-    return sorted({line.strip() for line in stderr.splitlines() if "DeprecationWarning" in line})
+def deprecation_warnings(stderr: str) -> list[str]:
+    # (those raised inside the interpreter's frozen import machinery, as a Jupyter kernel's
+    # start-up does, are about no one's code)
+    return sorted({line.strip() for line in stderr.splitlines()
+                   if "DeprecationWarning" in line and not line.lstrip().startswith("<frozen ")})

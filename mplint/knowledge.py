@@ -64,8 +64,14 @@ PROCESS_APIS: dict[str, ApiKind] = {
         "torch_geometric.loader.NeighborLoader", "monai.data.DataLoader",
         "dgl.dataloading.DataLoader", "dgl.dataloading.GraphDataLoader",
         "webdataset.WebLoader", "paddle.io.DataLoader")},
-    "dask.distributed.Client": ApiKind.DASK_CLIENT,
+    **{f"{root}.{name}": ApiKind.DASK_CLIENT for root in ("dask.distributed", "distributed")
+       for name in ("Client", "LocalCluster")},
 }
+# dask's Client with no address, and a LocalCluster, start a local cluster of worker processes
+# (spawned, so they import the main module) unless ``processes=False`` asks for threads
+# (https://distributed.dask.org/en/stable/api.html#distributed.LocalCluster)
+DASK_LOCAL_CLUSTERS: frozenset[str] = frozenset({"dask.distributed.LocalCluster",
+                                                 "distributed.LocalCluster"})
 
 # Queues whose ``put`` hands data to a feeder thread or a pipe: joining the writer before the
 # reader has drained them can deadlock (MPL303). Manager queues are proxies and do not.
@@ -119,7 +125,8 @@ PREFILTER_WORDS: dict[str, tuple[str, ...]] = {
     "webdataset": ("WebLoader",),
     "dgl": ("GraphDataLoader",),
     "paddle": ("io.DataLoader",),
-    "dask": ("Client", "delayed"),  # ``dask.delayed(f)(x)``, ``client.submit``
+    "dask": ("Client", "LocalCluster", "delayed"),  # ``dask.delayed(f)(x)``, ``client.submit``
+    "distributed": ("Client", "LocalCluster"),
     "ray": ("remote",),  # ``f.remote(x)``
     # ``import torch`` alone, then ``torch.multiprocessing.Process(...)`` spelled out
     "torch": (*(f"multiprocessing.{word}" for word in _MP_START_WORDS), "data.DataLoader"),
@@ -648,6 +655,12 @@ MODEL_FACTORIES: tuple[ModelPattern, ...] = (
     ModelPattern("transformers.pipeline", "transformers pipeline"),
     *(ModelPattern(f"{pkg}.*.from_pretrained", "transformers model", exclude=_HF_NON_MODELS)
       for pkg in ("transformers", "diffusers", "peft", "sentence_transformers")),
+    # tokenizers, processors and feature extractors: their vocabularies and tables (megabytes
+    # for a fast tokenizer) are pickled with every task like a model's weights
+    *(ModelPattern(f"{pkg}.*{kind}*.from_pretrained", f"transformers {label}")
+      for pkg in ("transformers", "sentence_transformers")
+      for kind, label in (("Tokenizer", "tokenizer"), ("Processor", "processor"),
+                          ("FeatureExtractor", "feature extractor"))),
     ModelPattern("sentence_transformers.SentenceTransformer", "SentenceTransformer"),
     ModelPattern("sentence_transformers.CrossEncoder", "SentenceTransformer"),
     ModelPattern("onnxruntime.InferenceSession", "onnxruntime.InferenceSession"),
@@ -674,8 +687,8 @@ DATA_LOADERS: tuple[ModelPattern, ...] = (
     ModelPattern("sklearn.datasets.load_*", "scikit-learn dataset"),
     ModelPattern("scipy.io.loadmat", "data loaded by scipy"),
 )
-# Loads that are not the models MPL201 means (cheap to pickle) but cost a read of files or a
-# download each time they run: MPL301 reports them in a task function like a model load.
+# Loads MPL301 names by what they load ("loads a tokenizer") rather than as a model's: each
+# costs a read of files or a download every time it runs.
 PER_TASK_LOADS: tuple[ModelPattern, ...] = tuple(
     ModelPattern(f"{package}.*{kind}*.from_pretrained", label,
                  source="https://huggingface.co/docs/transformers/main_classes/tokenizer")

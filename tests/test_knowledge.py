@@ -55,6 +55,9 @@ def test_prefilter_lists_the_modules_a_file_may_import_from_its_tree() -> None:
     ("sklearn.ensemble.RandomForestClassifier", "scikit-learn estimator"),
     ("sklearn.model_selection.GridSearchCV", "scikit-learn estimator"),
     ("transformers.AutoModelForCausalLM.from_pretrained", "transformers model"),
+    # the catalogue's ``*.from_pretrained``: a tokenizer's tables travel with each task too
+    ("transformers.AutoTokenizer.from_pretrained", "transformers tokenizer"),
+    ("transformers.CLIPProcessor.from_pretrained", "transformers processor"),
     ("onnxruntime.InferenceSession", "onnxruntime.InferenceSession"),
     ("torchvision.models.resnet18", "torchvision model"),
     ("torchvision.models.detection.fasterrcnn_resnet50_fpn", "torchvision model"),
@@ -79,7 +82,7 @@ def test_model_constructors(qualname: str, label: str) -> None:
 @pytest.mark.parametrize("qualname", [
     "torch.nn.Parameter", "torch.nn.functional.relu", "torch.nn.utils.clip_grad_norm_",
     "sklearn.model_selection.KFold", "sklearn.metrics.accuracy_score",
-    "transformers.AutoTokenizer.from_pretrained", "transformers.AutoConfig.from_pretrained",
+    "transformers.AutoConfig.from_pretrained",
     "torch.save", "numpy.load",
     "torchvision.models.ResNet18_Weights", "torchvision.models.list_models",
     "torchvision.models.get_weight", "xgboost.DMatrix", "lightgbm.Dataset",

@@ -231,9 +231,29 @@ FLAGGED = [
         trainer = SFTTrainer("gpt2", SFTConfig("out", dataloader_num_workers=workers))
         trainer.train()
         """, [(5, "MPL101")], id="trl-trainer-with-an-unknown-worker-count"),
+    pytest.param("""
+        from dask.distributed import Client
+        client = Client()
+        print(client.submit(abs, -1).result())
+        """, [(2, "MPL101")], id="dask-client-starts-a-local-cluster"),
+    pytest.param("""
+        from distributed import Client, LocalCluster
+        cluster = LocalCluster(n_workers=2)
+        client = Client(cluster)
+        """, [(2, "MPL101")], id="dask-local-cluster"),
 ]
 
 LEFT_ALONE = [
+    pytest.param("""
+        from dask.distributed import Client
+        client = Client("tcp://scheduler:8786")
+        print(client.submit(abs, -1).result())
+        """, id="dask-client-of-a-cluster-that-runs-elsewhere"),
+    pytest.param("""
+        from dask.distributed import Client
+        client = Client(processes=False)
+        print(client.submit(abs, -1).result())
+        """, id="dask-local-cluster-of-threads"),
     pytest.param("""
         from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments
         model = AutoModelForSequenceClassification.from_pretrained("bert-base-uncased")

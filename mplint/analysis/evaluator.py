@@ -312,7 +312,9 @@ class Evaluator:
                                  method, call,
                                  maybe=workers is None,
                                  condition=knowledge.DATALOADER_WORKERS.condition)
-        return ProcessObject(kind, "dask.distributed.Client", "dask", pickler="cloudpickle")
+        name = ("dask.distributed.LocalCluster" if qualname in knowledge.DASK_LOCAL_CLUSTERS
+                else "dask.distributed.Client")
+        return ProcessObject(kind, name, "dask", call, pickler="cloudpickle")
 
     def _library_object(self, api: knowledge.ProcessApi, call: cst.Call, scope: Scope,
                         order: int) -> Value:

@@ -13,7 +13,12 @@ import libcst as cst
 from mplint import knowledge
 from mplint.analysis.collector import CallSite, ModuleRecord
 from mplint.analysis.dataloader import Iteration, import_time_iteration
-from mplint.analysis.evaluator import Evaluator, argument, start_method_argument
+from mplint.analysis.evaluator import (
+    Evaluator,
+    argument,
+    keyword_argument,
+    start_method_argument,
+)
 from mplint.analysis.scopes import BindingKind, Scope, ScopeKind
 from mplint.analysis.values import (
     UNKNOWN,
@@ -570,7 +575,7 @@ class ModuleFacts:
         if isinstance(obj, ProcessObject):
             iteration = import_time_iteration(self, site) if (
                 obj.kind is ApiKind.DATALOADER) else None
-            if _starts_processes(obj) or iteration is not None:
+            if _starts_processes(obj) or iteration is not None or _starts_local_cluster(obj):
                 self.starts.append(ProcessStart(site, obj, iteration))
             if isinstance(func, Klass) and _method(func, "__init__"):
                 # a Process subclass with its own constructor: its arguments are not
@@ -866,6 +871,19 @@ def _starts_processes(obj: ProcessObject) -> bool:
     if obj.method in _OWN_WORKERS or obj.kind in (ApiKind.DATALOADER, ApiKind.DASK_CLIENT):
         return False
     return not any(work.starts for work in _methods_of(obj).values())
+
+
+def _starts_local_cluster(obj: ProcessObject) -> bool:
+    """A dask Client made with no address (or a LocalCluster) starts a local cluster, whose
+    worker processes are spawned and import the main module; ``processes=False`` runs
+    threads."""
+    call = obj.origin
+    if obj.kind is not ApiKind.DASK_CLIENT or call is None:
+        return False
+    if obj.api.endswith(".Client") and argument(call, 0, "address") is not None:
+        return False  # a cluster that runs elsewhere
+    processes = keyword_argument(call, "processes")
+    return not (isinstance(processes, cst.Name) and processes.value == "False")
 
 
 _OWN_WORKERS = frozenset({"loky", "ray", "dask"})

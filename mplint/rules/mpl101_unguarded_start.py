@@ -62,6 +62,16 @@ class UnguardedStart(Rule):
     VALID = (
         Valid(
             """
+            from dask.distributed import Client
+
+            client = Client("tcp://scheduler:8786")
+            print(client.submit(sum, [1, 2]).result())
+            """,
+            "a Client given an address connects to a cluster that runs elsewhere: nothing "
+            "starts here",
+        ),
+        Valid(
+            """
             from transformers import Trainer, TrainingArguments
 
             trainer = Trainer(model=None, args=TrainingArguments("out"))
@@ -219,6 +229,24 @@ class UnguardedStart(Rule):
         ),
     )
     INVALID = (
+        Invalid(
+            """
+            from dask.distributed import Client
+
+            client = Client(n_workers=2)
+            print(client.submit(sum, [1, 2]).result())
+            """,
+            (3, 10, "dask.distributed.Client starts processes when the module is imported, "
+                    f"outside {_GUARD}; under spawn or forkserver every child re-imports the "
+                    "module and fails in its bootstrapping phase"),
+            fixed="""
+            from dask.distributed import Client
+
+            if __name__ == "__main__":
+                client = Client(n_workers=2)
+                print(client.submit(sum, [1, 2]).result())
+            """,
+        ),
         Invalid(
             """
             from transformers import Trainer, TrainingArguments

@@ -651,6 +651,10 @@ class ModelArg(Rule):
                     "Pool.apply_async; load it once per worker with initializer= instead (no "
                     "automatic fix: the model reaches the workers in a way the fix does not "
                     "rewrite)"),
+            (13, 9, "model `tokenizer` (transformers tokenizer) is pickled with every task of "
+                    "Pool.apply_async; load it once per worker with initializer= instead (no "
+                    "automatic fix: the model reaches the workers in a way the fix does not "
+                    "rewrite)"),
         ),
         Invalid(
             """

@@ -375,6 +375,13 @@ LIBRARY_APIS: tuple[ProcessApi, ...] = (
                  work=Work(Arg(0, "function"), "zip_items", rest=True,
                            own=("num_cpus", "tqdm", "desc", "total", "disable")))
       for name in ("p_map", "p_imap", "p_umap", "p_uimap")),
+    # tsfresh's feature extraction runs a multiprocessing Pool of n_jobs workers (n_jobs=0:
+    # in the caller); the default is half the CPUs
+    *(ProcessApi(name, ApiKind.LIBRARY,
+                 "https://tsfresh.readthedocs.io/en/latest/text/parallelization.html",
+                 workers=Workers((Arg(None, "n_jobs"),), default=-1))
+      for name in ("tsfresh.extract_features", "tsfresh.extract_relevant_features",
+                   "tsfresh.feature_extraction.extract_features")),
     ProcessApi("parmap.map", ApiKind.LIBRARY, "https://parmap.readthedocs.io/",
                work=Work(Arg(0, "function"), "items", items=(Arg(1, "iterable"),))),
     ProcessApi("parmap.starmap", ApiKind.LIBRARY, "https://parmap.readthedocs.io/",

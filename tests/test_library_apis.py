@@ -232,6 +232,12 @@ FLAGGED = [
         trainer.train()
         """, [(5, "MPL101")], id="trl-trainer-with-an-unknown-worker-count"),
     pytest.param("""
+        import pandas as pd
+        from tsfresh import extract_features
+        series = pd.read_csv("series.csv")
+        features = extract_features(series, column_id="id", column_sort="time")
+        """, [(3, "MPL102"), (4, "MPL101")], id="tsfresh-extraction-uses-a-pool-by-default"),
+    pytest.param("""
         from dask.distributed import Client
         client = Client()
         print(client.submit(abs, -1).result())
@@ -244,6 +250,12 @@ FLAGGED = [
 ]
 
 LEFT_ALONE = [
+    pytest.param("""
+        import pandas as pd
+        from tsfresh import extract_features
+        series = pd.read_csv("series.csv")
+        features = extract_features(series, column_id="id", n_jobs=0)
+        """, id="tsfresh-without-workers"),
     pytest.param("""
         from dask.distributed import Client
         client = Client("tcp://scheduler:8786")

@@ -103,12 +103,11 @@ def scan(data: bytes) -> Scan:
     return Scan(direct, tuple(imports), exports)
 
 
-_MP_WORDS = knowledge.PREFILTER_WORDS["multiprocessing"]
 # one pattern per name, each beginning with the name itself so that the search skips ahead to
 # it (a pattern of alternatives would be tried at every byte)
 _UNIMPORTED = tuple(
     (name.encode(), re.compile(re.escape(name.encode()) + (
-        rb"[ \t]*\.[ \t]*(?:" + b"|".join(w.encode() for w in _MP_WORDS) + rb")\b"
+        rb"[ \t]*\.[ \t]*[A-Za-z_]"  # any attribute: ``mp.get_context("spawn").Pool(2)``
         if "." not in qualname else rb"[ \t]*\(")))
     for name, qualname in sorted(knowledge.UNIMPORTED_NAMES.items()))
 

@@ -1,7 +1,7 @@
 """Score mplint on a wide corpus of real code: many libraries, issue threads, Q&A threads and
 repositories, a third of the files clean look-alikes, labelled before mplint ran on them.
 
-    python benchmarks/wide_corpus.py CASES_DIR [--mirrors DIR] [--verbose]
+    python benchmarks/wide_corpus.py CASES_DIR [--labels JSON] [--mirrors DIR] [--verbose]
 
 The cases are other people's code, so the project keeps only where each one comes from and
 its labels (``wide_corpus.json``: file, source, kind, library, origin, labels, lines). The
@@ -38,9 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mirrors", type=Path, help="bare git mirrors to re-cut repository "
                                                      "cases from")
     parser.add_argument("--verbose", action="store_true", help="list every miss and false finding")
+    parser.add_argument("--labels", type=Path, default=HERE / "wide_corpus.json",
+                        help="the sources and labels (default: wide_corpus.json; "
+                             "held_out.json is the held-out set)")
     args = parser.parse_args(argv)
     manifest: list[dict[str, Any]] = json.loads(
-        (HERE / "wide_corpus.json").read_text(encoding="utf-8"))["cases"]
+        args.labels.read_text(encoding="utf-8"))["cases"]
     if args.mirrors is not None:
         for problem in _check_against_mirrors(manifest, args.cases, args.mirrors):
             print(problem, file=sys.stderr)

@@ -294,6 +294,9 @@ CREATION_WORK: dict[ApiKind, Work] = {
                              callables=(Arg(None, "collate_fn"), Arg(None, "worker_init_fn")),
                              per_task=False),
 }
+# A Process subclass with its own constructor: its arguments are not Process's, and the child
+# gets the object, built from every argument the constructor is given.
+PROCESS_SUBCLASS_WORK = Work(rest=True, per_task=False)
 # A DataLoader's worker count: 0 (no worker processes) when it is not given.
 DATALOADER_WORKERS = Workers((Arg(5, "num_workers"),))  # condition: "num_workers > 0"
 

@@ -190,3 +190,28 @@ def test_a_package_of_the_tree_named_like_an_old_library_is_followed(tmp_path: P
     assert _lint(tmp_path, script) == [
         "train.py:3:10: MPL101 [*] `tokenize_all()` starts processes (multiprocessing.Pool in "
         f"`nlp.prep.tokenize_all`) {_TAIL}"]
+
+
+def test_a_process_subclass_of_another_module_sends_what_its_constructor_gets(
+        tmp_path: Path) -> None:
+    """Its arguments are not Process's (the second is no target), the child gets the object
+    built from them, so choosing spawn for it is no safe fix."""
+    write(tmp_path, "workers.py", "import multiprocessing as mp\n\n\nclass Worker(mp.Process):\n"
+                                  "    def __init__(self, model, results):\n"
+                                  "        super().__init__()\n        self.model = model\n"
+                                  "        self.results = results\n\n    def run(self):\n"
+                                  "        self.results.put(1)\n")
+    script = ("import multiprocessing as mp\nimport torch\nfrom workers import Worker\n\n"
+              "if __name__ == \"__main__\":\n    results = mp.Queue()\n"
+              "    worker = Worker(torch.nn.Linear(1, 1), results)\n    worker.start()\n"
+              "    print(results.get())\n    worker.join()\n")
+    assert _lint(tmp_path, script) == [
+        "train.py:7:14: MPL103 Worker (multiprocessing.Process subclass) "
+        f"{_DEFAULT}; choose one, e.g. multiprocessing.set_start_method(\"spawn\") first "
+        "thing under the main guard; under spawn, a torch.nn.Module is sent to Worker "
+        "(multiprocessing.Process subclass): under fork each child changes a private copy, "
+        "under spawn torch moves its tensors to shared memory and every child changes the same "
+        "weights",
+        "train.py:7:14: MPL201 a model (torch.nn.Module) is pickled into each child started by "
+        "Worker (multiprocessing.Process subclass); build or load it in the child instead (no "
+        "automatic fix: the model has no name the fix could rebuild it from)"]

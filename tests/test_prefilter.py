@@ -146,13 +146,15 @@ def test_an_excerpt_without_its_imports_is_parsed_unless_it_binds_the_name(
     """A syntax error shows whether a file was parsed: an excerpt that starts a pool through
     `mp` or `Pool` and binds neither is; one that binds the name to something else is not."""
     write(tmp_path, "excerpt.py", "pool = mp.Pool(4)\nif True\n")
+    write(tmp_path, "context.py", 'pool = mp.get_context("spawn").Pool(4)\nif True\n')
     write(tmp_path, "bare.py", "with Pool(2) as p:\n    p.map(abs, [1])\nif True\n")
     write(tmp_path, "bound.py", "import mympi as mp\npool = mp.Pool(4)\nif True\n")
     write(tmp_path, "defined.py", "class Pool:\n    pass\n\npool = Pool()\nif True\n")
     write(tmp_path, "method.py", "pool = resources.Pool(4)\nif True\n")
     lines = report(cli("--no-cache", ".", cwd=tmp_path).stdout)
     assert [line.split(" ")[:2] for line in lines] == [
-        ["bare.py:3:8:", "MPL000"], ["excerpt.py:2:8:", "MPL000"]]
+        ["bare.py:3:8:", "MPL000"], ["context.py:2:8:", "MPL000"],
+        ["excerpt.py:2:8:", "MPL000"]]
 
 
 def test_importing_a_module_that_starts_processes_is_not_enough(tmp_path: Path) -> None:

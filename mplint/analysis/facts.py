@@ -437,11 +437,6 @@ class ModuleFacts:
         function = function_of(site.scope)
         return self._runs_at_import.get(function) if function is not None else None
 
-    @property
-    def shares_any_memory(self) -> bool:
-        """True when the code moves some model's weights to shared memory on purpose."""
-        return bool(self._shared_models)
-
     def shares_memory(self, model: Model) -> bool:
         """True when the code moves this model's weights to shared memory on purpose."""
         return model.name is not None and model.name in self._shared_models
@@ -577,13 +572,9 @@ class ModuleFacts:
                 obj.kind is ApiKind.DATALOADER) else None
             if _starts_processes(obj) or iteration is not None or _starts_local_cluster(obj):
                 self.starts.append(ProcessStart(site, obj, iteration))
-            if isinstance(func, Klass) and _method(func, "__init__"):
-                # a Process subclass with its own constructor: its arguments are not
-                # Process's; the child gets the object, with what it holds
-                self.work.append(WorkSite(site, obj.api, obj.kind, None, (), False,
-                                          obj.method))
-            else:
-                self._add_work(site, _creation_work(obj), obj, _name_of(obj))
+            own_constructor = isinstance(func, Klass) and bool(_method(func, "__init__"))
+            work = knowledge.PROCESS_SUBCLASS_WORK if own_constructor else _creation_work(obj)
+            self._add_work(site, work, obj, obj.api if own_constructor else _name_of(obj))
         elif library is not None and not library.methods:
             self._add_library_call(site, library)
         elif isinstance(func, ProcessObject) and func.kind is ApiKind.JOBLIB:

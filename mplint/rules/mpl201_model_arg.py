@@ -6,13 +6,11 @@ from mplint.analysis import (
     Bound,
     Func,
     Instance,
-    Klass,
     LambdaValue,
     Model,
     ModuleFacts,
     Partial,
     PayloadMode,
-    Qual,
     Tup,
     Value,
     WorkSite,
@@ -339,10 +337,9 @@ class ModelArg(Rule):
                 print(results.get())
                 worker.join()
             """,
-            (18, 14, "model `self.model` (torch.nn.Module) is pickled into each child started "
-                     "by Worker (multiprocessing.Process subclass) as an attribute of the "
-                     "process object; build or load it in the child instead (no automatic fix: "
-                     "the task function is not a module-level function of this file)"),
+            (18, 14, "a model (torch.nn.Module) is pickled into each child started by Worker "
+                     "(multiprocessing.Process subclass); build or load it in the child instead "
+                     "(no automatic fix: the model has no name the fix could rebuild it from)"),
         ),
         Invalid(
             """
@@ -754,15 +751,6 @@ class ModelArg(Rule):
                 yield from _held(instance, " as an attribute of the object sent")
         if work.func is not None:
             yield from _through_callable(facts, facts.work_value(work, work.func))
-        if work.kind is ApiKind.PROCESS and not work.per_task and not facts.shares_any_memory:
-            # (a module that puts models in shared memory on purpose hands them to its
-            # process objects by design: Hogwild training)
-            klass = facts.value(work.site.node.func, work.site)
-            if isinstance(klass, Qual):
-                klass = facts.evaluator.in_project(klass.name) or klass
-            if isinstance(klass, Klass):
-                # a Process subclass is pickled whole into a spawned child
-                yield from _held(Instance(klass), " as an attribute of the process object")
 
 
 def _instances_in(value: Value) -> Iterator[Instance]:
